@@ -1,0 +1,32 @@
+/**
+ * The messages between the supervisor's side and a tool worker.
+ *
+ * A worker lives for one exchange: `describe` → `description`, or
+ * `run` → `started`, `progress`*, `result`. Then it is terminated.
+ *
+ * @module
+ */
+import type { JsonSchema, ToolPermissions } from "../../src/tool.ts";
+
+/** Sent to a tool worker. */
+export type ToWorker =
+  | { type: "describe" }
+  | { type: "run"; callId: string; input: unknown }
+  | { type: "abort"; reason: "timeout" | "cancelled" };
+
+/** A tool's metadata as its worker reports it (plain data, validated by the receiver). */
+export interface ToolDescription {
+  name: string;
+  description: string;
+  inputSchema: JsonSchema;
+  permissions: ToolPermissions;
+  timeoutMs?: number;
+}
+
+/** Sent by a tool worker. */
+export type FromWorker =
+  | { type: "description"; tool: ToolDescription }
+  | { type: "started" }
+  | { type: "progress"; text: string }
+  | { type: "result"; ok: true; content: string }
+  | { type: "result"; ok: false; message: string };

@@ -1,0 +1,87 @@
+/**
+ * The supervisor's handle on one tool worker: a Web Worker that loads exactly
+ * one tool module with exactly the tool's declared Deno permissions.
+ *
+ * @module
+ */
+import { PERMISSION_NAMES, type ToolPermissions } from "../../src/tool.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+
+const WORKER_MAIN = new URL("./worker_main.ts", import.meta.url).href;
+const entryUrls = new Map<string, string>();
+
+/**
+ * A tool worker actor: spawned for one tool module, receives the worker's
+ * messages (or its crash) through `onMessage`/`onCrash`, stopped with `stop()`.
+ *
+ * @example
+ * ```ts ignore
+ * const worker = ToolWorker.spawn("file:///app/tools/current_time.ts", {});
+ * worker.onMessage = (message) => console.log(message);
+ * worker.send({ type: "describe" });
+ * ```
+ */
+export class ToolWorker {
+  /** Called for each message of the worker. */
+  onMessage: (message: FromWorker) => void = () => {};
+  /** Called when the worker's module fails to load or throws uncaught. */
+  onCrash: (message: string) => void = () => {};
+  #worker: Worker;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.onmessage = (event: MessageEvent<FromWorker>) => this.onMessage(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault(); // an error in a tool must never take the host down
+      this.onCrash(event.message ?? "the tool worker crashed");
+    };
+    worker.onmessageerror = () =>
+      this.onCrash("the tool worker sent a message that cannot be read");
+  }
+
+  /**
+   * Spawns a worker for the tool module at `moduleUrl`. Throws if the host
+   * itself lacks a permission the tool declares.
+   */
+  static spawn(moduleUrl: string, permissions: ToolPermissions): ToolWorker {
+    return new ToolWorker(
+      new Worker(entryUrl(moduleUrl), {
+        type: "module",
+        name: moduleUrl,
+        deno: { permissions: workerPermissions(permissions) },
+      }),
+    );
+  }
+
+  /** Sends a message to the worker. */
+  send(message: ToWorker): void {
+    this.#worker.postMessage(message);
+  }
+
+  /** Terminates the worker. */
+  stop(): void {
+    this.#worker.terminate();
+  }
+}
+
+/**
+ * The worker's main module imports the tool statically: a dynamic import
+ * would need read permission, which most tools must not have.
+ */
+function entryUrl(moduleUrl: string): string {
+  let url = entryUrls.get(moduleUrl);
+  if (!url) {
+    const source = `import tool from ${JSON.stringify(moduleUrl)};\n` +
+      `import { serveTool } from ${JSON.stringify(WORKER_MAIN)};\nserveTool(tool);\n`;
+    url = `data:application/typescript,${encodeURIComponent(source)}`;
+    entryUrls.set(moduleUrl, url);
+  }
+  return url;
+}
+
+/** Every permission is spelled out, so nothing is inherited from the host. */
+function workerPermissions(permissions: ToolPermissions): Deno.PermissionOptionsObject {
+  return Object.fromEntries(
+    PERMISSION_NAMES.map((name) => [name, permissions[name] ?? false]),
+  ) as Deno.PermissionOptionsObject;
+}

@@ -1,0 +1,106 @@
+/**
+ * Runs inside a tool worker: answers `describe` and `run` for the one tool
+ * module the worker was spawned for. Tool code only ever runs here.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { StandardSchema, Tool } from "../../src/tool.ts";
+import type { FromWorker, ToolDescription, ToWorker } from "./protocol.ts";
+import { errorMessage } from "../../src/_error_message.ts";
+
+/**
+ * Serves one tool to the thread that spawned this worker.
+ *
+ * @example
+ * ```ts ignore
+ * import tool from "./tools/current_time.ts";
+ * serveTool(tool);
+ * ```
+ */
+export function serveTool(tool: Tool): void {
+  const abort = new AbortController();
+  const reply = (message: FromWorker) => self.postMessage(message);
+  self.onmessage = async ({ data }: MessageEvent<ToWorker>) => {
+    switch (data.type) {
+      case "describe":
+        return reply({ type: "description", tool: describe(tool) });
+      case "abort":
+        return abort.abort(
+          data.reason === "timeout"
+            ? new DOMException("The call timed out", "TimeoutError")
+            : new DOMException("The call was cancelled", "AbortError"),
+        );
+      case "run":
+        reply({ type: "started" });
+        return reply(await run(tool, data.callId, data.input, abort.signal, reply));
+    }
+  };
+}
+
+function describe(tool: Tool): ToolDescription {
+  return {
+    name: tool?.name,
+    description: tool?.description,
+    inputSchema: tool?.inputSchema ?? jsonSchemaOf(tool?.input),
+    permissions: tool?.permissions ?? {},
+    timeoutMs: tool?.timeoutMs,
+  } as ToolDescription;
+}
+
+function jsonSchemaOf(schema: StandardSchema | undefined): ToolDescription["inputSchema"] {
+  const convert = schema?.["~standard"]?.jsonSchema;
+  if (!convert) return undefined as never; // the receiver reports the missing schema
+  const { $schema: _, ...jsonSchema } = convert.input({ target: "draft-2020-12" });
+  return jsonSchema as ToolDescription["inputSchema"];
+}
+
+async function run(
+  tool: Tool,
+  callId: string,
+  rawInput: unknown,
+  signal: AbortSignal,
+  reply: (message: FromWorker) => void,
+): Promise<FromWorker> {
+  try {
+    let input = rawInput;
+    if (tool.input) {
+      const parsed = await tool.input["~standard"].validate(rawInput);
+      if (parsed.issues) {
+        return {
+          type: "result",
+          ok: false,
+          message: `Invalid input: ${formatIssues(parsed.issues)}`,
+        };
+      }
+      input = parsed.value;
+    }
+    const progress = (text: string) => reply({ type: "progress", text: String(text) });
+    const value = await tool.run(input, { callId, signal, progress });
+    return { type: "result", ok: true, content: toContent(value) };
+  } catch (error) {
+    return { type: "result", ok: false, message: errorMessage(error) };
+  }
+}
+
+function toContent(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value === undefined) return "";
+  const json = JSON.stringify(value);
+  if (json === undefined) {
+    throw new TypeError(`the tool returned a ${typeof value}, not a JSON value`);
+  }
+  return json;
+}
+
+type Issues = Exclude<
+  Awaited<ReturnType<StandardSchema["~standard"]["validate"]>>["issues"],
+  undefined
+>;
+
+function formatIssues(issues: Issues): string {
+  return issues.map(({ message, path }) => {
+    const at = (path ?? []).map((p) => String(typeof p === "object" ? p.key : p)).join(".");
+    return at ? `${at}: ${message}` : message;
+  }).join("; ");
+}

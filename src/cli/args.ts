@@ -1,0 +1,100 @@
+/**
+ * The command line: flags, their checks, and the help text.
+ *
+ * @module
+ */
+import { parseArgs } from "@std/cli/parse-args";
+import { ConfigError } from "../config_error.ts";
+
+/** The parsed and checked command line. */
+export interface CliOptions {
+  /** The prompt; none means an interactive session. */
+  prompt?: string;
+  toolDirs: string[];
+  model?: string;
+  timeoutMs: number;
+  maxSteps: number;
+  system?: string;
+  json: boolean;
+  help: boolean;
+}
+
+/** The usage text printed by `--help`. */
+export const USAGE = `Usage: deno task run [flags] ["prompt"]
+
+Talks to Claude; every tool call runs in its own Web Worker, all calls of a
+turn at once. With no prompt, starts an interactive session (/exit to leave).
+Without ANTHROPIC_API_KEY, a built-in offline model drives the tools.
+
+Flags:
+  --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
+  --model NAME     model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
+  --timeout MS     per-call time limit for tools that declare none (default 30000)
+  --max-steps N    model calls per turn at most (default 20)
+  --system TEXT    system prompt
+  --json           one JSON event per line on stdout instead of text
+  --help           this text
+
+Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL.`;
+
+const STRING_FLAGS = ["tools", "model", "timeout", "max-steps", "system"];
+const BOOLEAN_FLAGS = ["json", "help"];
+
+/**
+ * Parses `args`; throws a {@linkcode ConfigError} that says what to fix.
+ *
+ * @example
+ * ```ts
+ * import { parseCliArgs } from "./args.ts";
+ * const options = parseCliArgs(["--max-steps", "5", "What time is it?"]);
+ * console.log(options.maxSteps, options.prompt); // 5 "What time is it?"
+ * ```
+ */
+export function parseCliArgs(args: string[]): CliOptions {
+  const flags: Record<string, unknown> & { _: string[] } = parseArgs(args, {
+    string: [...STRING_FLAGS, "_"],
+    boolean: BOOLEAN_FLAGS,
+    collect: ["tools"],
+    unknown: (arg: string, key?: string) => {
+      if (key !== undefined) {
+        throw new ConfigError(
+          `Unknown flag ${arg.split("=")[0]}. Run with --help to see the flags.`,
+        );
+      }
+      return true;
+    },
+  });
+  for (const name of STRING_FLAGS) {
+    const values = [flags[name] ?? []].flat() as string[];
+    if (values.some((value) => value === "")) throw new ConfigError(`--${name} needs a value.`);
+    if (name !== "tools" && Array.isArray(flags[name])) {
+      throw new ConfigError(`--${name} may be given only once.`);
+    }
+  }
+  const prompt = flags._.join(" ").trim();
+  return {
+    prompt: prompt || undefined,
+    toolDirs: flags.tools as string[],
+    model: flags.model as string | undefined,
+    timeoutMs: wholeNumber("--timeout", flags.timeout, 30_000, 1, 3_600_000),
+    maxSteps: wholeNumber("--max-steps", flags["max-steps"], 20, 1, 1_000),
+    system: flags.system as string | undefined,
+    json: flags.json as boolean,
+    help: flags.help as boolean,
+  };
+}
+
+function wholeNumber(
+  flag: string,
+  raw: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(String(raw)) || value < min || value > max) {
+    throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, got "${raw}".`);
+  }
+  return value;
+}

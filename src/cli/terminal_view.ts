@@ -1,0 +1,165 @@
+/**
+ * Renders a conversation's events for a person: assistant text on stdout,
+ * tool activity on stderr (a live table of every call on a terminal, one
+ * line per event otherwise).
+ *
+ * @module
+ */
+import type { ConversationEvent, ToolCallStatus } from "../events.ts";
+
+interface CallLine {
+  name: string;
+  started: number;
+  status?: ToolCallStatus;
+  ms?: number;
+  note?: string;
+}
+
+const MARK: Record<ToolCallStatus, string> = { ok: "✓", error: "✗", timeout: "⏱", cancelled: "■" };
+const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
+const encoder = new TextEncoder();
+
+/** Where and how a {@linkcode TerminalView} writes. */
+export interface TerminalViewOptions {
+  stdout?: { writeSync(bytes: Uint8Array): number };
+  stderr?: { writeSync(bytes: Uint8Array): number };
+  /** Redraw tool lines in place; defaults to whether stderr is a terminal. */
+  live?: boolean;
+}
+
+/**
+ * An event listener that renders to the terminal.
+ *
+ * @example
+ * ```ts ignore
+ * const view = new TerminalView();
+ * conversation.subscribe((event) => view.render(event));
+ * ```
+ */
+export class TerminalView {
+  readonly #out: NonNullable<TerminalViewOptions["stdout"]>;
+  readonly #err: NonNullable<TerminalViewOptions["stderr"]>;
+  readonly #live: boolean;
+  readonly #calls = new Map<string, CallLine>();
+  #drawn = 0;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #textEndsLine = true;
+
+  constructor(options: TerminalViewOptions = {}) {
+    this.#out = options.stdout ?? Deno.stdout;
+    this.#err = options.stderr ?? Deno.stderr;
+    this.#live = options.live ?? Deno.stderr.isTerminal();
+  }
+
+  /** Renders one event. */
+  render(event: ConversationEvent): void {
+    switch (event.type) {
+      case "text_delta":
+        this.#write(this.#out, event.text);
+        this.#textEndsLine = event.text.endsWith("\n");
+        return;
+      case "tool_call_started":
+        this.#endTextLine();
+        this.#calls.set(event.callId, { name: event.name, started: event.at });
+        return this.#live
+          ? this.#startTicker()
+          : this.#line(`▶ ${event.name} started (${event.callId})`);
+      case "tool_call_progress":
+        this.#calls.get(event.callId)!.note = event.text;
+        return this.#live ? this.#redraw() : this.#line(`… ${event.name}: ${event.text}`);
+      case "tool_call_finished": {
+        const call = Object.assign(this.#calls.get(event.callId)!, {
+          status: event.status,
+          ms: event.ms,
+          note: event.status === "ok" ? undefined : oneLine(event.content),
+        });
+        return this.#live ? this.#redraw() : this.#line(describe(call));
+      }
+      case "tool_batch_finished":
+        this.#stopTicker();
+        this.#calls.clear();
+        this.#drawn = 0;
+        return this.#line(
+          `${event.count} tool${event.count === 1 ? "" : "s"} in parallel: ${
+            seconds(event.wallMs)
+          } wall, ` +
+            `${seconds(event.summedMs)} summed`,
+        );
+      case "turn_finished":
+        this.#endTextLine();
+        if (event.stopReason !== "end_turn" && event.stopReason !== "stop_sequence") {
+          this.#line(`Stopped: ${STOP_REASONS[event.stopReason] ?? event.stopReason}`);
+        }
+        return;
+      case "turn_failed":
+        this.#stopTicker();
+        this.#endTextLine();
+        return this.#line(`Error (${event.error.type}): ${event.error.message}`);
+    }
+  }
+
+  #startTicker(): void {
+    this.#ticker ??= setInterval(() => this.#redraw(), 100);
+    this.#redraw();
+  }
+
+  #stopTicker(): void {
+    if (this.#ticker === undefined) return;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    this.#redraw();
+  }
+
+  #redraw(): void {
+    const now = Date.now();
+    const lines = [...this.#calls.values()].map((call) =>
+      call.status
+        ? describe(call)
+        : `${SPINNER[Math.floor(now / 100) % SPINNER.length]} ${call.name} ${
+          seconds(now - call.started)
+        }${call.note ? `  ${call.note}` : ""}`
+    );
+    const up = this.#drawn > 0 ? `\x1b[${this.#drawn}F` : "";
+    this.#write(this.#err, `${up}\x1b[J${lines.map((line) => `  ${line}\n`).join("")}`);
+    this.#drawn = lines.length;
+  }
+
+  #line(text: string): void {
+    this.#write(this.#err, `${text}\n`);
+  }
+
+  #endTextLine(): void {
+    if (!this.#textEndsLine) this.#write(this.#out, "\n");
+    this.#textEndsLine = true;
+  }
+
+  #write(stream: { writeSync(bytes: Uint8Array): number }, text: string): void {
+    const bytes = encoder.encode(text);
+    for (let written = 0; written < bytes.length;) {
+      written += stream.writeSync(bytes.subarray(written));
+    }
+  }
+}
+
+const STOP_REASONS: Record<string, string> = {
+  max_tokens: "the answer reached the token limit (max_tokens) and is cut off.",
+  refusal: "the model declined to answer (refusal).",
+  pause_turn: "the model paused its turn (pause_turn); send another message to continue.",
+  model_context_window_exceeded: "the conversation no longer fits the model's context window.",
+};
+
+function describe(call: CallLine): string {
+  const failure = call.status === "ok" ? "" : ` ${call.status}`;
+  return `${MARK[call.status!]} ${call.name}${failure} ${seconds(call.ms!)}${
+    call.note ? `: ${call.note}` : ""
+  }`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > 120 ? `${line.slice(0, 119)}…` : line;
+}

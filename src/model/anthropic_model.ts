@@ -1,0 +1,71 @@
+/**
+ * Claude through the official SDK, streamed.
+ *
+ * @module
+ */
+import Anthropic from "@anthropic-ai/sdk";
+import { type Model, type ModelCallOptions, ModelError, type ModelRequest } from "./model.ts";
+
+/** Model used when neither `--model` nor `AGENT_MODEL` names one. */
+export const DEFAULT_MODEL = "claude-sonnet-5-5";
+
+/**
+ * The Messages API through `@anthropic-ai/sdk`, keeping its retries (429,
+ * 5xx, 529 with backoff and `retry-after`).
+ *
+ * @example
+ * ```ts ignore
+ * const model = new AnthropicModel({ apiKey: "sk-ant-…" });
+ * const message = await model.createMessage({
+ *   model: DEFAULT_MODEL,
+ *   maxTokens: 1024,
+ *   messages: [{ role: "user", content: "Hello" }],
+ *   tools: [],
+ * }, { onText: (text) => console.log(text) });
+ * ```
+ */
+export class AnthropicModel implements Model {
+  readonly label = "Claude";
+  readonly #client: Anthropic;
+
+  constructor(options: { apiKey: string; baseURL?: string; maxRetries?: number }) {
+    this.#client = new Anthropic({
+      apiKey: options.apiKey,
+      baseURL: options.baseURL,
+      maxRetries: options.maxRetries ?? 2,
+    });
+  }
+
+  async createMessage(
+    request: ModelRequest,
+    options: ModelCallOptions = {},
+  ): Promise<Anthropic.Message> {
+    try {
+      const stream = this.#client.messages.stream({
+        model: request.model,
+        max_tokens: request.maxTokens,
+        messages: request.messages,
+        ...(request.system ? { system: request.system } : {}),
+        ...(request.tools.length > 0 ? { tools: request.tools } : {}),
+      }, { signal: options.signal });
+      if (options.onText) stream.on("text", options.onText);
+      return await stream.finalMessage();
+    } catch (error) {
+      throw toModelError(error);
+    }
+  }
+}
+
+function toModelError(error: unknown): ModelError {
+  if (error instanceof Anthropic.APIUserAbortError) {
+    return new ModelError("cancelled", "The model call was cancelled.");
+  }
+  if (error instanceof Anthropic.APIError) {
+    const body = error.error as { error?: { type?: string; message?: string } } | undefined;
+    const type = body?.error?.type ??
+      (error instanceof Anthropic.APIConnectionError ? "connection_error" : "api_error");
+    const message = body?.error?.message ?? error.message;
+    return new ModelError(type, message, error.status);
+  }
+  return new ModelError("api_error", error instanceof Error ? error.message : String(error));
+}

@@ -1,0 +1,48 @@
+/**
+ * What the supervisor needs of a model: one Messages API call, streamed.
+ *
+ * @module
+ */
+import type Anthropic from "@anthropic-ai/sdk";
+
+/** One request to the model, in Messages API terms. */
+export interface ModelRequest {
+  model: string;
+  system?: string;
+  messages: Anthropic.MessageParam[];
+  tools: Anthropic.Tool[];
+  maxTokens: number;
+}
+
+/** Callbacks and cancellation for one model call. */
+export interface ModelCallOptions {
+  /** Called with each piece of assistant text as it is generated. */
+  onText?: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+/** A model: the real Claude API, or the built-in offline model. */
+export interface Model {
+  /** Shown to the user, e.g. "claude-sonnet-5-5" or "offline demo model". */
+  readonly label: string;
+  /** Resolves with the complete assistant message; rejects with a {@linkcode ModelError}. */
+  createMessage(request: ModelRequest, options?: ModelCallOptions): Promise<Anthropic.Message>;
+}
+
+/**
+ * A final failure of a model call (after the SDK's own retries), carrying
+ * the API's error type and message.
+ *
+ * @example
+ * ```ts
+ * import { ModelError } from "./model.ts";
+ * const error = new ModelError("authentication_error", "invalid x-api-key", 401);
+ * console.log(`${error.type}: ${error.message}`);
+ * ```
+ */
+export class ModelError extends Error {
+  override name = "ModelError";
+  constructor(readonly type: string, message: string, readonly status?: number) {
+    super(message);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The tool contract: what a module in a tools folder default-exports.
+ *
+ * A tool module needs no imports at all; {@linkcode defineTool} only adds
+ * type inference for `run`'s input.
+ *
+ * @module
+ */
+
+/** A JSON Schema object, as sent to the model in `input_schema`. */
+export type JsonSchema = { type: "object"; [keyword: string]: unknown };
+
+/**
+ * One Deno permission as a worker accepts it: `true` for all, a list to
+ * narrow it (hosts, paths, variable names, commands), `false` or omitted for none.
+ */
+export type PermissionGrant = boolean | string[];
+
+/** The Deno permissions a tool's worker runs with. Omitted means none at all. */
+export interface ToolPermissions {
+  read?: PermissionGrant;
+  write?: PermissionGrant;
+  net?: PermissionGrant;
+  env?: PermissionGrant;
+  run?: PermissionGrant;
+  sys?: PermissionGrant;
+  ffi?: PermissionGrant;
+  import?: PermissionGrant;
+}
+
+/** The permission names a tool may declare, in one place for validation. */
+export const PERMISSION_NAMES = [
+  "read",
+  "write",
+  "net",
+  "env",
+  "run",
+  "sys",
+  "ffi",
+  "import",
+] as const satisfies readonly (keyof ToolPermissions)[];
+
+/**
+ * The Standard Schema v1 interface (https://standardschema.dev), which zod 4,
+ * valibot and arktype implement; only the part this runtime calls.
+ */
+export interface StandardSchema<Output = unknown> {
+  readonly "~standard": {
+    readonly version: 1;
+    readonly vendor: string;
+    validate(value: unknown): StandardResult<Output> | Promise<StandardResult<Output>>;
+    readonly jsonSchema?: {
+      input(options: { target: string }): Record<string, unknown>;
+    };
+  };
+}
+
+/** What a Standard Schema's `validate` returns. */
+export type StandardResult<Output> =
+  | { readonly value: Output; readonly issues?: undefined }
+  | {
+    readonly issues: ReadonlyArray<
+      {
+        readonly message: string;
+        readonly path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>;
+      }
+    >;
+  };
+
+/** What a running tool gets besides its input. */
+export interface ToolContext {
+  /** The `tool_use` id of this call. */
+  callId: string;
+  /** Aborted when the call times out or is cancelled; pass it on to `fetch` and friends. */
+  signal: AbortSignal;
+  /** Reports progress; shown live in the CLI and the event stream. */
+  progress(text: string): void;
+}
+
+/** A tool: name, description, input schema, permissions and `run`. */
+export interface Tool<Input = unknown> {
+  /** `^[a-zA-Z0-9_-]{1,64}$`, unique among the loaded tools. */
+  name: string;
+  description: string;
+  /** The input as JSON Schema. Give this or `input`. */
+  inputSchema?: JsonSchema;
+  /** The input as a Standard Schema (e.g. zod); converted to JSON Schema for the model. */
+  input?: StandardSchema<Input>;
+  /** Deno permissions for the tool's worker; omitted means none. */
+  permissions?: ToolPermissions;
+  /** Per-call time limit; else the runtime's default (`--timeout`). */
+  timeoutMs?: number;
+  /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
+  run(input: Input, ctx: ToolContext): unknown;
+}
+
+/**
+ * Declares a tool with type inference for `run`'s input.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { defineTool } from "../src/tool.ts";
+ *
+ * export default defineTool({
+ *   name: "shout",
+ *   description: "Upper-cases a text.",
+ *   input: z.object({ text: z.string() }),
+ *   run: ({ text }) => text.toUpperCase(),
+ * });
+ * ```
+ */
+export function defineTool<Input>(tool: Tool<Input>): Tool<Input> {
+  return tool;
+}

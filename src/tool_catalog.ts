@@ -1,0 +1,165 @@
+/**
+ * The tools a runtime knows: loaded from tools folders, each described in a
+ * worker, validated, and ready to be offered to the model.
+ *
+ * @module
+ */
+import type Anthropic from "@anthropic-ai/sdk";
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import { z } from "zod";
+import { describeTool } from "../actors/tool_worker/describe_tool.ts";
+import { ConfigError } from "./config_error.ts";
+import { errorMessage } from "./_error_message.ts";
+import { PERMISSION_NAMES, type ToolPermissions } from "./tool.ts";
+
+/** The folder of the built-in tools. */
+export const BUILTIN_TOOLS_DIR: URL = new URL("../tools/", import.meta.url);
+
+/** A loaded tool: its validated description and where its module is. */
+export interface CatalogTool {
+  name: string;
+  description: string;
+  inputSchema: Anthropic.Tool.InputSchema;
+  permissions: ToolPermissions;
+  timeoutMs?: number;
+  moduleUrl: string;
+}
+
+// Ajv caches compiled schemas per object, so validating at load time and
+// compiling in the catalog costs one compilation.
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+
+const grant = z.union([z.boolean(), z.array(z.string())]);
+const toolDescription = z.object({
+  name: z.string({ error: "`name` is missing" }).regex(
+    /^[a-zA-Z0-9_-]{1,64}$/,
+    "`name` must match ^[a-zA-Z0-9_-]{1,64}$",
+  ),
+  description: z.string({ error: "`description` must be a string" }).min(
+    1,
+    "`description` is empty",
+  ),
+  inputSchema: z.looseObject({
+    type: z.literal("object", { error: 'the input schema must have `type: "object"`' }),
+  }, {
+    error: "give `inputSchema` (a JSON Schema object) or `input` (a zod 4 schema)",
+  }),
+  permissions: z.strictObject(
+    Object.fromEntries(PERMISSION_NAMES.map((name) => [name, grant.optional()])),
+    { error: `\`permissions\` may only name ${PERMISSION_NAMES.join(", ")}` },
+  ),
+  timeoutMs: z.number().int().positive("`timeoutMs` must be a positive whole number").optional(),
+});
+
+/**
+ * The loaded tools, by name.
+ *
+ * @example
+ * ```ts ignore
+ * const catalog = await ToolCatalog.load([BUILTIN_TOOLS_DIR]);
+ * console.log(catalog.names);
+ * ```
+ */
+export class ToolCatalog {
+  readonly #tools = new Map<string, CatalogTool>();
+  readonly #validators = new Map<string, ValidateFunction>();
+
+  constructor(tools: CatalogTool[]) {
+    for (const tool of tools) {
+      this.#tools.set(tool.name, tool);
+      this.#validators.set(tool.name, ajv.compile(tool.inputSchema));
+    }
+  }
+
+  /**
+   * Loads every tool module in the given folders (files ending in .ts or .js,
+   * except `_`-prefixed helpers and tests). Throws a {@linkcode ConfigError}
+   * listing every module that is not a valid tool.
+   */
+  static async load(dirs: (string | URL)[]): Promise<ToolCatalog> {
+    const modules = (await Promise.all(dirs.map(toolModulesIn))).flat();
+    const results = await Promise.allSettled(modules.map(loadTool));
+    const problems: string[] = [];
+    const tools: CatalogTool[] = [];
+    results.forEach((result, i) => {
+      if (result.status === "rejected") {
+        problems.push(`${modules[i]}: ${errorMessage(result.reason)}`);
+      } else if (tools.some((tool) => tool.name === result.value.name)) {
+        problems.push(`${modules[i]}: another tool is already named "${result.value.name}"`);
+      } else tools.push(result.value);
+    });
+    if (problems.length > 0) {
+      throw new ConfigError(`Some tools could not be loaded:\n  ${problems.join("\n  ")}`);
+    }
+    return new ToolCatalog(tools);
+  }
+
+  /** The tool names, in load order. */
+  get names(): string[] {
+    return [...this.#tools.keys()];
+  }
+
+  /** The tool called `name`, if loaded. */
+  get(name: string): CatalogTool | undefined {
+    return this.#tools.get(name);
+  }
+
+  /** The tools as the Messages API takes them, optionally only the named ones. */
+  forModel(only?: readonly string[]): Anthropic.Tool[] {
+    return [...this.#tools.values()]
+      .filter((tool) => !only || only.includes(tool.name))
+      .map(({ name, description, inputSchema }) => ({
+        name,
+        description,
+        input_schema: inputSchema,
+      }));
+  }
+
+  /** Why `input` does not match the tool's schema, or `undefined` if it does. */
+  checkInput(name: string, input: unknown): string | undefined {
+    const validate = this.#validators.get(name);
+    if (!validate || validate(input)) return undefined;
+    return `Invalid input: ${(validate.errors ?? []).map(formatSchemaError).join("; ")}`;
+  }
+}
+
+async function toolModulesIn(dir: string | URL): Promise<string[]> {
+  const base = dir instanceof URL
+    ? dir
+    : new URL(`${dir.replace(/\/*$/, "/")}`, `file://${Deno.cwd()}/`);
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(base)) {
+      if (entry.isFile && isToolModule(entry.name)) names.push(entry.name);
+    }
+  } catch (error) {
+    throw new ConfigError(`Cannot read the tools folder ${base.pathname}: ${errorMessage(error)}`);
+  }
+  return names.sort().map((name) => new URL(name, base).href);
+}
+
+function isToolModule(file: string): boolean {
+  return /\.(ts|js|mts|mjs)$/.test(file) && !/^[_.]/.test(file) &&
+    !/[_.]test\.[mt]?[jt]s$/.test(file) &&
+    !file.endsWith(".d.ts");
+}
+
+async function loadTool(moduleUrl: string): Promise<CatalogTool> {
+  const parsed = toolDescription.safeParse(await describeTool(moduleUrl));
+  if (!parsed.success) {
+    throw new Error(parsed.error.issues.map((issue) => issue.message).join("; "));
+  }
+  const tool = { ...parsed.data, moduleUrl } as CatalogTool;
+  try {
+    ajv.compile(tool.inputSchema);
+  } catch (error) {
+    throw new Error(`the input schema is not valid JSON Schema: ${errorMessage(error)}`);
+  }
+  return tool;
+}
+
+function formatSchemaError(error: ErrorObject): string {
+  const at = error.instancePath ? `input${error.instancePath.replaceAll("/", ".")}` : "input";
+  const extra = error.params?.additionalProperty ? ` ("${error.params.additionalProperty}")` : "";
+  return `${at} ${error.message}${extra}`;
+}

@@ -1,0 +1,28 @@
+import { defineTool } from "../src/tool.ts";
+
+const AsyncFunction = (async () => {}).constructor as new (
+  ...args: string[]
+) => () => Promise<unknown>;
+
+/**
+ * Runs a JavaScript snippet in its own worker with no permissions at all:
+ * no files, no network, no environment. `console.log` output is returned too.
+ */
+export default defineTool<{ code: string }>({
+  name: "run_javascript",
+  description:
+    "Runs a JavaScript snippet (the body of an async function: use `return` for the result, `await` is allowed) in a sandbox with no file, network or environment access. Returns the result and anything logged with console.log.",
+  inputSchema: {
+    type: "object",
+    properties: { code: { type: "string", description: "Function body, e.g. `return 6 * 7;`" } },
+    required: ["code"],
+    additionalProperties: false,
+  },
+  timeoutMs: 5_000,
+  async run({ code }) {
+    const logs: string[] = [];
+    console.log = (...args: unknown[]) => logs.push(args.map(String).join(" "));
+    const result = await new AsyncFunction(code)();
+    return { result: result === undefined ? null : result, logs };
+  },
+});
