@@ -12,27 +12,39 @@
  * ```
  */
 export class Mailbox<Message, Reply> {
-  #tail: Promise<unknown> = Promise.resolve();
-  #waiting = 0;
+  readonly #queue: { message: Message; reply: PromiseWithResolvers<Reply> }[] = [];
   readonly #receive: (message: Message) => Promise<Reply>;
+  #busy = false;
 
   constructor(receive: (message: Message) => Promise<Reply>) {
     this.#receive = receive;
   }
 
-  /** Queues `message`; resolves with its reply once every earlier message is done. */
+  /**
+   * Queues `message`; resolves with its reply once every earlier message is
+   * done. An idle mailbox starts receiving at once, before `post` returns.
+   */
   post(message: Message): Promise<Reply> {
-    this.#waiting++;
-    const reply = this.#tail.then(() => {
-      this.#waiting--;
-      return this.#receive(message);
-    });
-    this.#tail = reply.catch(() => {});
-    return reply;
+    const reply = Promise.withResolvers<Reply>();
+    this.#queue.push({ message, reply });
+    if (!this.#busy) this.#drain();
+    return reply.promise;
   }
 
   /** Messages posted but not yet being received. */
   get waiting(): number {
-    return this.#waiting;
+    return this.#queue.length;
+  }
+
+  async #drain(): Promise<void> {
+    this.#busy = true;
+    for (let next = this.#queue.shift(); next; next = this.#queue.shift()) {
+      try {
+        next.reply.resolve(await this.#receive(next.message));
+      } catch (error) {
+        next.reply.reject(error);
+      }
+    }
+    this.#busy = false;
   }
 }

@@ -145,7 +145,13 @@ function isToolModule(file: string): boolean {
 }
 
 async function loadTool(moduleUrl: string): Promise<CatalogTool> {
-  const parsed = toolDescription.safeParse(await describeTool(moduleUrl));
+  const description = await describeTool(moduleUrl).catch((error) => {
+    if (!/does not provide an export named 'default'/.test(error.message)) throw error;
+    throw new Error(
+      "the module has no default export: `export default { name, description, inputSchema, run }`",
+    );
+  });
+  const parsed = toolDescription.safeParse(description);
   if (!parsed.success) {
     throw new Error(parsed.error.issues.map((issue) => issue.message).join("; "));
   }

@@ -56,6 +56,11 @@ export function parseCliArgs(args: string[]): CliOptions {
     boolean: BOOLEAN_FLAGS,
     collect: ["tools"],
     unknown: (arg: string, key?: string) => {
+      if (/^-\d/.test(arg)) {
+        throw new ConfigError(
+          `"${arg}" is not a flag; --timeout and --max-steps take positive whole numbers.`,
+        );
+      }
       if (key !== undefined) {
         throw new ConfigError(
           `Unknown flag ${arg.split("=")[0]}. Run with --help to see the flags.`,

@@ -1,0 +1,166 @@
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { FIXTURE_TOOLS } from "./support/test_system.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const fixtures = FIXTURE_TOOLS.pathname;
+
+/** Runs the CLI as a user would, in its own process. */
+async function cli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
+  const env = { ...Deno.env.toObject(), ...options.env };
+  if (!options.env?.ANTHROPIC_API_KEY) delete env.ANTHROPIC_API_KEY;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--no-check", MAIN, ...args],
+    env,
+    clearEnv: true,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code, stdout: decode(stdout), stderr: decode(stderr) };
+}
+
+const withApi = (url: string) => ({ ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: url });
+
+Deno.test("--help prints the usage and exits 0", async () => {
+  const { code, stdout } = await cli(["--help"]);
+  assertEquals(code, 0);
+  assertStringIncludes(stdout, "Usage: deno task run");
+  assertStringIncludes(stdout, "--max-steps N");
+});
+
+Deno.test("bad flags get a clear message and exit 2", async () => {
+  for (
+    const [args, message] of [
+      [["--frobnicate"], "Unknown flag --frobnicate. Run with --help to see the flags."],
+      [
+        ["--max-steps", "zero", "hi"],
+        '--max-steps must be a whole number from 1 to 1000, got "zero".',
+      ],
+      [
+        ["--timeout", "-5", "hi"],
+        '"-5" is not a flag; --timeout and --max-steps take positive whole numbers.',
+      ],
+      [["--timeout", "0", "hi"], '--timeout must be a whole number from 1 to 3600000, got "0".'],
+      [["--model"], "--model needs a value."],
+      [["--tools", "/no/such/dir", "hi"], "Cannot read the tools folder /no/such/dir/"],
+    ]
+  ) {
+    const { code, stderr } = await cli(args as string[]);
+    assertEquals(code, 2, `${args}: ${stderr}`);
+    assertStringIncludes(stderr, message as string);
+    assert(!stderr.includes("    at "), "no stack trace");
+  }
+});
+
+Deno.test("a prompt runs one conversation: text on stdout, tool activity on stderr", async () => {
+  await using api = startFakeMessagesApi([
+    {
+      text: "Checking.",
+      toolCalls: [1, 2, 3].map((n) => ({ name: "sleep", input: { ms: 100 * n } })),
+    },
+    { text: "All three slept." },
+  ]);
+  const { code, stdout, stderr } = await cli([
+    "--tools",
+    fixtures,
+    "--model",
+    "claude-x",
+    "Sleep thrice.",
+  ], {
+    env: withApi(api.url),
+  });
+  assertEquals(code, 0, stderr);
+  assertEquals(stdout, "Checking.\nAll three slept.\n");
+  assertEquals(stderr.match(/^✓ sleep \d+\.\d\d s$/gm)?.length, 3, stderr);
+  assertMatch(stderr, /^3 tools in parallel: 0\.\d\d s wall, \d\.\d\d s summed$/m);
+  assertEquals(api.requests[0].body.model, "claude-x");
+  assertEquals(api.requests[0].headers.get("authorization"), "Bearer sk-ant-test");
+});
+
+Deno.test("--json prints one JSON event per line on stdout", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ name: "shout", input: { text: "x" } }] },
+    { text: "X it is." },
+  ]);
+  const { code, stdout } = await cli(["--json", "--tools", fixtures, "shout x"], {
+    env: withApi(api.url),
+  });
+  assertEquals(code, 0);
+  const events = stdout.trim().split("\n").map((line) => JSON.parse(line));
+  const types = events.map((event) => event.type);
+  assertEquals(types[0], "turn_started");
+  assertEquals(types.at(-1), "turn_finished");
+  assert(types.includes("tool_call_started") && types.includes("tool_call_finished"));
+  assertEquals(events.at(-1).text, "X it is.");
+});
+
+Deno.test("a final API error is printed with the API's message and exits 1", async () => {
+  await using api = startFakeMessagesApi([{
+    status: 401,
+    errorType: "authentication_error",
+    message: "invalid x-api-key",
+  }]);
+  const { code, stderr } = await cli(["hi"], { env: withApi(api.url) });
+  assertEquals(code, 1);
+  assertStringIncludes(stderr, "Error (authentication_error): invalid x-api-key");
+  assert(!stderr.includes("    at "), "no stack trace");
+});
+
+Deno.test("--max-steps is enforced and reported as an error", async () => {
+  await using api = startFakeMessagesApi(() => ({
+    toolCalls: [{ name: "current_time", input: {} }],
+  }));
+  const { code, stderr } = await cli(["--max-steps", "2", "loop"], { env: withApi(api.url) });
+  assertEquals(code, 1);
+  assertStringIncludes(stderr, "Stopped after 2 model calls without a final answer");
+  assertEquals(api.requests.length, 2);
+});
+
+Deno.test("--timeout applies to tools that declare none; the process exits despite a spinning tool", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ name: "spin", input: {} }, { name: "sleep", input: { ms: 5_000 } }] },
+    { text: "Gave up on both." },
+  ]);
+  const { code, stdout, stderr } = await cli(["--timeout", "200", "--tools", fixtures, "spin"], {
+    env: withApi(api.url),
+  });
+  assertEquals(code, 0, stderr);
+  assertEquals(stdout, "Gave up on both.\n");
+  assertMatch(stderr, /⏱ spin timeout 0\.\d\d s: The tool timed out after 300 ms/);
+  assertMatch(stderr, /⏱ sleep timeout 0\.\d\d s: The tool timed out after 200 ms/);
+});
+
+Deno.test("without an API key the offline model runs real tools in parallel workers", async () => {
+  const { code, stdout, stderr } = await cli(["count these four words"]);
+  assertEquals(code, 0, stderr);
+  assertStringIncludes(stderr, "No ANTHROPIC_API_KEY: using the built-in offline demo model");
+  assertMatch(stderr, /^3 tools in parallel: /m);
+  assertStringIncludes(
+    stdout,
+    '- run_javascript: {"result":{"words":4,"characters":22},"logs":[]}',
+  );
+  assertStringIncludes(stdout, "- list_files: [");
+  assertStringIncludes(stdout, '- current_time: {"iso":');
+});
+
+Deno.test("with no prompt, an interactive session reads messages until /exit", async () => {
+  await using api = startFakeMessagesApi([{ text: "First answer." }, { text: "Second answer." }, {
+    text: "Never.",
+  }]);
+  const { code, stdout } = await cli([], {
+    env: withApi(api.url),
+    stdin: "hello\n\nagain\n/exit\nignored\n",
+  });
+  assertEquals(code, 0);
+  assertEquals(stdout, "First answer.\nSecond answer.\n");
+  assertEquals(api.requests.length, 2);
+  assertEquals(api.requests[1].body.messages.length, 3);
+});

@@ -1,0 +1,325 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import type Anthropic from "@anthropic-ai/sdk";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { eventOf, failureOf, recordEvents, testSystem } from "./support/test_system.ts";
+
+const user = (text: string) => ({ type: "user_message" as const, text });
+
+/** The tool_result blocks of the last request the fake received. */
+function lastResults(api: { requests: { body: Anthropic.MessageCreateParams }[] }) {
+  const content = api.requests.at(-1)!.body.messages.at(-1)!
+    .content as Anthropic.ToolResultBlockParam[];
+  return content.filter((block) => block.type === "tool_result");
+}
+
+Deno.test("all tool calls of a response run at once, in separate workers", async () => {
+  await using api = startFakeMessagesApi([
+    {
+      toolCalls: [1, 2, 3, 4].map((n) => ({
+        name: "sleep",
+        input: { ms: 300, label: `call ${n}` },
+      })),
+    },
+    { text: "All done." },
+  ]);
+  const conversation = (await testSystem(api)).createConversation();
+  const result = await conversation.send(user("Sleep four times."));
+  assertEquals(result.status, "completed");
+  const runs = lastResults(api).map((block) => JSON.parse(block.content as string));
+  assertEquals(runs.length, 4);
+  const lastStart = Math.max(...runs.map((run) => run.startedAt));
+  const firstEnd = Math.min(...runs.map((run) => run.endedAt));
+  assert(
+    lastStart < firstEnd,
+    `every call started before the first ended (${lastStart} < ${firstEnd})`,
+  );
+});
+
+Deno.test("tool results go back in one message, in tool_use order, with their ids", async () => {
+  await using api = startFakeMessagesApi([
+    {
+      text: "Let me check.",
+      toolCalls: [
+        { id: "toolu_slow", name: "sleep", input: { ms: 200, label: "slow" } },
+        { id: "toolu_fast", name: "sleep", input: { ms: 1, label: "fast" } },
+        { id: "toolu_shout", name: "shout", input: { text: "hey" } },
+      ],
+    },
+    { text: "Done." },
+  ]);
+  const conversation = (await testSystem(api)).createConversation();
+  const result = await conversation.send(user("Go."));
+  assertEquals(result.status, "completed");
+  assertEquals(api.requests.length, 2);
+  const results = lastResults(api);
+  assertEquals(results.map((block) => block.tool_use_id), [
+    "toolu_slow",
+    "toolu_fast",
+    "toolu_shout",
+  ]);
+  assertEquals(results.map((block) => block.is_error), [undefined, undefined, undefined]);
+  assertEquals(JSON.parse(results[0].content as string).label, "slow");
+  assertEquals(results[2].content, "HEY");
+  assertEquals(api.requests[1].body.messages.length, 3);
+  assertEquals(result.toolCalls.map((call) => [call.callId, call.status]), [
+    ["toolu_slow", "ok"],
+    ["toolu_fast", "ok"],
+    ["toolu_shout", "ok"],
+  ]);
+});
+
+Deno.test("every kind of failure reaches the model as an is_error result", async () => {
+  await using api = startFakeMessagesApi([
+    {
+      toolCalls: [
+        { id: "toolu_throw", name: "fail", input: { reason: "test" } },
+        { id: "toolu_bad_input", name: "sleep", input: { ms: "soon" } },
+        { id: "toolu_unknown", name: "teleport", input: {} },
+        { id: "toolu_timeout", name: "hang", input: {} },
+        { id: "toolu_denied", name: "read_hosts", input: {} },
+        { id: "toolu_zod", name: "shout", input: { text: "quiet please" } },
+        { id: "toolu_ok", name: "shout", input: { text: "fine" } },
+      ],
+    },
+    { text: "I see the errors." },
+  ]);
+  const system = await testSystem(api);
+  const conversation = system.createConversation();
+  const result = await conversation.send(user("Break things."));
+  assertEquals(result.status, "completed");
+  const byId = Object.fromEntries(lastResults(api).map((block) => [block.tool_use_id, block]));
+  for (
+    const id of [
+      "toolu_throw",
+      "toolu_bad_input",
+      "toolu_unknown",
+      "toolu_timeout",
+      "toolu_denied",
+      "toolu_zod",
+    ]
+  ) {
+    assertEquals(byId[id].is_error, true, id);
+  }
+  assertEquals(byId.toolu_ok.is_error, undefined);
+  assertEquals(byId.toolu_throw.content, "failed on purpose: test");
+  assertEquals(byId.toolu_bad_input.content, "Invalid input: input.ms must be integer");
+  assertEquals(
+    byId.toolu_unknown.content,
+    `Unknown tool "teleport". Available tools: ${system.settings.catalog.names.join(", ")}.`,
+  );
+  assertEquals(byId.toolu_timeout.content, "The tool timed out after 300 ms and was stopped.");
+  assertMatch(
+    byId.toolu_denied.content as string,
+    /^NotCapable: Requires read access to "\/etc\/hosts"/,
+  );
+  assertEquals(byId.toolu_zod.content, "Invalid input: text: must not say quiet");
+  assertEquals(
+    result.toolCalls.map((call) => call.status),
+    ["error", "error", "error", "timeout", "error", "error", "ok"],
+  );
+  await new Promise((resolve) => setTimeout(resolve, 150)); // the timed-out worker's grace period
+});
+
+Deno.test("a conversation limited to some tools treats the others as unknown", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ id: "toolu_1", name: "fail", input: {} }] },
+    { text: "ok" },
+  ]);
+  const conversation = (await testSystem(api)).createConversation({ tools: ["shout"] });
+  await conversation.send(user("hi"));
+  assertEquals(api.requests[0].body.tools?.map((tool) => (tool as Anthropic.Tool).name), ["shout"]);
+  assertEquals(lastResults(api)[0].content, 'Unknown tool "fail". Available tools: shout.');
+});
+
+Deno.test("the API key is invisible to tools, even to one granted env access", async () => {
+  Deno.env.set("ANTHROPIC_API_KEY", "sk-ant-must-not-leak");
+  try {
+    await using api = startFakeMessagesApi([
+      { toolCalls: [{ id: "toolu_env", name: "read_secret", input: {} }] },
+      { text: "ok" },
+    ]);
+    const conversation = (await testSystem(api)).createConversation();
+    await conversation.send(user("Read the key."));
+    const [result] = lastResults(api);
+    assertEquals(result.is_error, true);
+    assertMatch(result.content as string, /Requires env access/);
+    assert(!JSON.stringify(api.requests.at(-1)!.body).includes("sk-ant-must-not-leak"));
+  } finally {
+    Deno.env.delete("ANTHROPIC_API_KEY");
+  }
+});
+
+Deno.test("the loop runs several steps and streams text as it arrives", async () => {
+  await using api = startFakeMessagesApi([
+    { text: "Step one.", toolCalls: [{ name: "shout", input: { text: "a" } }] },
+    { text: "Step two.", toolCalls: [{ name: "shout", input: { text: "b" } }] },
+    { text: "The answer is AB.", eventDelayMs: 2 },
+  ]);
+  const conversation = (await testSystem(api)).createConversation({ system: "Be terse." });
+  const events = recordEvents(conversation);
+  const result = await conversation.send(user("Shout a then b."));
+  assertEquals(result, {
+    ...result,
+    status: "completed",
+    stopReason: "end_turn",
+    text: "The answer is AB.",
+    steps: 3,
+  });
+  assertEquals(api.requests.map((request) => request.body.system), [
+    "Be terse.",
+    "Be terse.",
+    "Be terse.",
+  ]);
+  assertEquals(api.requests.every((request) => request.body.stream === true), true);
+  const deltas = events.filter((event) => event.type === "text_delta");
+  assert(deltas.length > 3, "text arrives in pieces");
+  assertEquals(deltas.map((event) => event.text).join(""), "Step one.Step two.The answer is AB.");
+  assertEquals(conversation.history.map((message) => message.role), [
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+});
+
+Deno.test("max steps stops the loop with an error and leaves a valid history", async () => {
+  await using api = startFakeMessagesApi((request) =>
+    request.body.messages.length > 6
+      ? { text: "Finally." }
+      : { toolCalls: [{ name: "shout", input: { text: "again" } }] }
+  );
+  const conversation = (await testSystem(api, { maxSteps: 3 })).createConversation();
+  const result = await conversation.send(user("Loop forever."));
+  assertEquals(failureOf(result).type, "max_steps");
+  assertEquals(result.steps, 3);
+  assertEquals(conversation.history.at(-1)!.role, "user");
+  // The fake rejects invalid histories, so a next turn proves this one is valid.
+  const next = await conversation.send(user("Stop now."));
+  assertEquals(next.status, "completed");
+  assertEquals(api.requests.at(-1)!.body.messages.length, 7);
+});
+
+Deno.test("a final API error ends the turn with the API's message; the history stays valid", async () => {
+  await using api = startFakeMessagesApi([
+    {
+      status: 400,
+      errorType: "invalid_request_error",
+      message: "max_tokens: must be at most 64000",
+    },
+    { text: "Recovered." },
+  ]);
+  const conversation = (await testSystem(api)).createConversation();
+  const failed = await conversation.send(user("First."));
+  assertEquals(failureOf(failed), {
+    type: "invalid_request_error",
+    message: "max_tokens: must be at most 64000",
+  });
+  assertEquals(api.requests.length, 1, "a 400 is not retried");
+  const next = await conversation.send(user("Second."));
+  assertEquals(next.status, "completed");
+  assertEquals(api.requests[1].body.messages, [{
+    role: "user",
+    content: [{ type: "text", text: "First." }, { type: "text", text: "Second." }],
+  }]);
+});
+
+Deno.test("an authentication error is final and reported as such", async () => {
+  await using api = startFakeMessagesApi([{
+    status: 401,
+    errorType: "authentication_error",
+    message: "invalid x-api-key",
+  }]);
+  const result = await (await testSystem(api)).createConversation().send(user("hi"));
+  assertEquals(failureOf(result), { type: "authentication_error", message: "invalid x-api-key" });
+});
+
+Deno.test("overloaded (529) and rate-limited (429) responses are retried by the SDK", async () => {
+  await using api = startFakeMessagesApi([
+    {
+      status: 529,
+      errorType: "overloaded_error",
+      message: "Overloaded",
+      headers: { "retry-after-ms": "10" },
+    },
+    {
+      status: 429,
+      errorType: "rate_limit_error",
+      message: "Slow down",
+      headers: { "retry-after-ms": "10" },
+    },
+    { text: "Made it." },
+  ]);
+  const result = await (await testSystem(api)).createConversation().send(user("hi"));
+  assertEquals(result.status, "completed");
+  assertEquals(api.requests.length, 3);
+});
+
+Deno.test("two conversations run at once in one process, each with its own history", async () => {
+  await using api = startFakeMessagesApi((request) => {
+    const last = request.body.messages.at(-1)!;
+    const prompt = JSON.stringify(last.content);
+    if (prompt.includes("tool_result")) return { text: `done ${request.body.messages.length}` };
+    const who = prompt.includes("alpha") ? "alpha" : "beta";
+    return { toolCalls: [{ name: "sleep", input: { ms: 300, label: who } }] };
+  });
+  const system = await testSystem(api);
+  const [a, b] = [system.createConversation(), system.createConversation()];
+  const [ra, rb] = await Promise.all([a.send(user("alpha")), b.send(user("beta"))]);
+  assertEquals([ra.status, rb.status], ["completed", "completed"]);
+  const run = (c: typeof a) =>
+    JSON.parse((c.history[2].content as Anthropic.ToolResultBlockParam[])[0].content as string);
+  const [runA, runB] = [run(a), run(b)];
+  assertEquals([runA.label, runB.label], ["alpha", "beta"]);
+  assert(
+    Math.max(runA.startedAt, runB.startedAt) < Math.min(runA.endedAt, runB.endedAt),
+    "the conversations overlapped",
+  );
+  assert(a.id !== b.id && system.get(a.id) === a);
+});
+
+Deno.test("messages to one conversation are processed one at a time, in order", async () => {
+  await using api = startFakeMessagesApi((request) => {
+    const last = JSON.stringify(request.body.messages.at(-1)!.content);
+    if (last.includes("tool_result")) return { text: "ok" };
+    return {
+      toolCalls: [{
+        name: "sleep",
+        input: { ms: 100, label: last.includes("first") ? "first" : "second" },
+      }],
+    };
+  });
+  const conversation = (await testSystem(api)).createConversation();
+  const events = recordEvents(conversation);
+  const first = conversation.send(user("first"));
+  const second = conversation.send(user("second"));
+  assertEquals(conversation.status, { state: "running", queued: 1 });
+  await Promise.all([first, second]);
+  const turns = events.filter((event) =>
+    event.type === "turn_started" || event.type === "turn_finished"
+  ).map((event) => event.type);
+  assertEquals(turns, ["turn_started", "turn_finished", "turn_started", "turn_finished"]);
+  // The second message reached the model only with the whole first turn before it.
+  assertEquals(api.requests[2].body.messages.length, 5);
+  assertEquals(api.requests[2].body.messages[4].content, [{ type: "text", text: "second" }]);
+  assertEquals(conversation.status, { state: "idle", queued: 0 });
+});
+
+Deno.test("events report each call's start, finish and the batch's wall and summed time", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ name: "sleep", input: { ms: 50 } }, { name: "sleep", input: { ms: 50 } }] },
+    { text: "ok" },
+  ]);
+  const conversation = (await testSystem(api)).createConversation();
+  const events = recordEvents(conversation);
+  await conversation.send(user("go"));
+  const types = events.map((event) => event.type);
+  assertEquals(types.filter((type) => type === "tool_call_started").length, 2);
+  assertEquals(types.filter((type) => type === "tool_call_progress").length, 2);
+  assertEquals(types.filter((type) => type === "tool_call_finished").length, 2);
+  const batch = eventOf(events, "tool_batch_finished");
+  assertEquals(batch.count, 2);
+  assert(batch.summedMs > batch.wallMs, "parallel calls sum to more than the wall time");
+  assert(events.every((event) => event.conversationId === conversation.id && event.at > 0));
+});

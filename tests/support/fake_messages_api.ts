@@ -1,0 +1,250 @@
+/**
+ * A fake of the Anthropic Messages API on a loopback port, speaking its wire
+ * format (JSON and server-sent events, errors as `{type: "error", error}`),
+ * so tests drive the real SDK against scripted model turns.
+ *
+ * Like the real API, it rejects a history in which a `tool_use` is not
+ * answered by a `tool_result` in the next message.
+ *
+ * @module
+ */
+import type Anthropic from "@anthropic-ai/sdk";
+
+/** One scripted reply: an assistant message, or an API error. */
+export type FakeReply =
+  | {
+    text?: string;
+    toolCalls?: { name: string; input: unknown; id?: string }[];
+    stopReason?: Anthropic.StopReason;
+    /** Pause between streamed events, to make streaming observable. */
+    eventDelayMs?: number;
+  }
+  | { status: number; errorType: string; message: string; headers?: Record<string, string> };
+
+/** A request as the fake received it. */
+export interface RecordedRequest {
+  body: Anthropic.MessageCreateParams;
+  headers: Headers;
+}
+
+/** Picks the reply to the `index`-th request (0-based). */
+export type FakeScript = (
+  request: RecordedRequest,
+  index: number,
+) => FakeReply | Promise<FakeReply>;
+
+/** A running fake. */
+export interface FakeMessagesApi extends AsyncDisposable {
+  /** Base URL for the SDK's `baseURL` / `ANTHROPIC_BASE_URL`. */
+  url: string;
+  /** Every request received, in order (including rejected ones). */
+  requests: RecordedRequest[];
+}
+
+/**
+ * Starts the fake. Replies come from `script`: a function, or a list used in order.
+ *
+ * @example
+ * ```ts ignore
+ * await using api = startFakeMessagesApi([{ text: "Hello!" }]);
+ * const model = new AnthropicModel({ apiKey: "test-key", baseURL: api.url });
+ * ```
+ */
+export function startFakeMessagesApi(script: FakeScript | FakeReply[]): FakeMessagesApi {
+  const requests: RecordedRequest[] = [];
+  const pick: FakeScript = Array.isArray(script)
+    ? (_, i) =>
+      script[i] ??
+        { status: 500, errorType: "api_error", message: `the script has no reply #${i + 1}` }
+    : script;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      const url = new URL(request.url);
+      if (request.method !== "POST" || url.pathname !== "/v1/messages") {
+        return apiError(404, "not_found_error", `Not found: ${request.method} ${url.pathname}`);
+      }
+      const body = await request.json().catch(() => undefined);
+      const recorded = { body, headers: request.headers };
+      requests.push(recorded);
+      if (
+        !request.headers.get("x-api-key") &&
+        !/^Bearer \S+$/.test(request.headers.get("authorization") ?? "")
+      ) {
+        return apiError(
+          401,
+          "authentication_error",
+          "x-api-key or authorization header is required",
+        );
+      }
+      if (!request.headers.get("anthropic-version")) {
+        return apiError(400, "invalid_request_error", "anthropic-version header is required");
+      }
+      const invalid = validateRequest(body);
+      if (invalid) return apiError(400, "invalid_request_error", invalid);
+      const reply = await pick(recorded, requests.length - 1);
+      if ("status" in reply) {
+        return apiError(
+          reply.status,
+          reply.errorType,
+          reply.message,
+          reply.headers,
+        );
+      }
+      const message = toMessage(reply, body.model, requests.length);
+      return body.stream ? streamed(message, reply.eventDelayMs ?? 0) : Response.json(message);
+    },
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    requests,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+function apiError(
+  status: number,
+  type: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return Response.json({ type: "error", error: { type, message } }, {
+    status,
+    headers: { "request-id": `req_fake_${crypto.randomUUID()}`, ...headers },
+  });
+}
+
+function validateRequest(body: Anthropic.MessageCreateParams | undefined): string | undefined {
+  if (!body || typeof body !== "object") return "The request body is not valid JSON.";
+  if (typeof body.model !== "string") return "model: Field required";
+  if (typeof body.max_tokens !== "number") return "max_tokens: Field required";
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    return "messages: at least one message is required";
+  }
+  if (body.messages[0].role !== "user") {
+    return 'messages.0.role: the first message must use the "user" role';
+  }
+  for (const [i, message] of body.messages.entries()) {
+    if (Array.isArray(message.content) && message.content.length === 0) {
+      return `messages.${i}: all messages must have non-empty content`;
+    }
+    if (message.role !== "assistant" || typeof message.content === "string") continue;
+    const ids = message.content.flatMap((block) => block.type === "tool_use" ? [block.id] : []);
+    if (ids.length === 0) continue;
+    const next = body.messages[i + 1]?.content;
+    const answered = new Set(
+      Array.isArray(next)
+        ? next.flatMap((block) => block.type === "tool_result" ? [block.tool_use_id] : [])
+        : [],
+    );
+    const missing = ids.filter((id) => !answered.has(id));
+    if (missing.length > 0) {
+      return `messages.${
+        i + 1
+      }: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${
+        missing.join(", ")
+      }. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`;
+    }
+  }
+  return undefined;
+}
+
+function toMessage(
+  reply: Extract<FakeReply, { text?: string }>,
+  model: string,
+  n: number,
+): Anthropic.Message {
+  const content: Anthropic.ContentBlock[] = [];
+  if (reply.text) content.push({ type: "text", text: reply.text, citations: null });
+  for (const [i, call] of (reply.toolCalls ?? []).entries()) {
+    content.push(
+      {
+        type: "tool_use",
+        id: call.id ?? `toolu_fake_${n}_${i}`,
+        name: call.name,
+        input: call.input,
+      } as Anthropic.ToolUseBlock,
+    );
+  }
+  return {
+    id: `msg_fake_${n}`,
+    type: "message",
+    role: "assistant",
+    model,
+    content,
+    stop_reason: reply.stopReason ?? (reply.toolCalls?.length ? "tool_use" : "end_turn"),
+    stop_sequence: null,
+    usage: { input_tokens: 10, output_tokens: 10 },
+  } as Anthropic.Message;
+}
+
+/** The event sequence of the real API's streaming responses. */
+function streamed(message: Anthropic.Message, delayMs: number): Response {
+  const events: Record<string, unknown>[] = [
+    {
+      type: "message_start",
+      message: {
+        ...message,
+        content: [],
+        stop_reason: null,
+        usage: { ...message.usage, output_tokens: 1 },
+      },
+    },
+    { type: "ping" },
+  ];
+  message.content.forEach((block, index) => {
+    if (block.type === "text") {
+      events.push({
+        type: "content_block_start",
+        index,
+        content_block: { type: "text", text: "" },
+      });
+      for (const piece of chunks(block.text, 7)) {
+        events.push({
+          type: "content_block_delta",
+          index,
+          delta: { type: "text_delta", text: piece },
+        });
+      }
+    } else if (block.type === "tool_use") {
+      events.push({ type: "content_block_start", index, content_block: { ...block, input: {} } });
+      for (const piece of chunks(JSON.stringify(block.input), 11)) {
+        events.push({
+          type: "content_block_delta",
+          index,
+          delta: { type: "input_json_delta", partial_json: piece },
+        });
+      }
+    }
+    events.push({ type: "content_block_stop", index });
+  });
+  events.push(
+    {
+      type: "message_delta",
+      delta: { stop_reason: message.stop_reason, stop_sequence: null },
+      usage: { output_tokens: 10 },
+    },
+    { type: "message_stop" },
+  );
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      for (const event of events) {
+        controller.enqueue(
+          encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`),
+        );
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+      controller.close();
+    },
+  });
+  return new Response(body, {
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+  });
+}
+
+function chunks(text: string, size: number): string[] {
+  const pieces: string[] = [];
+  for (let i = 0; i < text.length; i += size) pieces.push(text.slice(i, i + size));
+  return pieces.length > 0 ? pieces : [""];
+}

@@ -1,0 +1,90 @@
+import { assertEquals, assertMatch } from "@std/assert";
+import { spawnToolCall, type ToolCallRequest } from "../actors/tool_worker/spawn_tool_call.ts";
+import { FIXTURE_TOOLS, testCatalog } from "./support/test_system.ts";
+
+async function call(name: string, input: unknown, extra: Partial<ToolCallRequest> = {}) {
+  const tool = (await testCatalog()).get(name)!;
+  return spawnToolCall({
+    moduleUrl: tool.moduleUrl,
+    permissions: tool.permissions,
+    callId: "toolu_test",
+    input,
+    timeoutMs: tool.timeoutMs ?? 10_000,
+    ...extra,
+  });
+}
+
+Deno.test("a tool's return value comes back as text, or as JSON for other values", async () => {
+  const text = await call("shout", { text: "hi" });
+  assertEquals([text.status, text.content], ["ok", "HI"]);
+  const json = await call("sleep", { ms: 1, label: "x" });
+  assertEquals(json.status, "ok");
+  assertEquals(JSON.parse(json.content).label, "x");
+});
+
+Deno.test("a throwing tool gives an error outcome with the error's message", async () => {
+  const outcome = await call("fail", { reason: "because" });
+  assertEquals(outcome, { ...outcome, status: "error", content: "failed on purpose: because" });
+});
+
+Deno.test("a zod-typed tool rejects input that fails its schema, naming the field", async () => {
+  const outcome = await call("shout", { text: "be quiet" });
+  assertEquals(outcome.status, "error");
+  assertEquals(outcome.content, "Invalid input: text: must not say quiet");
+});
+
+Deno.test("a call past its timeout is stopped, and its signal is aborted", async () => {
+  const outcome = await call("hang", {}, { timeoutMs: 150 });
+  assertEquals(outcome.status, "timeout");
+  assertEquals(outcome.content, "The tool timed out after 150 ms and was stopped.");
+  await new Promise((resolve) => setTimeout(resolve, 150)); // the worker's grace period
+});
+
+Deno.test("tools run with no permissions unless declared", async () => {
+  const env = await call("read_secret", {});
+  assertEquals(env.status, "error");
+  assertMatch(env.content, /^NotCapable: Requires env access to "ANTHROPIC_API_KEY"/);
+  const read = await call("read_hosts", {});
+  assertEquals(read.status, "error");
+  assertMatch(read.content, /^NotCapable: Requires read access to "\/etc\/hosts"/);
+});
+
+Deno.test("a declared net permission is narrowed to its hosts", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("pong"),
+  );
+  const allowed = await call("fetch_local", { url: `http://127.0.0.1:${server.addr.port}/` });
+  assertEquals([allowed.status, allowed.content], ["ok", "pong"]);
+  const denied = await call("fetch_local", { url: `http://localhost:${server.addr.port}/` });
+  assertEquals(denied.status, "error");
+  assertMatch(denied.content, /Requires net access to "localhost:\d+"/);
+});
+
+Deno.test("progress reports reach the caller while the tool runs", async () => {
+  const progress: string[] = [];
+  const outcome = await call("sleep", { ms: 5 }, { onProgress: (text) => progress.push(text) });
+  assertEquals(outcome.status, "ok");
+  assertEquals(progress, ["sleeping 5 ms"]);
+});
+
+Deno.test("aborting the signal cancels a running call", async () => {
+  const controller = new AbortController();
+  const pending = call("hang", {}, { signal: controller.signal, timeoutMs: 10_000 });
+  setTimeout(() => controller.abort(), 50);
+  const outcome = await pending;
+  assertEquals(outcome.status, "cancelled");
+  await new Promise((resolve) => setTimeout(resolve, 150));
+});
+
+Deno.test("a module that fails to load gives an error outcome, not a crash", async () => {
+  const outcome = await spawnToolCall({
+    moduleUrl: new URL("missing_tool.ts", FIXTURE_TOOLS).href,
+    permissions: {},
+    callId: "toolu_x",
+    input: {},
+    timeoutMs: 5_000,
+  });
+  assertEquals(outcome.status, "error");
+  assertMatch(outcome.content, /^The tool crashed: .*missing_tool\.ts/);
+});
