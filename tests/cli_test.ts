@@ -114,6 +114,22 @@ Deno.test("a final API error is printed with the API's message and exits 1", asy
   assert(!stderr.includes("    at "), "no stack trace");
 });
 
+Deno.test("the API key is invisible even to a tool granted full env access", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ id: "toolu_env", name: "env_dump", input: {} }] },
+    { text: "Nothing secret here." },
+  ]);
+  const { code } = await cli(["--tools", fixtures, "dump env"], {
+    env: { ...withApi(api.url), VISIBLE_TO_TOOLS: "yes" },
+  });
+  assertEquals(code, 0);
+  const result =
+    (api.requests[1].body.messages[2].content as { content: string; is_error?: boolean }[])[0];
+  assertEquals(result.is_error, undefined);
+  assertEquals(JSON.parse(result.content).VISIBLE_TO_TOOLS, "yes");
+  assert(!result.content.includes("sk-ant-test"), "the key must not reach the tool");
+});
+
 Deno.test("--max-steps is enforced and reported as an error", async () => {
   await using api = startFakeMessagesApi(() => ({
     toolCalls: [{ name: "current_time", input: {} }],

@@ -131,7 +131,7 @@ Deno.test("a conversation limited to some tools treats the others as unknown", a
   assertEquals(lastResults(api)[0].content, 'Unknown tool "fail". Available tools: shout.');
 });
 
-Deno.test("the API key is invisible to tools, even to one granted env access", async () => {
+Deno.test("a tool without declared env access cannot read the API key", async () => {
   Deno.env.set("ANTHROPIC_API_KEY", "sk-ant-must-not-leak");
   try {
     await using api = startFakeMessagesApi([
