@@ -4,7 +4,6 @@
  * @module
  */
 import { TextLineStream } from "@std/streams/text-line-stream";
-import { AgentSystem } from "./actors/agent_system.ts";
 import type {
   ConversationSupervisor,
   TurnResult,
@@ -12,10 +11,7 @@ import type {
 import { parseCliArgs, USAGE } from "./src/cli/args.ts";
 import { TerminalView } from "./src/cli/terminal_view.ts";
 import { ConfigError } from "./src/config_error.ts";
-import { AnthropicModel, DEFAULT_MODEL } from "./src/model/anthropic_model.ts";
-import type { Model } from "./src/model/model.ts";
-import { OfflineModel } from "./src/model/offline_model.ts";
-import { BUILTIN_TOOLS_DIR, ToolCatalog } from "./src/tool_catalog.ts";
+import { createRuntime } from "./src/runtime.ts";
 
 /**
  * Runs the CLI and resolves with its exit status: 0 done, 1 the turn failed
@@ -33,16 +29,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const model = modelFromEnvironment();
-    const catalog = await ToolCatalog.load([BUILTIN_TOOLS_DIR, ...options.toolDirs]);
-    const system = new AgentSystem({
-      model,
-      modelName: options.model ?? Deno.env.get("AGENT_MODEL") ?? DEFAULT_MODEL,
-      catalog,
-      defaultTimeoutMs: options.timeoutMs,
-      maxSteps: options.maxSteps,
-      maxTokens: 8192,
-    });
+    const system = await createRuntime(options);
     const conversation = system.createConversation({ system: options.system });
     const view = new TerminalView();
     conversation.subscribe(
@@ -57,22 +44,6 @@ export async function main(args: string[]): Promise<number> {
     console.error(`error: ${error.message}`);
     return 2;
   }
-}
-
-/**
- * The API key is read once and then removed from the environment, so that
- * not even a tool granted `env: true` can read it.
- */
-function modelFromEnvironment(): Model {
-  const apiKey = Deno.env.get("ANTHROPIC_API_KEY");
-  if (!apiKey) {
-    console.error(
-      "No ANTHROPIC_API_KEY: using the built-in offline demo model (it runs real tools, but is not Claude).",
-    );
-    return new OfflineModel();
-  }
-  Deno.env.delete("ANTHROPIC_API_KEY");
-  return new AnthropicModel({ apiKey, baseURL: Deno.env.get("ANTHROPIC_BASE_URL") || undefined });
 }
 
 async function interactive(conversation: ConversationSupervisor): Promise<number> {

@@ -22,11 +22,14 @@ export interface TurnError {
   message: string;
 }
 
-/** Every event of a conversation, discriminated by `type`. */
+/**
+ * Every event of a conversation, discriminated by `type`. `id` counts up
+ * from 1 within the conversation; `at` is epoch milliseconds.
+ */
 export type ConversationEvent =
-  & { conversationId: string; at: number }
+  & { conversationId: string; id: number; at: number }
   & (
-    | { type: "turn_started"; turn: number; text: string }
+    | { type: "turn_started"; turn: number; messageId: string; text: string }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
     | { type: "tool_call_started"; callId: string; name: string; input: unknown }
@@ -39,5 +42,5 @@ export type ConversationEvent =
 
 /** An event without the fields the supervisor stamps on it. */
 export type ConversationEventInit = ConversationEvent extends infer E
-  ? E extends ConversationEvent ? Omit<E, "conversationId" | "at"> : never
+  ? E extends ConversationEvent ? Omit<E, "conversationId" | "id" | "at"> : never
   : never;

@@ -294,7 +294,7 @@ Deno.test("messages to one conversation are processed one at a time, in order", 
   const events = recordEvents(conversation);
   const first = conversation.send(user("first"));
   const second = conversation.send(user("second"));
-  assertEquals(conversation.status, { state: "running", queued: 1 });
+  assertEquals(conversation.status, { state: "running", queued: 1, callsInFlight: [] });
   await Promise.all([first, second]);
   const turns = events.filter((event) =>
     event.type === "turn_started" || event.type === "turn_finished"
@@ -303,7 +303,7 @@ Deno.test("messages to one conversation are processed one at a time, in order", 
   // The second message reached the model only with the whole first turn before it.
   assertEquals(api.requests[2].body.messages.length, 5);
   assertEquals(api.requests[2].body.messages[4].content, [{ type: "text", text: "second" }]);
-  assertEquals(conversation.status, { state: "idle", queued: 0 });
+  assertEquals(conversation.status, { state: "idle", queued: 0, callsInFlight: [] });
 });
 
 Deno.test("events report each call's start, finish and the batch's wall and summed time", async () => {

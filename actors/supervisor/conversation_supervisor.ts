@@ -34,8 +34,15 @@ export interface ConversationOptions {
   maxTokens: number;
 }
 
-/** The messages a supervisor receives. */
-export type SupervisorMessage = { type: "user_message"; text: string };
+/** The messages a supervisor receives; `id` names the turn it starts in events. */
+export type SupervisorMessage = { type: "user_message"; text: string; id?: string };
+
+/** A tool call that has started and not yet finished. */
+export interface CallInFlight {
+  callId: string;
+  name: string;
+  startedAt: number;
+}
 
 /** How a turn ended. The history is valid either way. */
 export type TurnResult =
@@ -63,7 +70,9 @@ export class ConversationSupervisor {
   readonly #history: Anthropic.MessageParam[] = [];
   readonly #listeners = new Set<(event: ConversationEvent) => void>();
   readonly #mailbox = new Mailbox((message: SupervisorMessage) => this.#receive(message));
+  readonly #inFlight = new Map<string, CallInFlight>();
   #turns = 0;
+  #events = 0;
   #running: AbortController | undefined;
 
   constructor(options: ConversationOptions) {
@@ -94,19 +103,23 @@ export class ConversationSupervisor {
     return this.#history;
   }
 
-  /** Whether a turn runs, and how many messages wait behind it. */
-  get status(): { state: "idle" | "running"; queued: number } {
-    return { state: this.#running ? "running" : "idle", queued: this.#mailbox.waiting };
+  /** Whether a turn runs, its tool calls in flight, and how many messages wait behind it. */
+  get status(): { state: "idle" | "running"; queued: number; callsInFlight: CallInFlight[] } {
+    return {
+      state: this.#running ? "running" : "idle",
+      queued: this.#mailbox.waiting,
+      callsInFlight: [...this.#inFlight.values()],
+    };
   }
 
   #receive(message: SupervisorMessage): Promise<TurnResult> {
     switch (message.type) {
       case "user_message":
-        return this.#runTurn(message.text);
+        return this.#runTurn(message.text, message.id ?? crypto.randomUUID());
     }
   }
 
-  async #runTurn(text: string): Promise<TurnResult> {
+  async #runTurn(text: string, messageId: string): Promise<TurnResult> {
     const { model, maxSteps } = this.#options;
     const running = this.#running = new AbortController();
     const toolCalls: ToolCallSummary[] = [];
@@ -115,7 +128,7 @@ export class ConversationSupervisor {
       this.#emit({ type: "turn_failed", error, steps });
       return { status: "failed", error, steps, toolCalls };
     };
-    this.#emit({ type: "turn_started", turn: ++this.#turns, text });
+    this.#emit({ type: "turn_started", turn: ++this.#turns, messageId, text });
     this.#appendUserContent([{ type: "text", text }]);
     try {
       while (steps < maxSteps) {
@@ -185,7 +198,16 @@ export class ConversationSupervisor {
   }
 
   #emit(event: ConversationEventInit): void {
-    const stamped = { ...event, conversationId: this.id, at: Date.now() } as ConversationEvent;
+    const at = Date.now();
+    if (event.type === "tool_call_started") {
+      this.#inFlight.set(event.callId, { callId: event.callId, name: event.name, startedAt: at });
+    } else if (event.type === "tool_call_finished") this.#inFlight.delete(event.callId);
+    const stamped = {
+      ...event,
+      conversationId: this.id,
+      id: ++this.#events,
+      at,
+    } as ConversationEvent;
     for (const listener of this.#listeners) listener(stamped);
   }
 }
