@@ -29,7 +29,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const system = await createRuntime(options);
+    const { system } = await createRuntime(options);
     const conversation = system.createConversation({ system: options.system });
     const view = new TerminalView();
     conversation.subscribe(

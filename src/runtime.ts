@@ -5,6 +5,8 @@
  * @module
  */
 import { AgentSystem } from "../actors/agent_system.ts";
+import { ToolWorker } from "../actors/tool_worker/tool_worker.ts";
+import { detectPlatform, type Platform } from "./platform.ts";
 import type { CliOptions } from "./cli/args.ts";
 import { AnthropicModel, DEFAULT_MODEL } from "./model/anthropic_model.ts";
 import type { Model } from "./model/model.ts";
@@ -12,19 +14,29 @@ import { OfflineModel } from "./model/offline_model.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "./tool_catalog.ts";
 
 /**
- * Loads the tools and picks the model. Throws a ConfigError for bad tools.
+ * Detects the platform, loads the tools and picks the model. Throws a
+ * ConfigError for bad tools.
  *
  * @example
  * ```ts ignore
- * const system = await createRuntime(parseCliArgs(Deno.args));
+ * const { system, platform } = await createRuntime(parseCliArgs(Deno.args));
  * ```
  */
 export async function createRuntime(
   options: Pick<CliOptions, "toolDirs" | "model" | "timeoutMs" | "maxSteps">,
-): Promise<AgentSystem> {
+): Promise<{ system: AgentSystem; platform: Platform }> {
+  const platform = detectPlatform();
+  ToolWorker.sandbox = platform.toolSandbox;
   const model = modelFromEnvironment();
-  const catalog = await ToolCatalog.load([BUILTIN_TOOLS_DIR, ...options.toolDirs]);
-  return new AgentSystem({
+  const catalog = platform.toolSandbox === "disabled"
+    ? new ToolCatalog([])
+    : await ToolCatalog.load([BUILTIN_TOOLS_DIR, ...options.toolDirs]);
+  if (platform.toolSandbox !== "per-worker") {
+    console.error(
+      `Warning: tool sandbox is "${platform.toolSandbox}" (per-worker permissions are not confirmed here).`,
+    );
+  }
+  const system = new AgentSystem({
     model,
     modelName: options.model ?? Deno.env.get("AGENT_MODEL") ?? DEFAULT_MODEL,
     catalog,
@@ -32,6 +44,7 @@ export async function createRuntime(
     maxSteps: options.maxSteps,
     maxTokens: 8192,
   });
+  return { system, platform };
 }
 
 /**

@@ -98,6 +98,16 @@ export class ConversationSupervisor {
     return this.#running !== undefined;
   }
 
+  /** The model name this conversation sends to the API. */
+  get modelName(): string {
+    return this.#options.modelName;
+  }
+
+  /** The tools this conversation may call. */
+  get toolNames(): string[] {
+    return this.#tools.map((tool) => tool.name);
+  }
+
   /** The history in Messages API format. */
   get history(): readonly Anthropic.MessageParam[] {
     return this.#history;
@@ -151,7 +161,7 @@ export class ConversationSupervisor {
         }
         const batch = await runToolCalls(calls, {
           catalog: this.#options.catalog,
-          allowed: this.#tools.map((tool) => tool.name),
+          allowed: this.toolNames,
           defaultTimeoutMs: this.#options.defaultTimeoutMs,
           signal: running.signal,
           emit: (event) => this.#emit(event),

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ToolSandbox } from "../../src/platform.ts";
 import { PERMISSION_NAMES, type ToolPermissions } from "../../src/tool.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
@@ -22,6 +23,11 @@ const entryUrls = new Map<string, string>();
  * ```
  */
 export class ToolWorker {
+  /**
+   * How every tool worker of this process is isolated; set once at start-up
+   * from the platform's capabilities (see `detectPlatform`).
+   */
+  static sandbox: ToolSandbox = "per-worker";
   /** Called for each message of the worker. */
   onMessage: (message: FromWorker) => void = () => {};
   /** Called when the worker's module fails to load or throws uncaught. */
@@ -44,11 +50,18 @@ export class ToolWorker {
    * itself lacks a permission the tool declares.
    */
   static spawn(moduleUrl: string, permissions: ToolPermissions): ToolWorker {
+    if (ToolWorker.sandbox === "disabled") {
+      throw new Error(
+        "tools are disabled here: per-worker permissions are not confirmed on this platform " +
+          "(set AGENT_WORKER_PERMISSIONS=on once verified, or AGENT_UNSANDBOXED_TOOLS=1 to run tools with full access)",
+      );
+    }
+    const sandboxed = ToolWorker.sandbox === "per-worker";
     return new ToolWorker(
       new Worker(entryUrl(moduleUrl), {
         type: "module",
         name: moduleUrl,
-        deno: { permissions: workerPermissions(permissions) },
+        ...(sandboxed ? { deno: { permissions: workerPermissions(permissions) } } : {}),
       }),
     );
   }

@@ -1,0 +1,83 @@
+/**
+ * The HTTP API: a small Hono app composed of middleware and route modules.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import type { AgentSystem } from "../../actors/agent_system.ts";
+import type { Platform } from "../platform.ts";
+import { conversationRoutes } from "./conversations.ts";
+import { notFound, onError } from "./errors.ts";
+import { limitBody } from "./validation.ts";
+import config from "../../deno.json" with { type: "json" };
+
+/** What the app serves, and how it guards it. */
+export interface AppOptions {
+  system: AgentSystem;
+  platform: Platform;
+  /** Required as `Authorization: Bearer <token>` on every `/v1` route when set. */
+  token?: string;
+  /** Largest accepted request body. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/**
+ * Builds the app; serve it with `Deno.serve(app.fetch)`.
+ *
+ * @example
+ * ```ts ignore
+ * const app = createApp({ system, platform, token: "secret" });
+ * const response = await app.request("/healthz");
+ * ```
+ */
+export function createApp(options: AppOptions): Hono {
+  const { system, platform } = options;
+  const app = new Hono();
+  app.notFound(notFound);
+  app.onError(onError);
+
+  app.get(
+    "/",
+    (c) =>
+      c.json({ name: "agent-runtime", version: config.version, api: "/v1", health: "/healthz" }),
+  );
+  app.get("/healthz", (c) =>
+    c.json({
+      ok: true,
+      version: config.version,
+      capabilities: { ...platform, tools: system.settings.catalog.names.length },
+    }));
+
+  if (options.token) {
+    const error = (message: string) => ({ error: { type: "authentication_error", message } });
+    app.use(
+      "/v1/*",
+      bearerAuth({
+        token: options.token,
+        noAuthenticationHeader: { message: error('Send "Authorization: Bearer <token>".') },
+        invalidAuthenticationHeader: {
+          message: error('The Authorization header must be "Bearer <token>".'),
+        },
+        invalidToken: { message: error("The token is not valid.") },
+      }),
+    );
+  }
+  app.use("/v1/*", limitBody(options.maxBodyBytes ?? 1024 * 1024));
+
+  app.get("/v1/tools", (c) =>
+    c.json({
+      tools: system.settings.catalog.names.map((name) => {
+        const tool = system.settings.catalog.get(name)!;
+        return {
+          name,
+          description: tool.description,
+          inputSchema: tool.inputSchema,
+          permissions: tool.permissions,
+          timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
+        };
+      }),
+    }));
+  app.route("/v1/conversations", conversationRoutes(system));
+  return app;
+}

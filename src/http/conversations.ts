@@ -1,0 +1,107 @@
+/**
+ * `/v1/conversations`: create, send messages (JSON or a live stream),
+ * read history and status, watch events, cancel.
+ *
+ * @module
+ */
+import { Hono, type MiddlewareHandler } from "hono";
+import { z } from "zod";
+import type { AgentSystem } from "../../actors/agent_system.ts";
+import type { ConversationSupervisor } from "../../actors/supervisor/conversation_supervisor.ts";
+import { ConfigError } from "../config_error.ts";
+import { apiError } from "./errors.ts";
+import { streamEvents } from "./event_stream.ts";
+import { jsonBody, requireJson } from "./validation.ts";
+
+/** Longest message or system prompt accepted, in characters. */
+export const MAX_TEXT_CHARS = 200_000;
+
+const newConversation = z.strictObject({
+  system: z.string().max(MAX_TEXT_CHARS).optional(),
+  model: z.string().min(1).max(200).optional(),
+  tools: z.array(z.string().max(64)).max(256).optional(),
+});
+
+const newMessage = z.strictObject({
+  content: z.string().min(1, "must not be empty").max(
+    MAX_TEXT_CHARS,
+    `must be at most ${MAX_TEXT_CHARS} characters`,
+  ),
+});
+
+type Env = { Variables: { conversation: ConversationSupervisor } };
+
+/**
+ * The conversation routes of `system`.
+ *
+ * @example
+ * ```ts ignore
+ * app.route("/v1/conversations", conversationRoutes(system));
+ * ```
+ */
+export function conversationRoutes(system: AgentSystem): Hono<Env> {
+  const routes = new Hono<Env>();
+
+  routes.post("/", requireJson, jsonBody(newConversation), (c) => {
+    const body = c.req.valid("json");
+    try {
+      const conversation = system.createConversation({
+        system: body.system,
+        modelName: body.model,
+        tools: body.tools,
+      });
+      return c.json(describe(conversation), 201);
+    } catch (error) {
+      if (error instanceof ConfigError) return apiError(c, 400, "invalid_request", error.message);
+      throw error;
+    }
+  });
+
+  const findConversation: MiddlewareHandler<Env> = async (c, next) => {
+    const id = c.req.param("id") ?? "";
+    const conversation = system.get(id);
+    if (!conversation) return apiError(c, 404, "not_found", `There is no conversation ${id}.`);
+    c.set("conversation", conversation);
+    await next();
+  };
+  routes.use("/:id", findConversation);
+  routes.use("/:id/*", findConversation);
+
+  routes.get("/:id", (c) => {
+    const conversation = c.get("conversation");
+    return c.json({ ...describe(conversation), history: conversation.history });
+  });
+
+  routes.post("/:id/messages", requireJson, jsonBody(newMessage), async (c) => {
+    const conversation = c.get("conversation");
+    const message = {
+      type: "user_message" as const,
+      text: c.req.valid("json").content,
+      id: crypto.randomUUID(),
+    };
+    if (!c.req.header("accept")?.includes("text/event-stream")) {
+      return c.json({ conversationId: conversation.id, ...await conversation.send(message) });
+    }
+    let inTurn = false;
+    return streamEvents(c, conversation, {
+      filter: (event) => inTurn ||= event.type === "turn_started" && event.messageId === message.id,
+      until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
+      start: () => void conversation.send(message),
+    });
+  });
+
+  routes.get("/:id/events", (c) => streamEvents(c, c.get("conversation")));
+
+  routes.post("/:id/cancel", (c) => c.json({ cancelled: c.get("conversation").cancel() }));
+
+  return routes;
+}
+
+function describe(conversation: ConversationSupervisor) {
+  return {
+    id: conversation.id,
+    model: conversation.modelName,
+    tools: conversation.toolNames,
+    status: conversation.status,
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Every error the API answers has one shape, `{error: {type, message}}`,
+ * with a message that says what to fix.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** The error body of every failed request. */
+export interface ApiErrorBody {
+  error: { type: string; message: string };
+}
+
+/**
+ * A JSON error response.
+ *
+ * @example
+ * ```ts ignore
+ * app.get("/v1/conversations/:id", (c) => apiError(c, 404, "not_found", "No conversation abc."));
+ * ```
+ */
+export function apiError(
+  c: Context,
+  status: ContentfulStatusCode,
+  type: string,
+  message: string,
+): Response {
+  return c.json({ error: { type, message } } satisfies ApiErrorBody, status);
+}
+
+/** For `app.notFound`: names the route that does not exist. */
+export function notFound(c: Context): Response {
+  return apiError(c, 404, "not_found", `There is no route ${c.req.method} ${c.req.path}.`);
+}
+
+/** For `app.onError`: Hono's own 4xx (e.g. malformed JSON) keep their status; anything else is a 500 without internals. */
+export function onError(error: Error, c: Context): Response {
+  // A middleware that built its own response (bearer auth: 401 with WWW-Authenticate) keeps it.
+  if (error instanceof HTTPException && error.res) return error.getResponse();
+  if (error instanceof HTTPException && error.status < 500) {
+    const type = error.status === 400 ? "invalid_request" : "http_error";
+    return apiError(c, error.status, type, `${error.message}.`.replace(/\.\.$/, "."));
+  }
+  console.error(`Internal error on ${c.req.method} ${c.req.path}:`, error);
+  return apiError(
+    c,
+    500,
+    "internal_error",
+    "The server failed to handle this request; it has been logged.",
+  );
+}

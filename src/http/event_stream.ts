@@ -1,0 +1,59 @@
+/**
+ * Conversation events as server-sent events: `id` is the event's id within
+ * the conversation, `event` its type, `data` the event as JSON.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { ConversationEvent } from "../events.ts";
+
+/** Where the events come from. */
+export interface EventSource {
+  subscribe(listener: (event: ConversationEvent) => void): () => void;
+}
+
+/**
+ * Streams `source`'s events until `until` returns true for one of them (it is
+ * sent, then the stream ends) or the client goes away. Leaving only
+ * unsubscribes: the conversation goes on and records its results.
+ *
+ * @example
+ * ```ts ignore
+ * app.get("/events", (c) => streamEvents(c, conversation));
+ * ```
+ */
+export function streamEvents(
+  c: Context,
+  source: EventSource,
+  options: {
+    filter?: (event: ConversationEvent) => boolean;
+    until?: (event: ConversationEvent) => boolean;
+    start?: () => void;
+  } = {},
+): Response {
+  return streamSSE(c, async (stream) => {
+    const done = Promise.withResolvers<void>();
+    let chain = Promise.resolve();
+    const unsubscribe = source.subscribe((event) => {
+      if (options.filter && !options.filter(event)) return;
+      // Written in order, one after the other, never concurrently.
+      chain = chain.then(() =>
+        stream.writeSSE({ id: String(event.id), event: event.type, data: JSON.stringify(event) })
+      );
+      if (options.until?.(event)) chain.then(done.resolve, done.resolve);
+    });
+    stream.onAbort(() => done.resolve());
+    const keepAlive = setInterval(
+      () => stream.write(": keep-alive\n\n").catch(() => done.resolve()),
+      15_000,
+    );
+    try {
+      options.start?.();
+      await done.promise;
+    } finally {
+      clearInterval(keepAlive);
+      unsubscribe();
+    }
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * `deno task serve`: the HTTP API on `PORT` (default 8000). Also the Deno
+ * Deploy entry point. Takes the same flags and environment as `deno task run`.
+ *
+ * @module
+ */
+import { parseCliArgs, USAGE } from "../cli/args.ts";
+import { ConfigError } from "../config_error.ts";
+import { createRuntime } from "../runtime.ts";
+import { createApp } from "./app.ts";
+
+/**
+ * Starts the server and resolves once it has stopped (SIGINT or SIGTERM).
+ * Throws a ConfigError for bad flags or an unsafe listening address.
+ *
+ * @example
+ * ```ts ignore
+ * await serve(["--tools", "./my_tools"], Deno.env);
+ * ```
+ */
+export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<void> {
+  const options = parseCliArgs(args);
+  if (options.help) {
+    console.log(
+      `${
+        USAGE.replace('deno task run [flags] ["prompt"]', "deno task serve [flags]")
+      }\n\n${SERVE_ENV}`,
+    );
+    return;
+  }
+  if (options.prompt) {
+    throw new ConfigError(`deno task serve takes no prompt (got "${options.prompt}").`);
+  }
+  const listen = listenOptions(env);
+  const token = env.get("AGENT_API_TOKEN") || undefined;
+  env.delete("AGENT_API_TOKEN"); // a secret, like the API key: no tool may read it
+  if (!token && !isLoopback(listen.hostname)) {
+    throw new ConfigError(
+      `Refusing to listen on ${listen.hostname} without AGENT_API_TOKEN: set a token, or listen on loopback (HOST=127.0.0.1).`,
+    );
+  }
+  const { system, platform } = await createRuntime(options);
+  const app = createApp({ system, platform, token, maxBodyBytes: listen.maxBodyBytes });
+  const server = Deno.serve({
+    hostname: listen.hostname,
+    port: listen.port,
+    onListen: ({ hostname, port }) =>
+      console.error(
+        `Listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`,
+      ),
+  }, app.fetch);
+  const stop = () => server.shutdown();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
+  await server.finished;
+}
+
+const SERVE_ENV =
+  `Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
+AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
+AGENT_MAX_BODY_BYTES (default 1048576).`;
+
+function listenOptions(env: Deno.Env): { hostname: string; port: number; maxBodyBytes: number } {
+  // Deno Deploy routes traffic to the app itself; it has no loopback to keep to.
+  const deploy = Boolean(env.get("DENO_DEPLOYMENT_ID"));
+  return {
+    hostname: env.get("HOST") ?? (deploy ? "0.0.0.0" : "127.0.0.1"),
+    port: whole("PORT", env.get("PORT"), 8000, 0, 65535),
+    maxBodyBytes: whole(
+      "AGENT_MAX_BODY_BYTES",
+      env.get("AGENT_MAX_BODY_BYTES"),
+      1024 * 1024,
+      1,
+      1024 ** 3,
+    ),
+  };
+}
+
+function whole(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}".`);
+  }
+  return value;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+if (import.meta.main) {
+  try {
+    await serve(Deno.args);
+    Deno.exit(0); // a tool stuck in a CPU loop must not keep the process alive
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`error: ${error.message}`);
+    Deno.exit(2);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Request validation: JSON bodies checked with zod, answered with a 4xx
+ * that names the field to fix.
+ *
+ * @module
+ */
+import { zValidator } from "@hono/zod-validator";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { z } from "zod";
+import { apiError } from "./errors.ts";
+
+/**
+ * Validates the JSON body against `schema`. A missing body counts as `{}`,
+ * so that all-optional bodies may be left out.
+ *
+ * @example
+ * ```ts ignore
+ * app.post("/v1/things", jsonBody(z.object({ name: z.string() })), (c) => c.json(c.req.valid("json")));
+ * ```
+ */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return zValidator("json", schema, (result, c) => {
+    if (result.success) return;
+    const problems = result.error.issues.map((issue) => {
+      const at = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+      return `${at}${issue.message}`;
+    });
+    return apiError(c, 400, "invalid_request", `Invalid request body: ${problems.join("; ")}.`);
+  });
+}
+
+/** Rejects a body that is not declared as JSON (415), before it is read. */
+export const requireJson: MiddlewareHandler = async (c, next) => {
+  const type = c.req.header("content-type");
+  const hasBody = c.req.header("content-length") !== "0" &&
+    (type !== undefined || c.req.header("transfer-encoding"));
+  if (hasBody && !/^application\/([\w.+-]+\+)?json\b/i.test(type ?? "")) {
+    return apiError(
+      c,
+      415,
+      "unsupported_media_type",
+      `Send the body as JSON with "Content-Type: application/json".`,
+    );
+  }
+  await next();
+};
+
+/** Rejects bodies over `maxBytes` (413), counting as they stream in. */
+export function limitBody(maxBytes: number): MiddlewareHandler {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: (c) =>
+      apiError(
+        c,
+        413,
+        "payload_too_large",
+        `The request body is over the limit of ${maxBytes} bytes.`,
+      ),
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * What the platform allows, detected at start-up and reported on `/healthz`.
+ *
+ * @module
+ */
+
+/** How tool workers are isolated. */
+export type ToolSandbox =
+  /** Each worker gets exactly its tool's declared permissions. */
+  | "per-worker"
+  /** The operator opted in to tools running with the host's permissions. */
+  | "host"
+  /** Per-worker permissions are not confirmed here, so no tool runs (fail closed). */
+  | "disabled";
+
+/** The capability flags. */
+export interface Platform {
+  /** Running on Deno Deploy. */
+  deploy: boolean;
+  /** `new Worker(…, { deno: { permissions } })` is available. */
+  workerPermissions: boolean;
+  /** Deno KV (`Deno.openKv`) is available. */
+  kv: boolean;
+  toolSandbox: ToolSandbox;
+}
+
+/**
+ * Detects the platform. Per-worker permissions need the `worker-options`
+ * unstable feature, and using it where it is off ends the process on the
+ * spot (no exception to catch), so it cannot be probed. Locally deno.json
+ * enables it; on Deno Deploy, where that is not confirmed, the operator must
+ * say `AGENT_WORKER_PERMISSIONS=on` (verified there) or opt in to
+ * unsandboxed tools with `AGENT_UNSANDBOXED_TOOLS=1`; otherwise tools are off.
+ *
+ * @example
+ * ```ts
+ * import { detectPlatform } from "./platform.ts";
+ * console.log(detectPlatform().toolSandbox); // "per-worker" under `deno task run`
+ * ```
+ */
+export function detectPlatform(env: Pick<Deno.Env, "get"> = Deno.env): Platform {
+  const deploy = Boolean(env.get("DENO_DEPLOYMENT_ID"));
+  const workerPermissions = !deploy || env.get("AGENT_WORKER_PERMISSIONS") === "on";
+  const toolSandbox: ToolSandbox = workerPermissions
+    ? "per-worker"
+    : env.get("AGENT_UNSANDBOXED_TOOLS") === "1"
+    ? "host"
+    : "disabled";
+  return { deploy, workerPermissions, kv: typeof Deno.openKv === "function", toolSandbox };
+}

@@ -1,0 +1,224 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { createApp } from "../src/http/app.ts";
+import { detectPlatform } from "../src/platform.ts";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { testSystem } from "./support/test_system.ts";
+
+const json = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: "POST",
+  headers: { "content-type": "application/json", ...headers },
+  body: JSON.stringify(body),
+});
+
+async function testApp(options: { token?: string; maxBodyBytes?: number } = {}) {
+  const api = startFakeMessagesApi(() => ({ text: "Hello from the fake." }));
+  const system = await testSystem(api);
+  return { app: createApp({ system, platform: detectPlatform(), ...options }), api, system };
+}
+
+Deno.test("GET / and /healthz answer without auth; healthz reports the capabilities", async () => {
+  const { app, api } = await testApp({ token: "s3cret" });
+  await using _ = api;
+  assertEquals((await app.request("/")).status, 200);
+  const health = await (await app.request("/healthz")).json();
+  assertEquals(health.ok, true);
+  assertEquals(health.capabilities.workerPermissions, true);
+  assertEquals(health.capabilities.toolSandbox, "per-worker");
+  assertEquals(typeof health.version, "string");
+});
+
+Deno.test("with a token, every /v1 route requires it", async () => {
+  const { app, api } = await testApp({ token: "s3cret" });
+  await using _ = api;
+  const missing = await app.request("/v1/tools");
+  assertEquals(missing.status, 401);
+  assertEquals((await missing.json()).error.type, "authentication_error");
+  assertEquals(
+    (await app.request("/v1/tools", { headers: { authorization: "Bearer wrong" } })).status,
+    401,
+  );
+  assertEquals((await app.request("/v1/conversations", json({}))).status, 401);
+  const ok = await app.request("/v1/tools", { headers: { authorization: "Bearer s3cret" } });
+  assertEquals(ok.status, 200);
+});
+
+Deno.test("GET /v1/tools lists name, description, schema, permissions and timeout", async () => {
+  const { app, api } = await testApp();
+  await using _ = api;
+  const { tools } = await (await app.request("/v1/tools")).json();
+  const fetchUrl = tools.find((tool: { name: string }) => tool.name === "fetch_url");
+  assertEquals(fetchUrl.permissions, { net: true });
+  assertEquals(fetchUrl.timeoutMs, 20_000);
+  assertEquals(fetchUrl.inputSchema.required, ["url"]);
+  assertEquals(tools.find((tool: { name: string }) => tool.name === "sleep").timeoutMs, 10_000);
+});
+
+Deno.test("a conversation is created, driven and read back", async () => {
+  const { app, api } = await testApp();
+  await using _ = api;
+  const created = await app.request(
+    "/v1/conversations",
+    json({ system: "Be brief.", tools: ["shout"] }),
+  );
+  assertEquals(created.status, 201);
+  const { id, tools } = await created.json();
+  assertMatch(id, /^[0-9a-f-]{36}$/);
+  assertEquals(tools, ["shout"]);
+  const reply =
+    await (await app.request(`/v1/conversations/${id}/messages`, json({ content: "Hi" }))).json();
+  assertEquals(reply, {
+    ...reply,
+    conversationId: id,
+    status: "completed",
+    text: "Hello from the fake.",
+    toolCalls: [],
+  });
+  const read = await (await app.request(`/v1/conversations/${id}`)).json();
+  assertEquals(read.status.state, "idle");
+  assertEquals(read.history.length, 2);
+  assertEquals(api.requests[0].body.system, "Be brief.");
+});
+
+Deno.test("bad requests get the right 4xx and a JSON error that says what to fix", async () => {
+  const { app, api } = await testApp({ maxBodyBytes: 1000 });
+  await using _ = api;
+  const { id } = await (await app.request("/v1/conversations", json({}))).json();
+  const cases: [string, RequestInit, number, string, RegExp][] = [
+    ["/v1/nowhere", {}, 404, "not_found", /no route GET \/v1\/nowhere/],
+    ["/v1/conversations/nope", {}, 404, "not_found", /no conversation nope/],
+    [
+      "/v1/conversations/nope/messages",
+      json({ content: "x" }),
+      404,
+      "not_found",
+      /no conversation nope/,
+    ],
+    [
+      `/v1/conversations/${id}/messages`,
+      { method: "POST", body: "{bad json", headers: { "content-type": "application/json" } },
+      400,
+      "invalid_request",
+      /Malformed JSON/,
+    ],
+    [
+      `/v1/conversations/${id}/messages`,
+      { method: "POST", body: "hello", headers: { "content-type": "text/plain" } },
+      415,
+      "unsupported_media_type",
+      /application\/json/,
+    ],
+    [`/v1/conversations/${id}/messages`, json({}), 400, "invalid_request", /content/],
+    [
+      `/v1/conversations/${id}/messages`,
+      json({ content: 42 }),
+      400,
+      "invalid_request",
+      /content: .*string/,
+    ],
+    [
+      `/v1/conversations/${id}/messages`,
+      json({ content: "" }),
+      400,
+      "invalid_request",
+      /content: must not be empty/,
+    ],
+    [
+      `/v1/conversations/${id}/messages`,
+      json({ content: "x", extra: 1 }),
+      400,
+      "invalid_request",
+      /extra/,
+    ],
+    [
+      `/v1/conversations/${id}/messages`,
+      json({ content: "x".repeat(2000) }),
+      413,
+      "payload_too_large",
+      /limit of 1000 bytes/,
+    ],
+    ["/v1/conversations", json({ tools: "all" }), 400, "invalid_request", /tools/],
+  ];
+  for (const [path, init, status, type, message] of cases) {
+    const response = await app.request(path, init);
+    const body = await response.json();
+    assertEquals([response.status, body.error?.type], [status, type], `${path} ${init.body ?? ""}`);
+    assertMatch(body.error.message, message);
+  }
+});
+
+Deno.test("over-long content is refused with its limit", async () => {
+  const { app, api } = await testApp({ maxBodyBytes: 10 * 1024 * 1024 });
+  await using _ = api;
+  const { id } = await (await app.request("/v1/conversations", json({}))).json();
+  const response = await app.request(
+    `/v1/conversations/${id}/messages`,
+    json({ content: "x".repeat(200_001) }),
+  );
+  assertEquals(response.status, 400);
+  assertMatch((await response.json()).error.message, /content: must be at most 200000 characters/);
+  assertEquals(api.requests.length, 0);
+});
+
+Deno.test("hundreds of malformed and random requests never produce a 500", async () => {
+  const { app, api } = await testApp({ token: "t", maxBodyBytes: 4096 });
+  await using _ = api;
+  const auth = { authorization: "Bearer t" };
+  const { id } = await (await app.request("/v1/conversations", json({}, auth))).json();
+  const paths = [
+    "/",
+    "/healthz",
+    "/v1",
+    "/v1/tools",
+    "/v1/conversations",
+    `/v1/conversations/${id}`,
+    `/v1/conversations/${id}/messages`,
+    `/v1/conversations/${id}/cancel`,
+    `/v1/conversations/${id}/events/x`,
+    "/v1/conversations/%00",
+    "/v1/conversations/../../etc/passwd",
+    "/v1/%ZZ",
+  ];
+  const methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+  const bodies = [
+    undefined,
+    "",
+    "{",
+    "null",
+    "[]",
+    "42",
+    '"s"',
+    '{"content":null}',
+    '{"content":{"a":1}}',
+    '{"content":"' + "é".repeat(3000) + '"}',
+    "\u0000\u0001",
+    '{"tools":[1,2]}',
+    '{"system":5}',
+    '{"model":""}',
+  ];
+  const types = [
+    undefined,
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/json; charset=utf-8",
+    "multipart/form-data",
+  ];
+  let seed = 42;
+  const pick = <T>(list: T[]) => list[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % list.length];
+  for (let i = 0; i < 300; i++) {
+    const method = pick(methods);
+    const body = method === "GET" ? undefined : pick(bodies);
+    const type = pick(types);
+    const headers: Record<string, string> = {
+      ...(i % 5 === 0 ? {} : auth),
+      ...(type ? { "content-type": type } : {}),
+    };
+    const response = await app.request(pick(paths), { method, body, headers });
+    assert(response.status < 500, `${method} → ${response.status}`);
+    if (response.status >= 400) {
+      const error = await response.json();
+      assertEquals(typeof error.error.message, "string");
+    } else await response.body?.cancel();
+  }
+  assertEquals((await app.request("/healthz")).status, 200);
+});
