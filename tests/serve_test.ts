@@ -1,0 +1,52 @@
+import { assertEquals, assertStringIncludes } from "@std/assert";
+
+const SERVE = new URL("../src/http/serve.ts", import.meta.url).pathname;
+
+function serve(env: Record<string, string>, args: string[] = []) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--no-check", SERVE, ...args],
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", ...env },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+Deno.test("the server refuses to listen beyond loopback without a token", async () => {
+  const { code, stderr } = await serve({ HOST: "0.0.0.0", PORT: "0" }).output();
+  assertEquals(code, 2);
+  assertStringIncludes(
+    new TextDecoder().decode(stderr),
+    "Refusing to listen on 0.0.0.0 without AGENT_API_TOKEN",
+  );
+});
+
+Deno.test("bad server settings are refused with exit 2", async () => {
+  const { code, stderr } = await serve({ PORT: "eighty" }).output();
+  assertEquals(code, 2);
+  assertStringIncludes(
+    new TextDecoder().decode(stderr),
+    'PORT must be a whole number from 0 to 65535, got "eighty".',
+  );
+});
+
+Deno.test("deno task serve answers on PORT, requires its token, and stops cleanly on SIGTERM", async () => {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const child = serve({ HOST: "0.0.0.0", PORT: String(port), AGENT_API_TOKEN: "tok" }).spawn();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  while (!log.includes("Listening on")) log += (await lines.read()).value ?? "";
+  assertEquals((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).ok, true);
+  const denied = await fetch(`http://127.0.0.1:${port}/v1/tools`);
+  assertEquals(denied.status, 401);
+  await denied.body?.cancel();
+  const tools = await fetch(`http://127.0.0.1:${port}/v1/tools`, {
+    headers: { authorization: "Bearer tok" },
+  });
+  assertEquals(tools.status, 200);
+  await tools.body?.cancel();
+  child.kill("SIGTERM");
+  assertEquals((await child.status).code, 0);
+  await lines.cancel();
+  await child.stdout.cancel();
+});
