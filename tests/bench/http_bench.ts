@@ -1,0 +1,92 @@
+/**
+ * Load on the HTTP API with a real load generator (autocannon), loopback
+ * only, bounded in time: `GET /healthz`, and full turns against the fake
+ * model. The server runs in its own process, as `deno task serve`.
+ *
+ * @module
+ */
+import autocannon from "autocannon";
+import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
+
+const SECONDS = 5;
+const CONNECTIONS = 10;
+
+await using api = startFakeMessagesApi((request) => {
+  const last = JSON.stringify(request.body.messages.at(-1)!.content);
+  if (last.includes("tool_result") || last.includes("no tools")) return { text: "Done." };
+  return { toolCalls: [1, 2, 3].map(() => ({ name: "current_time", input: {} })) };
+});
+const port = 30_000 + Math.floor(Math.random() * 20_000);
+const server = new Deno.Command(Deno.execPath(), {
+  args: ["run", "--allow-all", new URL("../../src/http/serve.ts", import.meta.url).pathname],
+  env: { PORT: String(port), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: api.url },
+  stdout: "null",
+  stderr: "piped",
+}).spawn();
+const log = server.stderr.pipeThrough(new TextDecoderStream()).getReader();
+for (let seen = ""; !seen.includes("Listening on");) seen += (await log.read()).value ?? "";
+const base = `http://127.0.0.1:${port}`;
+
+async function createConversations(count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    ids.push((await (await fetch(`${base}/v1/conversations`, { method: "POST" })).json()).id);
+  }
+  return ids;
+}
+
+async function load(title: string, options: Record<string, unknown>) {
+  const result = await autocannon({
+    url: base,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    ...options,
+  });
+  const failures = result.errors + result.timeouts + result.non2xx;
+  return [
+    title,
+    `${result.requests.average.toFixed(0)}`,
+    `${result.latency.p50} ms`,
+    `${result.latency.p99} ms`,
+    `${result.requests.total}`,
+    `${failures}`,
+  ];
+}
+
+function turns(ids: string[], content: string) {
+  let next = 0;
+  return {
+    requests: [{
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      setupRequest: (request: Record<string, unknown>) => ({
+        ...request,
+        path: `/v1/conversations/${ids[next++ % ids.length]}/messages`,
+        body: JSON.stringify({ content }),
+      }),
+    }],
+  };
+}
+
+const rows = [
+  await load("GET /healthz", { url: `${base}/healthz` }),
+  await load(
+    "turn, no tools (1 model call)",
+    turns(await createConversations(CONNECTIONS * 20), "no tools"),
+  ),
+  await load(
+    "turn, 3 parallel tools (2 model calls)",
+    turns(await createConversations(CONNECTIONS * 20), "tools"),
+  ),
+];
+const header = ["", "req/s", "p50", "p99", "requests", "errors"];
+const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
+console.log(
+  `\nHTTP load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s each, loopback, server in its own process\n`,
+);
+for (const row of [header, ...rows]) {
+  console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("   "));
+}
+server.kill("SIGTERM");
+await server.status;
+await log.cancel();
