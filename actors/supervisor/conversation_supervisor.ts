@@ -14,6 +14,7 @@ import type {
 } from "../../src/events.ts";
 import { type Model, ModelError } from "../../src/model/model.ts";
 import type { ToolCatalog } from "../../src/tool_catalog.ts";
+import { errorMessage } from "../../src/_error_message.ts";
 import { Mailbox } from "../mailbox.ts";
 import { runToolCalls } from "./run_tool_calls.ts";
 
@@ -81,7 +82,7 @@ export class ConversationSupervisor {
     this.#tools = options.catalog.forModel(options.tools);
   }
 
-  /** Posts a message to the mailbox; resolves when its turn has ended. */
+  /** Posts a message to the mailbox; resolves when its turn has ended. Never rejects. */
   send(message: SupervisorMessage): Promise<TurnResult> {
     return this.#mailbox.post(message);
   }
@@ -179,7 +180,9 @@ export class ConversationSupervisor {
       });
     } catch (error) {
       if (error instanceof ModelError) return fail({ type: error.type, message: error.message });
-      throw error;
+      // A bug must fail this turn, not the conversation or the process.
+      console.error(`Conversation ${this.id}: turn failed unexpectedly:`, error);
+      return fail({ type: "internal_error", message: errorMessage(error) });
     } finally {
       this.#running = undefined;
     }

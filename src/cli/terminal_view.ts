@@ -79,12 +79,7 @@ export class TerminalView {
         this.#stopTicker();
         this.#calls.clear();
         this.#drawn = 0;
-        return this.#line(
-          `${event.count} tool${event.count === 1 ? "" : "s"} in parallel: ${
-            seconds(event.wallMs)
-          } wall, ` +
-            `${seconds(event.summedMs)} summed`,
-        );
+        return this.#line(batchLine(event.count, event.wallMs, event.summedMs));
       case "turn_finished":
         this.#endTextLine();
         if (event.stopReason !== "end_turn" && event.stopReason !== "stop_sequence") {
@@ -153,6 +148,11 @@ function describe(call: CallLine): string {
   return `${MARK[call.status!]} ${call.name}${failure} ${seconds(call.ms!)}${
     call.note ? `: ${call.note}` : ""
   }`;
+}
+
+function batchLine(count: number, wallMs: number, summedMs: number): string {
+  if (count === 1) return `1 tool: ${seconds(wallMs)}`;
+  return `${count} tools in parallel: ${seconds(wallMs)} wall, ${seconds(summedMs)} summed`;
 }
 
 function seconds(ms: number): string {

@@ -73,7 +73,6 @@ export class OfflineModel implements Model {
         id: `toolu_offline_${++this.#calls}`,
         name,
         input,
-        caller: { type: "direct" },
       } as Anthropic.ToolUseBlock)),
     ];
   }
