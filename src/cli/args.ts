@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError } from "../config_error.ts";
+import { wholeNumber } from "../whole_number.ts";
 
 /** The parsed and checked command line. */
 export interface CliOptions {
@@ -87,19 +88,4 @@ export function parseCliArgs(args: string[]): CliOptions {
     json: flags.json as boolean,
     help: flags.help as boolean,
   };
-}
-
-function wholeNumber(
-  flag: string,
-  raw: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(String(raw)) || value < min || value > max) {
-    throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, got "${raw}".`);
-  }
-  return value;
 }

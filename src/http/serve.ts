@@ -8,6 +8,7 @@ import { parseCliArgs, USAGE } from "../cli/args.ts";
 import { ConfigError } from "../config_error.ts";
 import { createRuntime } from "../runtime.ts";
 import { createApp } from "./app.ts";
+import { wholeNumber } from "../whole_number.ts";
 
 /**
  * Starts the server and resolves once it has stopped (SIGINT or SIGTERM).
@@ -64,8 +65,8 @@ function listenOptions(env: Deno.Env): { hostname: string; port: number; maxBody
   const deploy = Boolean(env.get("DENO_DEPLOYMENT_ID"));
   return {
     hostname: env.get("HOST") ?? (deploy ? "0.0.0.0" : "127.0.0.1"),
-    port: whole("PORT", env.get("PORT"), 8000, 0, 65535),
-    maxBodyBytes: whole(
+    port: wholeNumber("PORT", env.get("PORT"), 8000, 0, 65535),
+    maxBodyBytes: wholeNumber(
       "AGENT_MAX_BODY_BYTES",
       env.get("AGENT_MAX_BODY_BYTES"),
       1024 * 1024,
@@ -73,21 +74,6 @@ function listenOptions(env: Deno.Env): { hostname: string; port: number; maxBody
       1024 ** 3,
     ),
   };
-}
-
-function whole(
-  name: string,
-  raw: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value < min || value > max) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}".`);
-  }
-  return value;
 }
 
 function isLoopback(hostname: string): boolean {
