@@ -1,0 +1,74 @@
+import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import type { ConversationEvent, ConversationEventInit } from "../src/events.ts";
+import { TerminalView } from "../src/cli/terminal_view.ts";
+
+function capture() {
+  let text = "";
+  return {
+    sink: {
+      writeSync(bytes: Uint8Array) {
+        text += new TextDecoder().decode(bytes);
+        return bytes.length;
+      },
+    },
+    get text() {
+      return text;
+    },
+  };
+}
+
+let id = 0;
+const event = (init: ConversationEventInit, at = 1_000) =>
+  ({ ...init, conversationId: "c", id: ++id, at }) as ConversationEvent;
+
+const batch = [
+  event({ type: "text_delta", text: "Looking" }),
+  event({ type: "tool_call_started", callId: "a", name: "fetch_url", input: {} }),
+  event({ type: "tool_call_started", callId: "b", name: "read_file", input: {} }),
+  event({ type: "tool_call_progress", callId: "a", name: "fetch_url", text: "connecting" }),
+  event({
+    type: "tool_call_finished",
+    callId: "b",
+    name: "read_file",
+    status: "error",
+    ms: 12,
+    content: "NotCapable: Requires read access",
+  }),
+  event({
+    type: "tool_call_finished",
+    callId: "a",
+    name: "fetch_url",
+    status: "ok",
+    ms: 250,
+    content: "{}",
+  }),
+  event({ type: "tool_batch_finished", count: 2, wallMs: 251, summedMs: 262 }),
+  event({ type: "turn_finished", stopReason: "max_tokens", text: "", steps: 2 }),
+];
+
+Deno.test("off a terminal, tool activity is one plain line per event on stderr", () => {
+  const [out, err] = [capture(), capture()];
+  const view = new TerminalView({ stdout: out.sink, stderr: err.sink, live: false });
+  for (const e of batch) view.render(e);
+  assertEquals(out.text, "Looking\n");
+  assertEquals(err.text.split("\n"), [
+    "▶ fetch_url started (a)",
+    "▶ read_file started (b)",
+    "… fetch_url: connecting",
+    "✗ read_file error 0.01 s: NotCapable: Requires read access",
+    "✓ fetch_url 0.25 s",
+    "2 tools in parallel: 0.25 s wall, 0.26 s summed",
+    "Stopped: the answer reached the token limit (max_tokens) and is cut off.",
+    "",
+  ]);
+});
+
+Deno.test("on a terminal, every call has a line redrawn in place with its state", () => {
+  const [out, err] = [capture(), capture()];
+  const view = new TerminalView({ stdout: out.sink, stderr: err.sink, live: true });
+  for (const e of batch) view.render(e);
+  assertStringIncludes(err.text, "\x1b[2F\x1b[J", "the two call lines are redrawn in place");
+  const lastFrame = err.text.split("\x1b[J").at(-1)!;
+  assertMatch(lastFrame, /^ {2}✓ fetch_url 0\.25 s\n {2}✗ read_file error 0\.01 s: NotCapable/);
+  assertStringIncludes(lastFrame, "2 tools in parallel: 0.25 s wall, 0.26 s summed\n");
+});
