@@ -99,6 +99,11 @@ export class ToolCatalog {
     return [...this.#tools.keys()];
   }
 
+  /** The loaded tools, in load order. */
+  list(): CatalogTool[] {
+    return [...this.#tools.values()];
+  }
+
   /** The tool called `name`, if loaded. */
   get(name: string): CatalogTool | undefined {
     return this.#tools.get(name);
@@ -106,7 +111,7 @@ export class ToolCatalog {
 
   /** The tools as the Messages API takes them, optionally only the named ones. */
   forModel(only?: readonly string[]): Anthropic.Tool[] {
-    return [...this.#tools.values()]
+    return this.list()
       .filter((tool) => !only || only.includes(tool.name))
       .map(({ name, description, inputSchema }) => ({
         name,
@@ -126,7 +131,7 @@ export class ToolCatalog {
 async function toolModulesIn(dir: string | URL): Promise<string[]> {
   const base = dir instanceof URL
     ? dir
-    : new URL(`${dir.replace(/\/*$/, "/")}`, `file://${Deno.cwd()}/`);
+    : new URL(dir.replace(/\/*$/, "/"), `file://${Deno.cwd()}/`);
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(base)) {

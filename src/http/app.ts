@@ -8,7 +8,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
-import { notFound, onError } from "./errors.ts";
+import { errorBody, notFound, onError } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import config from "../../deno.json" with { type: "json" };
 
@@ -50,7 +50,7 @@ export function createApp(options: AppOptions): Hono {
     }));
 
   if (options.token) {
-    const error = (message: string) => ({ error: { type: "authentication_error", message } });
+    const error = (message: string) => errorBody("authentication_error", message);
     app.use(
       "/v1/*",
       bearerAuth({
@@ -67,16 +67,13 @@ export function createApp(options: AppOptions): Hono {
 
   app.get("/v1/tools", (c) =>
     c.json({
-      tools: system.settings.catalog.names.map((name) => {
-        const tool = system.settings.catalog.get(name)!;
-        return {
-          name,
-          description: tool.description,
-          inputSchema: tool.inputSchema,
-          permissions: tool.permissions,
-          timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
-        };
-      }),
+      tools: system.settings.catalog.list().map((tool) => ({
+        name: tool.name,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+        permissions: tool.permissions,
+        timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
+      })),
     }));
   app.route("/v1/conversations", conversationRoutes(system));
   return app;

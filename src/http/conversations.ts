@@ -14,7 +14,7 @@ import { streamEvents } from "./event_stream.ts";
 import { jsonBody, requireJson } from "./validation.ts";
 
 /** Longest message or system prompt accepted, in characters. */
-export const MAX_TEXT_CHARS = 200_000;
+const MAX_TEXT_CHARS = 200_000;
 
 const newConversation = z.strictObject({
   system: z.string().max(MAX_TEXT_CHARS).optional(),

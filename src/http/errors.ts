@@ -27,7 +27,12 @@ export function apiError(
   type: string,
   message: string,
 ): Response {
-  return c.json({ error: { type, message } } satisfies ApiErrorBody, status);
+  return c.json(errorBody(type, message), status);
+}
+
+/** The error body, for middleware that builds its own responses. */
+export function errorBody(type: string, message: string): ApiErrorBody {
+  return { error: { type, message } };
 }
 
 /** For `app.notFound`: names the route that does not exist. */
@@ -41,7 +46,8 @@ export function onError(error: Error, c: Context): Response {
   if (error instanceof HTTPException && error.res) return error.getResponse();
   if (error instanceof HTTPException && error.status < 500) {
     const type = error.status === 400 ? "invalid_request" : "http_error";
-    return apiError(c, error.status, type, `${error.message}.`.replace(/\.\.$/, "."));
+    const message = error.message.endsWith(".") ? error.message : `${error.message}.`;
+    return apiError(c, error.status, type, message);
   }
   console.error(`Internal error on ${c.req.method} ${c.req.path}:`, error);
   return apiError(
