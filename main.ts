@@ -4,18 +4,16 @@
  * @module
  */
 import { TextLineStream } from "@std/streams/text-line-stream";
-import type {
-  ConversationSupervisor,
-  TurnResult,
-} from "./actors/supervisor/conversation_supervisor.ts";
+import type { ConversationSupervisor } from "./actors/supervisor/conversation_supervisor.ts";
 import { parseCliArgs, USAGE } from "./src/cli/args.ts";
 import { TerminalView } from "./src/cli/terminal_view.ts";
 import { ConfigError } from "./src/config_error.ts";
+import type { ConversationEvent } from "./src/events.ts";
 import { createRuntime } from "./src/runtime.ts";
 
 /**
- * Runs the CLI and resolves with its exit status: 0 done, 1 the turn failed
- * (e.g. a final API error), 2 bad flags or tools.
+ * Runs the CLI and resolves with its exit status: 0 done, 1 the last turn
+ * failed (e.g. a final API error), 2 bad flags, tools or journal.
  *
  * @example
  * ```ts ignore
@@ -29,16 +27,23 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const { system } = await createRuntime(options);
-    const conversation = system.createConversation({ system: options.system });
+    // The CLI drives its own conversation; a server takes up the ones a crash left.
+    await using runtime = await createRuntime(options, { recoverAll: false });
+    const conversation = await runtime.system.createConversation({ system: options.system });
     const view = new TerminalView();
-    conversation.subscribe(
-      options.json ? (event) => console.log(JSON.stringify(event)) : (event) => view.render(event),
-    );
+    let failed = false;
+    conversation.subscribe((event) => {
+      if (event.type === "turn_finished" || event.type === "turn_failed") {
+        failed = event.type === "turn_failed";
+      }
+      if (options.json) console.log(JSON.stringify(event));
+      else view.render(event);
+    });
     if (options.prompt) {
-      return exitStatus(await conversation.send({ type: "user_message", text: options.prompt }));
-    }
-    return await interactive(conversation);
+      await conversation.send({ type: "user_message", text: options.prompt });
+      await tasksDone(conversation);
+    } else await interactive(conversation);
+    return failed ? 1 : 0;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`error: ${error.message}`);
@@ -46,7 +51,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-async function interactive(conversation: ConversationSupervisor): Promise<number> {
+async function interactive(conversation: ConversationSupervisor): Promise<void> {
   console.error("Interactive session: type a message, /exit to leave.");
   const lines: ReadableStream<string> = Deno.stdin.readable.pipeThrough(new TextDecoderStream())
     .pipeThrough(new TextLineStream());
@@ -57,11 +62,27 @@ async function interactive(conversation: ConversationSupervisor): Promise<number
     if (text) await conversation.send({ type: "user_message", text });
     Deno.stderr.writeSync(new TextEncoder().encode("> "));
   }
-  return 0;
+  if (conversation.status.tasks.length > 0) {
+    console.error("Waiting for background tasks to deliver their results (Ctrl-C to leave).");
+    await tasksDone(conversation);
+  }
 }
 
-function exitStatus(result: TurnResult): number {
-  return result.status === "completed" ? 0 : 1;
+/** Resolves once no background task runs and the turns their results started have ended. */
+function tasksDone(conversation: ConversationSupervisor): Promise<void> {
+  const idle = () => conversation.status.tasks.length === 0 && !conversation.busy;
+  if (idle()) return Promise.resolve();
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const unsubscribe = conversation.subscribe((event: ConversationEvent) => {
+    if (event.type !== "turn_finished" && event.type !== "turn_failed") return;
+    // The turn's own bookkeeping ends just after its last event.
+    setTimeout(() => {
+      if (!idle()) return;
+      unsubscribe();
+      resolve();
+    });
+  });
+  return promise;
 }
 
 // Deno.exit, not a return: a terminated tool stuck in a CPU loop keeps its

@@ -5,15 +5,19 @@
  * @module
  */
 
-/** How one tool call ended. */
-export type ToolCallStatus = "ok" | "error" | "timeout" | "cancelled";
+import type { CallState } from "./journal/records.ts";
+import type { TaskReason } from "./journal/tasks.ts";
 
-/** One finished tool call, as turn results and events summarise it. */
+/**
+ * One tool call as the model heard of it: ended, or `running` as the
+ * background task `taskId`.
+ */
 export interface ToolCallSummary {
   callId: string;
   name: string;
-  status: ToolCallStatus;
+  status: CallState;
   ms: number;
+  taskId?: string;
 }
 
 /** Why a turn failed; `type` is the API's error type where the model failed. */
@@ -29,13 +33,31 @@ export interface TurnError {
 export type ConversationEvent =
   & { conversationId: string; id: number; at: number }
   & (
-    | { type: "turn_started"; turn: number; messageId: string; text: string }
+    | {
+      type: "turn_started";
+      turn: number;
+      /** The user message's id, or `task:<taskId>` for a task result. */
+      messageId: string;
+      text: string;
+      taskId?: string;
+    }
+    /** A turn that a crash interrupted goes on in a new process. */
+    | { type: "turn_resumed"; turn: number; interrupted: string[]; rerun: string[] }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
     | { type: "tool_call_started"; callId: string; name: string; input: unknown }
     | { type: "tool_call_progress"; callId: string; name: string; text: string }
     | ({ type: "tool_call_finished"; content: string } & ToolCallSummary)
     | { type: "tool_batch_finished"; count: number; wallMs: number; summedMs: number }
+    | { type: "task_started"; taskId: string; callId: string; name: string; reason: TaskReason }
+    | {
+      type: "task_finished";
+      taskId: string;
+      callId: string;
+      name: string;
+      status: CallState;
+      content: string;
+    }
     | { type: "turn_finished"; stopReason: string; text: string; steps: number }
     | { type: "turn_failed"; error: TurnError; steps: number }
   );

@@ -4,27 +4,37 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { AgentSystem } from "../actors/agent_system.ts";
 import { ToolWorker } from "../actors/tool_worker/tool_worker.ts";
 import { detectPlatform, type Platform } from "./platform.ts";
 import type { CliOptions } from "./cli/args.ts";
+import { ConfigError } from "./config_error.ts";
+import { Journal } from "./journal/journal.ts";
 import { AnthropicModel, DEFAULT_MODEL } from "./model/anthropic_model.ts";
 import type { Model } from "./model/model.ts";
 import { OfflineModel } from "./model/offline_model.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "./tool_catalog.ts";
+import { wholeNumber } from "./whole_number.ts";
+import { errorMessage } from "./_error_message.ts";
+
+/** Where the journal lives when `AGENT_DATA` does not say. */
+export const DEFAULT_DATA_PATH = ".agent/journal.kv";
 
 /**
- * Detects the platform, loads the tools and picks the model. Throws a
- * ConfigError for bad tools.
+ * Detects the platform, opens the journal, loads the tools and picks the
+ * model. Throws a ConfigError for bad tools or an unusable journal.
  *
  * @example
  * ```ts ignore
- * const { system, platform } = await createRuntime(parseCliArgs(Deno.args));
+ * await using runtime = await createRuntime(parseCliArgs(Deno.args));
+ * const conversation = await runtime.system.createConversation();
  * ```
  */
 export async function createRuntime(
-  options: Pick<CliOptions, "toolDirs" | "model" | "timeoutMs" | "maxSteps">,
-): Promise<{ system: AgentSystem; platform: Platform }> {
+  options: Pick<CliOptions, "toolDirs" | "model" | "timeoutMs" | "turnLimitMs" | "maxSteps">,
+  { recoverAll = true } = {},
+): Promise<Runtime> {
   const platform = detectPlatform();
   ToolWorker.sandbox = platform.toolSandbox;
   const model = modelFromEnvironment();
@@ -36,15 +46,54 @@ export async function createRuntime(
       `Warning: tool sandbox is "${platform.toolSandbox}" (per-worker permissions are not confirmed here).`,
     );
   }
-  const system = new AgentSystem({
+  const dataPath = Deno.env.get("AGENT_DATA") || (platform.deploy ? "" : DEFAULT_DATA_PATH);
+  const system = await AgentSystem.start({
     model,
     modelName: options.model ?? Deno.env.get("AGENT_MODEL") ?? DEFAULT_MODEL,
     catalog,
     defaultTimeoutMs: options.timeoutMs,
+    turnLimitMs: options.turnLimitMs,
     maxSteps: options.maxSteps,
     maxTokens: 8192,
+  }, {
+    journal: await openJournal(dataPath),
+    nodeTtlMs: wholeNumber(
+      "AGENT_NODE_TTL_MS",
+      Deno.env.get("AGENT_NODE_TTL_MS"),
+      10_000,
+      300,
+      600_000,
+    ),
+    recoverAll,
   });
-  return { system, platform };
+  return {
+    system,
+    platform,
+    dataPath: dataPath || "Deno KV of the platform",
+    [Symbol.asyncDispose]: () => system[Symbol.asyncDispose](),
+  };
+}
+
+/** A started runtime; disposing it stops the system and closes the journal. */
+export interface Runtime extends AsyncDisposable {
+  system: AgentSystem;
+  platform: Platform;
+  /** Where the journal is. */
+  dataPath: string;
+}
+
+/** Opens the journal at `path`, creating its folder; "" is the platform's own KV. */
+async function openJournal(path: string): Promise<Journal> {
+  try {
+    if (path && path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
+    return await Journal.open(path || undefined);
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot open the journal at ${
+        path || "the platform's KV"
+      } (set AGENT_DATA to a writable file): ${errorMessage(error)}`,
+    );
+  }
 }
 
 /**

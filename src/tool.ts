@@ -75,6 +75,22 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Reports progress; shown live in the CLI and the event stream. */
   progress(text: string): void;
+  /**
+   * Hands the work to an outside system (a queue, a serverless function, a
+   * person): the call continues as a background task, and finishes when that
+   * system posts the result to `resultPath` with `Authorization: Bearer <secret>`.
+   * What `run` returns after this is only an acknowledgement for the model.
+   */
+  handOff(): ExternalTask;
+}
+
+/** Where an outside system delivers the result of a handed-off call. */
+export interface ExternalTask {
+  taskId: string;
+  /** Proves the poster may deliver this task's result; give it only to that system. */
+  secret: string;
+  /** `POST` the result here (relative to the runtime's HTTP API): `{"content": "…"}`. */
+  resultPath: string;
 }
 
 /** A tool: name, description, input schema, permissions and `run`. */
@@ -90,6 +106,13 @@ export interface Tool<Input = unknown> {
   permissions?: ToolPermissions;
   /** Per-call time limit; else the runtime's default (`--timeout`). */
   timeoutMs?: number;
+  /**
+   * Runs as a background task: the model hears at once that the work goes
+   * on, and gets the result in a later message.
+   */
+  background?: boolean;
+  /** Safe to run twice: a call a crash interrupted is run once more instead of failing. */
+  idempotent?: boolean;
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
 }

@@ -22,6 +22,8 @@ export interface CatalogTool {
   inputSchema: Anthropic.Tool.InputSchema;
   permissions: ToolPermissions;
   timeoutMs?: number;
+  background?: boolean;
+  idempotent?: boolean;
   moduleUrl: string;
 }
 
@@ -49,6 +51,8 @@ const toolDescription = z.object({
     { error: `\`permissions\` may only name ${PERMISSION_NAMES.join(", ")}` },
   ),
   timeoutMs: z.number().int().positive("`timeoutMs` must be a positive whole number").optional(),
+  background: z.boolean({ error: "`background` must be true or false" }).optional(),
+  idempotent: z.boolean({ error: "`idempotent` must be true or false" }).optional(),
 });
 
 /**

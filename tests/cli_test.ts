@@ -46,7 +46,7 @@ Deno.test("bad flags get a clear message and exit 2", async () => {
       ],
       [
         ["--timeout", "-5", "hi"],
-        '"-5" is not a flag; --timeout and --max-steps take positive whole numbers.',
+        '"-5" is not a flag; --timeout, --turn-limit and --max-steps take positive whole numbers.',
       ],
       [["--timeout", "0", "hi"], '--timeout must be a whole number from 1 to 3600000, got "0".'],
       [["--model"], "--model needs a value."],
@@ -150,8 +150,8 @@ Deno.test("--timeout applies to tools that declare none; the process exits despi
   });
   assertEquals(code, 0, stderr);
   assertEquals(stdout, "Gave up on both.\n");
-  assertMatch(stderr, /⏱ spin timeout 0\.\d\d s: The tool timed out after 300 ms/);
-  assertMatch(stderr, /⏱ sleep timeout 0\.\d\d s: The tool timed out after 200 ms/);
+  assertMatch(stderr, /⏱ spin timed out 0\.\d\d s: The tool timed out after 300 ms/);
+  assertMatch(stderr, /⏱ sleep timed out 0\.\d\d s: The tool timed out after 200 ms/);
 });
 
 Deno.test("without an API key the offline model runs real tools in parallel workers", async () => {

@@ -13,12 +13,20 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
 async function testApp(options: { token?: string; maxBodyBytes?: number } = {}) {
   const api = startFakeMessagesApi(() => ({ text: "Hello from the fake." }));
   const system = await testSystem(api);
-  return { app: createApp({ system, platform: detectPlatform(), ...options }), api, system };
+  return {
+    app: createApp({ system, platform: detectPlatform(), ...options }),
+    api,
+    system,
+    async [Symbol.asyncDispose]() {
+      await system[Symbol.asyncDispose]();
+      await api[Symbol.asyncDispose]();
+    },
+  };
 }
 
 Deno.test("GET / and /healthz answer without auth; healthz reports the capabilities", async () => {
-  const { app, api } = await testApp({ token: "s3cret" });
-  await using _ = api;
+  await using test = await testApp({ token: "s3cret" });
+  const { app } = test;
   assertEquals((await app.request("/")).status, 200);
   const health = await (await app.request("/healthz")).json();
   assertEquals(health.ok, true);
@@ -28,8 +36,8 @@ Deno.test("GET / and /healthz answer without auth; healthz reports the capabilit
 });
 
 Deno.test("with a token, every /v1 route requires it", async () => {
-  const { app, api } = await testApp({ token: "s3cret" });
-  await using _ = api;
+  await using test = await testApp({ token: "s3cret" });
+  const { app } = test;
   const missing = await app.request("/v1/tools");
   assertEquals(missing.status, 401);
   assertEquals((await missing.json()).error.type, "authentication_error");
@@ -43,8 +51,8 @@ Deno.test("with a token, every /v1 route requires it", async () => {
 });
 
 Deno.test("GET /v1/tools lists name, description, schema, permissions and timeout", async () => {
-  const { app, api } = await testApp();
-  await using _ = api;
+  await using test = await testApp();
+  const { app } = test;
   const { tools } = await (await app.request("/v1/tools")).json();
   const fetchUrl = tools.find((tool: { name: string }) => tool.name === "fetch_url");
   assertEquals(fetchUrl.permissions, { net: true });
@@ -54,8 +62,8 @@ Deno.test("GET /v1/tools lists name, description, schema, permissions and timeou
 });
 
 Deno.test("a conversation is created, driven and read back", async () => {
-  const { app, api } = await testApp();
-  await using _ = api;
+  await using test = await testApp();
+  const { app } = test;
   const created = await app.request(
     "/v1/conversations",
     json({ system: "Be brief.", tools: ["shout"] }),
@@ -80,8 +88,8 @@ Deno.test("a conversation is created, driven and read back", async () => {
 });
 
 Deno.test("bad requests get the right 4xx and a JSON error that says what to fix", async () => {
-  const { app, api } = await testApp({ maxBodyBytes: 1000 });
-  await using _ = api;
+  await using test = await testApp({ maxBodyBytes: 1000 });
+  const { app } = test;
   const { id } = await (await app.request("/v1/conversations", json({}))).json();
   const cases: [string, RequestInit, number, string, RegExp][] = [
     ["/v1/nowhere", {}, 404, "not_found", /no route GET \/v1\/nowhere/],
@@ -147,8 +155,8 @@ Deno.test("bad requests get the right 4xx and a JSON error that says what to fix
 });
 
 Deno.test("over-long content is refused with its limit", async () => {
-  const { app, api } = await testApp({ maxBodyBytes: 10 * 1024 * 1024 });
-  await using _ = api;
+  await using test = await testApp({ maxBodyBytes: 10 * 1024 * 1024 });
+  const { app } = test;
   const { id } = await (await app.request("/v1/conversations", json({}))).json();
   const response = await app.request(
     `/v1/conversations/${id}/messages`,
@@ -160,8 +168,8 @@ Deno.test("over-long content is refused with its limit", async () => {
 });
 
 Deno.test("hundreds of malformed and random requests never produce a 500", async () => {
-  const { app, api } = await testApp({ token: "t", maxBodyBytes: 4096 });
-  await using _ = api;
+  await using test = await testApp({ token: "t", maxBodyBytes: 4096 });
+  const { app } = test;
   const auth = { authorization: "Bearer t" };
   const { id } = await (await app.request("/v1/conversations", json({}, auth))).json();
   const paths = [

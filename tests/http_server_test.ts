@@ -35,7 +35,8 @@ function threeToolModel() {
 
 Deno.test("50 conversations driven at once over HTTP, each turn with 3 parallel tools", async () => {
   await using api = threeToolModel();
-  await using server = startTestServer(await testSystem(api));
+  await using system = await testSystem(api);
+  await using server = startTestServer(system);
   const ids: string[] = await Promise.all(
     Array.from(
       { length: 50 },
@@ -51,9 +52,9 @@ Deno.test("50 conversations driven at once over HTTP, each turn with 3 parallel 
   for (const [i, reply] of replies.entries()) {
     assertEquals([reply.status, reply.text], ["completed", `done: conv${i}`]);
     assertEquals(reply.toolCalls.map((call: { status: string }) => call.status), [
-      "ok",
-      "ok",
-      "ok",
+      "succeeded",
+      "succeeded",
+      "succeeded",
     ]);
   }
   for (const [i, id] of ids.entries()) {
@@ -67,7 +68,8 @@ Deno.test("50 conversations driven at once over HTTP, each turn with 3 parallel 
 
 Deno.test("a message sent with Accept: text/event-stream streams its turn's events", async () => {
   await using api = threeToolModel();
-  await using server = startTestServer(await testSystem(api));
+  await using system = await testSystem(api);
+  await using server = startTestServer(system);
   const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
   const response = await post(`${server.url}/v1/conversations/${id}/messages`, {
     content: "streamed",
@@ -86,7 +88,8 @@ Deno.test("a message sent with Accept: text/event-stream streams its turn's even
 
 Deno.test("GET /events streams every event live while another client drives the turn", async () => {
   await using api = threeToolModel();
-  await using server = startTestServer(await testSystem(api));
+  await using system = await testSystem(api);
+  await using server = startTestServer(system);
   const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
   const watching = fetch(`${server.url}/v1/conversations/${id}/events`).then((response) =>
     readEvents(response, (event) => event.type === "turn_finished")
@@ -112,7 +115,8 @@ Deno.test("cancel stops the running turn; its calls come back as errors and the 
         }],
       }
   );
-  await using server = startTestServer(await testSystem(api));
+  await using system = await testSystem(api);
+  await using server = startTestServer(system);
   const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
   const turn = post(`${server.url}/v1/conversations/${id}/messages`, { content: "slow" }).then((
     r,
@@ -147,7 +151,8 @@ Deno.test("cancel stops the running turn; its calls come back as errors and the 
 
 Deno.test("messages to a busy conversation queue behind the running turn, none dropped", async () => {
   await using api = threeToolModel();
-  await using server = startTestServer(await testSystem(api));
+  await using system = await testSystem(api);
+  await using server = startTestServer(system);
   const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
   const replies = await Promise.all(
     ["one", "two", "three"].map((content) =>
@@ -167,7 +172,8 @@ Deno.test("messages to a busy conversation queue behind the running turn, none d
 
 Deno.test("a client that disconnects mid-turn does not cancel it; the result is recorded", async () => {
   await using api = threeToolModel();
-  await using server = startTestServer(await testSystem(api));
+  await using system = await testSystem(api);
+  await using server = startTestServer(system);
   const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
   const controller = new AbortController();
   const response = await fetch(`${server.url}/v1/conversations/${id}/messages`, {

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
+import { delay } from "@std/async/delay";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { eventOf, failureOf, recordEvents, testSystem } from "./support/test_system.ts";
 
@@ -22,7 +23,8 @@ Deno.test("all tool calls of a response run at once, in separate workers", async
     },
     { text: "All done." },
   ]);
-  const conversation = (await testSystem(api)).createConversation();
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
   const result = await conversation.send(user("Sleep four times."));
   assertEquals(result.status, "completed");
   const runs = lastResults(api).map((block) => JSON.parse(block.content as string));
@@ -47,7 +49,8 @@ Deno.test("tool results go back in one message, in tool_use order, with their id
     },
     { text: "Done." },
   ]);
-  const conversation = (await testSystem(api)).createConversation();
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
   const result = await conversation.send(user("Go."));
   assertEquals(result.status, "completed");
   assertEquals(api.requests.length, 2);
@@ -62,9 +65,9 @@ Deno.test("tool results go back in one message, in tool_use order, with their id
   assertEquals(results[2].content, "HEY");
   assertEquals(api.requests[1].body.messages.length, 3);
   assertEquals(result.toolCalls.map((call) => [call.callId, call.status]), [
-    ["toolu_slow", "ok"],
-    ["toolu_fast", "ok"],
-    ["toolu_shout", "ok"],
+    ["toolu_slow", "succeeded"],
+    ["toolu_fast", "succeeded"],
+    ["toolu_shout", "succeeded"],
   ]);
 });
 
@@ -83,8 +86,8 @@ Deno.test("every kind of failure reaches the model as an is_error result", async
     },
     { text: "I see the errors." },
   ]);
-  const system = await testSystem(api);
-  const conversation = system.createConversation();
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
   const result = await conversation.send(user("Break things."));
   assertEquals(result.status, "completed");
   const byId = Object.fromEntries(lastResults(api).map((block) => [block.tool_use_id, block]));
@@ -115,7 +118,7 @@ Deno.test("every kind of failure reaches the model as an is_error result", async
   assertEquals(byId.toolu_zod.content, "Invalid input: text: must not say quiet");
   assertEquals(
     result.toolCalls.map((call) => call.status),
-    ["error", "error", "error", "timeout", "error", "error", "ok"],
+    ["failed", "failed", "failed", "timed_out", "failed", "failed", "succeeded"],
   );
   await new Promise((resolve) => setTimeout(resolve, 150)); // the timed-out worker's grace period
 });
@@ -125,7 +128,8 @@ Deno.test("a conversation limited to some tools treats the others as unknown", a
     { toolCalls: [{ id: "toolu_1", name: "fail", input: {} }] },
     { text: "ok" },
   ]);
-  const conversation = (await testSystem(api)).createConversation({ tools: ["shout"] });
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation({ tools: ["shout"] });
   await conversation.send(user("hi"));
   assertEquals(api.requests[0].body.tools?.map((tool) => (tool as Anthropic.Tool).name), ["shout"]);
   assertEquals(lastResults(api)[0].content, 'Unknown tool "fail". Available tools: shout.');
@@ -138,7 +142,8 @@ Deno.test("a tool without declared env access cannot read the API key", async ()
       { toolCalls: [{ id: "toolu_env", name: "read_secret", input: {} }] },
       { text: "ok" },
     ]);
-    const conversation = (await testSystem(api)).createConversation();
+    await using system = await testSystem(api);
+    const conversation = await system.createConversation();
     await conversation.send(user("Read the key."));
     const [result] = lastResults(api);
     assertEquals(result.is_error, true);
@@ -155,7 +160,8 @@ Deno.test("the loop runs several steps and streams text as it arrives", async ()
     { text: "Step two.", toolCalls: [{ name: "shout", input: { text: "b" } }] },
     { text: "The answer is AB.", eventDelayMs: 2 },
   ]);
-  const conversation = (await testSystem(api)).createConversation({ system: "Be terse." });
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation({ system: "Be terse." });
   const events = recordEvents(conversation);
   const result = await conversation.send(user("Shout a then b."));
   assertEquals(result, {
@@ -190,7 +196,8 @@ Deno.test("max steps stops the loop with an error and leaves a valid history", a
       ? { text: "Finally." }
       : { toolCalls: [{ name: "shout", input: { text: "again" } }] }
   );
-  const conversation = (await testSystem(api, { maxSteps: 3 })).createConversation();
+  await using system = await testSystem(api, { maxSteps: 3 });
+  const conversation = await system.createConversation();
   const result = await conversation.send(user("Loop forever."));
   assertEquals(failureOf(result).type, "max_steps");
   assertEquals(result.steps, 3);
@@ -210,7 +217,8 @@ Deno.test("a final API error ends the turn with the API's message; the history s
     },
     { text: "Recovered." },
   ]);
-  const conversation = (await testSystem(api)).createConversation();
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
   const failed = await conversation.send(user("First."));
   assertEquals(failureOf(failed), {
     type: "invalid_request_error",
@@ -231,7 +239,8 @@ Deno.test("an authentication error is final and reported as such", async () => {
     errorType: "authentication_error",
     message: "invalid x-api-key",
   }]);
-  const result = await (await testSystem(api)).createConversation().send(user("hi"));
+  await using system = await testSystem(api);
+  const result = await (await system.createConversation()).send(user("hi"));
   assertEquals(failureOf(result), { type: "authentication_error", message: "invalid x-api-key" });
 });
 
@@ -251,7 +260,8 @@ Deno.test("overloaded (529) and rate-limited (429) responses are retried by the 
     },
     { text: "Made it." },
   ]);
-  const result = await (await testSystem(api)).createConversation().send(user("hi"));
+  await using system = await testSystem(api);
+  const result = await (await system.createConversation()).send(user("hi"));
   assertEquals(result.status, "completed");
   assertEquals(api.requests.length, 3);
 });
@@ -264,8 +274,8 @@ Deno.test("two conversations run at once in one process, each with its own histo
     const who = prompt.includes("alpha") ? "alpha" : "beta";
     return { toolCalls: [{ name: "sleep", input: { ms: 300, label: who } }] };
   });
-  const system = await testSystem(api);
-  const [a, b] = [system.createConversation(), system.createConversation()];
+  await using system = await testSystem(api);
+  const [a, b] = [await system.createConversation(), await system.createConversation()];
   const [ra, rb] = await Promise.all([a.send(user("alpha")), b.send(user("beta"))]);
   assertEquals([ra.status, rb.status], ["completed", "completed"]);
   const run = (c: typeof a) =>
@@ -276,7 +286,7 @@ Deno.test("two conversations run at once in one process, each with its own histo
     Math.max(runA.startedAt, runB.startedAt) < Math.min(runA.endedAt, runB.endedAt),
     "the conversations overlapped",
   );
-  assert(a.id !== b.id && system.get(a.id) === a);
+  assert(a.id !== b.id && await system.get(a.id) === a);
 });
 
 Deno.test("messages to one conversation are processed one at a time, in order", async () => {
@@ -290,11 +300,14 @@ Deno.test("messages to one conversation are processed one at a time, in order", 
       }],
     };
   });
-  const conversation = (await testSystem(api)).createConversation();
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
   const events = recordEvents(conversation);
   const first = conversation.send(user("first"));
   const second = conversation.send(user("second"));
-  assertEquals(conversation.status, { state: "running", queued: 1, callsInFlight: [] });
+  while (!events.some((event) => event.type === "tool_call_started")) await delay(5);
+  const { state, queued } = conversation.status;
+  assertEquals({ state, queued }, { state: "running", queued: 1 });
   await Promise.all([first, second]);
   const turns = events.filter((event) =>
     event.type === "turn_started" || event.type === "turn_finished"
@@ -303,7 +316,7 @@ Deno.test("messages to one conversation are processed one at a time, in order", 
   // The second message reached the model only with the whole first turn before it.
   assertEquals(api.requests[2].body.messages.length, 5);
   assertEquals(api.requests[2].body.messages[4].content, [{ type: "text", text: "second" }]);
-  assertEquals(conversation.status, { state: "idle", queued: 0, callsInFlight: [] });
+  assertEquals(conversation.status, { state: "idle", queued: 0, callsInFlight: [], tasks: [] });
 });
 
 Deno.test("events report each call's start, finish and the batch's wall and summed time", async () => {
@@ -311,7 +324,8 @@ Deno.test("events report each call's start, finish and the batch's wall and summ
     { toolCalls: [{ name: "sleep", input: { ms: 50 } }, { name: "sleep", input: { ms: 50 } }] },
     { text: "ok" },
   ]);
-  const conversation = (await testSystem(api)).createConversation();
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
   const events = recordEvents(conversation);
   await conversation.send(user("go"));
   const types = events.map((event) => event.type);

@@ -30,7 +30,7 @@ const batch = [
     type: "tool_call_finished",
     callId: "b",
     name: "read_file",
-    status: "error",
+    status: "failed",
     ms: 12,
     content: "NotCapable: Requires read access",
   }),
@@ -38,7 +38,7 @@ const batch = [
     type: "tool_call_finished",
     callId: "a",
     name: "fetch_url",
-    status: "ok",
+    status: "succeeded",
     ms: 250,
     content: "{}",
   }),
@@ -55,7 +55,7 @@ Deno.test("off a terminal, tool activity is one plain line per event on stderr",
     "▶ fetch_url started (a)",
     "▶ read_file started (b)",
     "… fetch_url: connecting",
-    "✗ read_file error 0.01 s: NotCapable: Requires read access",
+    "✗ read_file failed 0.01 s: NotCapable: Requires read access",
     "✓ fetch_url 0.25 s",
     "2 tools in parallel: 0.25 s wall, 0.26 s summed",
     "Stopped: the answer reached the token limit (max_tokens) and is cut off.",
@@ -69,6 +69,6 @@ Deno.test("on a terminal, every call has a line redrawn in place with its state"
   for (const e of batch) view.render(e);
   assertStringIncludes(err.text, "\x1b[2F\x1b[J", "the two call lines are redrawn in place");
   const lastFrame = err.text.split("\x1b[J").at(-1)!;
-  assertMatch(lastFrame, /^ {2}✓ fetch_url 0\.25 s\n {2}✗ read_file error 0\.01 s: NotCapable/);
+  assertMatch(lastFrame, /^ {2}✓ fetch_url 0\.25 s\n {2}✗ read_file failed 0\.01 s: NotCapable/);
   assertStringIncludes(lastFrame, "2 tools in parallel: 0.25 s wall, 0.26 s summed\n");
 });

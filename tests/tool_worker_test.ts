@@ -16,36 +16,36 @@ async function call(name: string, input: unknown, extra: Partial<ToolCallRequest
 
 Deno.test("a tool's return value comes back as text, or as JSON for other values", async () => {
   const text = await call("shout", { text: "hi" });
-  assertEquals([text.status, text.content], ["ok", "HI"]);
+  assertEquals([text.status, text.content], ["succeeded", "HI"]);
   const json = await call("sleep", { ms: 1, label: "x" });
-  assertEquals(json.status, "ok");
+  assertEquals(json.status, "succeeded");
   assertEquals(JSON.parse(json.content).label, "x");
 });
 
 Deno.test("a throwing tool gives an error outcome with the error's message", async () => {
   const outcome = await call("fail", { reason: "because" });
-  assertEquals(outcome, { ...outcome, status: "error", content: "failed on purpose: because" });
+  assertEquals(outcome, { ...outcome, status: "failed", content: "failed on purpose: because" });
 });
 
 Deno.test("a zod-typed tool rejects input that fails its schema, naming the field", async () => {
   const outcome = await call("shout", { text: "be quiet" });
-  assertEquals(outcome.status, "error");
+  assertEquals(outcome.status, "failed");
   assertEquals(outcome.content, "Invalid input: text: must not say quiet");
 });
 
 Deno.test("a call past its timeout is stopped, and its signal is aborted", async () => {
   const outcome = await call("hang", {}, { timeoutMs: 150 });
-  assertEquals(outcome.status, "timeout");
+  assertEquals(outcome.status, "timed_out");
   assertEquals(outcome.content, "The tool timed out after 150 ms and was stopped.");
   await new Promise((resolve) => setTimeout(resolve, 150)); // the worker's grace period
 });
 
 Deno.test("tools run with no permissions unless declared", async () => {
   const env = await call("read_secret", {});
-  assertEquals(env.status, "error");
+  assertEquals(env.status, "failed");
   assertMatch(env.content, /^NotCapable: Requires env access to "ANTHROPIC_API_KEY"/);
   const read = await call("read_hosts", {});
-  assertEquals(read.status, "error");
+  assertEquals(read.status, "failed");
   assertMatch(read.content, /^NotCapable: Requires read access to "\/etc\/hosts"/);
 });
 
@@ -55,16 +55,16 @@ Deno.test("a declared net permission is narrowed to its hosts", async () => {
     () => new Response("pong"),
   );
   const allowed = await call("fetch_local", { url: `http://127.0.0.1:${server.addr.port}/` });
-  assertEquals([allowed.status, allowed.content], ["ok", "pong"]);
+  assertEquals([allowed.status, allowed.content], ["succeeded", "pong"]);
   const denied = await call("fetch_local", { url: `http://localhost:${server.addr.port}/` });
-  assertEquals(denied.status, "error");
+  assertEquals(denied.status, "failed");
   assertMatch(denied.content, /Requires net access to "localhost:\d+"/);
 });
 
 Deno.test("progress reports reach the caller while the tool runs", async () => {
   const progress: string[] = [];
   const outcome = await call("sleep", { ms: 5 }, { onProgress: (text) => progress.push(text) });
-  assertEquals(outcome.status, "ok");
+  assertEquals(outcome.status, "succeeded");
   assertEquals(progress, ["sleeping 5 ms"]);
 });
 
@@ -85,6 +85,6 @@ Deno.test("a module that fails to load gives an error outcome, not a crash", asy
     input: {},
     timeoutMs: 5_000,
   });
-  assertEquals(outcome.status, "error");
+  assertEquals(outcome.status, "failed");
   assertMatch(outcome.content, /^The tool crashed: .*missing_tool\.ts/);
 });

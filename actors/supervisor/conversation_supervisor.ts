@@ -1,7 +1,8 @@
 /**
- * The supervisor actor of one conversation: it owns the history, receives
- * its mailbox one message at a time, calls the model and spawns one tool
- * worker per tool call.
+ * The supervisor actor of one conversation: it receives its mailbox one
+ * message at a time, calls the model, spawns one tool worker per tool call,
+ * and journals every step, so that another process can carry on where it
+ * stopped.
  *
  * @module
  */
@@ -12,31 +13,51 @@ import type {
   ToolCallSummary,
   TurnError,
 } from "../../src/events.ts";
-import { type Model, ModelError } from "../../src/model/model.ts";
-import type { ToolCatalog } from "../../src/tool_catalog.ts";
+import { ModelError } from "../../src/model/model.ts";
+import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
+import type { ListedValue } from "../../src/journal/_stored_value.ts";
+import {
+  applyRecord,
+  type CallUpdate,
+  type ConversationState,
+  historyOf,
+  type JournalRecord,
+  type TurnCause,
+  turnText,
+  unreportedCalls,
+} from "../../src/journal/records.ts";
+import type { InboxItem } from "../../src/journal/tasks.ts";
 import { errorMessage } from "../../src/_error_message.ts";
+import type { RuntimeSettings } from "../agent_system.ts";
+import type { TaskBoard } from "../task_board.ts";
 import { Mailbox } from "../mailbox.ts";
 import { runToolCalls } from "./run_tool_calls.ts";
 
-/** Everything a supervisor is configured with. */
-export interface ConversationOptions {
-  id: string;
-  model: Model;
-  /** The model name sent to the API. */
-  modelName: string;
-  catalog: ToolCatalog;
-  /** The tools this conversation may call; all of the catalog's by default. */
-  tools?: readonly string[];
-  system?: string;
-  /** Per-call time limit for tools that declare none. */
-  defaultTimeoutMs: number;
-  /** Model calls per turn at most. */
-  maxSteps: number;
-  maxTokens: number;
+/** What a supervisor works with, shared by the system's supervisors. */
+export interface SupervisorDeps {
+  settings: RuntimeSettings;
+  journal: Journal;
+  tasks: TaskBoard;
+  /** This process, as leases name it. */
+  node: string;
 }
 
-/** The messages a supervisor receives; `id` names the turn it starts in events. */
-export type SupervisorMessage = { type: "user_message"; text: string; id?: string };
+/** What may differ per conversation. */
+export interface NewConversation {
+  system?: string;
+  modelName?: string;
+  /** A subset of the catalog's tool names; all of them when absent. */
+  tools?: string[];
+}
+
+/** A user message; `id` names the turn it starts in events. */
+export type UserMessage = { type: "user_message"; text: string; id?: string };
+
+/** The messages a supervisor's mailbox receives. */
+type SupervisorMessage =
+  | { type: "inbox"; entry: ListedValue<InboxItem> }
+  /** Finish a turn that a crashed process left open. */
+  | { type: "resume" };
 
 /** A tool call that has started and not yet finished. */
 export interface CallInFlight {
@@ -53,38 +74,133 @@ export type TurnResult =
     | { status: "failed"; error: TurnError }
   );
 
+/** Whether a message was taken: not when another process drives the conversation. */
+export type Submission =
+  | { accepted: true; messageId: string; result: Promise<TurnResult | undefined> }
+  | { accepted: false; holder: string };
+
+/** Thrown when the journal no longer takes this process's writes. */
+class LeaseLost extends Error {}
+
+const BUSY: TurnError = {
+  type: "conversation_busy",
+  message: "Another process is driving this conversation; try again when its turn has ended.",
+};
+
+/** What the model is told about a call a restart cut short. */
+export const INTERRUPTED_CALL =
+  "Interrupted by a restart: the runtime stopped while this call was running, so it may or may not have taken effect.";
+
 /**
- * One conversation. Messages sent while a turn runs wait in its mailbox;
- * different conversations run concurrently.
+ * One conversation. Messages sent while a turn runs wait in its mailbox,
+ * which is backed by the journal's inbox; different conversations run
+ * concurrently.
  *
  * @example
  * ```ts ignore
- * const supervisor = new ConversationSupervisor({ id: "c1", model, modelName, catalog, defaultTimeoutMs: 30_000, maxSteps: 20, maxTokens: 8192 });
+ * const supervisor = await system.createConversation();
  * supervisor.subscribe((event) => console.log(event.type));
  * const result = await supervisor.send({ type: "user_message", text: "What time is it?" });
  * ```
  */
 export class ConversationSupervisor {
   readonly id: string;
-  readonly #options: ConversationOptions;
-  readonly #tools: Anthropic.Tool[];
-  readonly #history: Anthropic.MessageParam[] = [];
+  readonly #deps: SupervisorDeps;
+  readonly #loaded: LoadedConversation;
   readonly #listeners = new Set<(event: ConversationEvent) => void>();
   readonly #mailbox = new Mailbox((message: SupervisorMessage) => this.#receive(message));
   readonly #inFlight = new Map<string, CallInFlight>();
-  #turns = 0;
+  /** Inbox entries posted to the mailbox and not yet received. */
+  readonly #posted = new Set<string>();
+  /** Tasks whose result has been announced with an event. */
+  readonly #announced = new Set<string>();
+  #resumePosted = false;
+  #holds = 0;
+  #leaseOps: Promise<unknown> = Promise.resolve();
+  #writes: Promise<unknown> = Promise.resolve();
   #events = 0;
   #running: AbortController | undefined;
 
-  constructor(options: ConversationOptions) {
-    this.id = options.id;
-    this.#options = options;
-    this.#tools = options.catalog.forModel(options.tools);
+  private constructor(deps: SupervisorDeps, loaded: LoadedConversation) {
+    this.id = loaded.state.id;
+    this.#deps = deps;
+    this.#loaded = loaded;
   }
 
-  /** Posts a message to the mailbox; resolves when its turn has ended. Never rejects. */
-  send(message: SupervisorMessage): Promise<TurnResult> {
-    return this.#mailbox.post(message);
+  /** Journals a new conversation and spawns its supervisor. */
+  static async create(
+    deps: SupervisorDeps,
+    options: NewConversation = {},
+  ): Promise<ConversationSupervisor> {
+    const id = crypto.randomUUID();
+    const created: JournalRecord = {
+      type: "created",
+      modelName: options.modelName ?? deps.settings.modelName,
+      system: options.system,
+      tools: options.tools,
+      at: Date.now(),
+    };
+    await deps.journal.create(id, created);
+    return new ConversationSupervisor(deps, {
+      state: applyRecord({ id } as ConversationState, created),
+      seq: 0,
+    });
+  }
+
+  /** Spawns the supervisor of a journaled conversation, or undefined if there is none. */
+  static async load(deps: SupervisorDeps, id: string): Promise<ConversationSupervisor | undefined> {
+    const loaded = await deps.journal.load(id);
+    return loaded && new ConversationSupervisor(deps, loaded);
+  }
+
+  /**
+   * Journals a user message in the inbox and queues it for a turn, unless
+   * another process drives the conversation.
+   */
+  async submit(text: string, messageId: string = crypto.randomUUID()): Promise<Submission> {
+    this.#holds++;
+    try {
+      const lease = await this.#acquire();
+      if (!lease.ok) return { accepted: false, holder: lease.holder };
+      const entry = await this.#deps.journal.enqueue(this.id, {
+        type: "user_message",
+        messageId,
+        text,
+      });
+      return { accepted: true, messageId, result: this.#post({ type: "inbox", entry }) };
+    } finally {
+      this.#release();
+    }
+  }
+
+  /** Submits a message and resolves when its turn has ended. Never rejects. */
+  async send(message: UserMessage): Promise<TurnResult> {
+    const submission = await this.submit(message.text, message.id);
+    const result = submission.accepted ? await submission.result : undefined;
+    return result ?? { status: "failed", error: BUSY, steps: 0, toolCalls: [] };
+  }
+
+  /**
+   * Takes up what the journal holds for this conversation: inbox items not
+   * yet queued (announcing task results as they land) and, with `resume`,
+   * a turn a crash left open.
+   */
+  async wake(resume = false): Promise<void> {
+    for (const entry of await this.#deps.journal.inbox(this.id)) {
+      const key = JSON.stringify(entry.key);
+      if (this.#posted.has(key)) continue;
+      if (entry.value.type === "task_result") await this.#announce(entry.value.taskId);
+      void this.#post({ type: "inbox", entry });
+    }
+    if (resume && !this.#resumePosted && !this.busy) {
+      this.#resumePosted = true;
+      void this.#post({ type: "resume" });
+    }
+  }
+
+  /** Resolves once the journal writes and lease changes under way are done. */
+  async settled(): Promise<void> {
+    await Promise.all([this.#writes, this.#leaseOps]);
   }
 
   /** Calls `listener` with every event from now on; returns the unsubscribe function. */
@@ -99,115 +215,248 @@ export class ConversationSupervisor {
     return this.#running !== undefined;
   }
 
+  /** Whether this process is working on the conversation. */
+  get busy(): boolean {
+    return this.#holds > 0;
+  }
+
   /** The model name this conversation sends to the API. */
   get modelName(): string {
-    return this.#options.modelName;
+    return this.#state.modelName;
   }
 
   /** The tools this conversation may call. */
   get toolNames(): string[] {
-    return this.#tools.map((tool) => tool.name);
+    return this.#deps.settings.catalog.forModel(this.#state.tools).map((tool) => tool.name);
   }
 
-  /** The history in Messages API format. */
-  get history(): readonly Anthropic.MessageParam[] {
-    return this.#history;
+  /** The history in Messages API format, rebuilt from the journal. */
+  get history(): Anthropic.MessageParam[] {
+    return historyOf(this.#state);
   }
 
-  /** Whether a turn runs, its tool calls in flight, and how many messages wait behind it. */
-  get status(): { state: "idle" | "running"; queued: number; callsInFlight: CallInFlight[] } {
+  /** Whether a turn runs, its calls in flight, its queued messages and running tasks. */
+  get status() {
     return {
-      state: this.#running ? "running" : "idle",
+      state: this.#running ? "running" as const : "idle" as const,
       queued: this.#mailbox.waiting,
       callsInFlight: [...this.#inFlight.values()],
+      tasks: [...this.#state.calls.values()]
+        .filter((call) => call.taskId && call.state === "running")
+        .map(({ taskId, callId, name }) => ({ taskId: taskId!, callId, name })),
     };
   }
 
-  #receive(message: SupervisorMessage): Promise<TurnResult> {
-    switch (message.type) {
-      case "user_message":
-        return this.#runTurn(message.text, message.id ?? crypto.randomUUID());
+  get #state(): ConversationState {
+    return this.#loaded.state;
+  }
+
+  #post(message: SupervisorMessage): Promise<TurnResult | undefined> {
+    this.#holds++;
+    if (message.type === "inbox") this.#posted.add(JSON.stringify(message.entry.key));
+    return this.#mailbox.post(message);
+  }
+
+  async #receive(message: SupervisorMessage): Promise<TurnResult | undefined> {
+    try {
+      if (!(await this.#acquire()).ok) return undefined; // the holder's sweep takes it up
+      await this.#deps.journal.catchUp(this.id, this.#loaded);
+      if (message.type === "resume") this.#resumePosted = false;
+      const resumed = this.#state.openTurn ? await this.#resume() : undefined;
+      if (message.type === "resume") return resumed;
+      const cause = await this.#causeOf(message.entry.value);
+      const records: JournalRecord[] = [
+        { type: "turn_started", turn: this.#state.turns + 1, cause, at: Date.now() },
+      ];
+      if (cause.type === "task_result" && this.#state.calls.has(cause.callId)) {
+        records.push({ type: "call", callId: cause.callId, state: cause.state });
+      }
+      await this.#write(records, message.entry);
+      this.#emit({
+        type: "turn_started",
+        turn: this.#state.turns,
+        messageId: cause.type === "user_message" ? cause.messageId : `task:${cause.taskId}`,
+        text: turnText(cause),
+        ...(cause.type === "task_result" ? { taskId: cause.taskId } : {}),
+      });
+      return await this.#drive();
+    } catch (error) {
+      if (error instanceof LeaseLost) return undefined;
+      throw error;
+    } finally {
+      if (message.type === "inbox") this.#posted.delete(JSON.stringify(message.entry.key));
+      this.#release();
     }
   }
 
-  async #runTurn(text: string, messageId: string): Promise<TurnResult> {
-    const { model, maxSteps } = this.#options;
+  async #causeOf(item: InboxItem): Promise<TurnCause> {
+    if (item.type === "user_message") return item;
+    await this.#announce(item.taskId);
+    const found = await this.#deps.journal.task(item.taskId);
+    if (!found) throw new Error(`Task ${item.taskId} is in the inbox but not in the journal.`);
+    const { taskId, callId, name, state } = found.task;
+    return { type: "task_result", taskId, callId, name, state, content: found.result ?? "" };
+  }
+
+  async #announce(taskId: string): Promise<void> {
+    if (this.#announced.has(taskId)) return;
+    this.#announced.add(taskId);
+    const found = await this.#deps.journal.task(taskId);
+    if (!found) return;
+    const { callId, name, state } = found.task;
+    this.#emit({
+      type: "task_finished",
+      taskId,
+      callId,
+      name,
+      status: state,
+      content: found.result ?? "",
+    });
+  }
+
+  /** Settles the calls a crash cut short (re-running idempotent ones once), then drives the turn on. */
+  async #resume(): Promise<TurnResult> {
+    const interrupted: string[] = [];
+    const rerun: string[] = [];
+    const updates: CallUpdate[] = [];
+    for (const call of unreportedCalls(this.#state)) {
+      if (call.state !== "running") continue; // never started: it simply runs
+      if (this.#deps.settings.catalog.get(call.name)?.idempotent && call.attempts < 2) {
+        rerun.push(call.callId);
+        updates.push({ callId: call.callId, state: "queued" });
+      } else {
+        interrupted.push(call.callId);
+        updates.push({
+          callId: call.callId,
+          state: "interrupted",
+          reported: { content: INTERRUPTED_CALL, isError: true },
+        });
+      }
+    }
+    if (updates.length > 0) {
+      await this.#write(updates.map((update) => ({ type: "call", ...update })));
+    }
+    this.#emit({ type: "turn_resumed", turn: this.#state.turns, interrupted, rerun });
+    return this.#drive();
+  }
+
+  /** Runs the open turn from wherever its journal stands until it ends. */
+  async #drive(): Promise<TurnResult> {
+    const { model, maxSteps, catalog, defaultTimeoutMs, turnLimitMs } = this.#deps.settings;
     const running = this.#running = new AbortController();
     const toolCalls: ToolCallSummary[] = [];
-    let steps = 0;
-    const fail = (error: TurnError): TurnResult => {
-      this.#emit({ type: "turn_failed", error, steps });
-      return { status: "failed", error, steps, toolCalls };
-    };
-    this.#emit({ type: "turn_started", turn: ++this.#turns, messageId, text });
-    this.#appendUserContent([{ type: "text", text }]);
+    const steps = () => this.#state.openTurn?.steps ?? 0;
+    const end = (outcome: TurnOutcome) => this.#endTurn(outcome, steps(), toolCalls);
     try {
-      while (steps < maxSteps) {
-        this.#emit({ type: "model_call_started", step: ++steps });
+      while (true) {
+        const pending = unreportedCalls(this.#state);
+        if (pending.length > 0) {
+          toolCalls.push(
+            ...await runToolCalls(pending, {
+              conversationId: this.id,
+              catalog,
+              allowed: this.toolNames,
+              defaultTimeoutMs,
+              turnLimitMs,
+              signal: running.signal,
+              emit: (event) => this.#emit(event),
+              record: (updates) =>
+                this.#write(updates.map((update) => ({ type: "call", ...update }))),
+              tasks: this.#deps.tasks,
+            }),
+          );
+          if (running.signal.aborted) {
+            return await end({ type: "cancelled", message: "The turn was cancelled." });
+          }
+          continue;
+        }
+        const last = this.#state.transcript.at(-1);
+        if (last?.type === "assistant" && !last.content.some((b) => b.type === "tool_use")) {
+          const text = last.content.flatMap((b) => b.type === "text" ? [b.text] : []).join("");
+          return await end({ stopReason: last.stopReason ?? "end_turn", text });
+        }
+        if (steps() >= maxSteps) {
+          return await end({
+            type: "max_steps",
+            message:
+              `Stopped after ${maxSteps} model calls without a final answer (raise --max-steps to allow more).`,
+          });
+        }
+        this.#emit({ type: "model_call_started", step: steps() + 1 });
         const response = await model.createMessage(this.#request(), {
           signal: running.signal,
           onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
         });
-        if (response.content.length > 0) {
-          this.#history.push({ role: "assistant", content: response.content });
-        }
-        const calls = response.content.filter((block) => block.type === "tool_use");
-        if (calls.length === 0) {
-          const reply = response.content.flatMap((block) =>
-            block.type === "text" ? [block.text] : []
-          ).join("");
-          const stopReason = response.stop_reason ?? "end_turn";
-          this.#emit({ type: "turn_finished", stopReason, text: reply, steps });
-          return { status: "completed", stopReason, text: reply, steps, toolCalls };
-        }
-        const batch = await runToolCalls(calls, {
-          catalog: this.#options.catalog,
-          allowed: this.toolNames,
-          defaultTimeoutMs: this.#options.defaultTimeoutMs,
-          signal: running.signal,
-          emit: (event) => this.#emit(event),
-        });
-        toolCalls.push(...batch.summaries);
-        this.#appendUserContent(batch.results);
-        if (running.signal.aborted) {
-          return fail({ type: "cancelled", message: "The turn was cancelled." });
-        }
+        await this.#write([
+          { type: "assistant", content: response.content, stopReason: response.stop_reason },
+        ]);
       }
-      return fail({
-        type: "max_steps",
-        message:
-          `Stopped after ${maxSteps} model calls without a final answer (raise --max-steps to allow more).`,
-      });
     } catch (error) {
-      if (error instanceof ModelError) return fail({ type: error.type, message: error.message });
+      if (error instanceof LeaseLost) throw error;
+      if (error instanceof ModelError) {
+        return await end({ type: error.type, message: error.message });
+      }
       // A bug must fail this turn, not the conversation or the process.
       console.error(`Conversation ${this.id}: turn failed unexpectedly:`, error);
-      return fail({ type: "internal_error", message: errorMessage(error) });
+      return await end({ type: "internal_error", message: errorMessage(error) });
     } finally {
       this.#running = undefined;
     }
   }
 
-  #request() {
-    const { modelName, system, maxTokens } = this.#options;
-    return { model: modelName, system, maxTokens, messages: this.#history, tools: this.#tools };
+  async #endTurn(
+    outcome: TurnOutcome,
+    steps: number,
+    toolCalls: ToolCallSummary[],
+  ): Promise<TurnResult> {
+    if ("stopReason" in outcome) {
+      await this.#write([{ type: "turn_ended", status: "completed", ...outcome }]);
+      this.#emit({ type: "turn_finished", ...outcome, steps });
+      return { status: "completed", ...outcome, steps, toolCalls };
+    }
+    await this.#write([{ type: "turn_ended", status: "failed", error: outcome }]);
+    this.#emit({ type: "turn_failed", error: outcome, steps });
+    return { status: "failed", error: outcome, steps, toolCalls };
   }
 
-  /**
-   * Consecutive user content goes into one message, so a turn that failed
-   * after the user spoke (or ran out of steps after tool results) still
-   * leaves a history the API accepts.
-   */
-  #appendUserContent(content: Anthropic.ContentBlockParam[]): void {
-    const last = this.#history.at(-1);
-    if (last?.role !== "user") {
-      this.#history.push({ role: "user", content });
-      return;
-    }
-    const earlier = typeof last.content === "string"
-      ? [{ type: "text" as const, text: last.content }]
-      : last.content;
-    last.content = [...earlier, ...content];
+  #request() {
+    const { maxTokens, catalog } = this.#deps.settings;
+    const { modelName, system, tools } = this.#state;
+    return {
+      model: modelName,
+      system,
+      maxTokens,
+      messages: this.history,
+      tools: catalog.forModel(tools),
+    };
+  }
+
+  /** Appends records, one write at a time, and applies them once they are durable. */
+  #write(records: JournalRecord[], consume?: ListedValue<unknown>): Promise<void> {
+    const write = this.#writes.then(async () => {
+      const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, records, consume);
+      if (seq === undefined) throw new LeaseLost();
+      for (const record of records) applyRecord(this.#state, record);
+      this.#loaded.seq = seq;
+    });
+    this.#writes = write.catch(() => {});
+    return write;
+  }
+
+  #acquire() {
+    const lease = this.#leaseOps.then(() =>
+      this.#deps.journal.acquireLease(this.id, this.#deps.node)
+    );
+    this.#leaseOps = lease.catch(() => {});
+    return lease;
+  }
+
+  /** The lease is given back as soon as this process has nothing left to do here. */
+  #release(): void {
+    if (--this.#holds > 0) return;
+    this.#leaseOps = this.#leaseOps.then(() =>
+      this.#holds === 0 ? this.#deps.journal.releaseLease(this.id, this.#deps.node) : undefined
+    ).catch(() => {});
   }
 
   #emit(event: ConversationEventInit): void {
@@ -224,3 +473,6 @@ export class ConversationSupervisor {
     for (const listener of this.#listeners) listener(stamped);
   }
 }
+
+/** How a turn ends: a final answer, or an error. */
+type TurnOutcome = { stopReason: string; text: string } | TurnError;

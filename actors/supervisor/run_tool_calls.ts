@@ -1,96 +1,194 @@
 /**
- * One turn's tool calls: all spawned at once, each in its own worker,
- * collected into `tool_result` blocks in the order of the `tool_use` blocks.
+ * One step's tool calls: all spawned at once, each in its own worker. Each
+ * result is journaled as it arrives; a call that is declared `background`,
+ * outlives the turn's limit or is handed off continues as a task.
  *
  * @module
  */
-import type Anthropic from "@anthropic-ai/sdk";
 import type { ConversationEventInit, ToolCallSummary } from "../../src/events.ts";
-import type { ToolCatalog } from "../../src/tool_catalog.ts";
+import type { CallRecord, CallState, CallUpdate } from "../../src/journal/records.ts";
+import { limitResult, type TaskReason } from "../../src/journal/tasks.ts";
+import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
 import { spawnToolCall, type ToolCallOutcome } from "../tool_worker/spawn_tool_call.ts";
+import type { NewTask, TaskBoard } from "../task_board.ts";
 
 /** What a batch of tool calls needs from its conversation. */
 export interface ToolBatchContext {
+  conversationId: string;
   catalog: ToolCatalog;
   /** The tool names this conversation may call. */
   allowed: readonly string[];
   defaultTimeoutMs: number;
+  /** How long a call may keep the turn waiting before it continues as a task. */
+  turnLimitMs: number;
+  /** Cancels the calls that still belong to the turn. */
   signal: AbortSignal;
   emit: (event: ConversationEventInit) => void;
+  /** Journals call updates; rejects if the conversation is no longer ours to write. */
+  record: (updates: CallUpdate[]) => Promise<void>;
+  tasks: TaskBoard;
 }
 
 /**
- * Runs every call concurrently and resolves once each has a result, an
- * error, a timeout or a cancellation. Never rejects.
+ * Runs every call concurrently and resolves once the model can hear back on
+ * each: a result, an error, a timeout, a cancellation, or "continues as task".
  *
  * @example
  * ```ts ignore
- * const { results } = await runToolCalls(message.content.filter((b) => b.type === "tool_use"), context);
- * history.push({ role: "user", content: results });
+ * const summaries = await runToolCalls(unreportedCalls(state), context);
  * ```
  */
 export async function runToolCalls(
-  calls: Anthropic.ToolUseBlock[],
+  calls: CallRecord[],
   context: ToolBatchContext,
-): Promise<{ results: Anthropic.ToolResultBlockParam[]; summaries: ToolCallSummary[] }> {
+): Promise<ToolCallSummary[]> {
   const started = performance.now();
-  const outcomes = await Promise.all(calls.map((call) => runOne(call, context)));
-  const summaries = calls.map((call, i) => ({
-    callId: call.id,
-    name: call.name,
-    status: outcomes[i].status,
-    ms: outcomes[i].ms,
-  }));
+  const resolved = calls.map((call) => ({ call, tool: resolveTool(call, context) }));
+  // Journaled before any worker starts: from here on, a crash interrupts these calls.
+  const starting = resolved.filter(({ tool }) => typeof tool !== "string");
+  if (starting.length > 0) {
+    await context.record(starting.map(({ call }) => ({
+      callId: call.callId,
+      state: "running",
+      attempts: call.attempts + 1,
+    })));
+  }
+  const summaries = await Promise.all(
+    resolved.map(({ call, tool }) => runOne(call, tool, context)),
+  );
   context.emit({
     type: "tool_batch_finished",
     count: calls.length,
     wallMs: performance.now() - started,
-    summedMs: outcomes.reduce((sum, outcome) => sum + outcome.ms, 0),
+    summedMs: summaries.reduce((sum, summary) => sum + summary.ms, 0),
   });
-  const results = calls.map((call, i): Anthropic.ToolResultBlockParam => ({
-    type: "tool_result",
-    tool_use_id: call.id,
-    content: outcomes[i].content,
-    ...(outcomes[i].status === "ok" ? {} : { is_error: true }),
-  }));
-  return { results, summaries };
+  return summaries;
+}
+
+/** The tool to run, or why there is none. */
+function resolveTool(call: CallRecord, context: ToolBatchContext): CatalogTool | string {
+  const tool = context.allowed.includes(call.name) ? context.catalog.get(call.name) : undefined;
+  if (!tool) {
+    return `Unknown tool "${call.name}". Available tools: ${context.allowed.join(", ") || "none"}.`;
+  }
+  return context.catalog.checkInput(tool.name, call.input) ?? tool;
 }
 
 async function runOne(
-  call: Anthropic.ToolUseBlock,
+  call: CallRecord,
+  tool: CatalogTool | string,
   context: ToolBatchContext,
-): Promise<ToolCallOutcome> {
-  context.emit({ type: "tool_call_started", callId: call.id, name: call.name, input: call.input });
-  const outcome = await execute(call, context);
-  context.emit({ type: "tool_call_finished", callId: call.id, name: call.name, ...outcome });
-  return outcome;
-}
+): Promise<ToolCallSummary> {
+  const { callId, name } = call;
+  context.emit({ type: "tool_call_started", callId, name, input: call.input });
+  const report = async (status: CallState, content: string, ms: number, taskId?: string) => {
+    const limited = limitResult(content);
+    const isError = status !== "succeeded" && status !== "running";
+    await context.record([{
+      callId,
+      state: status,
+      reported: { content: limited, isError },
+      ms,
+      taskId,
+    }]);
+    context.emit({
+      type: "tool_call_finished",
+      callId,
+      name,
+      status,
+      ms,
+      content: limited,
+      taskId,
+    });
+    return { callId, name, status, ms, taskId };
+  };
+  if (typeof tool === "string") return report("failed", tool, 0);
 
-function execute(
-  call: Anthropic.ToolUseBlock,
-  context: ToolBatchContext,
-): Promise<ToolCallOutcome> {
-  const tool = context.allowed.includes(call.name) ? context.catalog.get(call.name) : undefined;
-  if (!tool) {
-    return refused(
-      `Unknown tool "${call.name}". Available tools: ${context.allowed.join(", ") || "none"}.`,
-    );
-  }
-  const invalid = context.catalog.checkInput(tool.name, call.input);
-  if (invalid) return refused(invalid);
-  return spawnToolCall({
+  const taskId = `task_${crypto.randomUUID()}`;
+  const task = { taskId, conversationId: context.conversationId, callId, name };
+  const becomesTask = (reason: TaskReason) => {
+    context.emit({ type: "task_started", taskId, callId, name, reason });
+  };
+  // Cancelling the turn stops the call only while it belongs to the turn.
+  const stop = new AbortController();
+  let inTurn = true;
+  const onTurnAbort = () => inTurn && stop.abort();
+  context.signal.addEventListener("abort", onTurnAbort, { once: true });
+  let handedOff: Promise<void> | undefined;
+  const secret = crypto.randomUUID();
+  const outcome = spawnToolCall({
     moduleUrl: tool.moduleUrl,
     permissions: tool.permissions,
-    callId: call.id,
+    callId,
     input: call.input,
     timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,
-    signal: context.signal,
-    onProgress: (text) =>
-      context.emit({ type: "tool_call_progress", callId: call.id, name: call.name, text }),
+    signal: stop.signal,
+    task: { taskId, secret },
+    onProgress: (text) => context.emit({ type: "tool_call_progress", callId, name, text }),
+    onHandOff: () => {
+      handedOff ??= context.tasks.start({ ...task, reason: "handed_off", secret })
+        .then(() => becomesTask("handed_off"));
+    },
+    onLateResult: (late) => {
+      becomesTask("late");
+      void settleTask(context, { ...task, reason: "late" }, late, false);
+    },
+  }).finally(() => context.signal.removeEventListener("abort", onTurnAbort));
+
+  const first = tool.background ? undefined : await firstOf(outcome, context.turnLimitMs);
+  inTurn = false;
+  if (first && !handedOff) return report(first.status, first.content, first.ms);
+  if (first && handedOff) {
+    await handedOff;
+    return report(
+      "running",
+      `The work was handed to an outside system and continues as task ${taskId}; its result will come in a later message. The tool said: ${first.content}`,
+      first.ms,
+      taskId,
+    );
+  }
+  const reason = tool.background ? "background" : "turn_limit";
+  await context.tasks.start({ ...task, reason });
+  becomesTask(reason);
+  void outcome.then(async (late) => {
+    if (handedOff) return await handedOff; // the outside system finishes it
+    await settleTask(context, { ...task, reason }, late, true);
   });
+  return report(
+    "running",
+    `This call continues in the background as task ${taskId}; its result will come to you in a later message.`,
+    0,
+    taskId,
+  );
 }
 
-/** A call answered without spawning a worker: `run` is never called. */
-function refused(content: string): Promise<ToolCallOutcome> {
-  return Promise.resolve({ status: "error", content, ms: 0 });
+/** Records a task's result; never rejects (the runtime may be shutting down). */
+async function settleTask(
+  context: ToolBatchContext,
+  task: NewTask,
+  outcome: ToolCallOutcome,
+  started: boolean,
+): Promise<void> {
+  try {
+    if (!started) await context.tasks.start(task);
+    await context.tasks.finish(task.taskId, outcome.status, outcome.content);
+  } catch (error) {
+    console.error(`Task ${task.taskId} could not be recorded:`, error);
+  }
+}
+
+/** The outcome if it comes within `ms`, else undefined. */
+async function firstOf(
+  outcome: Promise<ToolCallOutcome>,
+  ms: number,
+): Promise<ToolCallOutcome | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([outcome, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -2,7 +2,7 @@
  * The messages between the supervisor's side and a tool worker.
  *
  * A worker lives for one exchange: `describe` → `description`, or
- * `run` → `started`, `progress`*, `result`. Then it is terminated.
+ * `run` → `started`, `progress`*, `handed_off`?, `result`. Then it is terminated.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import type { JsonSchema, ToolPermissions } from "../../src/tool.ts";
 /** Sent to a tool worker. */
 export type ToWorker =
   | { type: "describe" }
-  | { type: "run"; callId: string; input: unknown }
+  | { type: "run"; callId: string; input: unknown; task: { taskId: string; secret: string } }
   | { type: "abort"; reason: "timeout" | "cancelled" };
 
 /** A tool's metadata as its worker reports it (plain data, validated by the receiver). */
@@ -21,6 +21,8 @@ export interface ToolDescription {
   inputSchema: JsonSchema;
   permissions: ToolPermissions;
   timeoutMs?: number;
+  background?: boolean;
+  idempotent?: boolean;
 }
 
 /** Sent by a tool worker. */
@@ -28,5 +30,6 @@ export type FromWorker =
   | { type: "description"; tool: ToolDescription }
   | { type: "started" }
   | { type: "progress"; text: string }
+  | { type: "handed_off" }
   | { type: "result"; ok: true; content: string }
   | { type: "result"; ok: false; message: string };

@@ -33,7 +33,7 @@ export function serveTool(tool: Tool): void {
         );
       case "run":
         reply({ type: "started" });
-        return reply(await run(tool, data.callId, data.input, abort.signal, reply));
+        return reply(await run(tool, data, abort.signal, reply));
     }
   };
 }
@@ -45,6 +45,8 @@ function describe(tool: Tool): ToolDescription {
     inputSchema: tool?.inputSchema ?? jsonSchemaOf(tool?.input),
     permissions: tool?.permissions ?? {},
     timeoutMs: tool?.timeoutMs,
+    background: tool?.background,
+    idempotent: tool?.idempotent,
   } as ToolDescription;
 }
 
@@ -57,8 +59,7 @@ function jsonSchemaOf(schema: StandardSchema | undefined): ToolDescription["inpu
 
 async function run(
   tool: Tool,
-  callId: string,
-  rawInput: unknown,
+  { callId, input: rawInput, task }: Extract<ToWorker, { type: "run" }>,
   signal: AbortSignal,
   reply: (message: FromWorker) => void,
 ): Promise<FromWorker> {
@@ -76,7 +77,11 @@ async function run(
       input = parsed.value;
     }
     const progress = (text: string) => reply({ type: "progress", text: String(text) });
-    const value = await tool.run(input, { callId, signal, progress });
+    const handOff = () => {
+      reply({ type: "handed_off" });
+      return { ...task, resultPath: `/v1/tasks/${task.taskId}/result` };
+    };
+    const value = await tool.run(input, { callId, signal, progress, handOff });
     return { type: "result", ok: true, content: toContent(value) };
   } catch (error) {
     return { type: "result", ok: false, message: errorMessage(error) };

@@ -14,6 +14,7 @@ export interface CliOptions {
   toolDirs: string[];
   model?: string;
   timeoutMs: number;
+  turnLimitMs: number;
   maxSteps: number;
   system?: string;
   json: boolean;
@@ -31,14 +32,16 @@ Flags:
   --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
   --model NAME     model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
   --timeout MS     per-call time limit for tools that declare none (default 30000)
+  --turn-limit MS  a call still running after MS continues as a background task (default 20000)
   --max-steps N    model calls per turn at most (default 20)
   --system TEXT    system prompt
   --json           one JSON event per line on stdout instead of text
   --help           this text
 
-Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL.`;
+Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
+AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).`;
 
-const STRING_FLAGS = ["tools", "model", "timeout", "max-steps", "system"];
+const STRING_FLAGS = ["tools", "model", "timeout", "turn-limit", "max-steps", "system"];
 const BOOLEAN_FLAGS = ["json", "help"];
 
 /**
@@ -59,7 +62,7 @@ export function parseCliArgs(args: string[]): CliOptions {
     unknown: (arg: string, key?: string) => {
       if (/^-\d/.test(arg)) {
         throw new ConfigError(
-          `"${arg}" is not a flag; --timeout and --max-steps take positive whole numbers.`,
+          `"${arg}" is not a flag; --timeout, --turn-limit and --max-steps take positive whole numbers.`,
         );
       }
       if (key !== undefined) {
@@ -83,6 +86,7 @@ export function parseCliArgs(args: string[]): CliOptions {
     toolDirs: flags.tools as string[],
     model: flags.model as string | undefined,
     timeoutMs: wholeNumber("--timeout", flags.timeout, 30_000, 1, 3_600_000),
+    turnLimitMs: wholeNumber("--turn-limit", flags["turn-limit"], 20_000, 1, 3_600_000),
     maxSteps: wholeNumber("--max-steps", flags["max-steps"], 20, 1, 1_000),
     system: flags.system as string | undefined,
     json: flags.json as boolean,

@@ -5,17 +5,26 @@
  *
  * @module
  */
-import type { ConversationEvent, ToolCallStatus } from "../events.ts";
+import type { ConversationEvent } from "../events.ts";
+import type { CallState } from "../journal/records.ts";
 
 interface CallLine {
   name: string;
   started: number;
-  status?: ToolCallStatus;
+  status?: CallState;
   ms?: number;
   note?: string;
 }
 
-const MARK: Record<ToolCallStatus, string> = { ok: "✓", error: "✗", timeout: "⏱", cancelled: "■" };
+const MARK: Record<CallState, string> = {
+  queued: "·",
+  running: "↻",
+  succeeded: "✓",
+  failed: "✗",
+  timed_out: "⏱",
+  cancelled: "■",
+  interrupted: "↯",
+};
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
 const encoder = new TextEncoder();
 
@@ -71,10 +80,28 @@ export class TerminalView {
         const call = Object.assign(this.#calls.get(event.callId)!, {
           status: event.status,
           ms: event.ms,
-          note: event.status === "ok" ? undefined : oneLine(event.content),
+          note: event.status === "running"
+            ? `continues as ${event.taskId}`
+            : event.status === "succeeded"
+            ? undefined
+            : oneLine(event.content),
         });
         return this.#live ? this.#redraw() : this.#line(describe(call));
       }
+      case "task_finished":
+        this.#endTextLine();
+        return this.#announce(
+          `${MARK[event.status]} ${event.name} task ${event.taskId} ${
+            event.status.replace("_", " ")
+          }: ${oneLine(event.content)}`,
+        );
+      case "turn_started":
+        if (event.taskId) this.#announce(`The result of ${event.taskId} goes to the model.`);
+        return;
+      case "turn_resumed":
+        return this.#announce(
+          `Turn ${event.turn} resumed after a restart (${event.interrupted.length} interrupted, ${event.rerun.length} run again).`,
+        );
       case "tool_batch_finished":
         this.#stopTicker();
         this.#calls.clear();
@@ -123,6 +150,14 @@ export class TerminalView {
     this.#write(this.#err, `${text}\n`);
   }
 
+  /** A line above the live table, which is drawn again below it. */
+  #announce(text: string): void {
+    if (!this.#live || this.#drawn === 0) return this.#line(text);
+    this.#write(this.#err, `\x1b[${this.#drawn}F\x1b[J${text}\n`);
+    this.#drawn = 0;
+    this.#redraw();
+  }
+
   #endTextLine(): void {
     if (!this.#textEndsLine) this.#write(this.#out, "\n");
     this.#textEndsLine = true;
@@ -144,7 +179,7 @@ const STOP_REASONS: Record<string, string> = {
 };
 
 function describe(call: CallLine): string {
-  const failure = call.status === "ok" ? "" : ` ${call.status}`;
+  const failure = call.status === "succeeded" ? "" : ` ${call.status!.replace("_", " ")}`;
   return `${MARK[call.status!]} ${call.name}${failure} ${seconds(call.ms!)}${
     call.note ? `: ${call.note}` : ""
   }`;

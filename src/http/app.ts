@@ -5,9 +5,11 @@
  */
 import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { except } from "hono/combine";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
+import { taskRoutes } from "./tasks.ts";
 import { errorBody, notFound, onError } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import config from "../../deno.json" with { type: "json" };
@@ -51,16 +53,20 @@ export function createApp(options: AppOptions): Hono {
 
   if (options.token) {
     const error = (message: string) => errorBody("authentication_error", message);
+    // A task's result is posted with the task's own secret instead.
     app.use(
       "/v1/*",
-      bearerAuth({
-        token: options.token,
-        noAuthenticationHeader: { message: error('Send "Authorization: Bearer <token>".') },
-        invalidAuthenticationHeader: {
-          message: error('The Authorization header must be "Bearer <token>".'),
-        },
-        invalidToken: { message: error("The token is not valid.") },
-      }),
+      except(
+        "/v1/tasks/:id/result",
+        bearerAuth({
+          token: options.token,
+          noAuthenticationHeader: { message: error('Send "Authorization: Bearer <token>".') },
+          invalidAuthenticationHeader: {
+            message: error('The Authorization header must be "Bearer <token>".'),
+          },
+          invalidToken: { message: error("The token is not valid.") },
+        }),
+      ),
     );
   }
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? 1024 * 1024));
@@ -76,5 +82,6 @@ export function createApp(options: AppOptions): Hono {
       })),
     }));
   app.route("/v1/conversations", conversationRoutes(system));
+  app.route("/v1/tasks", taskRoutes(system.tasks));
   return app;
 }

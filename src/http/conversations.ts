@@ -10,7 +10,7 @@ import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { ConversationSupervisor } from "../../actors/supervisor/conversation_supervisor.ts";
 import { ConfigError } from "../config_error.ts";
 import { apiError } from "./errors.ts";
-import { streamEvents } from "./event_stream.ts";
+import { replayable, streamEvents } from "./event_stream.ts";
 import { jsonBody, requireJson } from "./validation.ts";
 
 /** Longest message or system prompt accepted, in characters. */
@@ -42,10 +42,10 @@ type Env = { Variables: { conversation: ConversationSupervisor } };
 export function conversationRoutes(system: AgentSystem): Hono<Env> {
   const routes = new Hono<Env>();
 
-  routes.post("/", requireJson, jsonBody(newConversation), (c) => {
+  routes.post("/", requireJson, jsonBody(newConversation), async (c) => {
     const body = c.req.valid("json");
     try {
-      const conversation = system.createConversation({
+      const conversation = await system.createConversation({
         system: body.system,
         modelName: body.model,
         tools: body.tools,
@@ -59,7 +59,7 @@ export function conversationRoutes(system: AgentSystem): Hono<Env> {
 
   const findConversation: MiddlewareHandler<Env> = async (c, next) => {
     const id = c.req.param("id") ?? "";
-    const conversation = system.get(id);
+    const conversation = await system.get(id);
     if (!conversation) return apiError(c, 404, "not_found", `There is no conversation ${id}.`);
     c.set("conversation", conversation);
     await next();
@@ -74,19 +74,30 @@ export function conversationRoutes(system: AgentSystem): Hono<Env> {
 
   routes.post("/:id/messages", requireJson, jsonBody(newMessage), async (c) => {
     const conversation = c.get("conversation");
-    const message = {
-      type: "user_message" as const,
-      text: c.req.valid("json").content,
-      id: crypto.randomUUID(),
-    };
+    // Subscribed before the message is queued, so the stream has its turn from the start.
+    const events = replayable(conversation);
+    const submission = await conversation.submit(c.req.valid("json").content);
+    const busy = () =>
+      apiError(
+        c,
+        409,
+        "conversation_busy",
+        `Conversation ${conversation.id} is being driven by another process; try again when its turn has ended.`,
+      );
+    if (!submission.accepted) {
+      events.stop();
+      return busy();
+    }
     if (!c.req.header("accept")?.includes("text/event-stream")) {
-      return c.json({ conversationId: conversation.id, ...await conversation.send(message) });
+      events.stop();
+      const result = await submission.result;
+      return result ? c.json({ conversationId: conversation.id, ...result }) : busy();
     }
     let inTurn = false;
-    return streamEvents(c, conversation, {
-      filter: (event) => inTurn ||= event.type === "turn_started" && event.messageId === message.id,
+    return streamEvents(c, events, {
+      filter: (event) =>
+        inTurn ||= event.type === "turn_started" && event.messageId === submission.messageId,
       until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
-      start: () => void conversation.send(message),
     });
   });
 

@@ -29,7 +29,6 @@ export function streamEvents(
   options: {
     filter?: (event: ConversationEvent) => boolean;
     until?: (event: ConversationEvent) => boolean;
-    start?: () => void;
   } = {},
 ): Response {
   return streamSSE(c, async (stream) => {
@@ -49,11 +48,35 @@ export function streamEvents(
       15_000,
     );
     try {
-      options.start?.();
       await done.promise;
     } finally {
       clearInterval(keepAlive);
       unsubscribe();
     }
   });
+}
+
+/**
+ * Subscribes to `source` at once and keeps its events until the first
+ * subscriber of the returned source takes them over, so that nothing is
+ * missed while a response is being set up. `stop()` ends the buffering.
+ *
+ * @example
+ * ```ts ignore
+ * const events = replayable(conversation);
+ * await conversation.submit("Hi");
+ * return streamEvents(c, events);
+ * ```
+ */
+export function replayable(source: EventSource): EventSource & { stop(): void } {
+  const early: ConversationEvent[] = [];
+  const stop = source.subscribe((event) => early.push(event));
+  return {
+    stop,
+    subscribe(listener) {
+      stop();
+      early.forEach(listener);
+      return source.subscribe(listener);
+    },
+  };
 }

@@ -40,7 +40,9 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
       `Refusing to listen on ${listen.hostname} without AGENT_API_TOKEN: set a token, or listen on loopback (HOST=127.0.0.1).`,
     );
   }
-  const { system, platform } = await createRuntime(options);
+  await using runtime = await createRuntime(options);
+  const { system, platform } = runtime;
+  console.error(`Journal: ${runtime.dataPath}`);
   const app = createApp({ system, platform, token, maxBodyBytes: listen.maxBodyBytes });
   const server = Deno.serve({
     hostname: listen.hostname,
@@ -58,7 +60,8 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
 const SERVE_ENV =
   `Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
-AGENT_MAX_BODY_BYTES (default 1048576).`;
+AGENT_MAX_BODY_BYTES (default 1048576), AGENT_NODE_TTL_MS (how soon another process may take
+over the conversations of one that died; default 10000).`;
 
 function listenOptions(env: Deno.Env): { hostname: string; port: number; maxBodyBytes: number } {
   // Deno Deploy routes traffic to the app itself; it has no loopback to keep to.

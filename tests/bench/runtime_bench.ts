@@ -5,28 +5,45 @@
  *
  * @module
  */
-import type Anthropic from "@anthropic-ai/sdk";
 import { runToolCalls } from "../../actors/supervisor/run_tool_calls.ts";
+import { TaskBoard } from "../../actors/task_board.ts";
 import { spawnToolCall } from "../../actors/tool_worker/spawn_tool_call.ts";
 import type { Tool } from "../../src/tool.ts";
 import { ToolCatalog } from "../../src/tool_catalog.ts";
+import { Journal } from "../../src/journal/journal.ts";
+import type { CallRecord } from "../../src/journal/records.ts";
 import noop from "./tools/noop.ts";
 import wait from "./tools/wait.ts";
 import burn from "./tools/burn.ts";
 
 const catalog = await ToolCatalog.load([new URL("./tools/", import.meta.url)]);
+// The worker side journals every call in a real KV file, as a conversation does.
+const dataDir = await Deno.makeTempDir();
+const journal = await Journal.open(`${dataDir}/journal.kv`);
+await journal.create("bench", { type: "created", modelName: "bench", at: Date.now() });
+let seq = 0;
 const context = {
+  conversationId: "bench",
   catalog,
   allowed: catalog.names,
   defaultTimeoutMs: 60_000,
+  turnLimitMs: 60_000,
   signal: new AbortController().signal,
   emit: () => {},
+  record: async (updates: Parameters<Parameters<typeof runToolCalls>[1]["record"]>[0]) => {
+    seq = (await journal.append(
+      "bench",
+      seq,
+      updates.map((update) => ({ type: "call" as const, ...update })),
+    ))!;
+  },
+  tasks: new TaskBoard(journal, "bench", () => {}),
 };
 
-function calls(name: string, count: number, input: unknown): Anthropic.ToolUseBlock[] {
+function calls(name: string, count: number, input: unknown): CallRecord[] {
   return Array.from(
     { length: count },
-    (_, i) => ({ type: "tool_use", id: `toolu_${i}`, name, input }) as Anthropic.ToolUseBlock,
+    (_, i) => ({ callId: `toolu_${i}`, name, input, state: "queued", attempts: 0 }),
   );
 }
 
@@ -48,7 +65,12 @@ const ms = (value: number) => `${value.toFixed(1)} ms`;
 const inProcess = (tool: Tool, count: number, input: unknown) => () =>
   Promise.all(
     Array.from({ length: count }, () =>
-      tool.run(input as never, { callId: "x", signal: context.signal, progress: () => {} })),
+      tool.run(input as never, {
+        callId: "x",
+        signal: context.signal,
+        progress: () => {},
+        handOff: () => ({ taskId: "", secret: "", resultPath: "" }),
+      })),
   );
 
 // (a) spawn + first message: the synchronous `new Worker` part, and spawn → result of a no-op call.

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { AgentSystem, type RuntimeSettings } from "../../actors/agent_system.ts";
+import {
+  AgentSystem,
+  type RuntimeSettings,
+  type SystemOptions,
+} from "../../actors/agent_system.ts";
+import { Journal } from "../../src/journal/journal.ts";
 import { AnthropicModel } from "../../src/model/anthropic_model.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "../../src/tool_catalog.ts";
 import type { FakeMessagesApi } from "./fake_messages_api.ts";
@@ -21,20 +26,25 @@ export function testCatalog(): Promise<ToolCatalog> {
   return catalog ??= ToolCatalog.load([BUILTIN_TOOLS_DIR, FIXTURE_TOOLS]);
 }
 
-/** A system whose model is Claude-through-the-SDK against `api`. */
+/**
+ * A started system whose model is Claude-through-the-SDK against `api`,
+ * journaling in memory unless a journal is given. Dispose of it.
+ */
 export async function testSystem(
   api: FakeMessagesApi,
   settings: Partial<RuntimeSettings> = {},
+  options: Partial<SystemOptions> = {},
 ): Promise<AgentSystem> {
-  return new AgentSystem({
+  return await AgentSystem.start({
     model: new AnthropicModel({ apiKey: "sk-ant-test-key", baseURL: api.url }),
     modelName: "claude-test",
     catalog: await testCatalog(),
     defaultTimeoutMs: 10_000,
+    turnLimitMs: 60_000,
     maxSteps: 20,
     maxTokens: 1024,
     ...settings,
-  });
+  }, { journal: options.journal ?? await Journal.open(":memory:"), ...options });
 }
 
 /** Collects a conversation's events. */

@@ -1,0 +1,95 @@
+/**
+ * The system's background tasks: started by supervisors, finished by their
+ * workers or by an outside system, and handed to their conversation's inbox.
+ *
+ * @module
+ */
+import type { Journal } from "../src/journal/journal.ts";
+import type { CallState } from "../src/journal/records.ts";
+import { hashSecret, limitResult, type TaskReason, type TaskRecord } from "../src/journal/tasks.ts";
+
+/** A task about to start. */
+export interface NewTask {
+  taskId: string;
+  conversationId: string;
+  callId: string;
+  name: string;
+  reason: TaskReason;
+  /** For work handed to an outside system: the secret it must post the result with. */
+  secret?: string;
+}
+
+/** How an outside system's delivery went. */
+export type Delivery = "delivered" | "not_found" | "forbidden" | "conflict";
+
+/** What a restart leaves of a task that ran in a worker. */
+export const INTERRUPTED_TASK =
+  "Interrupted by a restart: the process running this task stopped before it finished.";
+
+/**
+ * Starts and finishes tasks; `onLanded` hears of every result that reached
+ * an inbox, so its conversation can take it into a turn.
+ *
+ * @example
+ * ```ts ignore
+ * const tasks = new TaskBoard(journal, node, (conversationId) => system.wake(conversationId));
+ * await tasks.start({ taskId, conversationId, callId, name: "crawl", reason: "background" });
+ * await tasks.finish(taskId, "succeeded", "42 pages");
+ * ```
+ */
+export class TaskBoard {
+  readonly #journal: Journal;
+  readonly #node: string;
+  readonly #onLanded: (conversationId: string) => void;
+
+  constructor(journal: Journal, node: string, onLanded: (conversationId: string) => void) {
+    this.#journal = journal;
+    this.#node = node;
+    this.#onLanded = onLanded;
+  }
+
+  /** Records a running task; one with a secret waits for an outside system, not for a worker. */
+  async start(task: NewTask): Promise<void> {
+    const { secret, ...rest } = task;
+    await this.#journal.startTask({
+      ...rest,
+      state: "running",
+      ...(secret ? { secretHash: await hashSecret(secret) } : { node: this.#node }),
+      createdAt: Date.now(),
+    });
+  }
+
+  /** Records a task's result (cut to size) and delivers it. False if it had one already. */
+  async finish(taskId: string, state: CallState, content: string): Promise<boolean> {
+    const task = await this.#journal.finishTask(taskId, { state, content: limitResult(content) });
+    if (task) this.#onLanded(task.conversationId);
+    return task !== undefined;
+  }
+
+  /** An outside system's result for a handed-off task, checked against its secret. */
+  async deliver(taskId: string, secret: string, content: string, failed: boolean) {
+    const found = await this.#journal.task(taskId);
+    if (!found?.task.secretHash) return "not_found" satisfies Delivery;
+    if (found.task.secretHash !== await hashSecret(secret)) return "forbidden" satisfies Delivery;
+    const finished = await this.finish(taskId, failed ? "failed" : "succeeded", content);
+    return finished ? "delivered" satisfies Delivery : "conflict" satisfies Delivery;
+  }
+
+  /** A task's record and result, if it exists; never its secret. */
+  async get(
+    taskId: string,
+  ): Promise<{ task: Omit<TaskRecord, "secretHash" | "node">; result?: string } | undefined> {
+    const found = await this.#journal.task(taskId);
+    if (!found) return undefined;
+    const { secretHash: _, node: __, ...task } = found.task;
+    return { task, result: found.result };
+  }
+
+  /** Finishes, as interrupted, the tasks whose worker ran in a process that is gone. */
+  async sweep(): Promise<void> {
+    for (const { taskId, node } of await this.#journal.runningTasks()) {
+      if (node === this.#node || await this.#journal.isAlive(node)) continue;
+      await this.finish(taskId, "interrupted", INTERRUPTED_TASK);
+    }
+  }
+}

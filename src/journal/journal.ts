@@ -1,0 +1,258 @@
+/**
+ * The durable journal: every conversation, its records, its inbox, its
+ * lease and its background tasks, in Deno KV.
+ *
+ * Keys:
+ * - `["conversation", id]`: that it exists, and when it was created
+ * - `["log", id, seq]`: its records, from 0 (`created`) on
+ * - `["open", id]`: present while a turn has started and not ended
+ * - `["inbox", id, at, n]`: messages and task results not yet taken into a turn
+ * - `["lease", id]`: the process that drives it
+ * - `["node", node]`: a process, and until when it is known to be alive
+ * - `["task", taskId]`, `["task_result", taskId]`, `["running_task", taskId]`
+ *
+ * @module
+ */
+import {
+  type ListedValue,
+  listValues,
+  prepareValue,
+  readValue,
+  type StoredValue,
+} from "./_stored_value.ts";
+import { applyRecord, type ConversationState, type JournalRecord } from "./records.ts";
+import type { InboxItem, TaskRecord } from "./tasks.ts";
+
+/** A conversation's state and the sequence number of its last record. */
+export interface LoadedConversation {
+  state: ConversationState;
+  seq: number;
+}
+
+/** Who holds a lease, when the caller did not get it. */
+export type LeaseResult = { ok: true } | { ok: false; holder: string };
+
+/** Largest sum of record sizes committed at once (the KV limit is 800 KiB). */
+const COMMIT_BYTES = 600_000;
+
+/**
+ * Opens and writes the journal. The only writer of a conversation's log is
+ * the process holding its lease; every append checks that the next slot is
+ * still free, so even a writer that lost its lease cannot corrupt the log.
+ *
+ * @example
+ * ```ts ignore
+ * await using journal = await Journal.open(":memory:");
+ * await journal.create("c1", { type: "created", modelName: "claude-sonnet-5-5", tools: [], at: Date.now() });
+ * const { state } = (await journal.load("c1"))!;
+ * ```
+ */
+export class Journal implements AsyncDisposable {
+  readonly kv: Deno.Kv;
+  #inboxCounter = 0;
+
+  constructor(kv: Deno.Kv) {
+    this.kv = kv;
+  }
+
+  /** Opens the store at `path` (a file, or ":memory:"); none means the platform's own KV. */
+  static async open(path?: string): Promise<Journal> {
+    return new Journal(await Deno.openKv(path));
+  }
+
+  /** Writes a new conversation's first record. */
+  async create(id: string, created: Extract<JournalRecord, { type: "created" }>): Promise<void> {
+    const head = await prepareValue(this.kv, ["log", id, 0], created);
+    const result = await this.kv.atomic()
+      .check({ key: ["conversation", id], versionstamp: null })
+      .set(["conversation", id], { createdAt: created.at })
+      .set(["log", id, 0], head)
+      .commit();
+    if (!result.ok) throw new Error(`Conversation ${id} exists already.`);
+  }
+
+  /** Whether a conversation exists. */
+  async exists(id: string): Promise<boolean> {
+    return (await this.kv.get(["conversation", id])).versionstamp !== null;
+  }
+
+  /** Rebuilds a conversation from its records, or undefined if there is none. */
+  async load(id: string): Promise<LoadedConversation | undefined> {
+    const loaded = { state: { id } as ConversationState, seq: -1 };
+    await this.catchUp(id, loaded);
+    return loaded.seq < 0 ? undefined : loaded;
+  }
+
+  /** Applies the records written after `loaded.seq` (by another process) to `loaded`. */
+  async catchUp(id: string, loaded: LoadedConversation): Promise<void> {
+    const records = await listValues<JournalRecord>(
+      this.kv,
+      { prefix: ["log", id], start: ["log", id, loaded.seq + 1] },
+      3,
+    );
+    for (const { key, value } of records) {
+      applyRecord(loaded.state, value);
+      loaded.seq = key[2] as number;
+    }
+  }
+
+  /**
+   * Appends records after `seq`, consuming an inbox item with the first
+   * commit if given. Returns the new last sequence number, or undefined if
+   * someone else wrote first (this process no longer drives the conversation).
+   */
+  async append(
+    id: string,
+    seq: number,
+    records: JournalRecord[],
+    consume?: ListedValue<unknown>,
+  ): Promise<number | undefined> {
+    let next = seq + 1;
+    for (const batch of await this.#prepare(id, next, records)) {
+      const atomic = this.kv.atomic().check({ key: ["log", id, next], versionstamp: null });
+      if (consume) {
+        atomic.check(consume).delete(consume.key);
+        consume = undefined;
+      }
+      for (const { record, head } of batch) {
+        atomic.set(["log", id, next++], head);
+        if (record.type === "turn_started") atomic.set(["open", id], true);
+        if (record.type === "turn_ended") atomic.delete(["open", id]);
+      }
+      if (!(await atomic.commit()).ok) return undefined;
+    }
+    return next - 1;
+  }
+
+  async #prepare(id: string, first: number, records: JournalRecord[]) {
+    const batches: { record: JournalRecord; head: StoredValue }[][] = [[]];
+    let bytes = 0;
+    for (const [i, record] of records.entries()) {
+      const head = await prepareValue(this.kv, ["log", id, first + i], record);
+      const size = head instanceof Uint8Array ? head.length : 100;
+      if (bytes + size > COMMIT_BYTES && batches.at(-1)!.length > 0) {
+        batches.push([]);
+        bytes = 0;
+      }
+      batches.at(-1)!.push({ record, head });
+      bytes += size;
+    }
+    return batches;
+  }
+
+  /** Puts an item in a conversation's inbox, where it waits for a turn. */
+  async enqueue(id: string, item: InboxItem): Promise<ListedValue<InboxItem>> {
+    const key = ["inbox", id, Date.now(), ++this.#inboxCounter, crypto.randomUUID()];
+    const { versionstamp } = await this.kv.set(key, await prepareValue(this.kv, key, item));
+    return { key, versionstamp, value: item };
+  }
+
+  /** A conversation's inbox, oldest first. */
+  inbox(id: string): Promise<ListedValue<InboxItem>[]> {
+    return listValues<InboxItem>(this.kv, { prefix: ["inbox", id] }, 5);
+  }
+
+  /** Conversations with an open turn or a waiting inbox item: the work a crash may have left. */
+  async unfinished(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const prefix of [["open"], ["inbox"]]) {
+      for await (const entry of this.kv.list({ prefix }, { batchSize: 1000 })) {
+        if (entry.key.length === 2 || entry.key.length === 5) ids.add(entry.key[1] as string);
+      }
+    }
+    return ids;
+  }
+
+  /** Records that `node` is alive for `ttlMs` more. */
+  async heartbeat(node: string, ttlMs: number): Promise<void> {
+    await this.kv.set(["node", node], { until: Date.now() + ttlMs, pid: Deno.pid }, {
+      expireIn: ttlMs * 10,
+    });
+  }
+
+  /** Whether `node` has sent a heartbeat that has not run out yet. */
+  async isAlive(node: string): Promise<boolean> {
+    const entry = await this.kv.get<{ until: number }>(["node", node]);
+    return (entry.value?.until ?? 0) > Date.now();
+  }
+
+  /** Takes the conversation's lease for `node`, unless a live process holds it. */
+  async acquireLease(id: string, node: string): Promise<LeaseResult> {
+    const lease = await this.kv.get<{ node: string }>(["lease", id]);
+    const holder = lease.value?.node;
+    if (holder === node) return { ok: true };
+    if (holder && await this.isAlive(holder)) return { ok: false, holder };
+    const result = await this.kv.atomic().check(lease).set(["lease", id], { node }).commit();
+    return result.ok ? { ok: true } : { ok: false, holder: "another process" };
+  }
+
+  /** Gives the lease back, if `node` holds it. */
+  async releaseLease(id: string, node: string): Promise<void> {
+    const lease = await this.kv.get<{ node: string }>(["lease", id]);
+    if (lease.value?.node === node) await this.kv.atomic().check(lease).delete(lease.key).commit();
+  }
+
+  /**
+   * Records a task that has started (or was handed off: it then has no node,
+   * and no restart can interrupt it).
+   */
+  async startTask(task: TaskRecord): Promise<void> {
+    const atomic = this.kv.atomic().set(["task", task.taskId], task);
+    if (task.node) atomic.set(["running_task", task.taskId], { node: task.node });
+    else atomic.delete(["running_task", task.taskId]);
+    await atomic.commit();
+  }
+
+  /** A task and its result, if it has one. */
+  async task(taskId: string): Promise<{ task: TaskRecord; result?: string } | undefined> {
+    const task = (await this.kv.get<TaskRecord>(["task", taskId])).value;
+    if (!task) return undefined;
+    return { task, result: await readValue<string>(this.kv, ["task_result", taskId]) };
+  }
+
+  /**
+   * Finishes a running task with its result and puts it in its
+   * conversation's inbox, in one commit. Returns the finished task, or
+   * undefined, changing nothing, if it had finished already (a second delivery).
+   */
+  async finishTask(
+    taskId: string,
+    outcome: { state: TaskRecord["state"]; content: string },
+  ): Promise<TaskRecord | undefined> {
+    const head = await prepareValue(this.kv, ["task_result", taskId], outcome.content);
+    while (true) {
+      const entry = await this.kv.get<TaskRecord>(["task", taskId]);
+      if (!entry.value || entry.value.state !== "running") return undefined;
+      const task = { ...entry.value, state: outcome.state, finishedAt: Date.now() };
+      const inboxKey = ["inbox", task.conversationId, Date.now(), ++this.#inboxCounter, taskId];
+      const item: InboxItem = { type: "task_result", taskId };
+      const result = await this.kv.atomic()
+        .check(entry)
+        .set(entry.key, task)
+        .set(["task_result", taskId], head)
+        .delete(["running_task", taskId])
+        .set(inboxKey, await prepareValue(this.kv, inboxKey, item))
+        .commit();
+      if (result.ok) return task;
+    }
+  }
+
+  /** Tasks still running, with the process that runs them. */
+  async runningTasks(): Promise<{ taskId: string; node: string }[]> {
+    const tasks = [];
+    for await (const entry of this.kv.list<{ node: string }>({ prefix: ["running_task"] })) {
+      tasks.push({ taskId: entry.key[1] as string, node: entry.value.node });
+    }
+    return tasks;
+  }
+
+  /** Closes the store. */
+  close(): void {
+    this.kv.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}

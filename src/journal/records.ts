@@ -1,0 +1,198 @@
+/**
+ * The journal of a conversation is a list of records; its state, and the
+ * history sent to the model, are rebuilt from them and from nothing else.
+ *
+ * @module
+ */
+import type Anthropic from "@anthropic-ai/sdk";
+import type { TurnError } from "../events.ts";
+
+/** The life of a tool call. The last five are final. */
+export type CallState =
+  | "queued"
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "timed_out"
+  | "cancelled"
+  | "interrupted";
+
+/** What started a turn: a person's message, or a background task's result. */
+export type TurnCause =
+  | { type: "user_message"; messageId: string; text: string }
+  | {
+    type: "task_result";
+    taskId: string;
+    callId: string;
+    name: string;
+    state: CallState;
+    content: string;
+  };
+
+/** One record of a conversation's journal. */
+export type JournalRecord =
+  | { type: "created"; modelName: string; system?: string; tools?: string[]; at: number }
+  | { type: "turn_started"; turn: number; cause: TurnCause; at: number }
+  | { type: "assistant"; content: Anthropic.ContentBlock[]; stopReason: string | null }
+  | ({ type: "call" } & CallUpdate)
+  | {
+    type: "turn_ended";
+    status: "completed" | "failed";
+    stopReason?: string;
+    text?: string;
+    error?: TurnError;
+  };
+
+/** A change to a call: its new state, and what the model was told, once it was. */
+export interface CallUpdate {
+  callId: string;
+  state: CallState;
+  /** Set once: the `tool_result` the model gets. */
+  reported?: { content: string; isError: boolean };
+  /** Set when the call continues as a background task. */
+  taskId?: string;
+  /** How often a worker was started for it. */
+  attempts?: number;
+  ms?: number;
+}
+
+/** A tool call as the journal knows it. */
+export interface CallRecord extends CallUpdate {
+  name: string;
+  input: unknown;
+  attempts: number;
+}
+
+/** A conversation, as rebuilt from its journal. */
+export interface ConversationState {
+  id: string;
+  createdAt: number;
+  modelName: string;
+  system?: string;
+  /** The tools it may call; all of the catalog's when absent. */
+  tools?: string[];
+  /** Turns started so far. */
+  turns: number;
+  /** The turn that has started and not ended, with its model calls so far. */
+  openTurn?: { turn: number; cause: TurnCause; steps: number };
+  /** The records the history is made of, in order. */
+  transcript: (
+    | Extract<JournalRecord, { type: "turn_started" }>
+    | Extract<JournalRecord, { type: "assistant" }>
+  )[];
+  calls: Map<string, CallRecord>;
+}
+
+/**
+ * Applies one record to a state (in place) and returns it.
+ *
+ * @example
+ * ```ts
+ * import { applyRecord, type ConversationState } from "./records.ts";
+ * const state = applyRecord(
+ *   { id: "c1" } as ConversationState,
+ *   { type: "created", modelName: "claude-sonnet-5-5", tools: [], at: 0 },
+ * );
+ * console.log(state.turns); // 0
+ * ```
+ */
+export function applyRecord(state: ConversationState, record: JournalRecord): ConversationState {
+  switch (record.type) {
+    case "created":
+      Object.assign(state, {
+        createdAt: record.at,
+        modelName: record.modelName,
+        system: record.system,
+        tools: record.tools,
+        turns: 0,
+        transcript: [],
+        calls: new Map(),
+      });
+      break;
+    case "turn_started":
+      state.turns = record.turn;
+      state.openTurn = { turn: record.turn, cause: record.cause, steps: 0 };
+      state.transcript.push(record);
+      break;
+    case "assistant":
+      if (state.openTurn) state.openTurn.steps++;
+      state.transcript.push(record);
+      for (const block of record.content) {
+        if (block.type !== "tool_use") continue;
+        state.calls.set(block.id, {
+          callId: block.id,
+          name: block.name,
+          input: block.input,
+          state: "queued",
+          attempts: 0,
+        });
+      }
+      break;
+    case "call": {
+      const { type: _, ...update } = record;
+      const call = state.calls.get(record.callId);
+      if (call) Object.assign(call, update, { reported: call.reported ?? update.reported });
+      break;
+    }
+    case "turn_ended":
+      state.openTurn = undefined;
+      break;
+  }
+  return state;
+}
+
+/**
+ * The history in Messages API format. Results of calls not yet reported are
+ * left out, so the model is only called once every call of a step is.
+ *
+ * @example
+ * ```ts ignore
+ * const messages = historyOf(state);
+ * ```
+ */
+export function historyOf(state: ConversationState): Anthropic.MessageParam[] {
+  const history: Anthropic.MessageParam[] = [];
+  // Consecutive user content goes into one message, so a turn that failed
+  // after the user spoke still leaves a history the API accepts.
+  const addUserContent = (content: Anthropic.ContentBlockParam[]) => {
+    const last = history.at(-1);
+    if (last?.role === "user") last.content = [...last.content as [], ...content];
+    else if (content.length > 0) history.push({ role: "user", content });
+  };
+  for (const record of state.transcript) {
+    if (record.type === "turn_started") {
+      addUserContent([{ type: "text", text: turnText(record.cause) }]);
+      continue;
+    }
+    if (record.content.length === 0) continue;
+    history.push({ role: "assistant", content: record.content });
+    addUserContent(record.content.flatMap((block) => {
+      const reported = block.type === "tool_use" && state.calls.get(block.id)?.reported;
+      if (!reported) return [];
+      return [{
+        type: "tool_result" as const,
+        tool_use_id: (block as Anthropic.ToolUseBlock).id,
+        content: reported.content,
+        ...(reported.isError ? { is_error: true } : {}),
+      }];
+    }));
+  }
+  return history;
+}
+
+/** The calls of the open turn's last model response that the model has not heard back on. */
+export function unreportedCalls(state: ConversationState): CallRecord[] {
+  const last = state.transcript.at(-1);
+  if (!state.openTurn || last?.type !== "assistant") return [];
+  return last.content.flatMap((block) => {
+    const call = block.type === "tool_use" ? state.calls.get(block.id) : undefined;
+    return call && !call.reported ? [call] : [];
+  });
+}
+
+/** The text the model reads for what started a turn. */
+export function turnText(cause: TurnCause): string {
+  if (cause.type === "user_message") return cause.text;
+  const outcome = cause.state === "succeeded" ? "finished" : `ended as ${cause.state}`;
+  return `[Background task ${cause.taskId} (your ${cause.name} call ${cause.callId}) ${outcome}. Its result:]\n${cause.content}`;
+}

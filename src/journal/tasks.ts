@@ -1,0 +1,74 @@
+/**
+ * Background tasks: tool calls whose results reach the model after the
+ * turn that made them, and what waits in a conversation's inbox.
+ *
+ * @module
+ */
+import type { CallState } from "./records.ts";
+
+/** Why a call became a task. */
+export type TaskReason =
+  /** The tool declares `background: true`. */
+  | "background"
+  /** The call outlived the turn's limit. */
+  | "turn_limit"
+  /** The tool handed the work to an outside system (`ctx.handOff()`). */
+  | "handed_off"
+  /** The result arrived after the call had been reported as timed out. */
+  | "late";
+
+/** A task, as stored. */
+export interface TaskRecord {
+  taskId: string;
+  conversationId: string;
+  callId: string;
+  name: string;
+  reason: TaskReason;
+  state: CallState;
+  /** The process whose worker runs it; an external task needs none. */
+  node?: string;
+  /** SHA-256 of the secret an outside system proves itself with (external tasks only). */
+  secretHash?: string;
+  createdAt: number;
+  finishedAt?: number;
+}
+
+/** What waits in a conversation's inbox for its turn. */
+export type InboxItem =
+  | { type: "user_message"; messageId: string; text: string }
+  | { type: "task_result"; taskId: string };
+
+/**
+ * The hex SHA-256 of a task secret; only the hash is stored.
+ *
+ * @example
+ * ```ts
+ * import { hashSecret } from "./tasks.ts";
+ * console.log((await hashSecret("s3cret")).length); // 64
+ * ```
+ */
+export async function hashSecret(secret: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Largest tool result kept whole, in UTF-8 bytes. */
+export const MAX_RESULT_BYTES = 1024 * 1024;
+
+/**
+ * Cuts a result longer than {@linkcode MAX_RESULT_BYTES} and says so at the
+ * end, in words the model reads.
+ *
+ * @example
+ * ```ts
+ * import { limitResult } from "./tasks.ts";
+ * console.log(limitResult("short")); // "short"
+ * ```
+ */
+export function limitResult(content: string, maxBytes = MAX_RESULT_BYTES): string {
+  const bytes = new TextEncoder().encode(content);
+  if (bytes.length <= maxBytes) return content;
+  // fatal: false drops a character cut in half at the end
+  const kept = new TextDecoder().decode(bytes.subarray(0, maxBytes)).replace(/\uFFFD$/, "");
+  return `${kept}\n[Truncated by the runtime: the tool returned ${bytes.length} bytes; only the first ${maxBytes} are kept.]`;
+}
