@@ -63,7 +63,7 @@ Deno.test("GET /v1/tools lists name, description, schema, permissions and timeou
 
 Deno.test("a conversation is created, driven and read back", async () => {
   await using test = await testApp();
-  const { app } = test;
+  const { app, api } = test;
   const created = await app.request(
     "/v1/conversations",
     json({ system: "Be brief.", tools: ["shout"] }),
@@ -156,7 +156,7 @@ Deno.test("bad requests get the right 4xx and a JSON error that says what to fix
 
 Deno.test("over-long content is refused with its limit", async () => {
   await using test = await testApp({ maxBodyBytes: 10 * 1024 * 1024 });
-  const { app } = test;
+  const { app, api } = test;
   const { id } = await (await app.request("/v1/conversations", json({}))).json();
   const response = await app.request(
     `/v1/conversations/${id}/messages`,
