@@ -75,3 +75,31 @@ export function eventOf<T extends ConversationEvent["type"]>(
   }
   return event as Extract<ConversationEvent, { type: T }>;
 }
+
+/** Resolves with the first event from now on that `matches`; rejects after `ms`. */
+export function nextEvent<T extends ConversationEvent["type"]>(
+  target: { subscribe(listener: (event: ConversationEvent) => void): () => void },
+  type: T,
+  matches: (event: Extract<ConversationEvent, { type: T }>) => boolean = () => true,
+  ms = 10_000,
+): Promise<Extract<ConversationEvent, { type: T }>> {
+  const { promise, resolve, reject } = Promise.withResolvers<
+    Extract<ConversationEvent, { type: T }>
+  >();
+  const timer = setTimeout(() => {
+    unsubscribe();
+    reject(new Error(`no matching ${type} event within ${ms} ms`));
+  }, ms);
+  const unsubscribe = target.subscribe((event) => {
+    if (event.type !== type || !matches(event as Extract<ConversationEvent, { type: T }>)) return;
+    clearTimeout(timer);
+    unsubscribe();
+    resolve(event as Extract<ConversationEvent, { type: T }>);
+  });
+  return promise;
+}
+
+/** The text of a request's last user message. */
+export function lastUserText(request: { body: { messages: { content: unknown }[] } }): string {
+  return JSON.stringify(request.body.messages.at(-1)!.content);
+}
