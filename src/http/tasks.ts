@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import type { TaskBoard } from "../../actors/task_board.ts";
 import { MAX_RESULT_BYTES } from "../journal/tasks.ts";
@@ -16,6 +16,23 @@ const delivery = z.strictObject({
   isError: z.boolean().optional(),
 });
 
+type Env = { Variables: { secret: string } };
+
+/** Takes the secret from `Authorization: Bearer <secret>`, before the body is read. */
+const requireSecret: MiddlewareHandler<Env> = async (c, next) => {
+  const secret = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "")?.[1];
+  if (!secret) {
+    return apiError(
+      c,
+      401,
+      "authentication_error",
+      'Send the task\'s secret as "Authorization: Bearer <secret>".',
+    );
+  }
+  c.set("secret", secret);
+  await next();
+};
+
 /**
  * The task routes. `POST /:id/result` is authenticated by the task's own
  * secret (`Authorization: Bearer <secret>`), not by the API token, so the
@@ -26,8 +43,8 @@ const delivery = z.strictObject({
  * app.route("/v1/tasks", taskRoutes(system.tasks));
  * ```
  */
-export function taskRoutes(tasks: TaskBoard): Hono {
-  const routes = new Hono();
+export function taskRoutes(tasks: TaskBoard): Hono<Env> {
+  const routes = new Hono<Env>();
 
   routes.get("/:id", async (c) => {
     const found = await tasks.get(c.req.param("id"));
@@ -35,19 +52,10 @@ export function taskRoutes(tasks: TaskBoard): Hono {
     return c.json(found);
   });
 
-  routes.post("/:id/result", requireJson, jsonBody(delivery), async (c) => {
+  routes.post("/:id/result", requireSecret, requireJson, jsonBody(delivery), async (c) => {
     const taskId = c.req.param("id");
-    const secret = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "")?.[1];
-    if (!secret) {
-      return apiError(
-        c,
-        401,
-        "authentication_error",
-        'Send the task\'s secret as "Authorization: Bearer <secret>".',
-      );
-    }
     const { content, isError } = c.req.valid("json");
-    switch (await tasks.deliver(taskId, secret, content, isError ?? false)) {
+    switch (await tasks.deliver(taskId, c.get("secret"), content, isError ?? false)) {
       case "delivered":
         return c.json({ taskId, delivered: true });
       case "not_found":
