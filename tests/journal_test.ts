@@ -1,0 +1,59 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import type Anthropic from "@anthropic-ai/sdk";
+import { Journal } from "../src/journal/journal.ts";
+import { listValues, prepareValue } from "../src/journal/_stored_value.ts";
+import { MAX_RESULT_BYTES } from "../src/journal/tasks.ts";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { testSystem } from "./support/test_system.ts";
+
+const bytesOf = (text: string) => new TextEncoder().encode(text).length;
+
+Deno.test("values around the 64 KiB KV limit, and up to 1 MiB, are stored whole", async () => {
+  await using journal = await Journal.open(":memory:");
+  const sizes = [0, 59_999, 60_000, 60_001, 65_535, 65_536, 65_537, 500_000, MAX_RESULT_BYTES];
+  for (const [i, size] of sizes.entries()) {
+    // Two-byte characters straddle the chunk boundaries.
+    const value = { text: "ä".repeat(Math.floor(size / 2)) + "z".repeat(size % 2) };
+    const key = ["t", i];
+    await journal.kv.set(key, await prepareValue(journal.kv, key, value));
+  }
+  const stored = await listValues<{ text: string }>(journal.kv, { prefix: ["t"] }, 2);
+  assertEquals(stored.map(({ value }) => bytesOf(value.text)), sizes);
+  for (const { value } of stored) assert(/^ä*z?$/.test(value.text));
+});
+
+Deno.test("tool results up to 1 MiB survive a restart whole; larger ones are cut with a marker the model reads", async () => {
+  const sizes = [65_535, 65_536, 65_537, MAX_RESULT_BYTES, MAX_RESULT_BYTES + 1];
+  await using api = startFakeMessagesApi([
+    { toolCalls: sizes.map((bytes) => ({ name: "big", input: { bytes } })) },
+    { text: "Read them all." },
+  ]);
+  const path = `${await Deno.makeTempDir()}/journal.kv`;
+  let id: string;
+  {
+    await using system = await testSystem(api, {}, { journal: await Journal.open(path) });
+    const conversation = await system.createConversation();
+    id = conversation.id;
+    assertEquals(
+      (await conversation.send({ type: "user_message", text: "Big ones." })).status,
+      "completed",
+    );
+  }
+  await using restarted = await testSystem(api, {}, { journal: await Journal.open(path) });
+  const history = (await restarted.get(id))!.history;
+  const results = history[2].content as Anthropic.ToolResultBlockParam[];
+  const contents = results.map((block) => block.content as string);
+  assertEquals(contents.slice(0, 4).map(bytesOf), sizes.slice(0, 4));
+  assertStringIncludes(
+    contents[4],
+    `[Truncated by the runtime: the tool returned ${
+      MAX_RESULT_BYTES + 1
+    } bytes; only the first ${MAX_RESULT_BYTES} are kept.]`,
+  );
+  const sent = api.requests[1].body.messages[2].content as Anthropic.ToolResultBlockParam[];
+  assertEquals(sent.map((block) => block.content), contents, "the model got what was journaled");
+  assertEquals(history.at(-1), {
+    role: "assistant",
+    content: [{ type: "text", text: "Read them all." }],
+  });
+});
