@@ -32,7 +32,12 @@ Deno.test("bad server settings are refused with exit 2", async () => {
 
 Deno.test("deno task serve answers on PORT, requires its token, and stops cleanly on SIGTERM", async () => {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const child = serve({ HOST: "0.0.0.0", PORT: String(port), AGENT_API_TOKEN: "tok" }).spawn();
+  const child = serve({
+    HOST: "0.0.0.0",
+    PORT: String(port),
+    AGENT_API_TOKEN: "tok",
+    AGENT_DATA: ":memory:",
+  }).spawn();
   const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let log = "";
   while (!log.includes("Listening on")) log += (await lines.read()).value ?? "";

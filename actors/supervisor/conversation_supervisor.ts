@@ -198,6 +198,13 @@ export class ConversationSupervisor {
     }
   }
 
+  /** Takes in what other processes have journaled since this one last looked. */
+  refresh(): Promise<void> {
+    const caughtUp = this.#writes.then(() => this.#deps.journal.catchUp(this.id, this.#loaded));
+    this.#writes = caughtUp.catch(() => {});
+    return caughtUp;
+  }
+
   /** Resolves once the journal writes and lease changes under way are done. */
   async settled(): Promise<void> {
     await Promise.all([this.#writes, this.#leaseOps]);
@@ -260,7 +267,7 @@ export class ConversationSupervisor {
   async #receive(message: SupervisorMessage): Promise<TurnResult | undefined> {
     try {
       if (!(await this.#acquire()).ok) return undefined; // the holder's sweep takes it up
-      await this.#deps.journal.catchUp(this.id, this.#loaded);
+      await this.refresh();
       if (message.type === "resume") this.#resumePosted = false;
       const resumed = this.#state.openTurn ? await this.#resume() : undefined;
       if (message.type === "resume") return resumed;
@@ -285,7 +292,8 @@ export class ConversationSupervisor {
       throw error;
     } finally {
       if (message.type === "inbox") this.#posted.delete(JSON.stringify(message.entry.key));
-      this.#release();
+      // Given back before the reply: whoever hears "done" may go on in another process.
+      await this.#release();
     }
   }
 
@@ -452,9 +460,9 @@ export class ConversationSupervisor {
   }
 
   /** The lease is given back as soon as this process has nothing left to do here. */
-  #release(): void {
-    if (--this.#holds > 0) return;
-    this.#leaseOps = this.#leaseOps.then(() =>
+  #release(): Promise<unknown> {
+    if (--this.#holds > 0) return Promise.resolve();
+    return this.#leaseOps = this.#leaseOps.then(() =>
       this.#holds === 0 ? this.#deps.journal.releaseLease(this.id, this.#deps.node) : undefined
     ).catch(() => {});
   }

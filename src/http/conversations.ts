@@ -67,8 +67,9 @@ export function conversationRoutes(system: AgentSystem): Hono<Env> {
   routes.use("/:id", findConversation);
   routes.use("/:id/*", findConversation);
 
-  routes.get("/:id", (c) => {
+  routes.get("/:id", async (c) => {
     const conversation = c.get("conversation");
+    await conversation.refresh();
     return c.json({ ...describe(conversation), history: conversation.history });
   });
 

@@ -1,0 +1,65 @@
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { delay } from "@std/async/delay";
+import type Anthropic from "@anthropic-ai/sdk";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { request, startServerProcess } from "./support/server_process.ts";
+import { lastUserText } from "./support/test_system.ts";
+
+Deno.test("two processes on one journal: the one driving a conversation holds it, the other answers busy, then takes over", async () => {
+  await using api = startFakeMessagesApi((request) => {
+    const last = lastUserText(request);
+    if (last.includes("tool_result")) return { text: "Slept." };
+    if (last.includes("sleep please")) {
+      return { toolCalls: [{ name: "sleep", input: { ms: 1_500 } }] };
+    }
+    return { text: `Answered ${last.match(/(hello \w+)/)?.[1]}.` };
+  });
+  const env = {
+    ANTHROPIC_API_KEY: "sk-ant-test",
+    ANTHROPIC_BASE_URL: api.url,
+    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
+  };
+  await using a = await startServerProcess(env);
+  await using b = await startServerProcess(env);
+  const id = (await request(`${a.url}/v1/conversations`, "POST", {})).body.id;
+  const send = (url: string, content: string) =>
+    request(`${url}/v1/conversations/${id}/messages`, "POST", { content });
+
+  const running = send(a.url, "sleep please");
+  while (
+    (await request(`${a.url}/v1/conversations/${id}`, "GET")).body.status.state !== "running"
+  ) {
+    await delay(20);
+  }
+  const busy = await send(b.url, "hello from b");
+  assertEquals(busy.status, 409);
+  assertEquals(busy.body.error.type, "conversation_busy");
+  const seenFromB = await request(`${b.url}/v1/conversations/${id}`, "GET");
+  assertEquals(seenFromB.status, 200);
+  assertEquals(seenFromB.body.history[0].content, [{ type: "text", text: "sleep please" }]);
+
+  assertEquals((await running).body.text, "Slept.");
+  const fromB = await send(b.url, "hello from b");
+  assertEquals([fromB.status, fromB.body.text], [200, "Answered hello from."]);
+  const fromA = await send(a.url, "hello again");
+  assertEquals([fromA.status, fromA.body.text], [200, "Answered hello again."]);
+
+  // Each process took up the other's turns from the journal before writing its own.
+  const history = (await request(`${b.url}/v1/conversations/${id}`, "GET")).body
+    .history as Anthropic.MessageParam[];
+  const texts = history.map((message) => JSON.stringify(message.content));
+  assertEquals(history.map((message) => message.role), [
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+  assertStringIncludes(texts[2], "tool_result");
+  assertStringIncludes(texts[4], "hello from b");
+  assertStringIncludes(texts[6], "hello again");
+  assertEquals(api.requests.at(-1)!.body.messages.length, 7, "A's last request had B's turn in it");
+});

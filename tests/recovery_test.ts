@@ -1,0 +1,92 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { delay } from "@std/async/delay";
+import type Anthropic from "@anthropic-ai/sdk";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { request, startServerProcess } from "./support/server_process.ts";
+import { lastUserText } from "./support/test_system.ts";
+
+/** Polls until `check` returns a value, for at most `ms`. */
+async function eventually<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await delay(50);
+  }
+  throw new Error(`not within ${ms} ms`);
+}
+
+Deno.test("kill -9 mid-turn: after a restart every message is there, running calls are settled and the turn finishes", async () => {
+  await using api = startFakeMessagesApi((request) => {
+    const last = lastUserText(request);
+    if (last.includes("tool_result")) return { text: "Recovered." };
+    if (last.includes("second")) return { text: "Second answered." };
+    return {
+      toolCalls: [
+        { id: "toolu_slow", name: "sleep", input: { ms: 60_000, label: "slow" } },
+        { id: "toolu_lookup", name: "lookup", input: { ms: 1_500, key: "k" } },
+      ],
+    };
+  });
+  const env = {
+    ANTHROPIC_API_KEY: "sk-ant-test",
+    ANTHROPIC_BASE_URL: api.url,
+    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
+    AGENT_NODE_TTL_MS: "600",
+  };
+  let id: string;
+  {
+    await using first = await startServerProcess(env);
+    id = (await request(`${first.url}/v1/conversations`, "POST", {})).body.id;
+    const messages = `${first.url}/v1/conversations/${id}/messages`;
+    // Neither reply ever comes: the process dies under them.
+    fetch(messages, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content: "first" }),
+    }).then((r) => r.body?.cancel(), () => {});
+    await eventually(async () => {
+      const { body } = await request(`${first.url}/v1/conversations/${id}`, "GET");
+      return body.status.callsInFlight.length === 2 ? true : undefined;
+    });
+    fetch(messages, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content: "second" }),
+    }).then((r) => r.body?.cancel(), () => {});
+    await eventually(async () => {
+      const { body } = await request(`${first.url}/v1/conversations/${id}`, "GET");
+      return body.status.queued === 1 ? true : undefined;
+    });
+    first.child.kill("SIGKILL");
+    assertEquals((await first.child.status).signal, "SIGKILL");
+  }
+
+  await using second = await startServerProcess(env);
+  const history = await eventually(async () => {
+    const { body } = await request(`${second.url}/v1/conversations/${id}`, "GET");
+    const last = body.history.at(-1);
+    return body.status.state === "idle" && JSON.stringify(last).includes("Second answered.")
+      ? body.history as Anthropic.MessageParam[]
+      : undefined;
+  });
+  // user "first", assistant tool_use, tool results + "second"... in the order they happened.
+  assertEquals(history.map((message) => message.role), [
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+  assertEquals(history[0].content, [{ type: "text", text: "first" }]);
+  const results = history[2].content as Anthropic.ToolResultBlockParam[];
+  assertEquals(results.map((block) => [block.tool_use_id, block.is_error ?? false]), [
+    ["toolu_slow", true],
+    ["toolu_lookup", false],
+  ]);
+  assertStringIncludes(results[0].content as string, "Interrupted by a restart");
+  assertEquals(results[1].content, "value of k", "the idempotent call was run once more");
+  assertEquals(history[4].content, [{ type: "text", text: "second" }]);
+  assert(second.log().includes("Listening"));
+});

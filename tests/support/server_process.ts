@@ -1,0 +1,68 @@
+/**
+ * `deno task serve` in a process of its own, as a user runs it: for tests
+ * that kill it, restart it, or run two of them on one journal.
+ *
+ * @module
+ */
+import { FIXTURE_TOOLS } from "./test_system.ts";
+
+const SERVE = new URL("../../src/http/serve.ts", import.meta.url).pathname;
+
+/** A running server process. */
+export interface ServerProcess extends AsyncDisposable {
+  url: string;
+  child: Deno.ChildProcess;
+  /** Everything it wrote to stderr so far. */
+  log(): string;
+}
+
+/**
+ * Starts the server on a free loopback port with the fixture tools, and
+ * resolves once it listens. Disposing it kills it.
+ */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--no-check", SERVE, "--tools", FIXTURE_TOOLS.pathname],
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", PORT: "0", ...env },
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const listening = Promise.withResolvers<string>();
+  (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      log += chunk;
+      const url = /Listening on (http:\/\/[^/\s]+)\//.exec(log)?.[1];
+      if (url) listening.resolve(url);
+    }
+    listening.reject(new Error(`the server exited before listening:\n${log}`));
+  })();
+  const url = await listening.promise;
+  return {
+    url,
+    child,
+    log: () => log,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* it has exited already */ }
+      await child.status;
+    },
+  };
+}
+
+/** Sends JSON to the server and returns the status and parsed body. */
+export async function request(
+  url: string,
+  method: string,
+  body?: unknown,
+  // deno-lint-ignore no-explicit-any -- a test reads whatever JSON the API answered
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
