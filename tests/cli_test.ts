@@ -180,3 +180,23 @@ Deno.test("with no prompt, an interactive session reads messages until /exit", a
   assertEquals(api.requests.length, 2);
   assertEquals(api.requests[1].body.messages.length, 3);
 });
+
+Deno.test("a prompt's background task shows in the view, and its result reaches the model before the CLI exits", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ id: "toolu_bg", name: "slow_report", input: { ms: 400, topic: "q3" } }] },
+    { text: "Started the report." },
+    { text: "The report says all good." },
+  ]);
+  const { code, stdout, stderr } = await cli(["--tools", fixtures, "Report on q3."], {
+    env: withApi(api.url),
+  });
+  assertEquals(code, 0, stderr);
+  assertEquals(stdout, "Started the report.\nThe report says all good.\n");
+  assertMatch(stderr, /^↻ slow_report running 0\.\d\d s: continues as task_[0-9a-f-]+$/m);
+  assertMatch(stderr, /^✓ slow_report task task_[0-9a-f-]+ succeeded: Report on q3: all good\.$/m);
+  assertMatch(stderr, /^The result of task_[0-9a-f-]+ goes to the model\.$/m);
+  assertStringIncludes(
+    JSON.stringify(api.requests[2].body.messages.at(-1)),
+    "Report on q3: all good.",
+  );
+});
