@@ -19,7 +19,13 @@ await using api = startFakeMessagesApi((request) => {
 const port = 30_000 + Math.floor(Math.random() * 20_000);
 const server = new Deno.Command(Deno.execPath(), {
   args: ["run", "--allow-all", new URL("../../src/http/serve.ts", import.meta.url).pathname],
-  env: { PORT: String(port), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: api.url },
+  env: {
+    PORT: String(port),
+    ANTHROPIC_API_KEY: "bench",
+    ANTHROPIC_BASE_URL: api.url,
+    // Every turn is journaled, as in production: a KV file on disk.
+    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
+  },
   stdout: "null",
   stderr: "piped",
 }).spawn();
