@@ -7,7 +7,11 @@ const fixtures = FIXTURE_TOOLS.pathname;
 
 /** Runs the CLI as a user would, in its own process. */
 async function cli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
-  const env = { ...Deno.env.toObject(), AGENT_DATA: ":memory:", ...options.env };
+  const env: Record<string, string> = {
+    ...Deno.env.toObject(),
+    AGENT_DATA: ":memory:",
+    ...options.env,
+  };
   if (!options.env?.ANTHROPIC_API_KEY) delete env.ANTHROPIC_API_KEY;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--no-check", MAIN, ...args],

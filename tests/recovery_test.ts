@@ -90,3 +90,48 @@ Deno.test("kill -9 mid-turn: after a restart every message is there, running cal
   assertEquals(history[4].content, [{ type: "text", text: "second" }]);
   assert(second.log().includes("Listening"));
 });
+
+Deno.test("a background task whose process died is delivered as interrupted after the restart", async () => {
+  await using api = startFakeMessagesApi((request) => {
+    const last = lastUserText(request);
+    if (last.includes("[Background task")) return { text: "Noted the interruption." };
+    if (last.includes("tool_result")) return { text: "Report started." };
+    return {
+      toolCalls: [{ id: "toolu_bg", name: "slow_report", input: { ms: 60_000, topic: "x" } }],
+    };
+  });
+  const env = {
+    ANTHROPIC_API_KEY: "sk-ant-test",
+    ANTHROPIC_BASE_URL: api.url,
+    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
+    AGENT_NODE_TTL_MS: "600",
+  };
+  let id: string;
+  let taskId: string;
+  {
+    await using first = await startServerProcess(env);
+    id = (await request(`${first.url}/v1/conversations`, "POST", {})).body.id;
+    const reply = await request(`${first.url}/v1/conversations/${id}/messages`, "POST", {
+      content: "Write the report.",
+    });
+    assertEquals(reply.body.text, "Report started.");
+    taskId = reply.body.toolCalls[0].taskId;
+    first.child.kill("SIGKILL");
+    await first.child.status;
+  }
+  await using second = await startServerProcess(env);
+  const task = await eventually(async () => {
+    const { body } = await request(`${second.url}/v1/tasks/${taskId}`, "GET");
+    return body.task?.state === "interrupted" ? body : undefined;
+  });
+  assertStringIncludes(task.result, "Interrupted by a restart");
+  const history = await eventually(async () => {
+    const { body } = await request(`${second.url}/v1/conversations/${id}`, "GET");
+    return JSON.stringify(body.history).includes("Noted the interruption.") ? body : undefined;
+  });
+  assertStringIncludes(
+    JSON.stringify(history.history),
+    `[Background task ${taskId} (your slow_report call toolu_bg) ended as interrupted`,
+  );
+  assertEquals(history.status.tasks, []);
+});

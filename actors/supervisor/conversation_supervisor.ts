@@ -354,7 +354,8 @@ export class ConversationSupervisor {
     const running = this.#running = new AbortController();
     const toolCalls: ToolCallSummary[] = [];
     const steps = () => this.#state.openTurn?.steps ?? 0;
-    const end = (outcome: TurnOutcome) => this.#endTurn(outcome, steps(), toolCalls);
+    const end = (outcome: TurnOutcome, records: JournalRecord[] = []) =>
+      this.#endTurn(outcome, records, toolCalls);
     try {
       while (true) {
         const pending = unreportedCalls(this.#state);
@@ -378,11 +379,6 @@ export class ConversationSupervisor {
           }
           continue;
         }
-        const last = this.#state.transcript.at(-1);
-        if (last?.type === "assistant" && !last.content.some((b) => b.type === "tool_use")) {
-          const text = last.content.flatMap((b) => b.type === "text" ? [b.text] : []).join("");
-          return await end({ stopReason: last.stopReason ?? "end_turn", text });
-        }
         if (steps() >= maxSteps) {
           return await end({
             type: "max_steps",
@@ -395,9 +391,18 @@ export class ConversationSupervisor {
           signal: running.signal,
           onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
         });
-        await this.#write([
-          { type: "assistant", content: response.content, stopReason: response.stop_reason },
-        ]);
+        const record: JournalRecord = {
+          type: "assistant",
+          content: response.content,
+          stopReason: response.stop_reason,
+        };
+        if (response.content.some((block) => block.type === "tool_use")) {
+          await this.#write([record]);
+          continue;
+        }
+        // A final answer and the end of its turn are one write.
+        const text = response.content.flatMap((b) => b.type === "text" ? [b.text] : []).join("");
+        return await end({ stopReason: response.stop_reason ?? "end_turn", text }, [record]);
       }
     } catch (error) {
       if (error instanceof LeaseLost) throw error;
@@ -414,11 +419,13 @@ export class ConversationSupervisor {
 
   async #endTurn(
     outcome: TurnOutcome,
-    steps: number,
+    records: JournalRecord[],
     toolCalls: ToolCallSummary[],
   ): Promise<TurnResult> {
+    const steps = (this.#state.openTurn?.steps ?? 0) +
+      records.filter((record) => record.type === "assistant").length;
     if ("stopReason" in outcome) {
-      await this.#write([{ type: "turn_ended", status: "completed", ...outcome }]);
+      await this.#write([...records, { type: "turn_ended", status: "completed", ...outcome }]);
       this.#emit({ type: "turn_finished", ...outcome, steps });
       return { status: "completed", ...outcome, steps, toolCalls };
     }

@@ -108,10 +108,8 @@ const ids = await fill(fullPath, CONVERSATIONS);
 const fillMs = performance.now() - fillStart;
 const fileMb = (await Deno.stat(fullPath)).size / 1024 / 1024;
 
-const runs = {
-  empty: [] as Awaited<ReturnType<typeof startServer>>[],
-  full: [] as typeof runs.empty,
-};
+type Run = Awaited<ReturnType<typeof startServer>>;
+const runs: { empty: Run[]; full: Run[] } = { empty: [], full: [] };
 for (let i = 0; i < 5; i++) {
   runs.empty.push(await startServer(emptyPath));
   runs.full.push(await startServer(fullPath, ids[Math.floor(Math.random() * ids.length)]));
