@@ -16,6 +16,8 @@ import {
 } from "./supervisor/conversation_supervisor.ts";
 import { TaskBoard } from "./task_board.ts";
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** What every conversation of a system shares. */
 export interface RuntimeSettings {
   model: Model;
@@ -95,6 +97,8 @@ export class AgentSystem implements AsyncDisposable {
 
   /** The conversation with this id, spawning its supervisor from the journal if need be. */
   get(id: string): Promise<ConversationSupervisor | undefined> {
+    // Ids are UUIDs; anything else is not looked up (and never reaches KV's key-size limit).
+    if (!UUID.test(id)) return Promise.resolve(undefined);
     let supervisor = this.#conversations.get(id);
     if (!supervisor) {
       supervisor = ConversationSupervisor.load(this.#deps, id);

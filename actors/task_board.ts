@@ -22,6 +22,9 @@ export interface NewTask {
 /** How an outside system's delivery went. */
 export type Delivery = "delivered" | "not_found" | "forbidden" | "conflict";
 
+/** Task ids are `task_` and a UUID; anything else is not looked up. */
+const TASK_ID = /^task_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** What a restart leaves of a task that ran in a worker. */
 export const INTERRUPTED_TASK =
   "Interrupted by a restart: the process running this task stopped before it finished.";
@@ -68,7 +71,7 @@ export class TaskBoard {
 
   /** An outside system's result for a handed-off task, checked against its secret. */
   async deliver(taskId: string, secret: string, content: string, failed: boolean) {
-    const found = await this.#journal.task(taskId);
+    const found = TASK_ID.test(taskId) ? await this.#journal.task(taskId) : undefined;
     if (!found?.task.secretHash) return "not_found" satisfies Delivery;
     if (found.task.secretHash !== await hashSecret(secret)) return "forbidden" satisfies Delivery;
     const finished = await this.finish(taskId, failed ? "failed" : "succeeded", content);
@@ -79,7 +82,7 @@ export class TaskBoard {
   async get(
     taskId: string,
   ): Promise<{ task: Omit<TaskRecord, "secretHash" | "node">; result?: string } | undefined> {
-    const found = await this.#journal.task(taskId);
+    const found = TASK_ID.test(taskId) ? await this.#journal.task(taskId) : undefined;
     if (!found) return undefined;
     const { secretHash: _, node: __, ...task } = found.task;
     return { task, result: found.result };

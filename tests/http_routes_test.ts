@@ -94,6 +94,16 @@ Deno.test("bad requests get the right 4xx and a JSON error that says what to fix
   const cases: [string, RequestInit, number, string, RegExp][] = [
     ["/v1/nowhere", {}, 404, "not_found", /no route GET \/v1\/nowhere/],
     ["/v1/conversations/nope", {}, 404, "not_found", /no conversation nope/],
+    // Longer than a KV key may be: still a plain 404.
+    [`/v1/conversations/${"a".repeat(3000)}`, {}, 404, "not_found", /no conversation a+\./],
+    [`/v1/tasks/task_${"b".repeat(3000)}`, {}, 404, "not_found", /no task task_b+\./],
+    [
+      "/v1/tasks/task_nope/result",
+      json({ content: "x" }, { authorization: "Bearer x" }),
+      404,
+      "not_found",
+      /no handed-off task task_nope/,
+    ],
     [
       "/v1/conversations/nope/messages",
       json({ content: "x" }),
