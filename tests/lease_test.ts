@@ -2,7 +2,7 @@ import { assertEquals, assertStringIncludes } from "@std/assert";
 import { delay } from "@std/async/delay";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { request, startServerProcess } from "./support/server_process.ts";
+import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
 import { lastUserText } from "./support/test_system.ts";
 
 Deno.test("two processes on one journal: the one driving a conversation holds it, the other answers busy, then takes over", async () => {
@@ -14,11 +14,7 @@ Deno.test("two processes on one journal: the one driving a conversation holds it
     }
     return { text: `Answered ${last.match(/(hello \w+)/)?.[1]}.` };
   });
-  const env = {
-    ANTHROPIC_API_KEY: "sk-ant-test",
-    ANTHROPIC_BASE_URL: api.url,
-    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
-  };
+  const env = await journaledServerEnv(api.url);
   await using a = await startServerProcess(env);
   await using b = await startServerProcess(env);
   const id = (await request(`${a.url}/v1/conversations`, "POST", {})).body.id;

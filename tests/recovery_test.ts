@@ -2,7 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { delay } from "@std/async/delay";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { request, startServerProcess } from "./support/server_process.ts";
+import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
 import { lastUserText } from "./support/test_system.ts";
 
 /** Polls until `check` returns a value, for at most `ms`. */
@@ -28,12 +28,7 @@ Deno.test("kill -9 mid-turn: after a restart every message is there, running cal
       ],
     };
   });
-  const env = {
-    ANTHROPIC_API_KEY: "sk-ant-test",
-    ANTHROPIC_BASE_URL: api.url,
-    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
-    AGENT_NODE_TTL_MS: "600",
-  };
+  const env = await journaledServerEnv(api.url, { AGENT_NODE_TTL_MS: "600" });
   let id: string;
   {
     await using first = await startServerProcess(env);
@@ -100,12 +95,7 @@ Deno.test("a background task whose process died is delivered as interrupted afte
       toolCalls: [{ id: "toolu_bg", name: "slow_report", input: { ms: 60_000, topic: "x" } }],
     };
   });
-  const env = {
-    ANTHROPIC_API_KEY: "sk-ant-test",
-    ANTHROPIC_BASE_URL: api.url,
-    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
-    AGENT_NODE_TTL_MS: "600",
-  };
+  const env = await journaledServerEnv(api.url, { AGENT_NODE_TTL_MS: "600" });
   let id: string;
   let taskId: string;
   {

@@ -66,3 +66,16 @@ export async function request(
   });
   return { status: response.status, body: await response.json() };
 }
+
+/** The environment of a server on a fresh journal file, talking to the fake model at `apiUrl`. */
+export async function journaledServerEnv(
+  apiUrl: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    ANTHROPIC_API_KEY: "sk-ant-test",
+    ANTHROPIC_BASE_URL: apiUrl,
+    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
+    ...extra,
+  };
+}
