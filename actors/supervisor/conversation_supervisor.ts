@@ -117,6 +117,7 @@ export class ConversationSupervisor {
   #resumePosted = false;
   #holds = 0;
   #leaseOps: Promise<unknown> = Promise.resolve();
+  #intake: Promise<unknown> = Promise.resolve();
   #writes: Promise<unknown> = Promise.resolve();
   #events = 0;
   #running: AbortController | undefined;
@@ -159,7 +160,8 @@ export class ConversationSupervisor {
    */
   async submit(text: string, messageId: string = crypto.randomUUID()): Promise<Submission> {
     this.#holds++;
-    try {
+    // One submission at a time, so messages reach the mailbox in the order they were sent.
+    const submitted = this.#intake.then(async (): Promise<Submission> => {
       const lease = await this.#acquire();
       if (!lease.ok) return { accepted: false, holder: lease.holder };
       const entry = await this.#deps.journal.enqueue(this.id, {
@@ -168,6 +170,10 @@ export class ConversationSupervisor {
         text,
       });
       return { accepted: true, messageId, result: this.#post({ type: "inbox", entry }) };
+    });
+    this.#intake = submitted.catch(() => {});
+    try {
+      return await submitted;
     } finally {
       this.#release();
     }
