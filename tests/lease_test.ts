@@ -1,8 +1,12 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { delay } from "@std/async/delay";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
+import {
+  conversationWhen,
+  journaledServerEnv,
+  request,
+  startServerProcess,
+} from "./support/server_process.ts";
 import { lastUserText } from "./support/test_system.ts";
 
 Deno.test("two processes on one journal: the one driving a conversation holds it, the other answers busy, then takes over", async () => {
@@ -22,11 +26,7 @@ Deno.test("two processes on one journal: the one driving a conversation holds it
     request(`${url}/v1/conversations/${id}/messages`, "POST", { content });
 
   const running = send(a.url, "sleep please");
-  while (
-    (await request(`${a.url}/v1/conversations/${id}`, "GET")).body.status.state !== "running"
-  ) {
-    await delay(20);
-  }
+  await conversationWhen(a.url, id, (body) => body.status.state === "running");
   const busy = await send(b.url, "hello from b");
   assertEquals(busy.status, 409);
   assertEquals(busy.body.error.type, "conversation_busy");

@@ -1,20 +1,15 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { delay } from "@std/async/delay";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
+import {
+  conversationWhen,
+  eventually,
+  journaledServerEnv,
+  request,
+  sendWithoutWaiting,
+  startServerProcess,
+} from "./support/server_process.ts";
 import { lastUserText } from "./support/test_system.ts";
-
-/** Polls until `check` returns a value, for at most `ms`. */
-async function eventually<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await delay(50);
-  }
-  throw new Error(`not within ${ms} ms`);
-}
 
 Deno.test("kill -9 mid-turn: after a restart every message is there, running calls are settled and the turn finishes", async () => {
   await using api = startFakeMessagesApi((request) => {
@@ -33,38 +28,23 @@ Deno.test("kill -9 mid-turn: after a restart every message is there, running cal
   {
     await using first = await startServerProcess(env);
     id = (await request(`${first.url}/v1/conversations`, "POST", {})).body.id;
-    const messages = `${first.url}/v1/conversations/${id}/messages`;
     // Neither reply ever comes: the process dies under them.
-    fetch(messages, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ content: "first" }),
-    }).then((r) => r.body?.cancel(), () => {});
-    await eventually(async () => {
-      const { body } = await request(`${first.url}/v1/conversations/${id}`, "GET");
-      return body.status.callsInFlight.length === 2 ? true : undefined;
-    });
-    fetch(messages, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ content: "second" }),
-    }).then((r) => r.body?.cancel(), () => {});
-    await eventually(async () => {
-      const { body } = await request(`${first.url}/v1/conversations/${id}`, "GET");
-      return body.status.queued === 1 ? true : undefined;
-    });
+    sendWithoutWaiting(first.url, id, "first");
+    await conversationWhen(first.url, id, (body) => body.status.callsInFlight.length === 2);
+    sendWithoutWaiting(first.url, id, "second");
+    await conversationWhen(first.url, id, (body) => body.status.queued === 1);
     first.child.kill("SIGKILL");
     assertEquals((await first.child.status).signal, "SIGKILL");
   }
 
   await using second = await startServerProcess(env);
-  const history = await eventually(async () => {
-    const { body } = await request(`${second.url}/v1/conversations/${id}`, "GET");
-    const last = body.history.at(-1);
-    return body.status.state === "idle" && JSON.stringify(last).includes("Second answered.")
-      ? body.history as Anthropic.MessageParam[]
-      : undefined;
-  });
+  const { history }: { history: Anthropic.MessageParam[] } = await conversationWhen(
+    second.url,
+    id,
+    (body) =>
+      body.status.state === "idle" &&
+      JSON.stringify(body.history.at(-1)).includes("Second answered."),
+  );
   // user "first", assistant tool_use, tool results + "second"... in the order they happened.
   assertEquals(history.map((message) => message.role), [
     "user",
@@ -115,10 +95,11 @@ Deno.test("a background task whose process died is delivered as interrupted afte
     return body.task?.state === "interrupted" ? body : undefined;
   });
   assertStringIncludes(task.result, "Interrupted by a restart");
-  const history = await eventually(async () => {
-    const { body } = await request(`${second.url}/v1/conversations/${id}`, "GET");
-    return JSON.stringify(body.history).includes("Noted the interruption.") ? body : undefined;
-  });
+  const history = await conversationWhen(
+    second.url,
+    id,
+    (body) => JSON.stringify(body.history).includes("Noted the interruption."),
+  );
   assertStringIncludes(
     JSON.stringify(history.history),
     `[Background task ${taskId} (your slow_report call toolu_bg) ended as interrupted`,

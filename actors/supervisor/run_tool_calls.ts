@@ -10,7 +10,7 @@ import type { CallRecord, CallState, CallUpdate } from "../../src/journal/record
 import { limitResult, type TaskReason } from "../../src/journal/tasks.ts";
 import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
 import { spawnToolCall, type ToolCallOutcome } from "../tool_worker/spawn_tool_call.ts";
-import type { NewTask, TaskBoard } from "../task_board.ts";
+import type { TaskBoard } from "../task_board.ts";
 
 /** What a batch of tool calls needs from its conversation. */
 export interface ToolBatchContext {
@@ -131,7 +131,10 @@ async function runOne(
     },
     onLateResult: (late) => {
       becomesTask("late");
-      void settleTask(context, { ...task, reason: "late" }, late, false);
+      void quietly(taskId, async () => {
+        await context.tasks.start({ ...task, reason: "late" });
+        await context.tasks.finish(taskId, late.status, late.content);
+      });
     },
   }).finally(() => context.signal.removeEventListener("abort", onTurnAbort));
 
@@ -150,10 +153,10 @@ async function runOne(
   const reason = tool.background ? "background" : "turn_limit";
   await context.tasks.start({ ...task, reason });
   becomesTask(reason);
-  void outcome.then(async (late) => {
-    if (handedOff) return await handedOff; // the outside system finishes it
-    await settleTask(context, { ...task, reason }, late, true);
-  });
+  void outcome.then((late) =>
+    // A handed-off task is finished by the outside system, not by its worker.
+    handedOff ?? quietly(taskId, () => context.tasks.finish(taskId, late.status, late.content))
+  );
   return report(
     "running",
     `This call continues in the background as task ${taskId}; its result will come to you in a later message.`,
@@ -162,18 +165,12 @@ async function runOne(
   );
 }
 
-/** Records a task's result; never rejects (the runtime may be shutting down). */
-async function settleTask(
-  context: ToolBatchContext,
-  task: NewTask,
-  outcome: ToolCallOutcome,
-  started: boolean,
-): Promise<void> {
+/** Records a task's progress off the turn; never rejects (the runtime may be shutting down). */
+async function quietly(taskId: string, record: () => Promise<unknown>): Promise<void> {
   try {
-    if (!started) await context.tasks.start(task);
-    await context.tasks.finish(task.taskId, outcome.status, outcome.content);
+    await record();
   } catch (error) {
-    console.error(`Task ${task.taskId} could not be recorded:`, error);
+    console.error(`Task ${taskId} could not be recorded:`, error);
   }
 }
 

@@ -48,7 +48,7 @@ export async function readValue<T>(kv: Deno.Kv, key: Deno.KvKey): Promise<T | un
 }
 
 /** The chunks of a head, read from the store; none for a whole value. */
-export async function chunksOf(
+async function chunksOf(
   kv: Deno.Kv,
   key: Deno.KvKey,
   head: StoredValue,
@@ -70,12 +70,6 @@ export function decodeValue<T>(head: StoredValue, chunks: Uint8Array[]): T {
   const bytes = new Uint8Array(head.bytes);
   chunks.forEach((chunk, i) => bytes.set(chunk, i * CHUNK_BYTES));
   return JSON.parse(decoder.decode(bytes));
-}
-
-/** Deletes a value's chunks (its head is deleted by the caller's own commit). */
-export async function deleteChunks(kv: Deno.Kv, key: Deno.KvKey, head: StoredValue) {
-  if (head instanceof Uint8Array) return;
-  for (let i = 0; i < head.chunks; i++) await kv.delete([...key, head.blob, i]);
 }
 
 async function commitOrThrow(atomic: Deno.AtomicOperation): Promise<void> {

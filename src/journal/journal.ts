@@ -71,11 +71,6 @@ export class Journal implements AsyncDisposable {
     if (!result.ok) throw new Error(`Conversation ${id} exists already.`);
   }
 
-  /** Whether a conversation exists. */
-  async exists(id: string): Promise<boolean> {
-    return (await this.kv.get(["conversation", id])).versionstamp !== null;
-  }
-
   /** Rebuilds a conversation from its records, or undefined if there is none. */
   async load(id: string): Promise<LoadedConversation | undefined> {
     const loaded = { state: { id } as ConversationState, seq: -1 };

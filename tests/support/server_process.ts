@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { delay } from "@std/async/delay";
 import { FIXTURE_TOOLS } from "./test_system.ts";
 
 const SERVE = new URL("../../src/http/serve.ts", import.meta.url).pathname;
@@ -78,4 +79,38 @@ export async function journaledServerEnv(
     AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
     ...extra,
   };
+}
+
+/** Polls until `check` returns a value, for at most `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await delay(50);
+  }
+  throw new Error(`not within ${ms} ms`);
+}
+
+/** Polls `GET /v1/conversations/:id` until `ready` holds for its body, and resolves with it. */
+export function conversationWhen(
+  url: string,
+  id: string,
+  // deno-lint-ignore no-explicit-any -- the API's JSON
+  ready: (body: any) => boolean,
+  // deno-lint-ignore no-explicit-any -- the API's JSON
+): Promise<any> {
+  return eventually(async () => {
+    const { body } = await request(`${url}/v1/conversations/${id}`, "GET");
+    return ready(body) ? body : undefined;
+  });
+}
+
+/** Posts a message without waiting for its turn (the server may die under it). */
+export function sendWithoutWaiting(url: string, id: string, content: string): void {
+  fetch(`${url}/v1/conversations/${id}/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ content }),
+  }).then((response) => response.body?.cancel(), () => {});
 }
