@@ -7,8 +7,9 @@
  */
 import type { Model } from "../src/model/model.ts";
 import type { ToolCatalog } from "../src/tool_catalog.ts";
-import type { Journal } from "../src/journal/journal.ts";
+import type { Journal, JournalHealth } from "../src/journal/journal.ts";
 import { ConfigError } from "../src/config_error.ts";
+import { errorMessage } from "../src/_error_message.ts";
 import {
   ConversationSupervisor,
   type NewConversation,
@@ -39,7 +40,16 @@ export interface SystemOptions {
   nodeTtlMs?: number;
   /** Take up every conversation a crash left unfinished, not only this process's own. Default true. */
   recoverAll?: boolean;
+  /**
+   * How many idle conversations stay loaded; beyond it the least recently
+   * used idle ones are dropped from memory (they reload from the journal).
+   * Default 500.
+   */
+  maxLoaded?: number;
 }
+
+/** A conversation used this recently is never evicted: a request may be about to use it. */
+const EVICT_AFTER_MS = 30_000;
 
 /**
  * Creates and finds conversation supervisors.
@@ -55,30 +65,46 @@ export class AgentSystem implements AsyncDisposable {
   readonly settings: RuntimeSettings;
   readonly tasks: TaskBoard;
   readonly #deps: SupervisorDeps;
-  readonly #conversations = new Map<string, Promise<ConversationSupervisor | undefined>>();
+  /** Loaded conversations, least recently used first. */
+  readonly #conversations = new Map<string, Loaded>();
   readonly #options: Required<SystemOptions>;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #sweeping: Promise<void> = Promise.resolve();
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  #sweeping: Promise<void> | undefined;
+  #beating: Promise<void> | undefined;
+  #lastProblem = "";
 
   private constructor(settings: RuntimeSettings, options: SystemOptions) {
     this.settings = settings;
-    this.#options = { nodeTtlMs: 10_000, recoverAll: true, ...options };
+    this.#options = { nodeTtlMs: 10_000, recoverAll: true, maxLoaded: 500, ...options };
     const node = crypto.randomUUID();
     this.tasks = new TaskBoard(options.journal, node, (id) => void this.#wake(id, false));
     this.#deps = { settings, journal: options.journal, tasks: this.tasks, node };
   }
 
-  /** Starts a system: its heartbeat, and a first sweep for work a crash left behind. */
+  /**
+   * Starts a system: its heartbeat, and a sweep for work a crash left behind,
+   * each on its own timer, so that a long sweep never delays a heartbeat.
+   */
   static async start(settings: RuntimeSettings, options: SystemOptions): Promise<AgentSystem> {
     const system = new AgentSystem(settings, options);
     await system.#heartbeat();
     await system.sweep();
     const every = Math.min(1_000, system.#options.nodeTtlMs / 3);
-    system.#timer = setInterval(() => {
-      system.#sweeping = system.#sweeping.then(() => system.#heartbeat()).then(() => system.sweep())
-        .catch((error) => console.error("Journal sweep failed:", error));
-    }, every);
+    system.#timers.push(
+      setInterval(() => system.#beating ??= system.#heartbeat(), every),
+      setInterval(() => system.#sweeping ??= system.#sweepQuietly(), every),
+    );
     return system;
+  }
+
+  /** The journal's health: whether it takes writes, and if not, why. */
+  get health(): JournalHealth {
+    return this.#options.journal.health;
+  }
+
+  /** How many conversations are loaded in memory. */
+  get loaded(): number {
+    return this.#conversations.size;
   }
 
   /** Spawns a supervisor for a new conversation. Throws a ConfigError for unknown tool names. */
@@ -91,7 +117,7 @@ export class AgentSystem implements AsyncDisposable {
       );
     }
     const supervisor = await ConversationSupervisor.create(this.#deps, options);
-    this.#conversations.set(supervisor.id, Promise.resolve(supervisor));
+    this.#remember(supervisor.id, Promise.resolve(supervisor));
     return supervisor;
   }
 
@@ -99,27 +125,39 @@ export class AgentSystem implements AsyncDisposable {
   get(id: string): Promise<ConversationSupervisor | undefined> {
     // Ids are UUIDs; anything else is not looked up (and never reaches KV's key-size limit).
     if (!UUID.test(id)) return Promise.resolve(undefined);
-    let supervisor = this.#conversations.get(id);
-    if (!supervisor) {
-      supervisor = ConversationSupervisor.load(this.#deps, id);
-      this.#conversations.set(id, supervisor);
-      // Only found conversations stay cached: one may be created elsewhere later.
-      const forget = () => this.#conversations.delete(id);
-      supervisor.then((found) => found ?? forget(), forget);
-    }
-    return supervisor;
+    const known = this.#conversations.get(id);
+    if (known) return this.#remember(id, known.supervisor);
+    const supervisor = ConversationSupervisor.load(this.#deps, id);
+    // Only found conversations stay cached: one may be created elsewhere later.
+    const forget = () => this.#conversations.delete(id);
+    supervisor.then((found) => found ?? forget(), forget);
+    return this.#remember(id, supervisor);
   }
 
   /**
    * Takes up unfinished work: task results waiting in inboxes, turns a
-   * crash left open, and tasks whose process is gone.
+   * crash left open, and tasks whose process is gone. Conversations that a
+   * live process drives are left to it, without loading them here.
    */
   async sweep(): Promise<void> {
     await this.tasks.sweep();
     const { journal, recoverAll } = this.#options;
-    const open = await journal.unfinished();
-    for (const id of open) {
-      if (recoverAll || this.#conversations.has(id)) await this.#wake(id, true);
+    for (const id of await journal.unfinished()) {
+      if (!recoverAll && !this.#conversations.has(id)) continue;
+      if (await journal.heldElsewhere(id, this.#deps.node)) continue;
+      await this.#wake(id, true);
+    }
+    await this.#evictIdle();
+  }
+
+  async #sweepQuietly(): Promise<void> {
+    try {
+      await this.sweep();
+      this.#lastProblem = "";
+    } catch (error) {
+      this.#report("Journal sweep failed", error);
+    } finally {
+      this.#sweeping = undefined;
     }
   }
 
@@ -127,15 +165,54 @@ export class AgentSystem implements AsyncDisposable {
     await (await this.get(id))?.wake(resume);
   }
 
-  #heartbeat(): Promise<void> {
-    return this.#options.journal.heartbeat(this.#deps.node, this.#options.nodeTtlMs);
+  async #heartbeat(): Promise<void> {
+    try {
+      await this.#options.journal.heartbeat(this.#deps.node, this.#options.nodeTtlMs);
+    } catch (error) {
+      this.#report("Heartbeat failed", error);
+    } finally {
+      this.#beating = undefined;
+    }
+  }
+
+  /** Logs a problem once, not once a second while it lasts. */
+  #report(what: string, error: unknown): void {
+    const message = errorMessage(error);
+    if (message === this.#lastProblem) return;
+    this.#lastProblem = message;
+    console.error(`${what}: ${message}`);
+  }
+
+  #remember(
+    id: string,
+    supervisor: Promise<ConversationSupervisor | undefined>,
+  ): Promise<ConversationSupervisor | undefined> {
+    this.#conversations.delete(id); // re-inserted last: most recently used
+    this.#conversations.set(id, { supervisor, usedAt: Date.now() });
+    return supervisor;
+  }
+
+  /** Drops the least recently used idle conversations beyond `maxLoaded`. */
+  async #evictIdle(): Promise<void> {
+    let excess = this.#conversations.size - this.#options.maxLoaded;
+    for (const [id, { supervisor, usedAt }] of this.#conversations) {
+      if (excess <= 0 || Date.now() - usedAt < EVICT_AFTER_MS) return;
+      if ((await supervisor)?.idle === false) continue;
+      this.#conversations.delete(id);
+      excess--;
+    }
   }
 
   /** Stops the heartbeat and closes the journal. Running turns should have ended. */
   async [Symbol.asyncDispose](): Promise<void> {
-    clearInterval(this.#timer);
-    await this.#sweeping;
-    for (const supervisor of this.#conversations.values()) await (await supervisor)?.settled();
+    this.#timers.forEach(clearInterval);
+    await Promise.all([this.#sweeping, this.#beating]);
+    for (const { supervisor } of this.#conversations.values()) await (await supervisor)?.settled();
     this.#options.journal.close();
   }
+}
+
+interface Loaded {
+  supervisor: Promise<ConversationSupervisor | undefined>;
+  usedAt: number;
 }

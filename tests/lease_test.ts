@@ -1,9 +1,12 @@
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import {
+  conversationsMidCall,
   conversationWhen,
+  finishTimes,
   journaledServerEnv,
+  lastHeartbeat,
   request,
   startServerProcess,
 } from "./support/server_process.ts";
@@ -58,4 +61,27 @@ Deno.test("two processes on one journal: the one driving a conversation holds it
   assertStringIncludes(texts[4], "hello from b");
   assertStringIncludes(texts[6], "hello again");
   assertEquals(api.requests.at(-1)!.body.messages.length, 7, "A's last request had B's turn in it");
+});
+
+Deno.test("with the default 10 s TTL, a server already running takes over every turn of one killed beside it within TTL + 2 s", async () => {
+  await using api = startFakeMessagesApi((request) =>
+    lastUserText(request).includes("tool_result")
+      ? { text: "Recovered." }
+      : { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] }
+  );
+  const env = await journaledServerEnv(api.url); // no AGENT_NODE_TTL_MS: the default
+  await using survivor = await startServerProcess(env);
+  let ids: string[];
+  let lastBeat: number;
+  {
+    await using crashed = await startServerProcess(env);
+    ids = await conversationsMidCall(crashed.url, 3);
+    crashed.child.kill("SIGKILL");
+    await crashed.child.status;
+    lastBeat = await lastHeartbeat(env.AGENT_DATA, crashed.child.pid, 10_000);
+  }
+  const finished = await finishTimes(survivor.url, ids, "Recovered.");
+  for (const at of finished) assert(at - lastBeat <= 12_000, `took ${at - lastBeat} ms`);
+  const { body } = await request(`${survivor.url}/v1/conversations/${ids[0]}`, "GET");
+  assertStringIncludes(JSON.stringify(body.history), "Interrupted by a restart");
 });

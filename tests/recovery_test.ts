@@ -2,9 +2,12 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import {
+  conversationsMidCall,
   conversationWhen,
   eventually,
+  finishTimes,
   journaledServerEnv,
+  lastHeartbeat,
   request,
   sendWithoutWaiting,
   startServerProcess,
@@ -105,4 +108,28 @@ Deno.test("a background task whose process died is delivered as interrupted afte
     `[Background task ${taskId} (your slow_report call toolu_bg) ended as interrupted`,
   );
   assertEquals(history.status.tasks, []);
+});
+
+/** The model of the takeover tests: a 60 s sleep, then an answer once the call is settled. */
+function sleepThenRecover(request: { body: { messages: { content: unknown }[] } }) {
+  if (lastUserText(request).includes("tool_result")) return { text: "Recovered." };
+  return { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] };
+}
+
+Deno.test("with the default 10 s TTL, a server restarted after kill -9 finishes every interrupted turn within TTL + 2 s of the last heartbeat", async () => {
+  await using api = startFakeMessagesApi(sleepThenRecover);
+  const env = await journaledServerEnv(api.url); // no AGENT_NODE_TTL_MS: the default
+  let ids: string[];
+  let lastBeat: number;
+  {
+    await using crashed = await startServerProcess(env);
+    ids = await conversationsMidCall(crashed.url, 3);
+    crashed.child.kill("SIGKILL");
+    await crashed.child.status;
+    lastBeat = await lastHeartbeat(env.AGENT_DATA, crashed.child.pid, 10_000);
+  }
+  // Restarted well within the TTL: its first sweep finds every lease still held.
+  await using restarted = await startServerProcess(env);
+  const finished = await finishTimes(restarted.url, ids, "Recovered.");
+  for (const at of finished) assert(at - lastBeat <= 12_000, `took ${at - lastBeat} ms`);
 });

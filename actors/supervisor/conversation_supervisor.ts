@@ -116,6 +116,8 @@ export class ConversationSupervisor {
   readonly #announced = new Set<string>();
   #resumePosted = false;
   #holds = 0;
+  /** The versionstamp of the lease this process holds, which fences its appends. */
+  #lease: string | undefined;
   #leaseOps: Promise<unknown> = Promise.resolve();
   #intake: Promise<unknown> = Promise.resolve();
   #writes: Promise<unknown> = Promise.resolve();
@@ -233,6 +235,11 @@ export class ConversationSupervisor {
     return this.#holds > 0;
   }
 
+  /** Whether nothing here needs the conversation in memory: no work, and no one listening. */
+  get idle(): boolean {
+    return !this.busy && this.#listeners.size === 0;
+  }
+
   /** The model name this conversation sends to the API. */
   get modelName(): string {
     return this.#state.modelName;
@@ -271,10 +278,11 @@ export class ConversationSupervisor {
   }
 
   async #receive(message: SupervisorMessage): Promise<TurnResult | undefined> {
+    // Cleared whatever happens next, so that a later sweep can try again.
+    if (message.type === "resume") this.#resumePosted = false;
     try {
       if (!(await this.#acquire()).ok) return undefined; // the holder's sweep takes it up
       await this.refresh();
-      if (message.type === "resume") this.#resumePosted = false;
       const resumed = this.#state.openTurn ? await this.#resume() : undefined;
       if (message.type === "resume") return resumed;
       const cause = await this.#causeOf(message.entry.value);
@@ -306,6 +314,7 @@ export class ConversationSupervisor {
   async #causeOf(item: InboxItem): Promise<TurnCause> {
     if (item.type === "user_message") return item;
     await this.#announce(item.taskId);
+    this.#announced.delete(item.taskId); // its result is taken into a turn now
     const found = await this.#deps.journal.task(item.taskId);
     if (!found) throw new Error(`Task ${item.taskId} is in the inbox but not in the journal.`);
     const { taskId, callId, name, state } = found.task;
@@ -375,8 +384,7 @@ export class ConversationSupervisor {
               turnLimitMs,
               signal: running.signal,
               emit: (event) => this.#emit(event),
-              record: (updates) =>
-                this.#write(updates.map((update) => ({ type: "call", ...update }))),
+              record: (updates) => this.#recordCalls(updates),
               tasks: this.#deps.tasks,
             }),
           );
@@ -452,11 +460,21 @@ export class ConversationSupervisor {
     };
   }
 
-  /** Appends records, one write at a time, and applies them once they are durable. */
+  /**
+   * Appends records, one write at a time, and applies them once they are
+   * durable. A refused append means another process took the conversation
+   * over: this one stops driving it at once.
+   */
   #write(records: JournalRecord[], consume?: ListedValue<unknown>): Promise<void> {
     const write = this.#writes.then(async () => {
-      const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, records, consume);
-      if (seq === undefined) throw new LeaseLost();
+      const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, records, {
+        consume,
+        lease: this.#lease,
+      });
+      if (seq === undefined) {
+        this.#running?.abort();
+        throw new LeaseLost();
+      }
       for (const record of records) applyRecord(this.#state, record);
       this.#loaded.seq = seq;
     });
@@ -464,10 +482,42 @@ export class ConversationSupervisor {
     return write;
   }
 
+  async #recordCalls(updates: CallUpdate[]): Promise<void> {
+    try {
+      await this.#write(updates.map((update) => ({ type: "call", ...update })));
+    } catch (error) {
+      if (error instanceof LeaseLost) await this.#handOver(updates);
+      throw error;
+    }
+  }
+
+  /**
+   * Results this process can no longer journal, because another process
+   * took the conversation over, reach the model through that process as
+   * task results: what a tool returned is never dropped.
+   */
+  async #handOver(updates: CallUpdate[]): Promise<void> {
+    for (const { callId, state, reported } of updates) {
+      const name = this.#state.calls.get(callId)?.name;
+      if (!reported || !name || state === "running" || state === "cancelled") continue;
+      const taskId = `task_${crypto.randomUUID()}`;
+      await this.#deps.tasks.start({
+        taskId,
+        conversationId: this.id,
+        callId,
+        name,
+        reason: "taken_over",
+      });
+      await this.#deps.tasks.finish(taskId, state, reported.content);
+    }
+  }
+
   #acquire() {
-    const lease = this.#leaseOps.then(() =>
-      this.#deps.journal.acquireLease(this.id, this.#deps.node)
-    );
+    const lease = this.#leaseOps.then(async () => {
+      const result = await this.#deps.journal.acquireLease(this.id, this.#deps.node);
+      if (result.ok) this.#lease = result.lease;
+      return result;
+    });
     this.#leaseOps = lease.catch(() => {});
     return lease;
   }

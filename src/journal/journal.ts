@@ -21,6 +21,7 @@ import {
   type StoredValue,
 } from "./_stored_value.ts";
 import { applyRecord, type ConversationState, type JournalRecord } from "./records.ts";
+import { JournalUnavailable, retryWhileBusy, storageProblem } from "./storage_errors.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
 
 /** A conversation's state and the sequence number of its last record. */
@@ -29,8 +30,14 @@ export interface LoadedConversation {
   seq: number;
 }
 
-/** Who holds a lease, when the caller did not get it. */
-export type LeaseResult = { ok: true } | { ok: false; holder: string };
+/**
+ * A lease taken (with the versionstamp that fences this holder's appends),
+ * or who holds it.
+ */
+export type LeaseResult = { ok: true; lease: string } | { ok: false; holder: string };
+
+/** Whether the store takes writes; when not, why, and since when (epoch ms). */
+export type JournalHealth = { ok: true } | { ok: false; reason: string; since: number };
 
 /** Largest sum of record sizes committed at once (the KV limit is 800 KiB). */
 const COMMIT_BYTES = 600_000;
@@ -50,25 +57,63 @@ const COMMIT_BYTES = 600_000;
 export class Journal implements AsyncDisposable {
   readonly kv: Deno.Kv;
   #inboxCounter = 0;
+  #health: JournalHealth = { ok: true };
 
   constructor(kv: Deno.Kv) {
     this.kv = kv;
   }
 
-  /** Opens the store at `path` (a file, or ":memory:"); none means the platform's own KV. */
+  /**
+   * Opens the store at `path` (a file, or ":memory:"); none means the
+   * platform's own KV. A damaged or unwritable file is found here, with a
+   * {@linkcode JournalUnavailable} saying so, not at the first turn.
+   */
   static async open(path?: string): Promise<Journal> {
-    return new Journal(await Deno.openKv(path));
+    const journal = new Journal(await Deno.openKv(path));
+    try {
+      await journal.#op(() => journal.kv.set(["opened"], Date.now()));
+    } catch (error) {
+      journal.close();
+      throw error;
+    }
+    return journal;
+  }
+
+  /** Whether the last operation on the store succeeded; if not, why. */
+  get health(): JournalHealth {
+    return this.#health;
+  }
+
+  /**
+   * Every operation goes through here: retried while another process holds
+   * the store, and turned into a {@linkcode JournalUnavailable} (which
+   * marks the journal unhealthy until an operation succeeds) when the store
+   * itself fails.
+   */
+  async #op<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      const value = await retryWhileBusy(operation);
+      if (!this.#health.ok) this.#health = { ok: true };
+      return value;
+    } catch (error) {
+      const reason = storageProblem(error);
+      if (!reason) throw error;
+      if (this.#health.ok) this.#health = { ok: false, reason, since: Date.now() };
+      throw new JournalUnavailable(reason);
+    }
   }
 
   /** Writes a new conversation's first record. */
-  async create(id: string, created: Extract<JournalRecord, { type: "created" }>): Promise<void> {
-    const head = await prepareValue(this.kv, ["log", id, 0], created);
-    const result = await this.kv.atomic()
-      .check({ key: ["conversation", id], versionstamp: null })
-      .set(["conversation", id], { createdAt: created.at })
-      .set(["log", id, 0], head)
-      .commit();
-    if (!result.ok) throw new Error(`Conversation ${id} exists already.`);
+  create(id: string, created: Extract<JournalRecord, { type: "created" }>): Promise<void> {
+    return this.#op(async () => {
+      const head = await prepareValue(this.kv, ["log", id, 0], created);
+      const result = await this.kv.atomic()
+        .check({ key: ["conversation", id], versionstamp: null })
+        .set(["conversation", id], { createdAt: created.at })
+        .set(["log", id, 0], head)
+        .commit();
+      if (!result.ok) throw new Error(`Conversation ${id} exists already.`);
+    });
   }
 
   /** Rebuilds a conversation from its records, or undefined if there is none. */
@@ -80,10 +125,12 @@ export class Journal implements AsyncDisposable {
 
   /** Applies the records written after `loaded.seq` (by another process) to `loaded`. */
   async catchUp(id: string, loaded: LoadedConversation): Promise<void> {
-    const records = await listValues<JournalRecord>(
-      this.kv,
-      { prefix: ["log", id], start: ["log", id, loaded.seq + 1] },
-      3,
+    const records = await this.#op(() =>
+      listValues<JournalRecord>(
+        this.kv,
+        { prefix: ["log", id], start: ["log", id, loaded.seq + 1] },
+        3,
+      )
     );
     for (const { key, value } of records) {
       applyRecord(loaded.state, value);
@@ -93,30 +140,36 @@ export class Journal implements AsyncDisposable {
 
   /**
    * Appends records after `seq`, consuming an inbox item with the first
-   * commit if given. Returns the new last sequence number, or undefined if
-   * someone else wrote first (this process no longer drives the conversation).
+   * commit if given. With `lease`, every commit also checks that the lease
+   * is still the one taken, so a process that lost the conversation to
+   * another cannot write one more record. Returns the new last sequence
+   * number, or undefined if someone else wrote first or took the lease.
    */
-  async append(
+  append(
     id: string,
     seq: number,
     records: JournalRecord[],
-    consume?: ListedValue<unknown>,
+    { consume, lease }: { consume?: ListedValue<unknown>; lease?: string } = {},
   ): Promise<number | undefined> {
-    let next = seq + 1;
-    for (const batch of await this.#prepare(id, next, records)) {
-      const atomic = this.kv.atomic().check({ key: ["log", id, next], versionstamp: null });
-      if (consume) {
-        atomic.check(consume).delete(consume.key);
-        consume = undefined;
+    return this.#op(async () => {
+      let next = seq + 1;
+      for (const batch of await this.#prepare(id, next, records)) {
+        const atomic = this.kv.atomic().check({ key: ["log", id, next], versionstamp: null });
+        if (lease) atomic.check({ key: ["lease", id], versionstamp: lease });
+        if (consume) {
+          atomic.check(consume).delete(consume.key);
+          consume = undefined;
+        }
+        for (const { record, head } of batch) {
+          atomic.set(["log", id, next++], head);
+          if (record.type === "turn_started") atomic.set(["open", id], true);
+          if (record.type === "turn_ended") atomic.delete(["open", id]);
+        }
+        // Retried per commit: a busy store committed nothing, and an earlier batch stays.
+        if (!(await retryWhileBusy(() => atomic.commit())).ok) return undefined;
       }
-      for (const { record, head } of batch) {
-        atomic.set(["log", id, next++], head);
-        if (record.type === "turn_started") atomic.set(["open", id], true);
-        if (record.type === "turn_ended") atomic.delete(["open", id]);
-      }
-      if (!(await atomic.commit()).ok) return undefined;
-    }
-    return next - 1;
+      return next - 1;
+    });
   }
 
   async #prepare(id: string, first: number, records: JournalRecord[]) {
@@ -136,73 +189,96 @@ export class Journal implements AsyncDisposable {
   }
 
   /** Puts an item in a conversation's inbox, where it waits for a turn. */
-  async enqueue(id: string, item: InboxItem): Promise<ListedValue<InboxItem>> {
+  enqueue(id: string, item: InboxItem): Promise<ListedValue<InboxItem>> {
     const key = ["inbox", id, Date.now(), ++this.#inboxCounter, crypto.randomUUID()];
-    const { versionstamp } = await this.kv.set(key, await prepareValue(this.kv, key, item));
-    return { key, versionstamp, value: item };
+    return this.#op(async () => {
+      const { versionstamp } = await this.kv.set(key, await prepareValue(this.kv, key, item));
+      return { key, versionstamp, value: item };
+    });
   }
 
   /** A conversation's inbox, oldest first. */
   inbox(id: string): Promise<ListedValue<InboxItem>[]> {
-    return listValues<InboxItem>(this.kv, { prefix: ["inbox", id] }, 5);
+    return this.#op(() => listValues<InboxItem>(this.kv, { prefix: ["inbox", id] }, 5));
   }
 
   /** Conversations with an open turn or a waiting inbox item: the work a crash may have left. */
-  async unfinished(): Promise<Set<string>> {
-    const ids = new Set<string>();
-    for (const prefix of [["open"], ["inbox"]]) {
-      for await (const entry of this.kv.list({ prefix }, { batchSize: 1000 })) {
-        if (entry.key.length === 2 || entry.key.length === 5) ids.add(entry.key[1] as string);
+  unfinished(): Promise<Set<string>> {
+    return this.#op(async () => {
+      const ids = new Set<string>();
+      for (const prefix of [["open"], ["inbox"]]) {
+        for await (const entry of this.kv.list({ prefix }, { batchSize: 1000 })) {
+          if (entry.key.length === 2 || entry.key.length === 5) ids.add(entry.key[1] as string);
+        }
       }
-    }
-    return ids;
+      return ids;
+    });
   }
 
   /** Records that `node` is alive for `ttlMs` more. */
   async heartbeat(node: string, ttlMs: number): Promise<void> {
-    await this.kv.set(["node", node], { until: Date.now() + ttlMs, pid: Deno.pid }, {
-      expireIn: ttlMs * 10,
-    });
+    await this.#op(() =>
+      this.kv.set(["node", node], { until: Date.now() + ttlMs, pid: Deno.pid }, {
+        expireIn: ttlMs * 10,
+      })
+    );
   }
 
   /** Whether `node` has sent a heartbeat that has not run out yet. */
   async isAlive(node: string): Promise<boolean> {
-    const entry = await this.kv.get<{ until: number }>(["node", node]);
+    const entry = await this.#op(() => this.kv.get<{ until: number }>(["node", node]));
     return (entry.value?.until ?? 0) > Date.now();
   }
 
+  /** The live process other than `node` that holds the conversation's lease, if any. */
+  async heldElsewhere(id: string, node: string): Promise<string | undefined> {
+    const holder = (await this.#op(() => this.kv.get<{ node: string }>(["lease", id]))).value?.node;
+    return holder && holder !== node && await this.isAlive(holder) ? holder : undefined;
+  }
+
   /** Takes the conversation's lease for `node`, unless a live process holds it. */
-  async acquireLease(id: string, node: string): Promise<LeaseResult> {
-    const lease = await this.kv.get<{ node: string }>(["lease", id]);
-    const holder = lease.value?.node;
-    if (holder === node) return { ok: true };
-    if (holder && await this.isAlive(holder)) return { ok: false, holder };
-    const result = await this.kv.atomic().check(lease).set(["lease", id], { node }).commit();
-    return result.ok ? { ok: true } : { ok: false, holder: "another process" };
+  acquireLease(id: string, node: string): Promise<LeaseResult> {
+    return this.#op(async (): Promise<LeaseResult> => {
+      const lease = await this.kv.get<{ node: string }>(["lease", id]);
+      const holder = lease.value?.node;
+      if (holder === node) return { ok: true, lease: lease.versionstamp! };
+      if (holder && await this.isAlive(holder)) return { ok: false, holder };
+      const result = await this.kv.atomic().check(lease).set(["lease", id], { node }).commit();
+      return result.ok
+        ? { ok: true, lease: result.versionstamp }
+        : { ok: false, holder: "another process" };
+    });
   }
 
   /** Gives the lease back, if `node` holds it. */
-  async releaseLease(id: string, node: string): Promise<void> {
-    const lease = await this.kv.get<{ node: string }>(["lease", id]);
-    if (lease.value?.node === node) await this.kv.atomic().check(lease).delete(lease.key).commit();
+  releaseLease(id: string, node: string): Promise<void> {
+    return this.#op(async () => {
+      const lease = await this.kv.get<{ node: string }>(["lease", id]);
+      if (lease.value?.node !== node) return;
+      await this.kv.atomic().check(lease).delete(lease.key).commit();
+    });
   }
 
   /**
    * Records a task that has started (or was handed off: it then has no node,
    * and no restart can interrupt it).
    */
-  async startTask(task: TaskRecord): Promise<void> {
-    const atomic = this.kv.atomic().set(["task", task.taskId], task);
-    if (task.node) atomic.set(["running_task", task.taskId], { node: task.node });
-    else atomic.delete(["running_task", task.taskId]);
-    await atomic.commit();
+  startTask(task: TaskRecord): Promise<void> {
+    return this.#op(async () => {
+      const atomic = this.kv.atomic().set(["task", task.taskId], task);
+      if (task.node) atomic.set(["running_task", task.taskId], { node: task.node });
+      else atomic.delete(["running_task", task.taskId]);
+      await atomic.commit();
+    });
   }
 
   /** A task and its result, if it has one. */
-  async task(taskId: string): Promise<{ task: TaskRecord; result?: string } | undefined> {
-    const task = (await this.kv.get<TaskRecord>(["task", taskId])).value;
-    if (!task) return undefined;
-    return { task, result: await readValue<string>(this.kv, ["task_result", taskId]) };
+  task(taskId: string): Promise<{ task: TaskRecord; result?: string } | undefined> {
+    return this.#op(async () => {
+      const task = (await this.kv.get<TaskRecord>(["task", taskId])).value;
+      if (!task) return undefined;
+      return { task, result: await readValue<string>(this.kv, ["task_result", taskId]) };
+    });
   }
 
   /**
@@ -210,7 +286,14 @@ export class Journal implements AsyncDisposable {
    * conversation's inbox, in one commit. Returns the finished task, or
    * undefined, changing nothing, if it had finished already (a second delivery).
    */
-  async finishTask(
+  finishTask(
+    taskId: string,
+    outcome: { state: TaskRecord["state"]; content: string },
+  ): Promise<TaskRecord | undefined> {
+    return this.#op(() => this.#finishTask(taskId, outcome));
+  }
+
+  async #finishTask(
     taskId: string,
     outcome: { state: TaskRecord["state"]; content: string },
   ): Promise<TaskRecord | undefined> {
@@ -233,12 +316,14 @@ export class Journal implements AsyncDisposable {
   }
 
   /** Tasks still running, with the process that runs them. */
-  async runningTasks(): Promise<{ taskId: string; node: string }[]> {
-    const tasks = [];
-    for await (const entry of this.kv.list<{ node: string }>({ prefix: ["running_task"] })) {
-      tasks.push({ taskId: entry.key[1] as string, node: entry.value.node });
-    }
-    return tasks;
+  runningTasks(): Promise<{ taskId: string; node: string }[]> {
+    return this.#op(async () => {
+      const tasks = [];
+      for await (const entry of this.kv.list<{ node: string }>({ prefix: ["running_task"] })) {
+        tasks.push({ taskId: entry.key[1] as string, node: entry.value.node });
+      }
+      return tasks;
+    });
   }
 
   /** Closes the store. */

@@ -15,7 +15,9 @@ export type TaskReason =
   /** The tool handed the work to an outside system (`ctx.handOff()`). */
   | "handed_off"
   /** The result arrived after the call had been reported as timed out. */
-  | "late";
+  | "late"
+  /** The result arrived after another process had taken the conversation over. */
+  | "taken_over";
 
 /** A task, as stored. */
 export interface TaskRecord {

@@ -98,12 +98,13 @@ export function conversationWhen(
   id: string,
   // deno-lint-ignore no-explicit-any -- the API's JSON
   ready: (body: any) => boolean,
+  ms?: number,
   // deno-lint-ignore no-explicit-any -- the API's JSON
 ): Promise<any> {
   return eventually(async () => {
     const { body } = await request(`${url}/v1/conversations/${id}`, "GET");
     return ready(body) ? body : undefined;
-  });
+  }, ms);
 }
 
 /** Posts a message without waiting for its turn (the server may die under it). */
@@ -113,4 +114,42 @@ export function sendWithoutWaiting(url: string, id: string, content: string): vo
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ content }),
   }).then((response) => response.body?.cancel(), () => {});
+}
+
+/** When the server process `pid` last sent its heartbeat to the journal (epoch ms). */
+export async function lastHeartbeat(journalPath: string, pid: number, ttlMs: number) {
+  using kv = await Deno.openKv(journalPath);
+  const beats = kv.list<{ until: number; pid: number }>({ prefix: ["node"] });
+  for await (const beat of beats) if (beat.value.pid === pid) return beat.value.until - ttlMs;
+  throw new Error(`process ${pid} has no heartbeat in the journal`);
+}
+
+/**
+ * Starts `count` conversations whose turn is running a 60 s `sleep` call, and
+ * resolves with their ids once every call has started.
+ */
+export async function conversationsMidCall(url: string, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = (await request(`${url}/v1/conversations`, "POST", {})).body.id;
+    sendWithoutWaiting(url, id, `sleep please ${i}`);
+    ids.push(id);
+  }
+  for (const id of ids) {
+    await conversationWhen(url, id, (body) => body.status.callsInFlight.length === 1);
+  }
+  return ids;
+}
+
+/** Resolves with the epoch ms at which each conversation's last answer contained `text`. */
+export function finishTimes(url: string, ids: string[], text: string): Promise<number[]> {
+  return Promise.all(ids.map(async (id) => {
+    await conversationWhen(
+      url,
+      id,
+      (body) => body.status.state === "idle" && JSON.stringify(body.history.at(-1)).includes(text),
+      60_000,
+    );
+    return Date.now();
+  }));
 }
