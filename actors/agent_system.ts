@@ -88,7 +88,7 @@ export class AgentSystem implements AsyncDisposable {
   static async start(settings: RuntimeSettings, options: SystemOptions): Promise<AgentSystem> {
     const system = new AgentSystem(settings, options);
     await system.#heartbeat();
-    await system.sweep();
+    await system.#sweepQuietly();
     const every = Math.min(1_000, system.#options.nodeTtlMs / 3);
     system.#timers.push(
       setInterval(() => system.#beating ??= system.#heartbeat(), every),

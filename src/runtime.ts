@@ -11,6 +11,7 @@ import { detectPlatform, type Platform } from "./platform.ts";
 import type { CliOptions } from "./cli/args.ts";
 import { ConfigError } from "./config_error.ts";
 import { Journal } from "./journal/journal.ts";
+import { JournalUnavailable, storageProblem } from "./journal/storage_errors.ts";
 import { AnthropicModel, DEFAULT_MODEL } from "./model/anthropic_model.ts";
 import type { Model } from "./model/model.ts";
 import { OfflineModel } from "./model/offline_model.ts";
@@ -88,10 +89,13 @@ async function openJournal(path: string): Promise<Journal> {
     if (path && path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
     return await Journal.open(path || undefined);
   } catch (error) {
+    const problem = error instanceof JournalUnavailable
+      ? error.reason
+      : storageProblem(error) ?? errorMessage(error);
     throw new ConfigError(
       `Cannot open the journal at ${
         path || "the platform's KV"
-      } (set AGENT_DATA to a writable file): ${errorMessage(error)}`,
+      }: ${problem} (AGENT_DATA sets where it is).`,
     );
   }
 }

@@ -27,6 +27,7 @@ import {
   unreportedCalls,
 } from "../../src/journal/records.ts";
 import type { InboxItem } from "../../src/journal/tasks.ts";
+import { JournalUnavailable } from "../../src/journal/storage_errors.ts";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { RuntimeSettings } from "../agent_system.ts";
 import type { TaskBoard } from "../task_board.ts";
@@ -198,11 +199,11 @@ export class ConversationSupervisor {
       const key = JSON.stringify(entry.key);
       if (this.#posted.has(key)) continue;
       if (entry.value.type === "task_result") await this.#announce(entry.value.taskId);
-      void this.#post({ type: "inbox", entry });
+      this.#post({ type: "inbox", entry }).catch(leaveToSweep);
     }
     if (resume && !this.#resumePosted && !this.busy) {
       this.#resumePosted = true;
-      void this.#post({ type: "resume" });
+      this.#post({ type: "resume" }).catch(leaveToSweep);
     }
   }
 
@@ -419,7 +420,8 @@ export class ConversationSupervisor {
         return await end({ stopReason: response.stop_reason ?? "end_turn", text }, [record]);
       }
     } catch (error) {
-      if (error instanceof LeaseLost) throw error;
+      // Nothing can be recorded now: the turn stays open, and a sweep resumes it.
+      if (error instanceof LeaseLost || error instanceof JournalUnavailable) throw error;
       if (error instanceof ModelError) {
         return await end({ type: error.type, message: error.message });
       }
@@ -477,6 +479,10 @@ export class ConversationSupervisor {
       }
       for (const record of records) applyRecord(this.#state, record);
       this.#loaded.seq = seq;
+    }).catch((error) => {
+      // Calls whose results cannot be recorded are stopped; recovery settles them.
+      if (error instanceof JournalUnavailable) this.#running?.abort();
+      throw error;
     });
     this.#writes = write.catch(() => {});
     return write;
@@ -544,6 +550,13 @@ export class ConversationSupervisor {
     for (const listener of this.#listeners) listener(stamped);
   }
 }
+
+/**
+ * Work taken up by a sweep has no one waiting for it: if it fails (the
+ * journal is unavailable), it stays in the journal and the next sweep
+ * tries again.
+ */
+function leaveToSweep(): void {}
 
 /** How a turn ends: a final answer, or an error. */
 type TurnOutcome = { stopReason: string; text: string } | TurnError;

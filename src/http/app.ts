@@ -10,7 +10,7 @@ import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
-import { errorBody, notFound, onError } from "./errors.ts";
+import { errorBody, notFound, onError, RETRY_AFTER_SECONDS } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import config from "../../deno.json" with { type: "json" };
 
@@ -44,12 +44,16 @@ export function createApp(options: AppOptions): Hono {
     (c) =>
       c.json({ name: "agent-runtime", version: config.version, api: "/v1", health: "/healthz" }),
   );
-  app.get("/healthz", (c) =>
-    c.json({
-      ok: true,
+  app.get("/healthz", (c) => {
+    const journal = system.health;
+    if (!journal.ok) c.header("Retry-After", String(RETRY_AFTER_SECONDS));
+    return c.json({
+      ok: journal.ok,
       version: config.version,
+      journal,
       capabilities: { ...platform, tools: system.settings.catalog.names.length },
-    }));
+    }, journal.ok ? 200 : 503);
+  });
 
   if (options.token) {
     const error = (message: string) => errorBody("authentication_error", message);

@@ -7,6 +7,10 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { JournalUnavailable } from "../journal/storage_errors.ts";
+
+/** What a client is told to wait before it tries again after a 503. */
+export const RETRY_AFTER_SECONDS = 5;
 
 /** The error body of every failed request. */
 export interface ApiErrorBody {
@@ -40,8 +44,16 @@ export function notFound(c: Context): Response {
   return apiError(c, 404, "not_found", `There is no route ${c.req.method} ${c.req.path}.`);
 }
 
-/** For `app.onError`: Hono's own 4xx (e.g. malformed JSON) keep their status; anything else is a 500 without internals. */
+/**
+ * For `app.onError`: Hono's own 4xx (e.g. malformed JSON) keep their status;
+ * a journal that cannot be written is a 503 with its reason; anything else
+ * is a 500 without internals.
+ */
 export function onError(error: Error, c: Context): Response {
+  if (error instanceof JournalUnavailable) {
+    c.header("Retry-After", String(RETRY_AFTER_SECONDS));
+    return apiError(c, 503, "journal_unavailable", `${error.message} Try again later.`);
+  }
   // A middleware that built its own response (bearer auth: 401 with WWW-Authenticate) keeps it.
   if (error instanceof HTTPException && error.res) return error.getResponse();
   if (error instanceof HTTPException && error.status < 500) {

@@ -39,7 +39,10 @@ const PROBLEMS: [RegExp, string][] = [
     "the journal file cannot be written (check its permissions)",
   ],
   [/disk I\/O error|Input\/output error/i, "the disk reports an I/O error"],
-  [/unable to open database/i, "the journal file cannot be opened"],
+  [
+    /unable to open database/i,
+    "the journal file cannot be opened for writing (check that its folder exists and is writable)",
+  ],
 ];
 
 /**
