@@ -13,7 +13,8 @@ import { createRuntime } from "./src/runtime.ts";
 
 /**
  * Runs the CLI and resolves with its exit status: 0 done, 1 the last turn
- * failed (e.g. a final API error), 2 bad flags, tools or journal.
+ * failed (e.g. a final API error), 2 bad flags, tools or journal, 130 the
+ * user cancelled it with Ctrl-C.
  *
  * @example
  * ```ts ignore
@@ -28,22 +29,22 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     // The CLI drives its own conversation; a server takes up the ones a crash left.
-    await using runtime = await createRuntime(options, { recoverAll: false });
-    const conversation = await runtime.system.createConversation({ system: options.system });
+    await using runtime = await createRuntime(options, { server: false });
+    const conversation = await runtime.system.createConversation();
     const view = new TerminalView();
-    let failed = false;
+    let status = 0;
     conversation.subscribe((event) => {
-      if (event.type === "turn_finished" || event.type === "turn_failed") {
-        failed = event.type === "turn_failed";
-      }
+      if (event.type === "turn_finished") status = 0;
+      if (event.type === "turn_failed") status = event.error.type === "cancelled" ? 130 : 1;
       if (options.json) console.log(JSON.stringify(event));
       else view.render(event);
     });
+    using _ = cancelOnCtrlC(conversation);
     if (options.prompt) {
       await conversation.send({ type: "user_message", text: options.prompt });
-      await tasksDone(conversation);
+      if (status !== 130) await tasksDone(conversation);
     } else await interactive(conversation);
-    return failed ? 1 : 0;
+    return status;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`error: ${error.message}`);
@@ -51,15 +52,44 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * The first Ctrl-C cancels the running turn (its calls are stopped and
+ * journaled, the history stays valid); a second one, or one while no turn
+ * runs, ends the CLI.
+ */
+function cancelOnCtrlC(conversation: ConversationSupervisor): Disposable {
+  let cancelling = false;
+  const onSignal = () => {
+    if (cancelling || !conversation.cancel()) Deno.exit(130);
+    cancelling = true;
+    console.error("\nCancelling the turn (Ctrl-C again to quit)…");
+  };
+  const unsubscribe = conversation.subscribe((event) => {
+    if (event.type === "turn_finished" || event.type === "turn_failed") cancelling = false;
+  });
+  Deno.addSignalListener("SIGINT", onSignal);
+  return {
+    [Symbol.dispose]() {
+      unsubscribe();
+      Deno.removeSignalListener("SIGINT", onSignal);
+    },
+  };
+}
+
+const COMMANDS = `Commands: /help this list, /exit or /quit leave. Ctrl-C cancels a running turn.
+Anything else is sent to the model.`;
+
 async function interactive(conversation: ConversationSupervisor): Promise<void> {
-  console.error("Interactive session: type a message, /exit to leave.");
+  console.error("Interactive session: type a message, /help for commands, /exit to leave.");
   const lines: ReadableStream<string> = Deno.stdin.readable.pipeThrough(new TextDecoderStream())
     .pipeThrough(new TextLineStream());
   Deno.stderr.writeSync(new TextEncoder().encode("> "));
   for await (const line of lines) {
     const text = line.trim();
-    if (text === "/exit") break;
-    if (text) await conversation.send({ type: "user_message", text });
+    if (text === "/exit" || text === "/quit") break;
+    if (text === "/help") console.error(COMMANDS);
+    else if (/^\/\w+$/.test(text)) console.error(`Unknown command ${text}. ${COMMANDS}`);
+    else if (text) await conversation.send({ type: "user_message", text });
     Deno.stderr.writeSync(new TextEncoder().encode("> "));
   }
   if (conversation.status.tasks.length > 0) {

@@ -30,6 +30,10 @@ export interface RuntimeSettings {
   turnLimitMs: number;
   maxSteps: number;
   maxTokens: number;
+  /** Whether tools may hand work off (`ctx.handOff()`): only where the task routes are served. */
+  handOff: boolean;
+  /** The system prompt of conversations created without one. */
+  defaultSystem?: string;
 }
 
 /** How the system keeps its journal. */

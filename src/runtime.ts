@@ -26,15 +26,21 @@ export const DEFAULT_DATA_PATH = ".agent/journal.kv";
  * Detects the platform, opens the journal, loads the tools and picks the
  * model. Throws a ConfigError for bad tools or an unusable journal.
  *
+ * A server (`server: true`) takes up every conversation a crash left, and
+ * serves the route that handed-off tasks deliver to; the CLI does neither.
+ *
  * @example
  * ```ts ignore
- * await using runtime = await createRuntime(parseCliArgs(Deno.args));
+ * await using runtime = await createRuntime(parseCliArgs(Deno.args), { server: false });
  * const conversation = await runtime.system.createConversation();
  * ```
  */
 export async function createRuntime(
-  options: Pick<CliOptions, "toolDirs" | "model" | "timeoutMs" | "turnLimitMs" | "maxSteps">,
-  { recoverAll = true } = {},
+  options: Pick<
+    CliOptions,
+    "toolDirs" | "model" | "timeoutMs" | "turnLimitMs" | "maxSteps" | "system"
+  >,
+  { server }: { server: boolean },
 ): Promise<Runtime> {
   const platform = detectPlatform();
   ToolWorker.sandbox = platform.toolSandbox;
@@ -56,6 +62,8 @@ export async function createRuntime(
     turnLimitMs: options.turnLimitMs,
     maxSteps: options.maxSteps,
     maxTokens: 8192,
+    handOff: server,
+    defaultSystem: options.system,
   }, {
     journal: await openJournal(dataPath),
     nodeTtlMs: wholeNumber(
@@ -65,7 +73,7 @@ export async function createRuntime(
       300,
       600_000,
     ),
-    recoverAll,
+    recoverAll: server,
   });
   return {
     system,

@@ -53,6 +53,7 @@ const toolDescription = z.object({
   timeoutMs: z.number().int().positive("`timeoutMs` must be a positive whole number").optional(),
   background: z.boolean({ error: "`background` must be true or false" }).optional(),
   idempotent: z.boolean({ error: "`idempotent` must be true or false" }).optional(),
+  runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),
 });
 
 /**
@@ -164,7 +165,8 @@ async function loadTool(moduleUrl: string): Promise<CatalogTool> {
   if (!parsed.success) {
     throw new Error(parsed.error.issues.map((issue) => issue.message).join("; "));
   }
-  const tool = { ...parsed.data, moduleUrl } as CatalogTool;
+  const { runs: _, ...described } = parsed.data;
+  const tool = { ...described, moduleUrl } as CatalogTool;
   try {
     ajv.compile(tool.inputSchema);
   } catch (error) {

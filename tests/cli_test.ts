@@ -154,8 +154,8 @@ Deno.test("--timeout applies to tools that declare none; the process exits despi
   });
   assertEquals(code, 0, stderr);
   assertEquals(stdout, "Gave up on both.\n");
-  assertMatch(stderr, /⏱ spin timed out 0\.\d\d s: The tool timed out after 300 ms/);
-  assertMatch(stderr, /⏱ sleep timed out 0\.\d\d s: The tool timed out after 200 ms/);
+  assertMatch(stderr, /⏱ spin timed out \d+\.\d\d s: The tool timed out after 300 ms/);
+  assertMatch(stderr, /⏱ sleep timed out \d+\.\d\d s: The tool timed out after 200 ms/);
 });
 
 Deno.test("without an API key the offline model runs real tools in parallel workers", async () => {
@@ -196,7 +196,7 @@ Deno.test("a prompt's background task shows in the view, and its result reaches 
   });
   assertEquals(code, 0, stderr);
   assertEquals(stdout, "Started the report.\nThe report says all good.\n");
-  assertMatch(stderr, /^↻ slow_report running 0\.\d\d s: continues as task_[0-9a-f-]+$/m);
+  assertMatch(stderr, /^↻ slow_report running \d+\.\d\d s: continues as task_[0-9a-f-]+$/m);
   assertMatch(stderr, /^✓ slow_report task task_[0-9a-f-]+ succeeded: Report on q3: all good\.$/m);
   assertMatch(stderr, /^The result of task_[0-9a-f-]+ goes to the model\.$/m);
   assertStringIncludes(
@@ -204,3 +204,94 @@ Deno.test("a prompt's background task shows in the view, and its result reaches 
     "Report on q3: all good.",
   );
 });
+
+Deno.test("-h prints the usage; /help and /quit are the CLI's own, never sent to the model", async () => {
+  const help = await cli(["-h"]);
+  assertEquals(help.code, 0);
+  assertStringIncludes(help.stdout, "Usage: deno task run");
+  await using api = startFakeMessagesApi([{ text: "Hello back." }, { text: "Never." }]);
+  const { code, stdout, stderr } = await cli([], {
+    env: withApi(api.url),
+    stdin: "/help\n/frob\nhello\n/quit\nignored\n",
+  });
+  assertEquals(code, 0, stderr);
+  assertEquals(stdout, "Hello back.\n");
+  assertStringIncludes(stderr, "Commands: /help");
+  assertStringIncludes(stderr, "Unknown command /frob.");
+  assertEquals(api.requests.length, 1);
+  assertEquals(api.requests[0].body.messages, [{
+    role: "user",
+    content: [{ type: "text", text: "hello" }],
+  }]);
+});
+
+Deno.test("ctx.handOff() in a prompt run is refused with a clear tool result, and the run ends", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ name: "hand_off", input: { queueUrl: "http://127.0.0.1:9/", job: "j" } }] },
+    { text: "Could not hand it off." },
+  ]);
+  const { code, stdout, stderr } = await cli(["--tools", fixtures, "Hand it off."], {
+    env: withApi(api.url),
+  });
+  assertEquals(code, 0, stderr);
+  assertEquals(stdout, "Could not hand it off.\n");
+  const result = (api.requests[1].body.messages[2].content as { content: string }[])[0];
+  assertEquals((result as { is_error?: boolean }).is_error, true);
+  assertStringIncludes(result.content, "ctx.handOff() is not available here");
+  assertStringIncludes(result.content, "deno task serve");
+});
+
+Deno.test("the first Ctrl-C cancels the running turn and journals it; Ctrl-C with no turn running quits", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] },
+  ]);
+  const path = `${await Deno.makeTempDir()}/journal.kv`;
+  const env = { ...withApi(api.url), AGENT_DATA: path };
+  const prompt = cliProcess(["--tools", fixtures, "Sleep."], env);
+  await prompt.stderrUntil("▶ sleep started");
+  prompt.child.kill("SIGINT");
+  const { code } = await prompt.child.status;
+  assertEquals(code, 130);
+  assertStringIncludes(prompt.stderr(), "Cancelling the turn (Ctrl-C again to quit)");
+  assertMatch(prompt.stderr(), /■ sleep cancelled/);
+  {
+    // Nothing is left for a later `deno task serve` to resume.
+    using kv = await Deno.openKv(path);
+    assertEquals(await Array.fromAsync(kv.list({ prefix: ["open"] })), []);
+  }
+
+  const idle = cliProcess([], env, true);
+  await idle.stderrUntil("> ");
+  idle.child.kill("SIGINT");
+  assertEquals((await idle.child.status).code, 130);
+});
+
+/** The CLI in a process the test can signal, with its stderr read as it comes. */
+function cliProcess(args: string[], env: Record<string, string>, keepStdinOpen = false) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--no-check", MAIN, ...args],
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", ...env },
+    clearEnv: true,
+    stdin: keepStdinOpen ? "piped" : "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const waiters: { needle: string; resolve: () => void }[] = [];
+  (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      for (const waiter of waiters) if (text.includes(waiter.needle)) waiter.resolve();
+    }
+  })();
+  return {
+    child,
+    stderr: () => text,
+    stderrUntil(needle: string): Promise<void> {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiters.push({ needle, resolve });
+      if (text.includes(needle)) resolve();
+      return promise;
+    },
+  };
+}

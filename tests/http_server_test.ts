@@ -71,6 +71,7 @@ Deno.test("a message sent with Accept: text/event-stream streams its turn's even
   await using system = await testSystem(api);
   await using server = startTestServer(system);
   const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
+  const before = Date.now();
   const response = await post(`${server.url}/v1/conversations/${id}/messages`, {
     content: "streamed",
   }, {
@@ -78,12 +79,15 @@ Deno.test("a message sent with Accept: text/event-stream streams its turn's even
   });
   assertEquals(response.headers.get("content-type"), "text/event-stream");
   const events = await readEvents(response);
+  const after = Date.now();
   const types = events.map((event) => event.type);
   assertEquals(types[0], "turn_started");
   assertEquals(types.at(-1), "turn_finished");
   assertEquals(types.filter((type) => type === "tool_call_finished").length, 3);
   assert(events.every((event, i) => i === 0 || event.id > events[i - 1].id), "ids increase");
-  assert(events.every((event) => typeof event.at === "number"));
+  const times = events.map((event) => event.at as number);
+  assertEquals(times, times.toSorted((a, b) => a - b), "stamped in order");
+  assert(times[0] >= before && times.at(-1)! <= after, `${times} within ${before}..${after}`);
 });
 
 Deno.test("GET /events streams every event live while another client drives the turn", async () => {

@@ -1,4 +1,6 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
 
 const SERVE = new URL("../src/http/serve.ts", import.meta.url).pathname;
 
@@ -54,4 +56,38 @@ Deno.test("deno task serve answers on PORT, requires its token, and stops cleanl
   assertEquals((await child.status).code, 0);
   await lines.cancel();
   await child.stdout.cancel();
+});
+
+Deno.test("serve --help prints the server's own usage; --json and a prompt are refused", async () => {
+  const help = await serve({}, ["--help"]).output();
+  assertEquals(help.code, 0);
+  const text = new TextDecoder().decode(help.stdout);
+  assertStringIncludes(text, "Usage: deno task serve [flags]");
+  assertStringIncludes(text, "AGENT_DRAIN_MS");
+  assertEquals(text.includes("--json"), false);
+  for (
+    const [args, message] of [
+      [["--json"], "--json is for deno task run"],
+      [["hello"], 'deno task serve takes no prompt (got "hello")'],
+    ]
+  ) {
+    const { code, stderr } = await serve({ PORT: "0" }, args as string[]).output();
+    assertEquals(code, 2);
+    assertStringIncludes(new TextDecoder().decode(stderr), message as string);
+  }
+});
+
+Deno.test("serve --system is the system prompt of conversations created without one", async () => {
+  await using api = startFakeMessagesApi(() => ({ text: "Terse." }));
+  await using server = await startServerProcess(await journaledServerEnv(api.url), [
+    "--system",
+    "Be terse.",
+  ]);
+  const plain = (await request(`${server.url}/v1/conversations`, "POST", {})).body.id;
+  const own = (await request(`${server.url}/v1/conversations`, "POST", { system: "Be kind." }))
+    .body.id;
+  for (const id of [plain, own]) {
+    await request(`${server.url}/v1/conversations/${id}/messages`, "POST", { content: "Hi" });
+  }
+  assertEquals(api.requests.map((request) => request.body.system), ["Be terse.", "Be kind."]);
 });

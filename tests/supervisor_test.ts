@@ -327,7 +327,9 @@ Deno.test("events report each call's start, finish and the batch's wall and summ
   await using system = await testSystem(api);
   const conversation = await system.createConversation();
   const events = recordEvents(conversation);
+  const before = Date.now();
   await conversation.send(user("go"));
+  const after = Date.now();
   const types = events.map((event) => event.type);
   assertEquals(types.filter((type) => type === "tool_call_started").length, 2);
   assertEquals(types.filter((type) => type === "tool_call_progress").length, 2);
@@ -335,5 +337,8 @@ Deno.test("events report each call's start, finish and the batch's wall and summ
   const batch = eventOf(events, "tool_batch_finished");
   assertEquals(batch.count, 2);
   assert(batch.summedMs > batch.wallMs, "parallel calls sum to more than the wall time");
-  assert(events.every((event) => event.conversationId === conversation.id && event.at > 0));
+  // Stamped with the time each happened, in order.
+  const times = events.map((event) => event.at);
+  assertEquals(times, times.toSorted((a, b) => a - b));
+  assert(times[0] >= before && times.at(-1)! <= after, `${times} within ${before}..${after}`);
 });

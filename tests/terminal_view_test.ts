@@ -72,3 +72,26 @@ Deno.test("on a terminal, every call has a line redrawn in place with its state"
   assertMatch(lastFrame, /^ {2}✓ fetch_url 0\.25 s\n {2}✗ read_file failed 0\.01 s: NotCapable/);
   assertStringIncludes(lastFrame, "2 tools in parallel: 0.25 s wall, 0.26 s summed\n");
 });
+
+Deno.test("progress from a background task after its batch has ended is shown plainly, and ignored live", () => {
+  const events = [
+    event({ type: "tool_call_started", callId: "bg", name: "slow_report", input: {} }),
+    event({
+      type: "tool_call_finished",
+      callId: "bg",
+      name: "slow_report",
+      status: "running",
+      ms: 0,
+      content: "continues",
+      taskId: "task_1",
+    }),
+    event({ type: "tool_batch_finished", count: 1, wallMs: 5, summedMs: 5 }),
+    event({ type: "tool_call_progress", callId: "bg", name: "slow_report", text: "half done" }),
+  ];
+  for (const live of [false, true]) {
+    const err = capture();
+    const view = new TerminalView({ stdout: capture().sink, stderr: err.sink, live });
+    for (const e of events) view.render(e);
+    if (!live) assertStringIncludes(err.text, "… slow_report: half done");
+  }
+});

@@ -68,8 +68,9 @@ Deno.test("invalid tool modules are refused with one line per file saying what t
     "`permissions` may only name read, write, net, env, run, sys, ffi, import",
   );
   assertStringIncludes(about("copy_b.ts"), 'another tool is already named "same_name"');
+  assertStringIncludes(about("no_run.ts"), "`run` must be a function: `run(input, ctx) { … }`");
   assert(!error.message.includes("_helper.ts"), "_-prefixed helpers are not tools");
-  assertEquals(lines.length, 6);
+  assertEquals(lines.length, 7);
 });
 
 Deno.test("a missing tools folder is a configuration error", async () => {

@@ -34,10 +34,15 @@ Deno.test("a zod-typed tool rejects input that fails its schema, naming the fiel
 });
 
 Deno.test("a call past its timeout is stopped, and its signal is aborted", async () => {
-  const outcome = await call("hang", {}, { timeoutMs: 150 });
+  const late = Promise.withResolvers<string>();
+  const outcome = await call("notice_abort", {}, {
+    timeoutMs: 150,
+    onLateResult: (result) => late.resolve(result.content),
+  });
   assertEquals(outcome.status, "timed_out");
   assertEquals(outcome.content, "The tool timed out after 150 ms and was stopped.");
-  await new Promise((resolve) => setTimeout(resolve, 150)); // the worker's grace period
+  // What the tool answered once its signal fired, in the grace before it was terminated.
+  assertEquals(await late.promise, "aborted: TimeoutError");
 });
 
 Deno.test("tools run with no permissions unless declared", async () => {
@@ -46,7 +51,11 @@ Deno.test("tools run with no permissions unless declared", async () => {
   assertMatch(env.content, /^NotCapable: Requires env access to "ANTHROPIC_API_KEY"/);
   const read = await call("read_hosts", {});
   assertEquals(read.status, "failed");
-  assertMatch(read.content, /^NotCapable: Requires read access to "\/etc\/hosts"/);
+  // The fix is the tool's own declaration, not a flag of the whole program.
+  assertEquals(
+    read.content,
+    'NotCapable: Requires read access to "/etc/hosts". The tool does not declare this permission: add it to the tool\'s `permissions` (for example `permissions: { read: ["…"] }`).',
+  );
 });
 
 Deno.test("a declared net permission is narrowed to its hosts", async () => {
@@ -68,13 +77,17 @@ Deno.test("progress reports reach the caller while the tool runs", async () => {
   assertEquals(progress, ["sleeping 5 ms"]);
 });
 
-Deno.test("aborting the signal cancels a running call", async () => {
+Deno.test("aborting the signal cancels a running call, and the tool's signal says so", async () => {
   const controller = new AbortController();
-  const pending = call("hang", {}, { signal: controller.signal, timeoutMs: 10_000 });
-  setTimeout(() => controller.abort(), 50);
-  const outcome = await pending;
+  const late = Promise.withResolvers<string>();
+  const outcome = await call("notice_abort", {}, {
+    signal: controller.signal,
+    timeoutMs: 10_000,
+    onProgress: () => controller.abort(), // the tool is running
+    onLateResult: (result) => late.resolve(result.content),
+  });
   assertEquals(outcome.status, "cancelled");
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  assertEquals(await late.promise, "aborted: AbortError");
 });
 
 Deno.test("a module that fails to load gives an error outcome, not a crash", async () => {

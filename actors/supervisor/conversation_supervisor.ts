@@ -140,7 +140,7 @@ export class ConversationSupervisor {
     const created: JournalRecord = {
       type: "created",
       modelName: options.modelName ?? deps.settings.modelName,
-      system: options.system,
+      system: options.system ?? deps.settings.defaultSystem,
       tools: options.tools,
       at: Date.now(),
     };
@@ -387,6 +387,7 @@ export class ConversationSupervisor {
               emit: (event) => this.#emit(event),
               record: (updates) => this.#recordCalls(updates),
               tasks: this.#deps.tasks,
+              handOff: this.#deps.settings.handOff,
             }),
           );
           if (running.signal.aborted) {

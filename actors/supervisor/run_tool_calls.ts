@@ -27,6 +27,8 @@ export interface ToolBatchContext {
   /** Journals call updates; rejects if the conversation is no longer ours to write. */
   record: (updates: CallUpdate[]) => Promise<void>;
   tasks: TaskBoard;
+  /** Whether an outside system can deliver a handed-off call's result here. */
+  handOff: boolean;
 }
 
 /**
@@ -123,7 +125,7 @@ async function runOne(
     input: call.input,
     timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,
     signal: stop.signal,
-    task: { taskId, secret },
+    task: context.handOff ? { taskId, secret } : undefined,
     onProgress: (text) => context.emit({ type: "tool_call_progress", callId, name, text }),
     onHandOff: () => {
       handedOff ??= context.tasks.start({ ...task, reason: "handed_off", secret })

@@ -11,7 +11,8 @@ import type { JsonSchema, ToolPermissions } from "../../src/tool.ts";
 /** Sent to a tool worker. */
 export type ToWorker =
   | { type: "describe" }
-  | { type: "run"; callId: string; input: unknown; task: { taskId: string; secret: string } }
+  /** `task` is what the call becomes if the tool hands off; absent where no one could deliver. */
+  | { type: "run"; callId: string; input: unknown; task?: { taskId: string; secret: string } }
   | { type: "abort"; reason: "timeout" | "cancelled" };
 
 /** A tool's metadata as its worker reports it (plain data, validated by the receiver). */
@@ -23,6 +24,8 @@ export interface ToolDescription {
   timeoutMs?: number;
   background?: boolean;
   idempotent?: boolean;
+  /** Whether the module's `run` is a function. */
+  runs: boolean;
 }
 
 /** Sent by a tool worker. */

@@ -21,7 +21,7 @@ export interface ToolCallRequest {
   /** Aborting it cancels the call: the worker is terminated, the outcome is `cancelled`. */
   signal?: AbortSignal;
   onProgress?: (text: string) => void;
-  /** The task the call becomes if the tool hands its work off (`ctx.handOff()`). */
+  /** The task the call becomes if the tool hands its work off (`ctx.handOff()`); none refuses it. */
   task?: { taskId: string; secret: string };
   onHandOff?: () => void;
   /** A result that arrived in the grace after a timeout or cancellation: too late, but not lost. */
@@ -92,8 +92,7 @@ export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome
     };
     worker.onCrash = (message) => settle("failed", `The tool crashed: ${message}`);
     request.signal?.addEventListener("abort", onAbort, { once: true });
-    const task = request.task ?? { taskId: "", secret: "" };
-    worker.send({ type: "run", callId: request.callId, input: request.input, task });
+    worker.send({ type: "run", callId: request.callId, input: request.input, task: request.task });
   });
 }
 

@@ -47,6 +47,7 @@ function describe(tool: Tool): ToolDescription {
     timeoutMs: tool?.timeoutMs,
     background: tool?.background,
     idempotent: tool?.idempotent,
+    runs: typeof tool?.run === "function",
   } as ToolDescription;
 }
 
@@ -78,15 +79,31 @@ async function run(
     }
     const progress = (text: string) => reply({ type: "progress", text: String(text) });
     const handOff = () => {
+      if (!task) throw new Error(NO_HAND_OFF);
       reply({ type: "handed_off" });
       return { ...task, resultPath: `/v1/tasks/${task.taskId}/result` };
     };
     const value = await tool.run(input, { callId, signal, progress, handOff });
     return { type: "result", ok: true, content: toContent(value) };
   } catch (error) {
-    return { type: "result", ok: false, message: errorMessage(error) };
+    return { type: "result", ok: false, message: failureMessage(error) };
   }
 }
+
+/**
+ * Deno's advice for a denied permission ("run again with the --allow-net
+ * flag") is for a whole program; a tool gets a permission by declaring it.
+ */
+function failureMessage(error: unknown): string {
+  return errorMessage(error).replace(
+    /, run again with the --allow-(\w+) flag\.?$/,
+    (_, name) =>
+      `. The tool does not declare this permission: add it to the tool's \`permissions\` (for example \`permissions: { ${name}: ["…"] }\`).`,
+  );
+}
+
+const NO_HAND_OFF =
+  "ctx.handOff() is not available here: this runtime has no HTTP endpoint an outside system could post the result to. Run the agent with `deno task serve` to hand work off.";
 
 function toContent(value: unknown): string {
   if (typeof value === "string") return value;

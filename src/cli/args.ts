@@ -36,7 +36,10 @@ Flags:
   --max-steps N    model calls per turn at most (default 20)
   --system TEXT    system prompt
   --json           one JSON event per line on stdout instead of text
-  --help           this text
+  --help, -h       this text
+
+Interactive commands: /help, /exit or /quit. Ctrl-C cancels a running turn;
+a second Ctrl-C quits.
 
 Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
 AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).`;
@@ -59,6 +62,7 @@ export function parseCliArgs(args: string[]): CliOptions {
     string: [...STRING_FLAGS, "_"],
     boolean: BOOLEAN_FLAGS,
     collect: ["tools"],
+    alias: { h: "help" },
     unknown: (arg: string, key?: string) => {
       if (/^-\d/.test(arg)) {
         throw new ConfigError(

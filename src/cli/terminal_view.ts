@@ -73,9 +73,13 @@ export class TerminalView {
         return this.#live
           ? this.#startTicker()
           : this.#line(`▶ ${event.name} started (${event.callId})`);
-      case "tool_call_progress":
-        this.#calls.get(event.callId)!.note = event.text;
-        return this.#live ? this.#redraw() : this.#line(`… ${event.name}: ${event.text}`);
+      case "tool_call_progress": {
+        // A background task reports on after its batch has left the table.
+        const call = this.#calls.get(event.callId);
+        if (call) call.note = event.text;
+        if (!this.#live) return this.#line(`… ${event.name}: ${event.text}`);
+        return call ? this.#redraw() : undefined;
+      }
       case "tool_call_finished": {
         const call = Object.assign(this.#calls.get(event.callId)!, {
           status: event.status,

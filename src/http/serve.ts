@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseCliArgs, USAGE } from "../cli/args.ts";
+import { parseCliArgs } from "../cli/args.ts";
 import { ConfigError } from "../config_error.ts";
 import { createRuntime } from "../runtime.ts";
 import { createApp } from "./app.ts";
@@ -22,15 +22,16 @@ import { wholeNumber } from "../whole_number.ts";
 export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<void> {
   const options = parseCliArgs(args);
   if (options.help) {
-    console.log(
-      `${
-        USAGE.replace('deno task run [flags] ["prompt"]', "deno task serve [flags]")
-      }\n\n${SERVE_ENV}`,
-    );
+    console.log(SERVE_USAGE);
     return;
   }
   if (options.prompt) {
     throw new ConfigError(`deno task serve takes no prompt (got "${options.prompt}").`);
+  }
+  if (options.json) {
+    throw new ConfigError(
+      "--json is for deno task run; the server streams JSON events at /v1/conversations/:id/events.",
+    );
   }
   const listen = listenOptions(env);
   const token = env.get("AGENT_API_TOKEN") || undefined;
@@ -40,7 +41,7 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
       `Refusing to listen on ${listen.hostname} without AGENT_API_TOKEN: set a token, or listen on loopback (HOST=127.0.0.1).`,
     );
   }
-  await using runtime = await createRuntime(options);
+  await using runtime = await createRuntime(options, { server: true });
   const { system, platform } = runtime;
   console.error(`Journal: ${runtime.dataPath}`);
   const app = createApp({ system, platform, token, maxBodyBytes: listen.maxBodyBytes });
@@ -57,8 +58,23 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
   await server.finished;
 }
 
-const SERVE_ENV =
-  `Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
+const SERVE_USAGE = `Usage: deno task serve [flags]
+
+Serves the HTTP API (/v1) for external programs to drive conversations and
+watch them live. Every tool call runs in its own Web Worker.
+
+Flags:
+  --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
+  --model NAME     default model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
+  --timeout MS     per-call time limit for tools that declare none (default 30000)
+  --turn-limit MS  a call still running after MS continues as a background task (default 20000)
+  --max-steps N    model calls per turn at most (default 20)
+  --system TEXT    system prompt of conversations created without one
+  --help, -h       this text
+
+Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
+AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).
+Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
 AGENT_MAX_BODY_BYTES (default 1048576), AGENT_NODE_TTL_MS (how soon another process may take
 over the conversations of one that died; default 10000).`;

@@ -38,6 +38,7 @@ const context = {
     ))!;
   },
   tasks: new TaskBoard(journal, "bench", () => {}),
+  handOff: false,
 };
 
 function calls(name: string, count: number, input: unknown): CallRecord[] {

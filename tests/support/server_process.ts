@@ -21,9 +21,12 @@ export interface ServerProcess extends AsyncDisposable {
  * Starts the server on a free loopback port with the fixture tools, and
  * resolves once it listens. Disposing it kills it.
  */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--no-check", SERVE, "--tools", FIXTURE_TOOLS.pathname],
+    args: ["run", "--allow-all", "--no-check", SERVE, "--tools", FIXTURE_TOOLS.pathname, ...args],
     env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", PORT: "0", ...env },
     clearEnv: true,
     stdout: "null",

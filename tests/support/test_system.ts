@@ -43,6 +43,7 @@ export async function testSystem(
     turnLimitMs: 60_000,
     maxSteps: 20,
     maxTokens: 1024,
+    handOff: true,
     ...settings,
   }, { journal: options.journal ?? await Journal.open(":memory:"), ...options });
 }
