@@ -76,6 +76,7 @@ export class AgentSystem implements AsyncDisposable {
   #sweeping: Promise<void> | undefined;
   #beating: Promise<void> | undefined;
   #lastProblem = "";
+  #draining = false;
 
   private constructor(settings: RuntimeSettings, options: SystemOptions) {
     this.settings = settings;
@@ -144,6 +145,7 @@ export class AgentSystem implements AsyncDisposable {
    * live process drives are left to it, without loading them here.
    */
   async sweep(): Promise<void> {
+    if (this.#draining) return;
     await this.tasks.sweep();
     const { journal, recoverAll } = this.#options;
     for (const id of await journal.unfinished()) {
@@ -207,10 +209,36 @@ export class AgentSystem implements AsyncDisposable {
     }
   }
 
+  /**
+   * Takes up no more work and resolves once every running turn here has
+   * ended, or after `ms`, whichever comes first. What is still running then
+   * is left to recovery: disposing the system tells other processes at once
+   * that this one is gone.
+   *
+   * @example
+   * ```ts ignore
+   * await system.drain(10_000);
+   * await system[Symbol.asyncDispose]();
+   * ```
+   */
+  async drain(ms: number): Promise<void> {
+    this.#draining = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const idle = Promise.all(
+      [...this.#conversations.values()].map(async ({ supervisor }) =>
+        (await supervisor)?.whenIdle()
+      ),
+    );
+    await Promise.race([idle, new Promise((resolve) => timer = setTimeout(resolve, ms))]);
+    clearTimeout(timer);
+  }
+
   /** Stops the heartbeat and closes the journal. Running turns should have ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#timers.forEach(clearInterval);
     await Promise.all([this.#sweeping, this.#beating]);
+    // Others may take over what is left now, not a TTL from now.
+    await this.#options.journal.forget(this.#deps.node).catch(() => {});
     for (const { supervisor } of this.#conversations.values()) await (await supervisor)?.settled();
     this.#options.journal.close();
   }

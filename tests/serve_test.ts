@@ -1,6 +1,15 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
+import {
+  conversationsMidCall,
+  conversationWhen,
+  finishTimes,
+  journaledServerEnv,
+  request,
+  startServerProcess,
+} from "./support/server_process.ts";
+import { readEvents } from "./support/test_server.ts";
+import { lastUserText } from "./support/test_system.ts";
 
 const SERVE = new URL("../src/http/serve.ts", import.meta.url).pathname;
 
@@ -90,4 +99,46 @@ Deno.test("serve --system is the system prompt of conversations created without 
     await request(`${server.url}/v1/conversations/${id}/messages`, "POST", { content: "Hi" });
   }
   assertEquals(api.requests.map((request) => request.body.system), ["Be terse.", "Be kind."]);
+});
+
+Deno.test("SIGTERM with an event stream open: the stream ends with server_shutdown, the running turn finishes and is answered, the server exits 0", async () => {
+  await using api = startFakeMessagesApi((request) =>
+    lastUserText(request).includes("tool_result")
+      ? { text: "Slept." }
+      : { toolCalls: [{ name: "sleep", input: { ms: 1_500 } }] }
+  );
+  await using server = await startServerProcess(await journaledServerEnv(api.url));
+  const id = (await request(`${server.url}/v1/conversations`, "POST", {})).body.id;
+  const stream = await fetch(`${server.url}/v1/conversations/${id}/events`);
+  const events = readEvents(stream);
+  const turn = request(`${server.url}/v1/conversations/${id}/messages`, "POST", {
+    content: "Sleep.",
+  });
+  await conversationWhen(server.url, id, (body) => body.status.callsInFlight.length === 1);
+  server.child.kill("SIGTERM");
+  const seen = await events;
+  assertEquals(seen.at(-1)!.type, "server_shutdown");
+  const reply = await turn;
+  assertEquals([reply.status, reply.body.status, reply.body.text], [200, "completed", "Slept."]);
+  assertEquals((await server.child.status).code, 0);
+  assertStringIncludes(server.log(), "Shutting down: running turns get up to 10000 ms");
+});
+
+Deno.test("a turn that outlasts AGENT_DRAIN_MS is left to recovery, which another server takes up at once", async () => {
+  await using api = startFakeMessagesApi((request) =>
+    lastUserText(request).includes("tool_result")
+      ? { text: "Recovered." }
+      : { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] }
+  );
+  // A TTL far longer than the test: only a server that says it has stopped is taken over in time.
+  const env = await journaledServerEnv(api.url, {
+    AGENT_DRAIN_MS: "200",
+    AGENT_NODE_TTL_MS: "120000",
+  });
+  const stopped = await startServerProcess(env);
+  const [id] = await conversationsMidCall(stopped.url, 1);
+  stopped.child.kill("SIGTERM");
+  assertEquals((await stopped.child.status).code, 0);
+  await using next = await startServerProcess(env);
+  await finishTimes(next.url, [id], "Recovered.");
 });

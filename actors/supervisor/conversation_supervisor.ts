@@ -116,6 +116,7 @@ export class ConversationSupervisor {
   /** Tasks whose result has been announced with an event. */
   readonly #announced = new Set<string>();
   #resumePosted = false;
+  readonly #whenIdle: (() => void)[] = [];
   #holds = 0;
   /** The versionstamp of the lease this process holds, which fences its appends. */
   #lease: string | undefined;
@@ -234,6 +235,12 @@ export class ConversationSupervisor {
   /** Whether this process is working on the conversation. */
   get busy(): boolean {
     return this.#holds > 0;
+  }
+
+  /** Resolves once this process has no work left on the conversation (and gave its lease back). */
+  whenIdle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.#whenIdle.push(resolve));
   }
 
   /** Whether nothing here needs the conversation in memory: no work, and no one listening. */
@@ -534,7 +541,11 @@ export class ConversationSupervisor {
     if (--this.#holds > 0) return Promise.resolve();
     return this.#leaseOps = this.#leaseOps.then(() =>
       this.#holds === 0 ? this.#deps.journal.releaseLease(this.id, this.#deps.node) : undefined
-    ).catch(() => {});
+    ).catch(() => {}).finally(() => {
+      if (this.busy) return;
+      this.#whenIdle.forEach((resolve) => resolve());
+      this.#whenIdle.length = 0;
+    });
   }
 
   #emit(event: ConversationEventInit): void {

@@ -10,7 +10,7 @@ import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
-import { errorBody, notFound, onError, RETRY_AFTER_SECONDS } from "./errors.ts";
+import { apiError, errorBody, notFound, onError, RETRY_AFTER_SECONDS } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import config from "../../deno.json" with { type: "json" };
 
@@ -22,6 +22,11 @@ export interface AppOptions {
   token?: string;
   /** Largest accepted request body. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Aborted when the server starts shutting down: event streams end with a
+   * final `server_shutdown` event, and new requests are answered 503.
+   */
+  shutdown?: AbortSignal;
 }
 
 /**
@@ -35,9 +40,16 @@ export interface AppOptions {
  */
 export function createApp(options: AppOptions): Hono {
   const { system, platform } = options;
+  const shutdown = options.shutdown ?? new AbortController().signal;
   const app = new Hono();
   app.notFound(notFound);
   app.onError(onError);
+  app.use(async (c, next) => {
+    if (!shutdown.aborted) return await next();
+    c.header("Retry-After", String(RETRY_AFTER_SECONDS));
+    c.header("Connection", "close");
+    return apiError(c, 503, "shutting_down", "The server is shutting down; try again shortly.");
+  });
 
   app.get(
     "/",
@@ -85,7 +97,7 @@ export function createApp(options: AppOptions): Hono {
         timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
       })),
     }));
-  app.route("/v1/conversations", conversationRoutes(system));
+  app.route("/v1/conversations", conversationRoutes(system, shutdown));
   app.route("/v1/tasks", taskRoutes(system.tasks));
   return app;
 }

@@ -39,7 +39,10 @@ type Env = { Variables: { conversation: ConversationSupervisor } };
  * app.route("/v1/conversations", conversationRoutes(system));
  * ```
  */
-export function conversationRoutes(system: AgentSystem): Hono<Env> {
+export function conversationRoutes(
+  system: AgentSystem,
+  shutdown: AbortSignal = new AbortController().signal,
+): Hono<Env> {
   const routes = new Hono<Env>();
 
   routes.post("/", requireJson, jsonBody(newConversation), async (c) => {
@@ -96,13 +99,14 @@ export function conversationRoutes(system: AgentSystem): Hono<Env> {
     }
     let inTurn = false;
     return streamEvents(c, events, {
+      shutdown,
       filter: (event) =>
         inTurn ||= event.type === "turn_started" && event.messageId === submission.messageId,
       until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
     });
   });
 
-  routes.get("/:id/events", (c) => streamEvents(c, c.get("conversation")));
+  routes.get("/:id/events", (c) => streamEvents(c, c.get("conversation"), { shutdown }));
 
   routes.post("/:id/cancel", (c) => c.json({ cancelled: c.get("conversation").cancel() }));
 

@@ -13,10 +13,18 @@ export interface EventSource {
   subscribe(listener: (event: ConversationEvent) => void): () => void;
 }
 
+/** The last event of a stream that the server ends because it shuts down. */
+export const SHUTDOWN_EVENT = {
+  type: "server_shutdown",
+  message:
+    "The server is shutting down; reconnect with Last-Event-ID to another instance or later.",
+} as const;
+
 /**
  * Streams `source`'s events until `until` returns true for one of them (it is
- * sent, then the stream ends) or the client goes away. Leaving only
- * unsubscribes: the conversation goes on and records its results.
+ * sent, then the stream ends), the client goes away, or `shutdown` aborts
+ * (a final `server_shutdown` event is sent). Leaving only unsubscribes: the
+ * conversation goes on and records its results.
  *
  * @example
  * ```ts ignore
@@ -29,6 +37,7 @@ export function streamEvents(
   options: {
     filter?: (event: ConversationEvent) => boolean;
     until?: (event: ConversationEvent) => boolean;
+    shutdown?: AbortSignal;
   } = {},
 ): Response {
   return streamSSE(c, async (stream) => {
@@ -43,6 +52,14 @@ export function streamEvents(
       if (options.until?.(event)) chain.then(done.resolve, done.resolve);
     });
     stream.onAbort(() => done.resolve());
+    const onShutdown = () => {
+      chain = chain.then(() =>
+        stream.writeSSE({ event: SHUTDOWN_EVENT.type, data: JSON.stringify(SHUTDOWN_EVENT) })
+      );
+      chain.then(done.resolve, done.resolve);
+    };
+    if (options.shutdown?.aborted) onShutdown();
+    options.shutdown?.addEventListener("abort", onShutdown, { once: true });
     const keepAlive = setInterval(
       () => stream.write(": keep-alive\n\n").catch(() => done.resolve()),
       15_000,
@@ -51,6 +68,7 @@ export function streamEvents(
       await done.promise;
     } finally {
       clearInterval(keepAlive);
+      options.shutdown?.removeEventListener("abort", onShutdown);
       unsubscribe();
     }
   });

@@ -8,6 +8,8 @@ import { parseCliArgs } from "../cli/args.ts";
 import { ConfigError } from "../config_error.ts";
 import { createRuntime } from "../runtime.ts";
 import { createApp } from "./app.ts";
+import { delay } from "@std/async/delay";
+import type { AgentSystem } from "../../actors/agent_system.ts";
 import { wholeNumber } from "../whole_number.ts";
 
 /**
@@ -44,7 +46,14 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
   await using runtime = await createRuntime(options, { server: true });
   const { system, platform } = runtime;
   console.error(`Journal: ${runtime.dataPath}`);
-  const app = createApp({ system, platform, token, maxBodyBytes: listen.maxBodyBytes });
+  const shutdown = new AbortController();
+  const app = createApp({
+    system,
+    platform,
+    token,
+    maxBodyBytes: listen.maxBodyBytes,
+    shutdown: shutdown.signal,
+  });
   const server = Deno.serve({
     hostname: listen.hostname,
     port: listen.port,
@@ -53,10 +62,35 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
         `Listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`,
       ),
   }, app.fetch);
-  const stop = () => server.shutdown();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
-  await server.finished;
+  const signalled = Promise.withResolvers<void>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => signalled.resolve());
+  }
+  await Promise.race([signalled.promise, server.finished]);
+  await drain(server, system, shutdown, listen.drainMs);
 }
+
+/**
+ * Stops accepting, ends event streams with a final event, lets running
+ * turns finish for up to `ms`, then lets their replies go out. Whatever is
+ * still running is left to recovery by another process.
+ */
+async function drain(
+  server: Deno.HttpServer,
+  system: AgentSystem,
+  shutdown: AbortController,
+  ms: number,
+): Promise<void> {
+  console.error(`Shutting down: running turns get up to ${ms} ms to finish (AGENT_DRAIN_MS).`);
+  shutdown.abort();
+  const closed = server.shutdown();
+  await system.drain(ms);
+  // Replies of the turns that ended are written now; a turn still running has none to wait for.
+  await Promise.race([closed, delay(REPLY_GRACE_MS)]);
+}
+
+/** How long finished turns' replies get to be written after the drain. */
+const REPLY_GRACE_MS = 1_000;
 
 const SERVE_USAGE = `Usage: deno task serve [flags]
 
@@ -77,12 +111,14 @@ AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps noth
 Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
 AGENT_MAX_BODY_BYTES (default 1048576), AGENT_NODE_TTL_MS (how soon another process may take
-over the conversations of one that died; default 10000).`;
+over the conversations of one that died; default 10000), AGENT_DRAIN_MS (on SIGTERM or
+SIGINT, how long running turns get to finish before the server exits; default 10000).`;
 
-function listenOptions(env: Deno.Env): { hostname: string; port: number; maxBodyBytes: number } {
+function listenOptions(env: Deno.Env) {
   // Deno Deploy routes traffic to the app itself; it has no loopback to keep to.
   const deploy = Boolean(env.get("DENO_DEPLOYMENT_ID"));
   return {
+    drainMs: wholeNumber("AGENT_DRAIN_MS", env.get("AGENT_DRAIN_MS"), 10_000, 0, 3_600_000),
     hostname: env.get("HOST") ?? (deploy ? "0.0.0.0" : "127.0.0.1"),
     port: wholeNumber("PORT", env.get("PORT"), 8000, 0, 65535),
     maxBodyBytes: wholeNumber(

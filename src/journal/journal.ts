@@ -224,6 +224,11 @@ export class Journal implements AsyncDisposable {
     );
   }
 
+  /** Says that `node` has stopped: its conversations may be taken over at once. */
+  async forget(node: string): Promise<void> {
+    await this.#op(() => this.kv.delete(["node", node]));
+  }
+
   /** Whether `node` has sent a heartbeat that has not run out yet. */
   async isAlive(node: string): Promise<boolean> {
     const entry = await this.#op(() => this.kv.get<{ until: number }>(["node", node]));
