@@ -50,10 +50,12 @@ export interface SystemOptions {
    * Default 500.
    */
   maxLoaded?: number;
+  /**
+   * A conversation used this recently is never evicted: a request may be
+   * about to use it. Default 30 s.
+   */
+  evictAfterMs?: number;
 }
-
-/** A conversation used this recently is never evicted: a request may be about to use it. */
-const EVICT_AFTER_MS = 30_000;
 
 /**
  * Creates and finds conversation supervisors.
@@ -80,7 +82,13 @@ export class AgentSystem implements AsyncDisposable {
 
   private constructor(settings: RuntimeSettings, options: SystemOptions) {
     this.settings = settings;
-    this.#options = { nodeTtlMs: 10_000, recoverAll: true, maxLoaded: 500, ...options };
+    this.#options = {
+      nodeTtlMs: 10_000,
+      recoverAll: true,
+      maxLoaded: 500,
+      evictAfterMs: 30_000,
+      ...options,
+    };
     const node = crypto.randomUUID();
     this.tasks = new TaskBoard(options.journal, node, (id) => void this.#wake(id, false));
     this.#deps = { settings, journal: options.journal, tasks: this.tasks, node };
@@ -202,7 +210,7 @@ export class AgentSystem implements AsyncDisposable {
   async #evictIdle(): Promise<void> {
     let excess = this.#conversations.size - this.#options.maxLoaded;
     for (const [id, { supervisor, usedAt }] of this.#conversations) {
-      if (excess <= 0 || Date.now() - usedAt < EVICT_AFTER_MS) return;
+      if (excess <= 0 || Date.now() - usedAt < this.#options.evictAfterMs) return;
       if ((await supervisor)?.idle === false) continue;
       this.#conversations.delete(id);
       excess--;

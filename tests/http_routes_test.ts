@@ -125,6 +125,14 @@ Deno.test("bad requests get the right 4xx and a JSON error that says what to fix
       "unsupported_media_type",
       /application\/json/,
     ],
+    [
+      // Bytes with no Content-Type at all: refused, not read as "no body".
+      "/v1/conversations",
+      { method: "POST", body: new TextEncoder().encode('{"tools":["shout"]}') },
+      415,
+      "unsupported_media_type",
+      /application\/json/,
+    ],
     [`/v1/conversations/${id}/messages`, json({}), 400, "invalid_request", /content/],
     [
       `/v1/conversations/${id}/messages`,

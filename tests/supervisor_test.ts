@@ -2,7 +2,13 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { delay } from "@std/async/delay";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { eventOf, failureOf, recordEvents, testSystem } from "./support/test_system.ts";
+import {
+  eventOf,
+  failureOf,
+  lastUserText,
+  recordEvents,
+  testSystem,
+} from "./support/test_system.ts";
 
 const user = (text: string) => ({ type: "user_message" as const, text });
 
@@ -341,4 +347,25 @@ Deno.test("events report each call's start, finish and the batch's wall and summ
   const times = events.map((event) => event.at);
   assertEquals(times, times.toSorted((a, b) => a - b));
   assert(times[0] >= before && times.at(-1)! <= after, `${times} within ${before}..${after}`);
+});
+
+Deno.test("idle conversations beyond maxLoaded are dropped from memory and reload whole from the journal", async () => {
+  await using api = startFakeMessagesApi((request) => ({ text: `Echo: ${lastUserText(request)}` }));
+  await using system = await testSystem(api, {}, { maxLoaded: 3, evictAfterMs: 0 });
+  const watched = await system.createConversation();
+  const unsubscribe = watched.subscribe(() => {});
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const conversation = await system.createConversation();
+    await conversation.send(user(`hello ${i}`));
+    ids.push(conversation.id);
+    await system.sweep();
+    assert(system.loaded <= 4, `${system.loaded} loaded after ${i + 1} conversations`);
+  }
+  assertEquals(await system.get(watched.id), watched, "a conversation with a listener stays");
+  const reloaded = (await system.get(ids[0]))!;
+  assertEquals(reloaded.history.length, 2);
+  assertEquals((await reloaded.send(user("again"))).status, "completed");
+  assertEquals(reloaded.history.length, 4);
+  unsubscribe();
 });

@@ -33,8 +33,8 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 /** Rejects a body that is not declared as JSON (415), before it is read. */
 export const requireJson: MiddlewareHandler = async (c, next) => {
   const type = c.req.header("content-type");
-  const hasBody = c.req.header("content-length") !== "0" &&
-    (type !== undefined || c.req.header("transfer-encoding"));
+  // Whether a body was sent at all, whatever its headers say about it.
+  const hasBody = c.req.raw.body !== null && c.req.header("content-length") !== "0";
   if (hasBody && !/^application\/([\w.+-]+\+)?json\b/i.test(type ?? "")) {
     return apiError(
       c,
