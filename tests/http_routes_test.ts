@@ -55,7 +55,7 @@ Deno.test("GET /v1/tools lists name, description, schema, permissions and timeou
   const { app } = test;
   const { tools } = await (await app.request("/v1/tools")).json();
   const fetchUrl = tools.find((tool: { name: string }) => tool.name === "fetch_url");
-  assertEquals(fetchUrl.permissions, { net: true });
+  assertEquals(fetchUrl.permissions, { net: true, env: ["AGENT_FETCH_ALLOW"] });
   assertEquals(fetchUrl.timeoutMs, 20_000);
   assertEquals(fetchUrl.inputSchema.required, ["url"]);
   assertEquals(tools.find((tool: { name: string }) => tool.name === "sleep").timeoutMs, 10_000);

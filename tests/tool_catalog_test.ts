@@ -14,7 +14,7 @@ Deno.test("the built-in tools load, each with least privilege", async () => {
   ]);
   assertEquals(catalog.get("current_time")!.permissions, {});
   assertEquals(catalog.get("run_javascript")!.permissions, {});
-  assertEquals(catalog.get("fetch_url")!.permissions, { net: true });
+  assertEquals(catalog.get("fetch_url")!.permissions, { net: true, env: ["AGENT_FETCH_ALLOW"] });
   assertEquals(catalog.get("read_file")!.permissions, { read: ["."] });
 });
 

@@ -101,3 +101,36 @@ Deno.test("a module that fails to load gives an error outcome, not a crash", asy
   assertEquals(outcome.status, "failed");
   assertMatch(outcome.content, /^The tool crashed: .*missing_tool\.ts/);
 });
+
+Deno.test("fetch_url refuses loopback and private addresses, on every redirect, unless the operator allows them", async () => {
+  let reached = 0;
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    reached++;
+    return new URL(req.url).pathname === "/away"
+      ? Response.redirect("http://10.0.0.1/admin", 302)
+      : new Response("local page");
+  });
+  const local = `http://127.0.0.1:${server.addr.port}`;
+  for (const url of [`${local}/`, `http://localhost:${server.addr.port}/`, "http://[::1]:9/"]) {
+    const refused = await call("fetch_url", { url });
+    assertEquals(refused.status, "failed", url);
+    assertMatch(refused.content, /^refused to fetch .*: .* is an internal address/);
+    assertMatch(refused.content, /AGENT_FETCH_ALLOW/);
+  }
+  assertEquals(reached, 0, "no request reached the local server");
+
+  Deno.env.set("AGENT_FETCH_ALLOW", "127.0.0.1");
+  try {
+    const allowed = await call("fetch_url", { url: `${local}/` });
+    assertEquals([allowed.status, JSON.parse(allowed.content).body], ["succeeded", "local page"]);
+    // The allowed host redirects into the private network: refused before connecting there.
+    const redirected = await call("fetch_url", { url: `${local}/away` });
+    assertEquals(redirected.status, "failed");
+    assertMatch(
+      redirected.content,
+      /^refused to fetch http:\/\/10\.0\.0\.1: 10\.0\.0\.1 is an internal/,
+    );
+  } finally {
+    Deno.env.delete("AGENT_FETCH_ALLOW");
+  }
+});
