@@ -27,8 +27,9 @@ export interface TurnError {
 }
 
 /**
- * Every event of a conversation, discriminated by `type`. `id` counts up
- * from 1 within the conversation; `at` is epoch milliseconds.
+ * Every event of a conversation, discriminated by `type`. `id` increases
+ * over the conversation's whole life, across restarts (see
+ * `EVENT_ID_STRIDE`); `at` is epoch milliseconds.
  */
 export type ConversationEvent =
   & { conversationId: string; id: number; at: number }

@@ -28,6 +28,7 @@ import {
 } from "../../src/journal/records.ts";
 import type { InboxItem } from "../../src/journal/tasks.ts";
 import { JournalUnavailable } from "../../src/journal/storage_errors.ts";
+import { EVENT_ID_STRIDE, eventsOfRecords, seqOfEventId } from "../../src/journal/record_events.ts";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { RuntimeSettings } from "../agent_system.ts";
 import type { TaskBoard } from "../task_board.ts";
@@ -80,6 +81,9 @@ export type Submission =
   | { accepted: true; messageId: string; result: Promise<TurnResult | undefined> }
   | { accepted: false; holder: string };
 
+/** How many recent events a supervisor keeps for clients that reconnect. */
+const RECENT_EVENTS = 1_000;
+
 /** Thrown when the journal no longer takes this process's writes. */
 class LeaseLost extends Error {}
 
@@ -123,7 +127,11 @@ export class ConversationSupervisor {
   #leaseOps: Promise<unknown> = Promise.resolve();
   #intake: Promise<unknown> = Promise.resolve();
   #writes: Promise<unknown> = Promise.resolve();
-  #events = 0;
+  /** The latest events, for clients that reconnect (`Last-Event-ID`). */
+  readonly #recent: ConversationEvent[] = [];
+  /** The journal seq the last event id was given at, and how many ids since. */
+  #idSeq = -1;
+  #idCount = 0;
   #running: AbortController | undefined;
 
   private constructor(deps: SupervisorDeps, loaded: LoadedConversation) {
@@ -218,6 +226,18 @@ export class ConversationSupervisor {
   /** Resolves once the journal writes and lease changes under way are done. */
   async settled(): Promise<void> {
     await Promise.all([this.#writes, this.#leaseOps]);
+  }
+
+  /**
+   * The events after the one with id `lastId`: from memory when it reaches
+   * back that far, else rebuilt from the journal (after a restart, or in
+   * another process), where only durable events are.
+   */
+  async eventsAfter(lastId: number): Promise<ConversationEvent[]> {
+    const oldest = this.#recent[0];
+    if (oldest && oldest.id <= lastId) return this.#recent.filter((event) => event.id > lastId);
+    const records = await this.#deps.journal.records(this.id);
+    return eventsOfRecords(this.id, records, seqOfEventId(lastId));
   }
 
   /** Calls `listener` with every event from now on; returns the unsubscribe function. */
@@ -364,9 +384,11 @@ export class ConversationSupervisor {
         });
       }
     }
-    if (updates.length > 0) {
-      await this.#write(updates.map((update) => ({ type: "call", ...update })));
-    }
+    // Journaled even with nothing to settle: events from here on get ids no earlier process used.
+    await this.#write([
+      { type: "turn_resumed", interrupted, rerun, at: Date.now() },
+      ...updates.map((update): JournalRecord => ({ type: "call", ...update })),
+    ]);
     this.#emit({ type: "turn_resumed", turn: this.#state.turns, interrupted, rerun });
     return this.#drive();
   }
@@ -553,12 +575,16 @@ export class ConversationSupervisor {
     if (event.type === "tool_call_started") {
       this.#inFlight.set(event.callId, { callId: event.callId, name: event.name, startedAt: at });
     } else if (event.type === "tool_call_finished") this.#inFlight.delete(event.callId);
+    const seq = this.#loaded.seq;
+    if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
     const stamped = {
       ...event,
       conversationId: this.id,
-      id: ++this.#events,
+      id: seq * EVENT_ID_STRIDE + this.#idCount++,
       at,
     } as ConversationEvent;
+    this.#recent.push(stamped);
+    if (this.#recent.length > RECENT_EVENTS) this.#recent.shift();
     for (const listener of this.#listeners) listener(stamped);
   }
 }

@@ -106,7 +106,16 @@ export function conversationRoutes(
     });
   });
 
-  routes.get("/:id/events", (c) => streamEvents(c, c.get("conversation"), { shutdown }));
+  routes.get("/:id/events", (c) => {
+    const last = c.req.header("last-event-id");
+    if (last !== undefined && !/^\d{1,15}$/.test(last)) {
+      return apiError(c, 400, "invalid_request", "Last-Event-ID must be the id of an event sent.");
+    }
+    return streamEvents(c, c.get("conversation"), {
+      shutdown,
+      after: last === undefined ? undefined : Number(last),
+    });
+  });
 
   routes.post("/:id/cancel", (c) => c.json({ cancelled: c.get("conversation").cancel() }));
 

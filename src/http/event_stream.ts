@@ -8,9 +8,10 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ConversationEvent } from "../events.ts";
 
-/** Where the events come from. */
+/** Where the events come from, and the ones a reconnecting client missed. */
 export interface EventSource {
   subscribe(listener: (event: ConversationEvent) => void): () => void;
+  eventsAfter?(lastId: number): Promise<ConversationEvent[]>;
 }
 
 /** The last event of a stream that the server ends because it shuts down. */
@@ -38,17 +39,32 @@ export function streamEvents(
     filter?: (event: ConversationEvent) => boolean;
     until?: (event: ConversationEvent) => boolean;
     shutdown?: AbortSignal;
+    /** The id of the last event the client has (`Last-Event-ID`): what came after is sent first. */
+    after?: number;
   } = {},
 ): Response {
   return streamSSE(c, async (stream) => {
     const done = Promise.withResolvers<void>();
-    let chain = Promise.resolve();
+    let lastSent = options.after ?? -1;
+    const send = async (event: ConversationEvent) => {
+      if (event.id <= lastSent) return; // replayed already
+      lastSent = event.id;
+      await stream.writeSSE({
+        id: String(event.id),
+        event: event.type,
+        data: JSON.stringify(event),
+      });
+    };
+    // Live events queue behind the replay; they are subscribed to first, so none falls between.
+    let chain = options.after === undefined || !source.eventsAfter
+      ? Promise.resolve()
+      : source.eventsAfter(options.after).then(async (missed) => {
+        for (const event of missed) await send(event);
+      });
     const unsubscribe = source.subscribe((event) => {
       if (options.filter && !options.filter(event)) return;
       // Written in order, one after the other, never concurrently.
-      chain = chain.then(() =>
-        stream.writeSSE({ id: String(event.id), event: event.type, data: JSON.stringify(event) })
-      );
+      chain = chain.then(() => send(event));
       if (options.until?.(event)) chain.then(done.resolve, done.resolve);
     });
     stream.onAbort(() => done.resolve());

@@ -123,6 +123,14 @@ export class Journal implements AsyncDisposable {
     return loaded.seq < 0 ? undefined : loaded;
   }
 
+  /** Every record of a conversation, with its sequence number. */
+  async records(id: string): Promise<{ seq: number; record: JournalRecord }[]> {
+    const listed = await this.#op(() =>
+      listValues<JournalRecord>(this.kv, { prefix: ["log", id] }, 3)
+    );
+    return listed.map(({ key, value }) => ({ seq: key[2] as number, record: value }));
+  }
+
   /** Applies the records written after `loaded.seq` (by another process) to `loaded`. */
   async catchUp(id: string, loaded: LoadedConversation): Promise<void> {
     const records = await this.#op(() =>

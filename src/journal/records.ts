@@ -33,6 +33,8 @@ export type TurnCause =
 export type JournalRecord =
   | { type: "created"; modelName: string; system?: string; tools?: string[]; at: number }
   | { type: "turn_started"; turn: number; cause: TurnCause; at: number }
+  /** A process took up a turn that another one left open: its running calls, settled. */
+  | { type: "turn_resumed"; interrupted: string[]; rerun: string[]; at: number }
   | { type: "assistant"; content: Anthropic.ContentBlock[]; stopReason: string | null }
   | ({ type: "call" } & CallUpdate)
   | {
@@ -136,6 +138,8 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
     }
     case "turn_ended":
       state.openTurn = undefined;
+      break;
+    case "turn_resumed": // the calls it settled follow as `call` records
       break;
   }
   return state;

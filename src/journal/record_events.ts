@@ -1,0 +1,125 @@
+/**
+ * The events a conversation's journal records stand for, so that a client
+ * that reconnects after the server restarted can be sent what it missed.
+ * Only what is durable comes back this way: streamed text arrives as one
+ * `text_delta` per model response, progress reports not at all.
+ *
+ * @module
+ */
+import type { ConversationEvent, ConversationEventInit } from "../events.ts";
+import { applyRecord, type ConversationState, type JournalRecord, turnText } from "./records.ts";
+
+/**
+ * Event ids are `seq * EVENT_ID_STRIDE + n`: the journal sequence number of
+ * the last record written when the event happened, and a count since then.
+ * The journal only grows, so ids increase for the conversation's whole
+ * life, across restarts and processes.
+ */
+export const EVENT_ID_STRIDE = 1_000_000;
+
+/** The journal sequence number an event id was given at. */
+export function seqOfEventId(id: number): number {
+  return Math.floor(id / EVENT_ID_STRIDE);
+}
+
+/**
+ * The events of the records after `afterSeq`, in order, with the ids they
+ * were given live where the record was the last one of its write.
+ *
+ * @example
+ * ```ts
+ * import { eventsOfRecords } from "./record_events.ts";
+ * const events = eventsOfRecords("c1", [
+ *   { seq: 0, record: { type: "created", modelName: "claude-x", at: 5 } },
+ *   { seq: 1, record: { type: "turn_started", turn: 1, cause: { type: "user_message", messageId: "m1", text: "Hi" }, at: 6 } },
+ * ], -1);
+ * console.log(events.map((event) => [event.type, event.id])); // [["turn_started", 1000000]]
+ * ```
+ */
+export function eventsOfRecords(
+  conversationId: string,
+  records: { seq: number; record: JournalRecord }[],
+  afterSeq: number,
+): ConversationEvent[] {
+  const state = { id: conversationId } as ConversationState;
+  const events: ConversationEvent[] = [];
+  for (const { seq, record } of records) {
+    const before = state.openTurn;
+    applyRecord(state, record);
+    if (seq <= afterSeq) continue;
+    eventsOf(record, state, before?.steps ?? 0).forEach((event, n) =>
+      events.push({
+        ...event,
+        conversationId,
+        id: seq * EVENT_ID_STRIDE + n,
+        at: "at" in record ? record.at : 0,
+      } as ConversationEvent)
+    );
+  }
+  return events;
+}
+
+function eventsOf(
+  record: JournalRecord,
+  state: ConversationState,
+  steps: number,
+): ConversationEventInit[] {
+  switch (record.type) {
+    case "created":
+      return [];
+    case "turn_started": {
+      const { cause } = record;
+      const byTask = cause.type === "task_result";
+      return [{
+        type: "turn_started",
+        turn: record.turn,
+        messageId: byTask ? `task:${cause.taskId}` : cause.messageId,
+        text: turnText(cause),
+        ...(byTask ? { taskId: cause.taskId } : {}),
+      }];
+    }
+    case "turn_resumed":
+      return [{
+        type: "turn_resumed",
+        turn: state.turns,
+        interrupted: record.interrupted,
+        rerun: record.rerun,
+      }];
+    case "assistant": {
+      const text = record.content.flatMap((block) => block.type === "text" ? [block.text] : []);
+      return [
+        { type: "model_call_started", step: steps + 1 },
+        ...(text.length > 0 ? [{ type: "text_delta", text: text.join("") }] : []),
+        ...record.content.flatMap((block) =>
+          block.type === "tool_use"
+            ? [{
+              type: "tool_call_started",
+              callId: block.id,
+              name: block.name,
+              input: block.input,
+            }]
+            : []
+        ),
+      ] as ConversationEventInit[];
+    }
+    case "call": {
+      const call = state.calls.get(record.callId);
+      if (!record.reported || !call) return [];
+      return [{
+        type: "tool_call_finished",
+        callId: record.callId,
+        name: call.name,
+        status: record.state,
+        ms: record.ms ?? 0,
+        content: record.reported.content,
+        ...(record.taskId ? { taskId: record.taskId } : {}),
+      }] as ConversationEventInit[];
+    }
+    case "turn_ended":
+      return [
+        record.status === "completed"
+          ? { type: "turn_finished", stopReason: record.stopReason!, text: record.text!, steps }
+          : { type: "turn_failed", error: record.error!, steps },
+      ] as ConversationEventInit[];
+  }
+}

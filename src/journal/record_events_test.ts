@@ -1,0 +1,74 @@
+import { assertEquals } from "@std/assert";
+import { EVENT_ID_STRIDE, eventsOfRecords } from "./record_events.ts";
+import type { JournalRecord } from "./records.ts";
+
+const records: JournalRecord[] = [
+  { type: "created", modelName: "claude-x", at: 1 },
+  {
+    type: "turn_started",
+    turn: 1,
+    cause: { type: "user_message", messageId: "m1", text: "Time?" },
+    at: 2,
+  },
+  {
+    type: "assistant",
+    content: [
+      { type: "text", text: "Checking.", citations: null },
+      { type: "tool_use", id: "t1", name: "current_time", input: {} } as never,
+    ],
+    stopReason: "tool_use",
+  },
+  { type: "call", callId: "t1", state: "running", attempts: 1 },
+  {
+    type: "call",
+    callId: "t1",
+    state: "succeeded",
+    reported: { content: "noon", isError: false },
+    ms: 12,
+  },
+  {
+    type: "assistant",
+    content: [{ type: "text", text: "It is noon.", citations: null }],
+    stopReason: "end_turn",
+  },
+  { type: "turn_ended", status: "completed", stopReason: "end_turn", text: "It is noon." },
+];
+const numbered = records.map((record, seq) => ({ seq, record }));
+
+Deno.test("a journal's records become the durable events of the turn, with ids by sequence number", () => {
+  const events = eventsOfRecords("c1", numbered, -1);
+  const K = EVENT_ID_STRIDE;
+  assertEquals(events.map((event) => [event.type, event.id]), [
+    ["turn_started", 1 * K],
+    ["model_call_started", 2 * K],
+    ["text_delta", 2 * K + 1],
+    ["tool_call_started", 2 * K + 2],
+    ["tool_call_finished", 4 * K],
+    ["model_call_started", 5 * K],
+    ["text_delta", 5 * K + 1],
+    ["turn_finished", 6 * K],
+  ]);
+  const finished = events.find((event) => event.type === "tool_call_finished");
+  assertEquals(finished, {
+    type: "tool_call_finished",
+    callId: "t1",
+    name: "current_time",
+    status: "succeeded",
+    ms: 12,
+    content: "noon",
+    conversationId: "c1",
+    id: 4 * EVENT_ID_STRIDE,
+    at: 0,
+  });
+  const end = events.at(-1);
+  assertEquals(end?.type === "turn_finished" && end.steps, 2);
+});
+
+Deno.test("only the records after a sequence number are replayed", () => {
+  const events = eventsOfRecords("c1", numbered, 4);
+  assertEquals(events.map((event) => event.type), [
+    "model_call_started",
+    "text_delta",
+    "turn_finished",
+  ]);
+});
