@@ -16,6 +16,7 @@ import {
   type SupervisorDeps,
 } from "./supervisor/conversation_supervisor.ts";
 import { TaskBoard } from "./task_board.ts";
+import type { HeartbeatOrder, HeartbeatReport } from "./heartbeat_worker.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -79,6 +80,7 @@ export class AgentSystem implements AsyncDisposable {
   #beating: Promise<void> | undefined;
   #lastProblem = "";
   #draining = false;
+  #heart: Worker | undefined;
 
   private constructor(settings: RuntimeSettings, options: SystemOptions) {
     this.settings = settings;
@@ -103,11 +105,48 @@ export class AgentSystem implements AsyncDisposable {
     await system.#heartbeat();
     await system.#sweepQuietly();
     const every = Math.min(1_000, system.#options.nodeTtlMs / 3);
-    system.#timers.push(
-      setInterval(() => system.#beating ??= system.#heartbeat(), every),
-      setInterval(() => system.#sweeping ??= system.#sweepQuietly(), every),
-    );
+    system.#keepBeating(every);
+    system.#timers.push(setInterval(() => system.#sweeping ??= system.#sweepQuietly(), every));
     return system;
+  }
+
+  /**
+   * Beats on a thread of its own where the journal is a file other
+   * processes share: the main thread's work cannot delay it, so a process
+   * that is alive is never taken for dead.
+   */
+  #keepBeating(everyMs: number): void {
+    const { journal, nodeTtlMs } = this.#options;
+    if (!journal.file) {
+      this.#timers.push(setInterval(() => this.#beating ??= this.#heartbeat(), everyMs));
+      return;
+    }
+    const worker = new Worker(new URL("./heartbeat_worker.ts", import.meta.url), {
+      type: "module",
+      name: "heartbeat",
+    });
+    worker.onmessage = ({ data }: MessageEvent<HeartbeatReport>) => {
+      if (data.type === "failed") this.#report("Heartbeat failed", data.message);
+    };
+    const start: HeartbeatOrder = {
+      type: "start",
+      path: journal.file,
+      node: this.#deps.node,
+      ttlMs: nodeTtlMs,
+      everyMs,
+    };
+    worker.postMessage(start);
+    this.#heart = worker;
+  }
+
+  /** Stops the heartbeat and removes it: other processes may take over at once. */
+  async #stopBeating(): Promise<void> {
+    const worker = this.#heart;
+    if (!worker) return await this.#options.journal.forget(this.#deps.node).catch(() => {});
+    const stopped = new Promise((resolve) => worker.onmessage = resolve);
+    worker.postMessage({ type: "stop" } satisfies HeartbeatOrder);
+    await stopped;
+    worker.terminate();
   }
 
   /** The journal's health: whether it takes writes, and if not, why. */
@@ -191,7 +230,7 @@ export class AgentSystem implements AsyncDisposable {
 
   /** Logs a problem once, not once a second while it lasts. */
   #report(what: string, error: unknown): void {
-    const message = errorMessage(error);
+    const message = typeof error === "string" ? error : errorMessage(error);
     if (message === this.#lastProblem) return;
     this.#lastProblem = message;
     console.error(`${what}: ${message}`);
@@ -246,7 +285,7 @@ export class AgentSystem implements AsyncDisposable {
     this.#timers.forEach(clearInterval);
     await Promise.all([this.#sweeping, this.#beating]);
     // Others may take over what is left now, not a TTL from now.
-    await this.#options.journal.forget(this.#deps.node).catch(() => {});
+    await this.#stopBeating();
     for (const { supervisor } of this.#conversations.values()) await (await supervisor)?.settled();
     this.#options.journal.close();
   }

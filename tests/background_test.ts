@@ -97,7 +97,7 @@ Deno.test("calls past the turn limit continue as tasks; results landing out of o
 });
 
 Deno.test("a result that arrives after its call was reported as timed out is delivered, not dropped", async () => {
-  await using api = scriptedModel([{ id: "toolu_stubborn", name: "stubborn", input: { ms: 200 } }]);
+  await using api = scriptedModel([{ id: "toolu_stubborn", name: "stubborn", input: { ms: 10 } }]);
   await using system = await testSystem(api);
   const conversation = await system.createConversation();
   const late = nextEvent(conversation, "turn_finished", (event) => event.text.includes("Thanks"));
@@ -108,6 +108,6 @@ Deno.test("a result that arrives after its call was reported as timed out is del
   await late;
   const text = lastUserText(api.requests.at(-1)!);
   assertStringIncludes(text, "(your stubborn call toolu_stubborn) finished");
-  assertStringIncludes(text, "finished after 200 ms");
+  assertStringIncludes(text, "finished 10 ms after being told to stop");
   await conversation.settled();
 });

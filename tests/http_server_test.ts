@@ -95,10 +95,9 @@ Deno.test("GET /events streams every event live while another client drives the 
   await using system = await testSystem(api);
   await using server = startTestServer(system);
   const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
-  const watching = fetch(`${server.url}/v1/conversations/${id}/events`).then((response) =>
-    readEvents(response, (event) => event.type === "turn_finished")
-  );
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The stream is subscribed once its headers are here: nothing of the turn can be missed.
+  const stream = await fetch(`${server.url}/v1/conversations/${id}/events`);
+  const watching = readEvents(stream, (event) => event.type === "turn_finished");
   const reply =
     await (await post(`${server.url}/v1/conversations/${id}/messages`, { content: "watched" }))
       .json();

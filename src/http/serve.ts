@@ -8,6 +8,7 @@ import { parseCliArgs } from "../cli/args.ts";
 import { ConfigError } from "../config_error.ts";
 import { createRuntime } from "../runtime.ts";
 import { createApp } from "./app.ts";
+import { serveGuarded } from "./front_door.ts";
 import { delay } from "@std/async/delay";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import { wholeNumber } from "../whole_number.ts";
@@ -54,14 +55,14 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
     maxBodyBytes: listen.maxBodyBytes,
     shutdown: shutdown.signal,
   });
-  const server = Deno.serve({
-    hostname: listen.hostname,
-    port: listen.port,
-    onListen: ({ hostname, port }) =>
-      console.error(
-        `Listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`,
-      ),
-  }, app.fetch);
+  const onListen = ({ hostname, port }: Deno.NetAddr) =>
+    console.error(
+      `Listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`,
+    );
+  // Deno Deploy fronts connections itself; anywhere else the front door guards them.
+  const server = platform.deploy
+    ? Deno.serve({ hostname: listen.hostname, port: listen.port, onListen }, app.fetch)
+    : await serveGuarded({ ...listen, maxHeadBytes: MAX_HEAD_BYTES, onListen }, app.fetch);
   const signalled = Promise.withResolvers<void>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => signalled.resolve());
@@ -76,7 +77,7 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
  * still running is left to recovery by another process.
  */
 async function drain(
-  server: Deno.HttpServer,
+  server: { shutdown(): Promise<void> },
   system: AgentSystem,
   shutdown: AbortController,
   ms: number,
@@ -110,7 +111,9 @@ Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
 AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).
 Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
-AGENT_MAX_BODY_BYTES (default 1048576), AGENT_NODE_TTL_MS (how soon another process may take
+AGENT_MAX_BODY_BYTES (default 1048576), AGENT_MAX_CONNECTIONS (connections served at once; more
+get 503; default from the open-file limit, at most 1000), AGENT_REQUEST_TIMEOUT_MS (a connection
+must send its whole request within it, else 408; default 10000), AGENT_NODE_TTL_MS (how soon another process may take
 over the conversations of one that died; default 10000), AGENT_DRAIN_MS (on SIGTERM or
 SIGINT, how long running turns get to finish before the server exits; default 10000).`;
 
@@ -119,6 +122,20 @@ function listenOptions(env: Deno.Env) {
   const deploy = Boolean(env.get("DENO_DEPLOYMENT_ID"));
   return {
     drainMs: wholeNumber("AGENT_DRAIN_MS", env.get("AGENT_DRAIN_MS"), 10_000, 0, 3_600_000),
+    maxConnections: wholeNumber(
+      "AGENT_MAX_CONNECTIONS",
+      env.get("AGENT_MAX_CONNECTIONS"),
+      defaultMaxConnections(),
+      1,
+      1_000_000,
+    ),
+    requestTimeoutMs: wholeNumber(
+      "AGENT_REQUEST_TIMEOUT_MS",
+      env.get("AGENT_REQUEST_TIMEOUT_MS"),
+      10_000,
+      100,
+      3_600_000,
+    ),
     hostname: env.get("HOST") ?? (deploy ? "0.0.0.0" : "127.0.0.1"),
     port: wholeNumber("PORT", env.get("PORT"), 8000, 0, 65535),
     maxBodyBytes: wholeNumber(
@@ -129,6 +146,26 @@ function listenOptions(env: Deno.Env) {
       1024 ** 3,
     ),
   };
+}
+
+/**
+ * Under Deno's own limit for a request head (about 64 KiB), so that a
+ * longer one gets our JSON error, not an empty 400.
+ */
+const MAX_HEAD_BYTES = 60_000;
+
+/**
+ * Each admitted connection holds three file descriptors (the client's, and
+ * both ends of the Unix socket behind the front door), so the default keeps
+ * well inside the process's open-file limit: at most 1000.
+ */
+function defaultMaxConnections(): number {
+  try {
+    const limits = Deno.readTextFileSync("/proc/self/limits");
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
+    if (soft > 0) return Math.max(16, Math.min(1_000, Math.floor((soft - 64) / 3)));
+  } catch { /* not Linux: the fallback below */ }
+  return 300;
 }
 
 function isLoopback(hostname: string): boolean {

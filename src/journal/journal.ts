@@ -56,11 +56,14 @@ const COMMIT_BYTES = 600_000;
  */
 export class Journal implements AsyncDisposable {
   readonly kv: Deno.Kv;
+  /** The store's file, when it is one (not ":memory:", not the platform's KV). */
+  readonly file: string | undefined;
   #inboxCounter = 0;
   #health: JournalHealth = { ok: true };
 
-  constructor(kv: Deno.Kv) {
+  constructor(kv: Deno.Kv, file?: string) {
     this.kv = kv;
+    this.file = file;
   }
 
   /**
@@ -69,7 +72,8 @@ export class Journal implements AsyncDisposable {
    * {@linkcode JournalUnavailable} saying so, not at the first turn.
    */
   static async open(path?: string): Promise<Journal> {
-    const journal = new Journal(await Deno.openKv(path));
+    const file = path && path !== ":memory:" ? path : undefined;
+    const journal = new Journal(await Deno.openKv(path), file);
     try {
       await journal.#op(() => journal.kv.set(["opened"], Date.now()));
     } catch (error) {

@@ -24,9 +24,24 @@ export interface ServerProcess extends AsyncDisposable {
 export async function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
+  { openFiles }: { openFiles?: number } = {},
 ): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--no-check", SERVE, "--tools", FIXTURE_TOOLS.pathname, ...args],
+  const serve = [
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    "--no-check",
+    SERVE,
+    "--tools",
+    FIXTURE_TOOLS.pathname,
+    ...args,
+  ];
+  // With a limit on open files, as a server may be run: through the shell's ulimit.
+  const [command, ...commandArgs] = openFiles
+    ? ["bash", "-c", `ulimit -n ${openFiles} && exec "$@"`, "bash", ...serve]
+    : serve;
+  const child = new Deno.Command(command, {
+    args: commandArgs,
     env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", PORT: "0", ...env },
     clearEnv: true,
     stdout: "null",

@@ -1,0 +1,45 @@
+/**
+ * Runs in a worker of its own: sends this process's heartbeat to the
+ * journal file on a thread that the main thread's work (a burst of
+ * `new Worker()` calls blocks it for tens of milliseconds each) cannot
+ * delay. Only a dead process stops beating.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { retryWhileBusy } from "../src/journal/storage_errors.ts";
+import { errorMessage } from "../src/_error_message.ts";
+
+/** What the worker is told: start beating, or stop and say the process is gone. */
+export type HeartbeatOrder =
+  | { type: "start"; path: string; node: string; ttlMs: number; everyMs: number }
+  | { type: "stop" };
+
+/** What it reports: a beat that failed, or that it has stopped and removed the heartbeat. */
+export type HeartbeatReport = { type: "failed"; message: string } | { type: "stopped" };
+
+let stop: (() => Promise<void>) | undefined;
+
+self.onmessage = async ({ data }: MessageEvent<HeartbeatOrder>) => {
+  const report = (message: HeartbeatReport) => self.postMessage(message);
+  if (data.type === "stop") {
+    await stop?.();
+    return report({ type: "stopped" });
+  }
+  const { path, node, ttlMs, everyMs } = data;
+  const kv = await Deno.openKv(path);
+  let beating: Promise<unknown> = Promise.resolve();
+  const beat = () =>
+    beating = retryWhileBusy(() =>
+      kv.set(["node", node], { until: Date.now() + ttlMs, pid: Deno.pid }, {
+        expireIn: ttlMs * 10,
+      })
+    ).catch((error) => report({ type: "failed", message: errorMessage(error) }));
+  const timer = setInterval(beat, everyMs);
+  stop = async () => {
+    clearInterval(timer);
+    await beating; // so that no beat lands after the heartbeat is removed
+    await retryWhileBusy(() => kv.delete(["node", node])).catch(() => {});
+    kv.close();
+  };
+};

@@ -1,0 +1,207 @@
+/**
+ * The server's front door: `Deno.serve` has no header or idle timeout and
+ * no limit on connections, so a flood of connections that never finish a
+ * request would hold file descriptors until the process dies. This accept
+ * loop admits at most `maxConnections`, refuses the rest with a clean 503,
+ * gives each connection `requestTimeoutMs` to send its whole request, and
+ * hands it to `Deno.serve`, listening on a private Unix socket, one request
+ * per connection.
+ *
+ * @module
+ */
+import { bodyComplete, parseRequestHead, type RequestHead } from "./_request_head.ts";
+import { RETRY_AFTER_SECONDS } from "./errors.ts";
+
+/** How the front door guards the server. */
+export interface FrontDoorOptions {
+  hostname: string;
+  port: number;
+  /** Connections served at once; beyond it, 503. */
+  maxConnections: number;
+  /** Time from accepting a connection to having its whole request (head and body); else 408. */
+  requestTimeoutMs: number;
+  /** Largest request head (request line and headers); a longer one gets 414 or 431. */
+  maxHeadBytes: number;
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** A running front door and the server behind it. */
+export interface GuardedServer {
+  addr: Deno.NetAddr;
+  /** Connections being served now. */
+  readonly open: number;
+  /** Stops accepting, and resolves once the server behind has finished its requests. */
+  shutdown(): Promise<void>;
+  finished: Promise<void>;
+}
+
+/**
+ * Serves `handler` behind the front door.
+ *
+ * @example
+ * ```ts ignore
+ * const server = await serveGuarded(
+ *   { hostname: "127.0.0.1", port: 8000, maxConnections: 1000, requestTimeoutMs: 10_000, maxHeadBytes: 60_000 },
+ *   app.fetch,
+ * );
+ * ```
+ */
+export async function serveGuarded(
+  options: FrontDoorOptions,
+  handler: Deno.ServeHandler<Deno.UnixAddr>,
+): Promise<GuardedServer> {
+  const dir = await Deno.makeTempDir({ prefix: "agent-http-" });
+  const path = `${dir}/http.sock`;
+  const inner = Deno.serve({ path, onListen: () => {} }, handler);
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  options.onListen?.(listener.addr);
+  let open = 0;
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      if (open >= options.maxConnections) {
+        void answer(conn, 503, "server_busy", "Too many connections; try again shortly.");
+        continue;
+      }
+      open++;
+      void admit(conn, path, options).finally(() => open--);
+    }
+  })().catch(() => {}); // the listener was closed
+  const finished = Promise.all([accepting, inner.finished]).then(() =>
+    Deno.remove(dir, { recursive: true }).catch(() => {})
+  );
+  return {
+    addr: listener.addr,
+    get open() {
+      return open;
+    },
+    async shutdown() {
+      listener.close();
+      await inner.shutdown();
+    },
+    finished,
+  };
+}
+
+/** Reads the connection's request within its deadline, then joins it to the server behind. */
+async function admit(conn: Deno.Conn, path: string, options: FrontDoorOptions): Promise<void> {
+  let upstream: Deno.UnixConn | undefined;
+  const timer = setTimeout(
+    () => void answer(conn, 408, "request_timeout", TIMEOUT),
+    options.requestTimeoutMs,
+  );
+  try {
+    const request = await readRequestHead(conn, options.maxHeadBytes);
+    if (request === "closed") return conn.close();
+    if (typeof request === "number") {
+      clearTimeout(timer);
+      const line = request === 414;
+      return void answer(conn, request, "request_too_large", line ? LONG_URL : LONG_HEAD);
+    }
+    upstream = await Deno.connect({ transport: "unix", path });
+    await upstream.write(request.head.forwarded);
+    // The body's end clears the deadline; from then on the request may take as long as its turn.
+    const body = watchBody(request.head, request.rest, () => clearTimeout(timer));
+    // Whichever side ends first ends both: a client that leaves ends its response.
+    await Promise.race([
+      pipe(conn.readable.pipeThrough(body), upstream.writable, request.rest),
+      pipe(upstream.readable, conn.writable),
+    ]);
+  } catch {
+    // The client went away or was timed out: nothing to answer.
+  } finally {
+    clearTimeout(timer);
+    for (const side of [conn, upstream]) {
+      try {
+        side?.close();
+      } catch { /* closed already */ }
+    }
+  }
+}
+
+const TIMEOUT = "The request did not arrive in time; send it whole, promptly.";
+const LONG_URL = "The URL is too long.";
+const LONG_HEAD = "The request's headers are too large.";
+
+/** The head, with any body bytes read past it; a status if it is too large; "closed" if none came. */
+async function readRequestHead(
+  conn: Deno.Conn,
+  maxBytes: number,
+): Promise<{ head: RequestHead; rest: Uint8Array } | 414 | 431 | "closed"> {
+  let bytes: Uint8Array = new Uint8Array(0);
+  const buffer = new Uint8Array(16_384);
+  while (true) {
+    const n = await conn.read(buffer);
+    if (n === null) return "closed";
+    bytes = concat(bytes, buffer.subarray(0, n));
+    const head = parseRequestHead(bytes);
+    if (head && head.length <= maxBytes) return { head, rest: bytes.subarray(head.length) };
+    if (head || bytes.length > maxBytes) {
+      const firstLine = new TextDecoder().decode(bytes.subarray(0, maxBytes)).indexOf("\r\n");
+      return firstLine < 0 || firstLine > maxBytes / 2 ? 414 : 431;
+    }
+  }
+}
+
+/** Passes the body on and calls `done` once it is complete (at once for a request without one). */
+function watchBody(head: RequestHead, first: Uint8Array, done: () => void) {
+  let received = 0;
+  let tail = "";
+  const see = (chunk: Uint8Array) => {
+    received += chunk.length;
+    tail = (tail + new TextDecoder().decode(chunk.subarray(Math.max(0, chunk.length - 7)))).slice(
+      -7,
+    );
+    if (bodyComplete(head.body, received, tail)) done();
+  };
+  see(first);
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      see(chunk);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+async function pipe(
+  from: ReadableStream<Uint8Array>,
+  to: WritableStream<Uint8Array>,
+  first?: Uint8Array,
+): Promise<void> {
+  if (first?.length) {
+    const writer = to.getWriter();
+    await writer.write(first);
+    writer.releaseLock();
+  }
+  await from.pipeTo(to).catch(() => {});
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}
+
+/** Writes a complete JSON error response and closes the connection. */
+async function answer(conn: Deno.Conn, status: number, type: string, message: string) {
+  const body = JSON.stringify({ error: { type, message } });
+  const reason = {
+    408: "Request Timeout",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+  }[status] ?? "Error";
+  const head = [
+    `HTTP/1.1 ${status} ${reason}`,
+    "content-type: application/json",
+    `content-length: ${new TextEncoder().encode(body).length}`,
+    "connection: close",
+    ...(status === 503 ? [`retry-after: ${RETRY_AFTER_SECONDS}`] : []),
+  ];
+  try {
+    await conn.write(new TextEncoder().encode(`${head.join("\r\n")}\r\n\r\n${body}`));
+  } catch { /* the client is gone */ }
+  try {
+    conn.close();
+  } catch { /* closed already */ }
+}
