@@ -198,6 +198,8 @@ export class AgentSystem implements AsyncDisposable {
     for (const id of await journal.unfinished()) {
       if (!recoverAll && !this.#conversations.has(id)) continue;
       if (await journal.heldElsewhere(id, this.#deps.node)) continue;
+      // The list is a moment old: work another process has just finished is not taken up.
+      if (!this.#conversations.has(id) && !await journal.hasWork(id)) continue;
       await this.#wake(id, true);
     }
     await this.#evictIdle();

@@ -227,6 +227,15 @@ export class Journal implements AsyncDisposable {
     });
   }
 
+  /** Whether the conversation has an open turn or a waiting inbox item right now. */
+  hasWork(id: string): Promise<boolean> {
+    return this.#op(async () => {
+      if ((await this.kv.get(["open", id])).versionstamp !== null) return true;
+      for await (const _ of this.kv.list({ prefix: ["inbox", id] }, { limit: 1 })) return true;
+      return false;
+    });
+  }
+
   /** Records that `node` is alive for `ttlMs` more. */
   async heartbeat(node: string, ttlMs: number): Promise<void> {
     await this.#op(() =>
