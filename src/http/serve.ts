@@ -59,8 +59,9 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
     console.error(
       `Listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`,
     );
-  // Deno Deploy fronts connections itself; anywhere else the front door guards them.
-  const server = platform.deploy
+  // Deno Deploy fronts connections itself; anywhere else the front door guards them, unless
+  // the operator says a reverse proxy in front already does.
+  const server = platform.deploy || env.get("AGENT_FRONT_DOOR") === "off"
     ? Deno.serve({ hostname: listen.hostname, port: listen.port, onListen }, app.fetch)
     : await serveGuarded({ ...listen, maxHeadBytes: MAX_HEAD_BYTES, onListen }, app.fetch);
   const signalled = Promise.withResolvers<void>();
@@ -113,7 +114,8 @@ Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs 
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
 AGENT_MAX_BODY_BYTES (default 1048576), AGENT_MAX_CONNECTIONS (connections served at once; more
 get 503; default from the open-file limit, at most 1000), AGENT_REQUEST_TIMEOUT_MS (a connection
-must send its whole request within it, else 408; default 10000), AGENT_NODE_TTL_MS (how soon another process may take
+must send its whole request within it, else 408; default 10000), AGENT_FRONT_DOOR=off (serve with
+Deno.serve alone, when a reverse proxy in front already limits connections), AGENT_NODE_TTL_MS (how soon another process may take
 over the conversations of one that died; default 10000), AGENT_DRAIN_MS (on SIGTERM or
 SIGINT, how long running turns get to finish before the server exits; default 10000).`;
 

@@ -16,22 +16,34 @@ await using api = startFakeMessagesApi((request) => {
   if (last.includes("tool_result") || last.includes("no tools")) return { text: "Done." };
   return { toolCalls: [1, 2, 3].map(() => ({ name: "current_time", input: {} })) };
 });
-const port = 30_000 + Math.floor(Math.random() * 20_000);
-const server = new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-all", new URL("../../src/http/serve.ts", import.meta.url).pathname],
-  env: {
-    PORT: String(port),
-    ANTHROPIC_API_KEY: "bench",
-    ANTHROPIC_BASE_URL: api.url,
-    // Every turn is journaled, as in production: a KV file on disk.
-    AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
-  },
-  stdout: "null",
-  stderr: "piped",
-}).spawn();
-const log = server.stderr.pipeThrough(new TextDecoderStream()).getReader();
-for (let seen = ""; !seen.includes("Listening on");) seen += (await log.read()).value ?? "";
-const base = `http://127.0.0.1:${port}`;
+/** Starts `deno task serve` in its own process; the front door on or off. */
+async function startServer(frontDoor: boolean) {
+  const port = 30_000 + Math.floor(Math.random() * 20_000);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("../../src/http/serve.ts", import.meta.url).pathname],
+    env: {
+      PORT: String(port),
+      ANTHROPIC_API_KEY: "bench",
+      ANTHROPIC_BASE_URL: api.url,
+      // Every turn is journaled, as in production: a KV file on disk.
+      AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
+      AGENT_FRONT_DOOR: frontDoor ? "on" : "off",
+    },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  for (let seen = ""; !seen.includes("Listening on");) seen += (await log.read()).value ?? "";
+  return {
+    base: `http://127.0.0.1:${port}`,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await log.cancel();
+    },
+  };
+}
+let base = "";
 
 async function createConversations(count: number): Promise<string[]> {
   const ids: string[] = [];
@@ -74,17 +86,24 @@ function turns(ids: string[], content: string) {
   };
 }
 
-const rows = [
-  await load("GET /healthz", { url: `${base}/healthz` }),
-  await load(
-    "turn, no tools (1 model call)",
-    turns(await createConversations(CONNECTIONS * 20), "no tools"),
-  ),
-  await load(
-    "turn, 3 parallel tools (2 model calls)",
-    turns(await createConversations(CONNECTIONS * 20), "tools"),
-  ),
-];
+const rows: string[][] = [];
+for (const frontDoor of [true, false]) {
+  const server = await startServer(frontDoor);
+  base = server.base;
+  const label = frontDoor ? "front door" : "Deno.serve alone";
+  rows.push(
+    await load(`GET /healthz, ${label}`, { url: `${base}/healthz` }),
+    await load(
+      `turn, no tools (1 model call), ${label}`,
+      turns(await createConversations(CONNECTIONS * 20), "no tools"),
+    ),
+    await load(
+      `turn, 3 parallel tools (2 model calls), ${label}`,
+      turns(await createConversations(CONNECTIONS * 20), "tools"),
+    ),
+  );
+  await server.stop();
+}
 const header = ["", "req/s", "p50", "p99", "requests", "errors"];
 const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
 console.log(
@@ -93,6 +112,3 @@ console.log(
 for (const row of [header, ...rows]) {
   console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("   "));
 }
-server.kill("SIGTERM");
-await server.status;
-await log.cancel();
