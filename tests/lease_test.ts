@@ -2,12 +2,12 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import {
-  conversationsMidCall,
   conversationWhen,
+  crashMidCall,
   finishTimes,
   journaledServerEnv,
-  lastHeartbeat,
   request,
+  sleepThenAnswer,
   startServerProcess,
 } from "./support/server_process.ts";
 import { lastUserText } from "./support/test_system.ts";
@@ -64,22 +64,10 @@ Deno.test("two processes on one journal: the one driving a conversation holds it
 });
 
 Deno.test("with the default 10 s TTL, a server already running takes over every turn of one killed beside it within TTL + 2 s", async () => {
-  await using api = startFakeMessagesApi((request) =>
-    lastUserText(request).includes("tool_result")
-      ? { text: "Recovered." }
-      : { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] }
-  );
+  await using api = startFakeMessagesApi(sleepThenAnswer("Recovered."));
   const env = await journaledServerEnv(api.url); // no AGENT_NODE_TTL_MS: the default
   await using survivor = await startServerProcess(env);
-  let ids: string[];
-  let lastBeat: number;
-  {
-    await using crashed = await startServerProcess(env);
-    ids = await conversationsMidCall(crashed.url, 3);
-    crashed.child.kill("SIGKILL");
-    await crashed.child.status;
-    lastBeat = await lastHeartbeat(env.AGENT_DATA, crashed.child.pid, 10_000);
-  }
+  const { ids, lastBeat } = await crashMidCall(env, 3);
   const finished = await finishTimes(survivor.url, ids, "Recovered.");
   for (const at of finished) assert(at - lastBeat <= 12_000, `took ${at - lastBeat} ms`);
   const { body } = await request(`${survivor.url}/v1/conversations/${ids[0]}`, "GET");

@@ -2,14 +2,14 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import {
-  conversationsMidCall,
   conversationWhen,
+  crashMidCall,
   eventually,
   finishTimes,
   journaledServerEnv,
-  lastHeartbeat,
   request,
   sendWithoutWaiting,
+  sleepThenAnswer,
   startServerProcess,
 } from "./support/server_process.ts";
 import { lastUserText } from "./support/test_system.ts";
@@ -110,24 +110,10 @@ Deno.test("a background task whose process died is delivered as interrupted afte
   assertEquals(history.status.tasks, []);
 });
 
-/** The model of the takeover tests: a 60 s sleep, then an answer once the call is settled. */
-function sleepThenRecover(request: { body: { messages: { content: unknown }[] } }) {
-  if (lastUserText(request).includes("tool_result")) return { text: "Recovered." };
-  return { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] };
-}
-
 Deno.test("with the default 10 s TTL, a server restarted after kill -9 finishes every interrupted turn within TTL + 2 s of the last heartbeat", async () => {
-  await using api = startFakeMessagesApi(sleepThenRecover);
+  await using api = startFakeMessagesApi(sleepThenAnswer("Recovered."));
   const env = await journaledServerEnv(api.url); // no AGENT_NODE_TTL_MS: the default
-  let ids: string[];
-  let lastBeat: number;
-  {
-    await using crashed = await startServerProcess(env);
-    ids = await conversationsMidCall(crashed.url, 3);
-    crashed.child.kill("SIGKILL");
-    await crashed.child.status;
-    lastBeat = await lastHeartbeat(env.AGENT_DATA, crashed.child.pid, 10_000);
-  }
+  const { ids, lastBeat } = await crashMidCall(env, 3);
   // Restarted well within the TTL: its first sweep finds every lease still held.
   await using restarted = await startServerProcess(env);
   const finished = await finishTimes(restarted.url, ids, "Recovered.");

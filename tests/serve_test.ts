@@ -6,6 +6,7 @@ import {
   finishTimes,
   journaledServerEnv,
   request,
+  sleepThenAnswer,
   startServerProcess,
 } from "./support/server_process.ts";
 import { readEvents } from "./support/test_server.ts";
@@ -125,11 +126,7 @@ Deno.test("SIGTERM with an event stream open: the stream ends with server_shutdo
 });
 
 Deno.test("a turn that outlasts AGENT_DRAIN_MS is left to recovery, which another server takes up at once", async () => {
-  await using api = startFakeMessagesApi((request) =>
-    lastUserText(request).includes("tool_result")
-      ? { text: "Recovered." }
-      : { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] }
-  );
+  await using api = startFakeMessagesApi(sleepThenAnswer("Recovered."));
   // A TTL far longer than the test: only a server that says it has stopped is taken over in time.
   const env = await journaledServerEnv(api.url, {
     AGENT_DRAIN_MS: "200",

@@ -171,3 +171,24 @@ export function finishTimes(url: string, ids: string[], text: string): Promise<n
     return Date.now();
   }));
 }
+
+/** A model for takeover tests: every turn runs a 60 s `sleep`, then answers `text` once it is settled. */
+export function sleepThenAnswer(text: string) {
+  return (request: { body: { messages: { content: unknown }[] } }) =>
+    JSON.stringify(request.body.messages.at(-1)!.content).includes("tool_result")
+      ? { text }
+      : { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] };
+}
+
+/**
+ * Starts a server on `env` (default TTL), puts `count` conversations
+ * mid-call and kills it with SIGKILL; resolves with their ids and when the
+ * dead server last sent its heartbeat.
+ */
+export async function crashMidCall(env: Record<string, string>, count: number) {
+  await using crashed = await startServerProcess(env);
+  const ids = await conversationsMidCall(crashed.url, count);
+  crashed.child.kill("SIGKILL");
+  await crashed.child.status;
+  return { ids, lastBeat: await lastHeartbeat(env.AGENT_DATA, crashed.child.pid, 10_000) };
+}
