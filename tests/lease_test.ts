@@ -10,7 +10,8 @@ import {
   sleepThenAnswer,
   startServerProcess,
 } from "./support/server_process.ts";
-import { lastUserText } from "./support/test_system.ts";
+import { lastUserText, nextEvent, testSystem } from "./support/test_system.ts";
+import { Journal } from "../src/journal/journal.ts";
 
 Deno.test("two processes on one journal: the one driving a conversation holds it, the other answers busy, then takes over", async () => {
   await using api = startFakeMessagesApi((request) => {
@@ -72,4 +73,27 @@ Deno.test("with the default 10 s TTL, a server already running takes over every 
   for (const at of finished) assert(at - lastBeat <= 12_000, `took ${at - lastBeat} ms`);
   const { body } = await request(`${survivor.url}/v1/conversations/${ids[0]}`, "GET");
   assertStringIncludes(JSON.stringify(body.history), "Interrupted by a restart");
+});
+
+Deno.test("a process whose conversation was taken over mid-call stops writing, and hands its tool's result over as a task", async () => {
+  await using api = startFakeMessagesApi([{
+    toolCalls: [{ name: "sleep", input: { ms: 300, label: "mine" } }],
+  }]);
+  const journal = await Journal.open(`${await Deno.makeTempDir()}/journal.kv`);
+  await using system = await testSystem(api, {}, { journal });
+  const conversation = await system.createConversation();
+  const started = nextEvent(conversation, "tool_call_started");
+  const turn = conversation.send({ type: "user_message", text: "Sleep." });
+  await started;
+  // Another live process takes the lease while the call runs.
+  await journal.kv.set(["node", "other"], { until: Date.now() + 600_000, pid: 0 });
+  await journal.kv.set(["lease", conversation.id], { node: "other" });
+  assertEquals((await turn).status, "failed", "it stops driving");
+  const [item] = await journal.inbox(conversation.id);
+  assertEquals(item.value.type, "task_result");
+  const handed = await journal.task((item.value as { taskId: string }).taskId);
+  assertEquals([handed!.task.reason, handed!.task.state], ["taken_over", "succeeded"]);
+  assertStringIncludes(handed!.result!, '"label":"mine"');
+  const { state } = (await journal.load(conversation.id))!;
+  assertEquals(state.calls.values().next().value!.state, "running", "the log was not written");
 });
