@@ -86,28 +86,77 @@ function turns(ids: string[], content: string) {
   };
 }
 
+/**
+ * The front door serves one request per connection, which autocannon cannot
+ * drive (it assumes keep-alive), so both servers are also driven by a plain
+ * closed loop of `fetch` clients, which reconnect as browsers do.
+ */
+async function fetchLoad(title: string, request: () => Request) {
+  const latencies: number[] = [];
+  let failures = 0;
+  const until = performance.now() + SECONDS * 1000;
+  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+    while (performance.now() < until) {
+      const started = performance.now();
+      const response = await fetch(request());
+      await response.arrayBuffer();
+      if (!response.ok) failures++;
+      latencies.push(performance.now() - started);
+    }
+  }));
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => `${latencies[Math.floor(latencies.length * q)].toFixed(1)} ms`;
+  return [
+    title,
+    (latencies.length / SECONDS).toFixed(0),
+    at(0.5),
+    at(0.99),
+    String(latencies.length),
+    String(failures),
+  ];
+}
+
+function turnRequests(ids: string[], content: string) {
+  let next = 0;
+  return () =>
+    new Request(`${base}/v1/conversations/${ids[next++ % ids.length]}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content }),
+    });
+}
+
 const rows: string[][] = [];
 for (const frontDoor of [true, false]) {
   const server = await startServer(frontDoor);
   base = server.base;
   const label = frontDoor ? "front door" : "Deno.serve alone";
   rows.push(
-    await load(`GET /healthz, ${label}`, { url: `${base}/healthz` }),
-    await load(
-      `turn, no tools (1 model call), ${label}`,
-      turns(await createConversations(CONNECTIONS * 20), "no tools"),
+    await fetchLoad(`fetch: GET /healthz, ${label}`, () => new Request(`${base}/healthz`)),
+    await fetchLoad(
+      `fetch: turn, no tools, ${label}`,
+      turnRequests(await createConversations(CONNECTIONS * 20), "no tools"),
     ),
-    await load(
-      `turn, 3 parallel tools (2 model calls), ${label}`,
-      turns(await createConversations(CONNECTIONS * 20), "tools"),
+    await fetchLoad(
+      `fetch: turn, 3 parallel tools, ${label}`,
+      turnRequests(await createConversations(CONNECTIONS * 20), "tools"),
     ),
   );
+  if (!frontDoor) {
+    rows.push(
+      await load("autocannon: GET /healthz, Deno.serve alone", { url: `${base}/healthz` }),
+      await load(
+        "autocannon: turn, no tools, Deno.serve alone",
+        turns(await createConversations(CONNECTIONS * 20), "no tools"),
+      ),
+    );
+  }
   await server.stop();
 }
 const header = ["", "req/s", "p50", "p99", "requests", "errors"];
 const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
 console.log(
-  `\nHTTP load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s each, loopback, server in its own process\n`,
+  `\nHTTP load: ${CONNECTIONS} concurrent clients, ${SECONDS} s each, loopback, server in its own process\n`,
 );
 for (const row of [header, ...rows]) {
   console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("   "));
