@@ -57,7 +57,16 @@ export async function serveGuarded(
   options.onListen?.(listener.addr);
   let open = 0;
   const accepting = (async () => {
-    for await (const conn of listener) {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource) return; // the listener was closed
+        // Out of file descriptors (or a connection reset before it was accepted): keep accepting.
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
+        continue;
+      }
       if (open >= options.maxConnections) {
         void answer(conn, 503, "server_busy", "Too many connections; try again shortly.");
         continue;
@@ -65,7 +74,7 @@ export async function serveGuarded(
       open++;
       void admit(conn, path, options).finally(() => open--);
     }
-  })().catch(() => {}); // the listener was closed
+  })();
   const finished = Promise.all([accepting, inner.finished]).then(() =>
     Deno.remove(dir, { recursive: true }).catch(() => {})
   );
@@ -117,6 +126,9 @@ async function admit(conn: Deno.Conn, path: string, options: FrontDoorOptions): 
     }
   }
 }
+
+/** How long accepting pauses after an accept failed, e.g. for want of file descriptors. */
+const ACCEPT_BACKOFF_MS = 50;
 
 const TIMEOUT = "The request did not arrive in time; send it whole, promptly.";
 const LONG_URL = "The URL is too long.";
