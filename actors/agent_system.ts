@@ -10,6 +10,7 @@ import type { ToolCatalog } from "../src/tool_catalog.ts";
 import type { Journal, JournalHealth } from "../src/journal/journal.ts";
 import { ConfigError } from "../src/config_error.ts";
 import { errorMessage } from "../src/_error_message.ts";
+import { deadline } from "@std/async/deadline";
 import {
   ConversationSupervisor,
   type NewConversation,
@@ -272,14 +273,12 @@ export class AgentSystem implements AsyncDisposable {
    */
   async drain(ms: number): Promise<void> {
     this.#draining = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const idle = Promise.all(
       [...this.#conversations.values()].map(async ({ supervisor }) =>
         (await supervisor)?.whenIdle()
       ),
     );
-    await Promise.race([idle, new Promise((resolve) => timer = setTimeout(resolve, ms))]);
-    clearTimeout(timer);
+    await (deadline(idle, ms) as Promise<unknown>).catch(() => {}); // past `ms`: left to recovery
   }
 
   /** Stops the heartbeat and closes the journal. Running turns should have ended. */

@@ -7,7 +7,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { retryWhileBusy } from "../src/journal/storage_errors.ts";
+import { Journal } from "../src/journal/journal.ts";
 import { errorMessage } from "../src/_error_message.ts";
 
 /** What the worker is told: start beating, or stop and say the process is gone. */
@@ -27,19 +27,17 @@ self.onmessage = async ({ data }: MessageEvent<HeartbeatOrder>) => {
     return report({ type: "stopped" });
   }
   const { path, node, ttlMs, everyMs } = data;
-  const kv = await Deno.openKv(path);
+  // Its own connection to the file: its writes never wait behind the main thread.
+  const journal = await Journal.open(path);
   let beating: Promise<unknown> = Promise.resolve();
   const beat = () =>
-    beating = retryWhileBusy(() =>
-      kv.set(["node", node], { until: Date.now() + ttlMs, pid: Deno.pid }, {
-        expireIn: ttlMs * 10,
-      })
-    ).catch((error) => report({ type: "failed", message: errorMessage(error) }));
+    beating = journal.heartbeat(node, ttlMs)
+      .catch((error) => report({ type: "failed", message: errorMessage(error) }));
   const timer = setInterval(beat, everyMs);
   stop = async () => {
     clearInterval(timer);
     await beating; // so that no beat lands after the heartbeat is removed
-    await retryWhileBusy(() => kv.delete(["node", node])).catch(() => {});
-    kv.close();
+    await journal.forget(node).catch(() => {});
+    journal.close();
   };
 };

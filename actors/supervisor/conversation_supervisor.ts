@@ -503,15 +503,12 @@ export class ConversationSupervisor {
         consume,
         lease: this.#lease,
       });
-      if (seq === undefined) {
-        this.#running?.abort();
-        throw new LeaseLost();
-      }
+      if (seq === undefined) throw new LeaseLost();
       for (const record of records) applyRecord(this.#state, record);
       this.#loaded.seq = seq;
     }).catch((error) => {
-      // Calls whose results cannot be recorded are stopped; recovery settles them.
-      if (error instanceof JournalUnavailable) this.#running?.abort();
+      // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
+      if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#running?.abort();
       throw error;
     });
     this.#writes = write.catch(() => {});

@@ -21,6 +21,18 @@ export interface CliOptions {
   help: boolean;
 }
 
+/** The flags `deno task run` and `deno task serve` share, for their help texts. */
+export const RUNTIME_FLAGS =
+  `  --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
+  --model NAME     model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
+  --timeout MS     per-call time limit for tools that declare none (default 30000)
+  --turn-limit MS  a call still running after MS continues as a background task (default 20000)
+  --max-steps N    model calls per turn at most (default 20)`;
+
+/** The environment both read, for their help texts. */
+export const RUNTIME_ENV = `Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
+AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).`;
+
 /** The usage text printed by `--help`. */
 export const USAGE = `Usage: deno task run [flags] ["prompt"]
 
@@ -29,11 +41,7 @@ turn at once. With no prompt, starts an interactive session (/exit to leave).
 Without ANTHROPIC_API_KEY, a built-in offline model drives the tools.
 
 Flags:
-  --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
-  --model NAME     model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
-  --timeout MS     per-call time limit for tools that declare none (default 30000)
-  --turn-limit MS  a call still running after MS continues as a background task (default 20000)
-  --max-steps N    model calls per turn at most (default 20)
+${RUNTIME_FLAGS}
   --system TEXT    system prompt
   --json           one JSON event per line on stdout instead of text
   --help, -h       this text
@@ -41,8 +49,7 @@ Flags:
 Interactive commands: /help, /exit or /quit. Ctrl-C cancels a running turn;
 a second Ctrl-C quits.
 
-Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
-AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).`;
+${RUNTIME_ENV}`;
 
 const STRING_FLAGS = ["tools", "model", "timeout", "turn-limit", "max-steps", "system"];
 const BOOLEAN_FLAGS = ["json", "help"];

@@ -1,7 +1,6 @@
 /**
  * Just enough of an HTTP/1.1 request's head for the front door to police a
- * connection: where the head ends, how long its request line is, and how
- * the body's end will be known. Parsing the request itself stays with
+ * connection: where the head ends, and how the body's end will be known. Parsing the request itself stays with
  * `Deno.serve`.
  *
  * @module
@@ -15,8 +14,6 @@ const encoder = new TextEncoder();
 export interface RequestHead {
   /** Bytes up to and including the blank line that ends the head. */
   length: number;
-  /** Bytes of the request line (method, target, version). */
-  requestLineLength: number;
   /** How the end of the body is known: no body, after N bytes, or the last chunk. */
   body: { type: "none" } | { type: "length"; bytes: number } | { type: "chunked" };
   /** The head as passed on: the client's `Connection` header replaced by `Connection: close`. */
@@ -53,7 +50,6 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead | undefined {
   const kept = lines.filter((line, i) => i === 0 || !/^connection\s*:/i.test(line));
   return {
     length: end + HEAD_END.length,
-    requestLineLength: encoder.encode(lines[0]).length,
     body,
     forwarded: encoder.encode(`${kept.join("\r\n")}\r\nConnection: close\r\n\r\n`),
   };

@@ -10,7 +10,7 @@ import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
-import { apiError, errorBody, notFound, onError, RETRY_AFTER_SECONDS } from "./errors.ts";
+import { errorBody, notFound, onError, RETRY_AFTER_SECONDS, unavailable } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import config from "../../deno.json" with { type: "json" };
 
@@ -46,9 +46,8 @@ export function createApp(options: AppOptions): Hono {
   app.onError(onError);
   app.use(async (c, next) => {
     if (!shutdown.aborted) return await next();
-    c.header("Retry-After", String(RETRY_AFTER_SECONDS));
     c.header("Connection", "close");
-    return apiError(c, 503, "shutting_down", "The server is shutting down; try again shortly.");
+    return unavailable(c, "shutting_down", "The server is shutting down; try again shortly.");
   });
 
   app.get(

@@ -36,12 +36,12 @@ type Env = { Variables: { conversation: ConversationSupervisor } };
  *
  * @example
  * ```ts ignore
- * app.route("/v1/conversations", conversationRoutes(system));
+ * app.route("/v1/conversations", conversationRoutes(system, shutdown.signal));
  * ```
  */
 export function conversationRoutes(
   system: AgentSystem,
-  shutdown: AbortSignal = new AbortController().signal,
+  shutdown: AbortSignal,
 ): Hono<Env> {
   const routes = new Hono<Env>();
 

@@ -39,6 +39,15 @@ export function errorBody(type: string, message: string): ApiErrorBody {
   return { error: { type, message } };
 }
 
+/**
+ * A 503 with `Retry-After`: the request was not accepted, and may be sent
+ * again later.
+ */
+export function unavailable(c: Context, type: string, message: string): Response {
+  c.header("Retry-After", String(RETRY_AFTER_SECONDS));
+  return apiError(c, 503, type, message);
+}
+
 /** For `app.notFound`: names the route that does not exist. */
 export function notFound(c: Context): Response {
   return apiError(c, 404, "not_found", `There is no route ${c.req.method} ${c.req.path}.`);
@@ -51,8 +60,7 @@ export function notFound(c: Context): Response {
  */
 export function onError(error: Error, c: Context): Response {
   if (error instanceof JournalUnavailable) {
-    c.header("Retry-After", String(RETRY_AFTER_SECONDS));
-    return apiError(c, 503, "journal_unavailable", `${error.message} Try again later.`);
+    return unavailable(c, "journal_unavailable", `${error.message} Try again later.`);
   }
   // A middleware that built its own response (bearer auth: 401 with WWW-Authenticate) keeps it.
   if (error instanceof HTTPException && error.res) return error.getResponse();

@@ -10,7 +10,7 @@
  * @module
  */
 import { bodyComplete, parseRequestHead, type RequestHead } from "./_request_head.ts";
-import { RETRY_AFTER_SECONDS } from "./errors.ts";
+import { errorBody, RETRY_AFTER_SECONDS } from "./errors.ts";
 
 /** How the front door guards the server. */
 export interface FrontDoorOptions {
@@ -196,7 +196,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** Writes a complete JSON error response and closes the connection. */
 async function answer(conn: Deno.Conn, status: number, type: string, message: string) {
-  const body = JSON.stringify({ error: { type, message } });
+  const body = JSON.stringify(errorBody(type, message));
   const reason = {
     408: "Request Timeout",
     414: "URI Too Long",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseCliArgs } from "../cli/args.ts";
+import { parseCliArgs, RUNTIME_ENV, RUNTIME_FLAGS } from "../cli/args.ts";
 import { ConfigError } from "../config_error.ts";
 import { createRuntime } from "../runtime.ts";
 import { createApp } from "./app.ts";
@@ -100,16 +100,11 @@ Serves the HTTP API (/v1) for external programs to drive conversations and
 watch them live. Every tool call runs in its own Web Worker.
 
 Flags:
-  --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
-  --model NAME     default model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
-  --timeout MS     per-call time limit for tools that declare none (default 30000)
-  --turn-limit MS  a call still running after MS continues as a background task (default 20000)
-  --max-steps N    model calls per turn at most (default 20)
+${RUNTIME_FLAGS}
   --system TEXT    system prompt of conversations created without one
   --help, -h       this text
 
-Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
-AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).
+${RUNTIME_ENV}
 Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
 AGENT_MAX_BODY_BYTES (default 1048576), AGENT_MAX_CONNECTIONS (connections served at once; more
