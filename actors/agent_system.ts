@@ -18,6 +18,9 @@ import {
 } from "./supervisor/conversation_supervisor.ts";
 import { TaskBoard } from "./task_board.ts";
 import type { HeartbeatOrder, HeartbeatReport } from "./heartbeat_worker.ts";
+import type { CallSlots } from "./call_slots.ts";
+import type { ToolExecutor } from "./tool_executor.ts";
+import type { CallLimits } from "../src/tool_limits.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -36,6 +39,12 @@ export interface RuntimeSettings {
   handOff: boolean;
   /** The system prompt of conversations created without one. */
   defaultSystem?: string;
+  /** Where tool calls run: tool host processes, or workers of this process. The system stops it. */
+  executor: ToolExecutor;
+  /** The operator's defaults for what one call may use. */
+  toolLimits: CallLimits;
+  /** The cap on live tool workers over every conversation, and its waiting line. */
+  slots: CallSlots;
 }
 
 /** How the system keeps its journal. */
@@ -281,13 +290,14 @@ export class AgentSystem implements AsyncDisposable {
     await (deadline(idle, ms) as Promise<unknown>).catch(() => {}); // past `ms`: left to recovery
   }
 
-  /** Stops the heartbeat and closes the journal. Running turns should have ended. */
+  /** Stops the heartbeat, the tool executor and the journal. Running turns should have ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#timers.forEach(clearInterval);
     await Promise.all([this.#sweeping, this.#beating]);
     // Others may take over what is left now, not a TTL from now.
     await this.#stopBeating();
     for (const { supervisor } of this.#conversations.values()) await (await supervisor)?.settled();
+    await this.settings.executor[Symbol.asyncDispose]();
     this.#options.journal.close();
   }
 }

@@ -6,7 +6,8 @@
  */
 import type { Journal } from "../src/journal/journal.ts";
 import type { CallState } from "../src/journal/records.ts";
-import { hashSecret, limitResult, type TaskReason, type TaskRecord } from "../src/journal/tasks.ts";
+import { hashSecret, type TaskReason, type TaskRecord } from "../src/journal/tasks.ts";
+import { limitResult } from "../src/limit_result.ts";
 
 /** A task about to start. */
 export interface NewTask {

@@ -46,6 +46,8 @@ export type ConversationEvent =
     | { type: "turn_resumed"; turn: number; interrupted: string[]; rerun: string[] }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
+    /** Every worker slot is taken: the call waits its turn (it starts with `tool_call_started`). */
+    | { type: "tool_call_queued"; callId: string; name: string; input: unknown }
     | { type: "tool_call_started"; callId: string; name: string; input: unknown }
     | { type: "tool_call_progress"; callId: string; name: string; text: string }
     | ({ type: "tool_call_finished"; content: string } & ToolCallSummary)

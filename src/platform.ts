@@ -22,6 +22,12 @@ export interface Platform {
   /** Deno KV (`Deno.openKv`) is available. */
   kv: boolean;
   toolSandbox: ToolSandbox;
+  /**
+   * Where tool calls run: `process`, in tool host subprocesses (each a
+   * failure domain), or `worker`, in Web Workers of the runtime's own
+   * process (Deno Deploy, which starts no subprocesses).
+   */
+  toolIsolation: "process" | "worker";
 }
 
 /**
@@ -46,5 +52,15 @@ export function detectPlatform(env: Pick<Deno.Env, "get"> = Deno.env): Platform 
     : env.get("AGENT_UNSANDBOXED_TOOLS") === "1"
     ? "host"
     : "disabled";
-  return { deploy, workerPermissions, kv: typeof Deno.openKv === "function", toolSandbox };
+  const isolation = env.get("AGENT_TOOL_ISOLATION");
+  const toolIsolation = isolation === "worker" || (deploy && isolation !== "process")
+    ? "worker"
+    : "process";
+  return {
+    deploy,
+    workerPermissions,
+    kv: typeof Deno.openKv === "function",
+    toolSandbox,
+    toolIsolation,
+  };
 }

@@ -6,7 +6,13 @@
  */
 import { dirname } from "node:path";
 import { AgentSystem } from "../actors/agent_system.ts";
+import { CallSlots } from "../actors/call_slots.ts";
+import { defaultMaxWorkers } from "../actors/_default_caps.ts";
+import { HostExecutor } from "../actors/tool_host/host_executor.ts";
+import type { ToolExecutor } from "../actors/tool_executor.ts";
+import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
 import { ToolWorker } from "../actors/tool_worker/tool_worker.ts";
+import { type CallLimits, limitsFromEnv, resolveLimits } from "./tool_limits.ts";
 import { detectPlatform, type Platform } from "./platform.ts";
 import type { CliOptions } from "./cli/args.ts";
 import { ConfigError } from "./config_error.ts";
@@ -54,6 +60,9 @@ export async function createRuntime(
     );
   }
   const dataPath = Deno.env.get("AGENT_DATA") || (platform.deploy ? "" : DEFAULT_DATA_PATH);
+  const toolLimits = limitsFromEnv();
+  const slots = callSlotsFromEnv();
+  const executor = toolExecutor(platform, catalog, toolLimits);
   const system = await AgentSystem.start({
     model,
     modelName: options.model ?? Deno.env.get("AGENT_MODEL") ?? DEFAULT_MODEL,
@@ -64,6 +73,9 @@ export async function createRuntime(
     maxTokens: 8192,
     handOff: server,
     defaultSystem: options.system,
+    executor,
+    toolLimits,
+    slots,
   }, {
     journal: await openJournal(dataPath),
     nodeTtlMs: wholeNumber(
@@ -81,6 +93,38 @@ export async function createRuntime(
     dataPath: dataPath || "Deno KV of the platform",
     [Symbol.asyncDispose]: () => system[Symbol.asyncDispose](),
   };
+}
+
+/**
+ * Tool hosts wherever subprocesses can be started; Web Workers of this
+ * process on Deno Deploy, or where `AGENT_TOOL_ISOLATION=worker` says so.
+ * The hosts the tools need are started now, off the first call's path.
+ */
+function toolExecutor(platform: Platform, catalog: ToolCatalog, limits: CallLimits): ToolExecutor {
+  if (platform.toolIsolation === "worker") return new WorkerExecutor();
+  const executor = new HostExecutor();
+  executor.warm(
+    catalog.list().map((tool) => ({ ...tool, limits: resolveLimits(tool.limits, limits) })),
+  );
+  return executor;
+}
+
+function callSlotsFromEnv(): CallSlots {
+  const max = wholeNumber(
+    "AGENT_MAX_WORKERS",
+    Deno.env.get("AGENT_MAX_WORKERS"),
+    defaultMaxWorkers(),
+    1,
+    100_000,
+  );
+  const maxQueued = wholeNumber(
+    "AGENT_MAX_QUEUED_CALLS",
+    Deno.env.get("AGENT_MAX_QUEUED_CALLS"),
+    10 * max,
+    0,
+    1_000_000,
+  );
+  return new CallSlots({ max, maxQueued });
 }
 
 /** A started runtime; disposing it stops the system and closes the journal. */

@@ -41,6 +41,21 @@ export const PERMISSION_NAMES = [
 ] as const satisfies readonly (keyof ToolPermissions)[];
 
 /**
+ * What one call of a tool may use. Each omitted limit takes the operator's
+ * default (see `resolveLimits`).
+ */
+export interface ToolLimits {
+  /** Heap of the call's isolate, in MiB; beyond it the call ends as "ran out of memory". */
+  memoryMb?: number;
+  /** Longest result, in UTF-8 bytes of the text sent back; longer results are cut and say so. */
+  resultBytes?: number;
+  /** Progress messages passed on per second; the ones in between are coalesced into the latest. */
+  progressPerSecond?: number;
+  /** Longest progress text, in UTF-8 bytes; longer texts are cut. */
+  progressBytes?: number;
+}
+
+/**
  * The Standard Schema v1 interface (https://standardschema.dev), which zod 4,
  * valibot and arktype implement; only the part this runtime calls.
  */
@@ -113,6 +128,8 @@ export interface Tool<Input = unknown> {
   background?: boolean;
   /** Safe to run twice: a call a crash interrupted is run once more instead of failing. */
   idempotent?: boolean;
+  /** What one call may use; omitted limits take the operator's defaults. */
+  limits?: ToolLimits;
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
 }

@@ -10,7 +10,8 @@ import { z } from "zod";
 import { describeTool } from "../actors/tool_worker/describe_tool.ts";
 import { ConfigError } from "./config_error.ts";
 import { errorMessage } from "./_error_message.ts";
-import { PERMISSION_NAMES, type ToolPermissions } from "./tool.ts";
+import { PERMISSION_NAMES, type ToolLimits, type ToolPermissions } from "./tool.ts";
+import { LIMIT_RANGES } from "./tool_limits.ts";
 
 /** The folder of the built-in tools. */
 export const BUILTIN_TOOLS_DIR: URL = new URL("../tools/", import.meta.url);
@@ -24,6 +25,8 @@ export interface CatalogTool {
   timeoutMs?: number;
   background?: boolean;
   idempotent?: boolean;
+  /** As declared; the operator's defaults fill in the rest at call time. */
+  limits?: ToolLimits;
   moduleUrl: string;
 }
 
@@ -53,6 +56,17 @@ const toolDescription = z.object({
   timeoutMs: z.number().int().positive("`timeoutMs` must be a positive whole number").optional(),
   background: z.boolean({ error: "`background` must be true or false" }).optional(),
   idempotent: z.boolean({ error: "`idempotent` must be true or false" }).optional(),
+  limits: z.strictObject(
+    Object.fromEntries(
+      Object.entries(LIMIT_RANGES).map(([name, [min, max]]) => [
+        name,
+        z.number({ error: `\`limits.${name}\` must be a number` }).int()
+          .min(min, `\`limits.${name}\` must be from ${min} to ${max}`)
+          .max(max, `\`limits.${name}\` must be from ${min} to ${max}`).optional(),
+      ]),
+    ),
+    { error: `\`limits\` may only name ${Object.keys(LIMIT_RANGES).join(", ")}` },
+  ).optional(),
   runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),
 });
 

@@ -1,8 +1,8 @@
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { Journal } from "../src/journal/journal.ts";
 import { listValues, prepareValue } from "../src/journal/_stored_value.ts";
-import { MAX_RESULT_BYTES } from "../src/journal/tasks.ts";
+import { MAX_RESULT_BYTES } from "../src/limit_result.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { testSystem } from "./support/test_system.ts";
 
@@ -44,12 +44,15 @@ Deno.test("tool results up to 1 MiB survive a restart whole; larger ones are cut
   const results = history[2].content as Anthropic.ToolResultBlockParam[];
   const contents = results.map((block) => block.content as string);
   assertEquals(contents.slice(0, 4).map(bytesOf), sizes.slice(0, 4));
-  assertStringIncludes(
+  assertMatch(
     contents[4],
-    `[Truncated by the runtime: the tool returned ${
-      MAX_RESULT_BYTES + 1
-    } bytes; only the first ${MAX_RESULT_BYTES} are kept.]`,
+    new RegExp(
+      `\\[Truncated by the runtime: the tool returned ${
+        MAX_RESULT_BYTES + 1
+      } bytes; only the first \\d+ bytes are kept\\.\\]$`,
+    ),
   );
+  assertEquals(bytesOf(contents[4]), MAX_RESULT_BYTES, "the cut result, note included, fits");
   const sent = api.requests[1].body.messages[2].content as Anthropic.ToolResultBlockParam[];
   assertEquals(sent.map((block) => block.content), contents, "the model got what was journaled");
   assertEquals(history.at(-1), {

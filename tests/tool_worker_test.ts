@@ -1,20 +1,44 @@
 import { assertEquals, assertMatch } from "@std/assert";
-import { spawnToolCall, type ToolCallRequest } from "../actors/tool_worker/spawn_tool_call.ts";
+import type { ToolCallOutcome, ToolCallRequest, ToolExecutor } from "../actors/tool_executor.ts";
+import { HostExecutor } from "../actors/tool_host/host_executor.ts";
+import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
+import { DEFAULT_LIMITS, resolveLimits } from "../src/tool_limits.ts";
 import { FIXTURE_TOOLS, testCatalog } from "./support/test_system.ts";
 
-async function call(name: string, input: unknown, extra: Partial<ToolCallRequest> = {}) {
-  const tool = (await testCatalog()).get(name)!;
-  return spawnToolCall({
-    moduleUrl: tool.moduleUrl,
-    permissions: tool.permissions,
-    callId: "toolu_test",
-    input,
-    timeoutMs: tool.timeoutMs ?? 10_000,
-    ...extra,
-  });
+type Call = (
+  name: string,
+  input: unknown,
+  extra?: Partial<ToolCallRequest>,
+) => Promise<ToolCallOutcome>;
+
+const EXECUTORS: [string, () => ToolExecutor][] = [
+  ["tool hosts", () => new HostExecutor()],
+  ["in-process workers", () => new WorkerExecutor()],
+];
+
+/** Defines the test once per executor: both isolations keep the same contract. */
+function test(name: string, body: (call: Call) => Promise<void>) {
+  for (const [label, make] of EXECUTORS) {
+    Deno.test(`${label}: ${name}`, async () => {
+      await using executor = make();
+      await body(async (tool, input, extra = {}) => {
+        const found = (await testCatalog()).get(tool)!;
+        return executor.run({
+          name: tool,
+          moduleUrl: found.moduleUrl,
+          permissions: found.permissions,
+          limits: resolveLimits(found.limits, DEFAULT_LIMITS),
+          callId: "toolu_test",
+          input,
+          timeoutMs: found.timeoutMs ?? 10_000,
+          ...extra,
+        });
+      });
+    });
+  }
 }
 
-Deno.test("a tool's return value comes back as text, or as JSON for other values", async () => {
+test("a tool's return value comes back as text, or as JSON for other values", async (call) => {
   const text = await call("shout", { text: "hi" });
   assertEquals([text.status, text.content], ["succeeded", "HI"]);
   const json = await call("sleep", { ms: 1, label: "x" });
@@ -22,18 +46,18 @@ Deno.test("a tool's return value comes back as text, or as JSON for other values
   assertEquals(JSON.parse(json.content).label, "x");
 });
 
-Deno.test("a throwing tool gives an error outcome with the error's message", async () => {
+test("a throwing tool gives an error outcome with the error's message", async (call) => {
   const outcome = await call("fail", { reason: "because" });
   assertEquals(outcome, { ...outcome, status: "failed", content: "failed on purpose: because" });
 });
 
-Deno.test("a zod-typed tool rejects input that fails its schema, naming the field", async () => {
+test("a zod-typed tool rejects input that fails its schema, naming the field", async (call) => {
   const outcome = await call("shout", { text: "be quiet" });
   assertEquals(outcome.status, "failed");
   assertEquals(outcome.content, "Invalid input: text: must not say quiet");
 });
 
-Deno.test("a call past its timeout is stopped, and its signal is aborted", async () => {
+test("a call past its timeout is stopped, and its signal is aborted", async (call) => {
   const late = Promise.withResolvers<string>();
   const outcome = await call("notice_abort", {}, {
     timeoutMs: 150,
@@ -45,7 +69,7 @@ Deno.test("a call past its timeout is stopped, and its signal is aborted", async
   assertEquals(await late.promise, "aborted: TimeoutError");
 });
 
-Deno.test("tools run with no permissions unless declared", async () => {
+test("tools run with no permissions unless declared", async (call) => {
   const env = await call("read_secret", {});
   assertEquals(env.status, "failed");
   assertMatch(env.content, /^NotCapable: Requires env access to "ANTHROPIC_API_KEY"/);
@@ -58,7 +82,7 @@ Deno.test("tools run with no permissions unless declared", async () => {
   );
 });
 
-Deno.test("a declared net permission is narrowed to its hosts", async () => {
+test("a declared net permission is narrowed to its hosts", async (call) => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     () => new Response("pong"),
@@ -70,14 +94,14 @@ Deno.test("a declared net permission is narrowed to its hosts", async () => {
   assertMatch(denied.content, /Requires net access to "localhost:\d+"/);
 });
 
-Deno.test("progress reports reach the caller while the tool runs", async () => {
+test("progress reports reach the caller while the tool runs", async (call) => {
   const progress: string[] = [];
   const outcome = await call("sleep", { ms: 5 }, { onProgress: (text) => progress.push(text) });
   assertEquals(outcome.status, "succeeded");
   assertEquals(progress, ["sleeping 5 ms"]);
 });
 
-Deno.test("aborting the signal cancels a running call, and the tool's signal says so", async () => {
+test("aborting the signal cancels a running call, and the tool's signal says so", async (call) => {
   const controller = new AbortController();
   const late = Promise.withResolvers<string>();
   const outcome = await call("notice_abort", {}, {
@@ -90,19 +114,15 @@ Deno.test("aborting the signal cancels a running call, and the tool's signal say
   assertEquals(await late.promise, "aborted: AbortError");
 });
 
-Deno.test("a module that fails to load gives an error outcome, not a crash", async () => {
-  const outcome = await spawnToolCall({
+test("a module that fails to load gives an error outcome, not a crash", async (call) => {
+  const outcome = await call("shout", {}, {
     moduleUrl: new URL("missing_tool.ts", FIXTURE_TOOLS).href,
-    permissions: {},
-    callId: "toolu_x",
-    input: {},
-    timeoutMs: 5_000,
   });
   assertEquals(outcome.status, "failed");
   assertMatch(outcome.content, /^The tool crashed: .*missing_tool\.ts/);
 });
 
-Deno.test("fetch_url refuses loopback and private addresses, on every redirect, unless the operator allows them", async () => {
+test("fetch_url refuses loopback and private addresses unless the operator allows them", async (call) => {
   let reached = 0;
   await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     reached++;
@@ -118,7 +138,18 @@ Deno.test("fetch_url refuses loopback and private addresses, on every redirect, 
     assertMatch(refused.content, /AGENT_FETCH_ALLOW/);
   }
   assertEquals(reached, 0, "no request reached the local server");
+});
 
+test("fetch_url fetches an internal address the operator allows, but not where it redirects", async (call) => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      new URL(req.url).pathname === "/away"
+        ? Response.redirect("http://10.0.0.1/admin", 302)
+        : new Response("local page"),
+  );
+  const local = `http://127.0.0.1:${server.addr.port}`;
+  // Set before the first call: a tool host gets its environment when it starts.
   Deno.env.set("AGENT_FETCH_ALLOW", "127.0.0.1");
   try {
     const allowed = await call("fetch_url", { url: `${local}/` });

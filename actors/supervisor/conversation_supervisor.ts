@@ -65,7 +65,10 @@ type SupervisorMessage =
 export interface CallInFlight {
   callId: string;
   name: string;
-  startedAt: number;
+  /** `queued` while it waits for a worker slot. */
+  state: "queued" | "running";
+  /** When it was queued or, once running, started. */
+  since: number;
 }
 
 /** How a turn ended. The history is valid either way. */
@@ -417,6 +420,9 @@ export class ConversationSupervisor {
               record: (updates) => this.#recordCalls(updates),
               tasks: this.#deps.tasks,
               handOff: this.#deps.settings.handOff,
+              executor: this.#deps.settings.executor,
+              limits: this.#deps.settings.toolLimits,
+              slots: this.#deps.settings.slots,
             }),
           );
           if (running.signal.aborted) {
@@ -569,8 +575,14 @@ export class ConversationSupervisor {
 
   #emit(event: ConversationEventInit): void {
     const at = Date.now();
-    if (event.type === "tool_call_started") {
-      this.#inFlight.set(event.callId, { callId: event.callId, name: event.name, startedAt: at });
+    if (event.type === "tool_call_queued" || event.type === "tool_call_started") {
+      const state = event.type === "tool_call_queued" ? "queued" : "running";
+      this.#inFlight.set(event.callId, {
+        callId: event.callId,
+        name: event.name,
+        state,
+        since: at,
+      });
     } else if (event.type === "tool_call_finished") this.#inFlight.delete(event.callId);
     const seq = this.#loaded.seq;
     if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];

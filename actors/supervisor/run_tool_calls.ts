@@ -7,9 +7,13 @@
  */
 import type { ConversationEventInit, ToolCallSummary } from "../../src/events.ts";
 import type { CallRecord, CallState, CallUpdate } from "../../src/journal/records.ts";
-import { limitResult, type TaskReason } from "../../src/journal/tasks.ts";
+import type { TaskReason } from "../../src/journal/tasks.ts";
+import { limitResult } from "../../src/limit_result.ts";
 import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
-import { spawnToolCall, type ToolCallOutcome } from "../tool_worker/spawn_tool_call.ts";
+import { type CallLimits, resolveLimits } from "../../src/tool_limits.ts";
+import { QueueFull, type Slot } from "../call_slots.ts";
+import type { CallSlots } from "../call_slots.ts";
+import type { ToolCallOutcome, ToolExecutor } from "../tool_executor.ts";
 import type { TaskBoard } from "../task_board.ts";
 
 /** What a batch of tool calls needs from its conversation. */
@@ -29,6 +33,11 @@ export interface ToolBatchContext {
   tasks: TaskBoard;
   /** Whether an outside system can deliver a handed-off call's result here. */
   handOff: boolean;
+  executor: ToolExecutor;
+  /** The operator's defaults for what a call may use. */
+  limits: CallLimits;
+  /** The cap on live workers, shared by every conversation. */
+  slots: CallSlots;
 }
 
 /**
@@ -45,18 +54,15 @@ export async function runToolCalls(
   context: ToolBatchContext,
 ): Promise<ToolCallSummary[]> {
   const started = performance.now();
-  const resolved = calls.map((call) => ({ call, tool: resolveTool(call, context) }));
+  const resolved = calls.map((call) => {
+    const tool = resolveTool(call, context);
+    return { call, tool, slot: typeof tool === "string" ? undefined : context.slots.tryAcquire() };
+  });
   // Journaled before any worker starts: from here on, a crash interrupts these calls.
-  const starting = resolved.filter(({ tool }) => typeof tool !== "string");
-  if (starting.length > 0) {
-    await context.record(starting.map(({ call }) => ({
-      callId: call.callId,
-      state: "running",
-      attempts: call.attempts + 1,
-    })));
-  }
+  const starting = resolved.filter(({ slot }) => slot);
+  if (starting.length > 0) await context.record(starting.map(({ call }) => runningUpdate(call)));
   const summaries = await Promise.all(
-    resolved.map(({ call, tool }) => runOne(call, tool, context)),
+    resolved.map(({ call, tool, slot }) => runOne(call, tool, slot, context)),
   );
   context.emit({
     type: "tool_batch_finished",
@@ -65,6 +71,10 @@ export async function runToolCalls(
     summedMs: summaries.reduce((sum, summary) => sum + summary.ms, 0),
   });
   return summaries;
+}
+
+function runningUpdate(call: CallRecord): CallUpdate {
+  return { callId: call.callId, state: "running", attempts: call.attempts + 1 };
 }
 
 /** The tool to run, or why there is none. */
@@ -79,33 +89,76 @@ function resolveTool(call: CallRecord, context: ToolBatchContext): CatalogTool |
 async function runOne(
   call: CallRecord,
   tool: CatalogTool | string,
+  slot: Slot | undefined,
   context: ToolBatchContext,
 ): Promise<ToolCallSummary> {
   const { callId, name } = call;
-  context.emit({ type: "tool_call_started", callId, name, input: call.input });
-  const report = async (status: CallState, content: string, ms: number, taskId?: string) => {
-    const limited = limitResult(content);
-    const isError = status !== "succeeded" && status !== "running";
-    await context.record([{
-      callId,
-      state: status,
-      reported: { content: limited, isError },
-      ms,
-      taskId,
-    }]);
-    context.emit({
-      type: "tool_call_finished",
-      callId,
-      name,
-      status,
-      ms,
-      content: limited,
-      taskId,
+  const report = (status: CallState, content: string, ms: number) =>
+    reportCall(call, context, status, content, ms);
+  if (typeof tool === "string") {
+    context.emit({ type: "tool_call_started", callId, name, input: call.input });
+    return report("failed", tool, 0);
+  }
+  if (!slot) {
+    context.emit({ type: "tool_call_queued", callId, name, input: call.input });
+    const waited = await waitForSlot(context);
+    if (typeof waited === "string") {
+      return report(context.signal.aborted ? "cancelled" : "failed", waited, 0);
+    }
+    slot = waited;
+    await context.record([runningUpdate(call)]).catch((error) => {
+      slot!.release();
+      throw error;
     });
-    return { callId, name, status, ms, taskId };
-  };
-  if (typeof tool === "string") return report("failed", tool, 0);
+  }
+  context.emit({ type: "tool_call_started", callId, name, input: call.input });
+  return runStarted(call, tool, slot, context);
+}
 
+/** Journals what the model hears of a call, then announces it. */
+async function reportCall(
+  { callId, name }: CallRecord,
+  context: ToolBatchContext,
+  status: CallState,
+  content: string,
+  ms: number,
+  taskId?: string,
+): Promise<ToolCallSummary> {
+  const limited = limitResult(content);
+  const isError = status !== "succeeded" && status !== "running";
+  await context.record([{
+    callId,
+    state: status,
+    reported: { content: limited, isError },
+    ms,
+    taskId,
+  }]);
+  context.emit({ type: "tool_call_finished", callId, name, status, ms, content: limited, taskId });
+  return { callId, name, status, ms, taskId };
+}
+
+/** A slot, or why the call gets none: the turn was cancelled, or the line is full. */
+async function waitForSlot(context: ToolBatchContext): Promise<Slot | string> {
+  try {
+    return await context.slots.acquire(context.conversationId, context.signal);
+  } catch (error) {
+    if (error instanceof QueueFull) {
+      return `The runtime is at capacity (${context.slots.queued} tool calls are waiting for a worker), so this call was not run. Try again later, or with fewer calls at once.`;
+    }
+    return "Cancelled while waiting for a worker.";
+  }
+}
+
+/** Runs a call that holds a slot; the slot is given back when its worker is done. */
+async function runStarted(
+  call: CallRecord,
+  tool: CatalogTool,
+  slot: Slot,
+  context: ToolBatchContext,
+): Promise<ToolCallSummary> {
+  const { callId, name } = call;
+  const report = (status: CallState, content: string, ms: number, taskId?: string) =>
+    reportCall(call, context, status, content, ms, taskId);
   const taskId = `task_${crypto.randomUUID()}`;
   const task = { taskId, conversationId: context.conversationId, callId, name };
   const becomesTask = (reason: TaskReason) => {
@@ -118,9 +171,11 @@ async function runOne(
   context.signal.addEventListener("abort", onTurnAbort, { once: true });
   let handedOff: Promise<void> | undefined;
   const secret = crypto.randomUUID();
-  const outcome = spawnToolCall({
+  const outcome = context.executor.run({
+    name,
     moduleUrl: tool.moduleUrl,
     permissions: tool.permissions,
+    limits: resolveLimits(tool.limits, context.limits),
     callId,
     input: call.input,
     timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,
@@ -138,7 +193,10 @@ async function runOne(
         await context.tasks.finish(taskId, late.status, late.content);
       });
     },
-  }).finally(() => context.signal.removeEventListener("abort", onTurnAbort));
+  }).finally(() => {
+    context.signal.removeEventListener("abort", onTurnAbort);
+    slot.release();
+  });
 
   const first = tool.background ? undefined : await firstOf(outcome, context.turnLimitMs);
   inTurn = false;

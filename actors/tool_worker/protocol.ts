@@ -6,13 +6,20 @@
  *
  * @module
  */
-import type { JsonSchema, ToolPermissions } from "../../src/tool.ts";
+import type { JsonSchema, ToolLimits, ToolPermissions } from "../../src/tool.ts";
 
 /** Sent to a tool worker. */
 export type ToWorker =
   | { type: "describe" }
   /** `task` is what the call becomes if the tool hands off; absent where no one could deliver. */
-  | { type: "run"; callId: string; input: unknown; task?: { taskId: string; secret: string } }
+  | {
+    type: "run";
+    callId: string;
+    input: unknown;
+    task?: { taskId: string; secret: string };
+    /** The result is cut to this many UTF-8 bytes before it leaves the worker. */
+    resultBytes: number;
+  }
   | { type: "abort"; reason: "timeout" | "cancelled" };
 
 /** A tool's metadata as its worker reports it (plain data, validated by the receiver). */
@@ -24,6 +31,7 @@ export interface ToolDescription {
   timeoutMs?: number;
   background?: boolean;
   idempotent?: boolean;
+  limits?: ToolLimits;
   /** Whether the module's `run` is a function. */
   runs: boolean;
 }
@@ -36,3 +44,44 @@ export type FromWorker =
   | { type: "handed_off" }
   | { type: "result"; ok: true; content: string }
   | { type: "result"; ok: false; message: string };
+
+/**
+ * The message if it is one a tool worker may send, else `undefined`: tool
+ * code can post anything (`self.postMessage(undefined)`), and whatever it
+ * posts must end its call, never the thread that reads it.
+ *
+ * @example
+ * ```ts
+ * import { readWorkerMessage } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(readWorkerMessage({ type: "progress", text: "1/3" }), { type: "progress", text: "1/3" });
+ * assertEquals(readWorkerMessage(undefined), undefined);
+ * assertEquals(readWorkerMessage({ type: "result", ok: true, content: 42 }), undefined);
+ * ```
+ */
+export function readWorkerMessage(data: unknown): FromWorker | undefined {
+  if (typeof data !== "object" || data === null) return undefined;
+  const message = data as Record<string, unknown>;
+  switch (message.type) {
+    case "started":
+    case "handed_off":
+      return { type: message.type };
+    case "progress":
+      return typeof message.text === "string"
+        ? { type: "progress", text: message.text }
+        : undefined;
+    case "result":
+      if (message.ok === true && typeof message.content === "string") {
+        return { type: "result", ok: true, content: message.content };
+      }
+      if (message.ok === false && typeof message.message === "string") {
+        return { type: "result", ok: false, message: message.message };
+      }
+      return undefined;
+    case "description":
+      return typeof message.tool === "object" && message.tool !== null
+        ? { type: "description", tool: message.tool as ToolDescription }
+        : undefined;
+  }
+  return undefined;
+}

@@ -3,38 +3,15 @@
  *
  * @module
  */
-import type { ToolPermissions } from "../../src/tool.ts";
 import { errorMessage } from "../../src/_error_message.ts";
+import { limitResult } from "../../src/limit_result.ts";
+import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { FromWorker } from "./protocol.ts";
+import { progressGate } from "./_progress_gate.ts";
 import { ToolWorker } from "./tool_worker.ts";
 
 /** How long a stopped call's `ctx.signal` has to wind down before its worker is terminated. */
-const STOP_GRACE_MS = 100;
-
-/** What to run: one call of one tool. */
-export interface ToolCallRequest {
-  moduleUrl: string;
-  permissions: ToolPermissions;
-  callId: string;
-  input: unknown;
-  timeoutMs: number;
-  /** Aborting it cancels the call: the worker is terminated, the outcome is `cancelled`. */
-  signal?: AbortSignal;
-  onProgress?: (text: string) => void;
-  /** The task the call becomes if the tool hands its work off (`ctx.handOff()`); none refuses it. */
-  task?: { taskId: string; secret: string };
-  onHandOff?: () => void;
-  /** A result that arrived in the grace after a timeout or cancellation: too late, but not lost. */
-  onLateResult?: (outcome: ToolCallOutcome) => void;
-}
-
-/** How a call ended; `content` is what the model gets in its `tool_result`. */
-export interface ToolCallOutcome {
-  status: "succeeded" | "failed" | "timed_out" | "cancelled";
-  content: string;
-  /** From spawn to outcome. */
-  ms: number;
-}
+export const STOP_GRACE_MS = 100;
 
 /**
  * Spawns a worker for the call, sends it the input, and settles when the
@@ -44,8 +21,10 @@ export interface ToolCallOutcome {
  * @example
  * ```ts ignore
  * const outcome = await spawnToolCall({
+ *   name: "current_time",
  *   moduleUrl: new URL("../../tools/current_time.ts", import.meta.url).href,
  *   permissions: {},
+ *   limits: DEFAULT_LIMITS,
  *   callId: "toolu_01",
  *   input: {},
  *   timeoutMs: 5_000,
@@ -56,7 +35,7 @@ export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome
   const started = performance.now();
   const outcome = (status: ToolCallOutcome["status"], content: string): ToolCallOutcome => ({
     status,
-    content,
+    content: limitResult(content, request.limits.resultBytes),
     ms: performance.now() - started,
   });
   if (request.signal?.aborted) {
@@ -70,9 +49,16 @@ export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome
       outcome("failed", `The tool could not be started: ${errorMessage(error)}`),
     );
   }
+  const { progressPerSecond, progressBytes, resultBytes } = request.limits;
+  const progress = progressGate(
+    progressPerSecond,
+    progressBytes,
+    (text) => request.onProgress?.(text),
+  );
   return new Promise((resolve) => {
     const settle = (status: ToolCallOutcome["status"], content: string) => {
       clearTimeout(timer);
+      progress.close();
       request.signal?.removeEventListener("abort", onAbort);
       if (status === "timed_out" || status === "cancelled") {
         stopGently(worker, status, (late) => request.onLateResult?.(outcome(...late)));
@@ -86,13 +72,14 @@ export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome
       request.timeoutMs,
     );
     worker.onMessage = (message) => {
-      if (message.type === "progress") request.onProgress?.(message.text);
+      if (message.type === "progress") progress.push(message.text);
       else if (message.type === "handed_off") request.onHandOff?.();
       else if (message.type === "result") settle(...resultOf(message));
     };
     worker.onCrash = (message) => settle("failed", `The tool crashed: ${message}`);
     request.signal?.addEventListener("abort", onAbort, { once: true });
-    worker.send({ type: "run", callId: request.callId, input: request.input, task: request.task });
+    const { callId, input, task } = request;
+    worker.send({ type: "run", callId, input, task, resultBytes });
   });
 }
 

@@ -6,9 +6,10 @@
  */
 import type { ToolSandbox } from "../../src/platform.ts";
 import { PERMISSION_NAMES, type ToolPermissions } from "../../src/tool.ts";
-import type { FromWorker, ToWorker } from "./protocol.ts";
+import { type FromWorker, readWorkerMessage, type ToWorker } from "./protocol.ts";
 
 const WORKER_MAIN = new URL("./worker_main.ts", import.meta.url).href;
+const SANDBOX_PRELUDE = new URL("./sandbox_prelude.ts", import.meta.url).href;
 const entryUrls = new Map<string, string>();
 
 /**
@@ -36,7 +37,11 @@ export class ToolWorker {
 
   private constructor(worker: Worker) {
     this.#worker = worker;
-    worker.onmessage = (event: MessageEvent<FromWorker>) => this.onMessage(event.data);
+    worker.onmessage = (event: MessageEvent<unknown>) => {
+      const message = readWorkerMessage(event.data);
+      if (message) this.onMessage(message);
+      else this.onCrash("the tool sent a message the runtime does not understand");
+    };
     worker.onerror = (event) => {
       event.preventDefault(); // an error in a tool must never take the host down
       this.onCrash(event.message ?? "the tool worker crashed");
@@ -79,12 +84,14 @@ export class ToolWorker {
 
 /**
  * The worker's main module imports the tool statically: a dynamic import
- * would need read permission, which most tools must not have.
+ * would need read permission, which most tools must not have. The sandbox
+ * prelude is imported first, so it runs before any of the tool's code.
  */
 function entryUrl(moduleUrl: string): string {
   let url = entryUrls.get(moduleUrl);
   if (!url) {
-    const source = `import tool from ${JSON.stringify(moduleUrl)};\n` +
+    const source = `import ${JSON.stringify(SANDBOX_PRELUDE)};\n` +
+      `import tool from ${JSON.stringify(moduleUrl)};\n` +
       `import { serveTool } from ${JSON.stringify(WORKER_MAIN)};\nserveTool(tool);\n`;
     url = `data:application/typescript,${encodeURIComponent(source)}`;
     entryUrls.set(moduleUrl, url);

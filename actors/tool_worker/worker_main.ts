@@ -8,6 +8,7 @@
 import type { StandardSchema, Tool } from "../../src/tool.ts";
 import type { FromWorker, ToolDescription, ToWorker } from "./protocol.ts";
 import { errorMessage } from "../../src/_error_message.ts";
+import { limitResult } from "../../src/limit_result.ts";
 
 /**
  * Serves one tool to the thread that spawned this worker.
@@ -47,6 +48,7 @@ function describe(tool: Tool): ToolDescription {
     timeoutMs: tool?.timeoutMs,
     background: tool?.background,
     idempotent: tool?.idempotent,
+    limits: tool?.limits,
     runs: typeof tool?.run === "function",
   } as ToolDescription;
 }
@@ -60,7 +62,7 @@ function jsonSchemaOf(schema: StandardSchema | undefined): ToolDescription["inpu
 
 async function run(
   tool: Tool,
-  { callId, input: rawInput, task }: Extract<ToWorker, { type: "run" }>,
+  { callId, input: rawInput, task, resultBytes }: Extract<ToWorker, { type: "run" }>,
   signal: AbortSignal,
   reply: (message: FromWorker) => void,
 ): Promise<FromWorker> {
@@ -84,7 +86,7 @@ async function run(
       return { ...task, resultPath: `/v1/tasks/${task.taskId}/result` };
     };
     const value = await tool.run(input, { callId, signal, progress, handOff });
-    return { type: "result", ok: true, content: toContent(value) };
+    return { type: "result", ok: true, content: limitResult(toContent(value), resultBytes) };
   } catch (error) {
     return { type: "result", ok: false, message: failureMessage(error) };
   }

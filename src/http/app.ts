@@ -63,6 +63,11 @@ export function createApp(options: AppOptions): Hono {
       version: config.version,
       journal,
       capabilities: { ...platform, tools: system.settings.catalog.names.length },
+      workers: {
+        live: system.settings.slots.live,
+        max: system.settings.slots.max,
+        queued: system.settings.slots.queued,
+      },
     }, journal.ok ? 200 : 503);
   });
 

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { ConversationSupervisor } from "../../actors/supervisor/conversation_supervisor.ts";
 import { ConfigError } from "../config_error.ts";
-import { apiError } from "./errors.ts";
+import { apiError, unavailable } from "./errors.ts";
 import { replayable, streamEvents } from "./event_stream.ts";
 import { jsonBody, requireJson } from "./validation.ts";
 
@@ -76,35 +76,52 @@ export function conversationRoutes(
     return c.json({ ...describe(conversation), history: conversation.history });
   });
 
-  routes.post("/:id/messages", requireJson, jsonBody(newMessage), async (c) => {
-    const conversation = c.get("conversation");
-    // Subscribed before the message is queued, so the stream has its turn from the start.
-    const events = replayable(conversation);
-    const submission = await conversation.submit(c.req.valid("json").content);
-    const busy = () =>
-      apiError(
-        c,
-        409,
-        "conversation_busy",
-        `Conversation ${conversation.id} is being driven by another process; try again when its turn has ended.`,
-      );
-    if (!submission.accepted) {
-      events.stop();
-      return busy();
-    }
-    if (!c.req.header("accept")?.includes("text/event-stream")) {
-      events.stop();
-      const result = await submission.result;
-      return result ? c.json({ conversationId: conversation.id, ...result }) : busy();
-    }
-    let inTurn = false;
-    return streamEvents(c, events, {
-      shutdown,
-      filter: (event) =>
-        inTurn ||= event.type === "turn_started" && event.messageId === submission.messageId,
-      until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
-    });
-  });
+  // A full line of waiting tool calls means new turns would only wait longer: say so now.
+  const refuseWhenSaturated: MiddlewareHandler = async (c, next) => {
+    const { slots } = system.settings;
+    if (!slots.full) return await next();
+    return unavailable(
+      c,
+      "server_busy",
+      `Every tool worker is busy and ${slots.queued} tool calls are waiting; send the message again later.`,
+    );
+  };
+
+  routes.post(
+    "/:id/messages",
+    refuseWhenSaturated,
+    requireJson,
+    jsonBody(newMessage),
+    async (c) => {
+      const conversation = c.get("conversation");
+      // Subscribed before the message is queued, so the stream has its turn from the start.
+      const events = replayable(conversation);
+      const submission = await conversation.submit(c.req.valid("json").content);
+      const busy = () =>
+        apiError(
+          c,
+          409,
+          "conversation_busy",
+          `Conversation ${conversation.id} is being driven by another process; try again when its turn has ended.`,
+        );
+      if (!submission.accepted) {
+        events.stop();
+        return busy();
+      }
+      if (!c.req.header("accept")?.includes("text/event-stream")) {
+        events.stop();
+        const result = await submission.result;
+        return result ? c.json({ conversationId: conversation.id, ...result }) : busy();
+      }
+      let inTurn = false;
+      return streamEvents(c, events, {
+        shutdown,
+        filter: (event) =>
+          inTurn ||= event.type === "turn_started" && event.messageId === submission.messageId,
+        until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
+      });
+    },
+  );
 
   routes.get("/:id/events", (c) => {
     const last = c.req.header("last-event-id");

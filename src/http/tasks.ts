@@ -7,7 +7,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import type { TaskBoard } from "../../actors/task_board.ts";
-import { MAX_RESULT_BYTES } from "../journal/tasks.ts";
+import { MAX_RESULT_BYTES } from "../limit_result.ts";
 import { apiError } from "./errors.ts";
 import { jsonBody, requireJson } from "./validation.ts";
 

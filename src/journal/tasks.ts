@@ -53,24 +53,3 @@ export async function hashSecret(secret: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
-
-/** Largest tool result kept whole, in UTF-8 bytes. */
-export const MAX_RESULT_BYTES = 1024 * 1024;
-
-/**
- * Cuts a result longer than {@linkcode MAX_RESULT_BYTES} and says so at the
- * end, in words the model reads.
- *
- * @example
- * ```ts
- * import { limitResult } from "./tasks.ts";
- * console.log(limitResult("short")); // "short"
- * ```
- */
-export function limitResult(content: string, maxBytes = MAX_RESULT_BYTES): string {
-  const bytes = new TextEncoder().encode(content);
-  if (bytes.length <= maxBytes) return content;
-  // fatal: false drops a character cut in half at the end
-  const kept = new TextDecoder().decode(bytes.subarray(0, maxBytes)).replace(/\uFFFD$/, "");
-  return `${kept}\n[Truncated by the runtime: the tool returned ${bytes.length} bytes; only the first ${maxBytes} are kept.]`;
-}

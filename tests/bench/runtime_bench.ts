@@ -5,14 +5,18 @@
  *
  * @module
  */
-import { runToolCalls } from "../../actors/supervisor/run_tool_calls.ts";
+import { CallSlots } from "../../actors/call_slots.ts";
+import { runToolCalls, type ToolBatchContext } from "../../actors/supervisor/run_tool_calls.ts";
 import { TaskBoard } from "../../actors/task_board.ts";
-import { spawnToolCall } from "../../actors/tool_worker/spawn_tool_call.ts";
+import type { ToolExecutor } from "../../actors/tool_executor.ts";
+import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
+import { WorkerExecutor } from "../../actors/tool_worker/worker_executor.ts";
 import type { Tool } from "../../src/tool.ts";
 import { ToolCatalog } from "../../src/tool_catalog.ts";
+import { DEFAULT_LIMITS } from "../../src/tool_limits.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import type { CallRecord } from "../../src/journal/records.ts";
-import noop from "./tools/noop.ts";
+import noopTool from "./tools/noop.ts";
 import wait from "./tools/wait.ts";
 import burn from "./tools/burn.ts";
 
@@ -20,26 +24,34 @@ const catalog = await ToolCatalog.load([new URL("./tools/", import.meta.url)]);
 // The worker side journals every call in a real KV file, as a conversation does.
 const dataDir = await Deno.makeTempDir();
 const journal = await Journal.open(`${dataDir}/journal.kv`);
-await journal.create("bench", { type: "created", modelName: "bench", at: Date.now() });
-let seq = 0;
-const context = {
-  conversationId: "bench",
-  catalog,
-  allowed: catalog.names,
-  defaultTimeoutMs: 60_000,
-  turnLimitMs: 60_000,
-  signal: new AbortController().signal,
-  emit: () => {},
-  record: async (updates: Parameters<Parameters<typeof runToolCalls>[1]["record"]>[0]) => {
-    seq = (await journal.append(
-      "bench",
-      seq,
-      updates.map((update) => ({ type: "call" as const, ...update })),
-    ))!;
-  },
-  tasks: new TaskBoard(journal, "bench", () => {}),
-  handOff: false,
-};
+const signal = new AbortController().signal;
+
+/** A conversation's batch context on `executor`, journaling into its own log. */
+async function batchContext(id: string, executor: ToolExecutor): Promise<ToolBatchContext> {
+  await journal.create(id, { type: "created", modelName: "bench", at: Date.now() });
+  let seq = 0;
+  return {
+    conversationId: id,
+    catalog,
+    allowed: catalog.names,
+    defaultTimeoutMs: 60_000,
+    turnLimitMs: 60_000,
+    signal,
+    emit: () => {},
+    record: async (updates) => {
+      seq = (await journal.append(
+        id,
+        seq,
+        updates.map((update) => ({ type: "call" as const, ...update })),
+      ))!;
+    },
+    tasks: new TaskBoard(journal, id, () => {}),
+    handOff: false,
+    executor,
+    limits: DEFAULT_LIMITS,
+    slots: new CallSlots({ max: 10_000, maxQueued: 10_000 }),
+  };
+}
 
 function calls(name: string, count: number, input: unknown): CallRecord[] {
   return Array.from(
@@ -68,73 +80,100 @@ const inProcess = (tool: Tool, count: number, input: unknown) => () =>
     Array.from({ length: count }, () =>
       tool.run(input as never, {
         callId: "x",
-        signal: context.signal,
+        signal,
         progress: () => {},
         handOff: () => ({ taskId: "", secret: "", resultPath: "" }),
       })),
   );
 
-// (a) spawn + first message: the synchronous `new Worker` part, and spawn → result of a no-op call.
-const noopTool = catalog.get("noop")!;
-const construct: number[] = [];
-const roundTrip = await samples(60, () => {
-  const start = performance.now();
-  const pending = spawnToolCall({
-    moduleUrl: noopTool.moduleUrl,
-    permissions: {},
-    callId: "x",
-    input: {},
-    timeoutMs: 10_000,
-  });
-  construct.push(performance.now() - start);
-  return pending;
-});
-construct.sort((a, b) => a - b);
-const inProcessCall = await samples(60, inProcess(noop as Tool, 1, {}));
-
-// (b) one turn's tool batch: 10 parallel 200 ms I/O-bound tools.
 const median = (values: number[]) => percentile(values, 0.5);
-const batchWorkers = median(
-  await samples(7, () => runToolCalls(calls("wait", 10, { ms: 200 }), context)),
-);
-const batchInProcess = median(await samples(7, inProcess(wait as Tool, 10, { ms: 200 })));
+const noopModule = catalog.get("noop")!;
 
-// (c) two CPU-bound 500 ms tools.
-const cpuWorkers = median(
-  await samples(3, () => runToolCalls(calls("burn", 2, { ms: 500 }), context)),
-);
-const cpuInProcess = median(await samples(3, inProcess(burn as Tool, 2, { ms: 500 })));
+interface Figures {
+  noop: number[];
+  batch: number;
+  cpu: number;
+  turnsPerSecond: number;
+}
 
-const rows: [string, string, string][] = [
-  [
-    "(a) new Worker(), blocking the caller, p50 / p99",
-    `${ms(percentile(construct, 0.5))} / ${ms(percentile(construct, 0.99))}`,
-    "—",
-  ],
-  [
-    "(a) spawn → result of a no-op call, p50 / p99",
-    `${ms(percentile(roundTrip, 0.5))} / ${ms(percentile(roundTrip, 0.99))}`,
-    `${ms(percentile(inProcessCall, 0.5))} / ${ms(percentile(inProcessCall, 0.99))}`,
-  ],
-  ["(b) 10 × 200 ms I/O tools, batch wall (median of 7)", ms(batchWorkers), ms(batchInProcess)],
-  ["(b)   over the ideal 200 ms", `+${ms(batchWorkers - 200)}`, `+${ms(batchInProcess - 200)}`],
-  ["(b)   over in-process Promise.all", `+${ms(batchWorkers - batchInProcess)}`, "—"],
-  ["(c) 2 × 500 ms CPU-bound tools, wall (median of 3)", ms(cpuWorkers), ms(cpuInProcess)],
-  ["(c)   speed-up over in-process", `${(cpuInProcess / cpuWorkers).toFixed(2)}x`, "1.00x"],
+/** Every figure for one executor; hosts are warmed by a first call, as a running server's are. */
+async function measure(label: string, executor: ToolExecutor): Promise<Figures> {
+  const context = await batchContext(label, executor);
+  const run = () =>
+    executor.run({
+      name: "noop",
+      moduleUrl: noopModule.moduleUrl,
+      permissions: {},
+      limits: DEFAULT_LIMITS,
+      callId: "x",
+      input: {},
+      timeoutMs: 10_000,
+    });
+  await run();
+  const noop = await samples(60, run);
+  const batch = median(
+    await samples(7, () => runToolCalls(calls("wait", 10, { ms: 200 }), context)),
+  );
+  const cpu = median(await samples(3, () => runToolCalls(calls("burn", 2, { ms: 500 }), context)));
+  // 3-tool turns: 50 conversations at once, each running turns of 3 × 100 ms calls for 5 s.
+  const contexts = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => batchContext(`${label}-${i}`, executor)),
+  );
+  let turns = 0;
+  const until = performance.now() + 5_000;
+  const started = performance.now();
+  await Promise.all(contexts.map(async (conversation) => {
+    while (performance.now() < until) {
+      await runToolCalls(calls("wait", 3, { ms: 100 }), conversation);
+      turns++;
+    }
+  }));
+  return { noop, batch, cpu, turnsPerSecond: turns / ((performance.now() - started) / 1000) };
+}
+
+async function measureInProcess(): Promise<Figures> {
+  const noop = await samples(60, inProcess(noopTool as Tool, 1, {}));
+  const batch = median(await samples(7, inProcess(wait as Tool, 10, { ms: 200 })));
+  const cpu = median(await samples(3, inProcess(burn as Tool, 2, { ms: 500 })));
+  let turns = 0;
+  const until = performance.now() + 5_000;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: 50 }, async () => {
+    while (performance.now() < until) {
+      await inProcess(wait as Tool, 3, { ms: 100 })();
+      turns++;
+    }
+  }));
+  return { noop, batch, cpu, turnsPerSecond: turns / ((performance.now() - started) / 1000) };
+}
+
+const hosts = new HostExecutor();
+const columns: [string, Figures][] = [
+  ["tool hosts (default)", await measure("hosts", hosts)],
+  ["workers in process", await measure("workers", new WorkerExecutor())],
+  ["Promise.all in process", await measureInProcess()],
 ];
-const widths = [0, 1, 2].map((i) =>
-  Math.max(
-    ...[["", "workers (ours)", "in-process"][i], ...rows.map((row) => row[i])].map((s) => s.length),
-  )
-);
+await hosts[Symbol.asyncDispose]();
+
+const p = (values: number[]) => `${ms(percentile(values, 0.5))} / ${ms(percentile(values, 0.99))}`;
+const rows: [string, ...string[]][] = [
+  ["no-op call, p50 / p99", ...columns.map(([, f]) => p(f.noop))],
+  ["10 × 200 ms I/O tools, batch wall (median of 7)", ...columns.map(([, f]) => ms(f.batch))],
+  ["  overhead over the ideal 200 ms", ...columns.map(([, f]) => `+${ms(f.batch - 200)}`)],
+  ["2 × 500 ms CPU-bound tools, wall (median of 3)", ...columns.map(([, f]) => ms(f.cpu))],
+  [
+    "3-tool turns/s (3 × 100 ms, 50 conversations, 5 s)",
+    ...columns.map(([, f]) => f.turnsPerSecond.toFixed(1)),
+  ],
+];
+const header = ["", ...columns.map(([name]) => name)];
+const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
 const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join("   ");
 console.log(`Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores\n`);
-console.log(line(["", "workers (ours)", "in-process"]));
+console.log(line(header));
 for (const row of rows) console.log(line(row));
+const [host, worker] = columns.map(([, f]) => median(f.noop));
 console.log(
-  `\n10 workers spend ~${ms(10 * percentile(construct, 0.5))} blocked in new Worker() alone, ` +
-    `${
-      ((10 * percentile(construct, 0.5)) / (batchWorkers - batchInProcess) * 100).toFixed(0)
-    }% of the batch overhead.`,
+  `\nA warm tool host adds ${ms(host - worker)} p50 to a no-op call over workers in process.`,
 );
 Deno.exit(0);

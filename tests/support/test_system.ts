@@ -10,6 +10,9 @@ import {
   type SystemOptions,
 } from "../../actors/agent_system.ts";
 import { Journal } from "../../src/journal/journal.ts";
+import { CallSlots } from "../../actors/call_slots.ts";
+import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
+import { DEFAULT_LIMITS } from "../../src/tool_limits.ts";
 import { AnthropicModel } from "../../src/model/anthropic_model.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "../../src/tool_catalog.ts";
 import type { FakeMessagesApi } from "./fake_messages_api.ts";
@@ -44,6 +47,9 @@ export async function testSystem(
     maxSteps: 20,
     maxTokens: 1024,
     handOff: true,
+    executor: new HostExecutor(),
+    toolLimits: DEFAULT_LIMITS,
+    slots: new CallSlots({ max: 1000, maxQueued: 10_000 }),
     ...settings,
   }, { journal: options.journal ?? await Journal.open(":memory:"), ...options });
 }

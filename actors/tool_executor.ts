@@ -1,0 +1,55 @@
+/**
+ * Where tool calls run. The supervisor asks an executor to run a call and
+ * gets back an outcome; whether the call's worker lives in this process or
+ * in a tool host process is the executor's business.
+ *
+ * @module
+ */
+import type { ToolPermissions } from "../src/tool.ts";
+import type { CallLimits } from "../src/tool_limits.ts";
+
+/** What to run: one call of one tool. */
+export interface ToolCallRequest {
+  /** The tool's name, for messages. */
+  name: string;
+  moduleUrl: string;
+  permissions: ToolPermissions;
+  limits: CallLimits;
+  callId: string;
+  input: unknown;
+  timeoutMs: number;
+  /** Aborting it cancels the call: the worker is stopped, the outcome is `cancelled`. */
+  signal?: AbortSignal;
+  onProgress?: (text: string) => void;
+  /** The task the call becomes if the tool hands its work off (`ctx.handOff()`); none refuses it. */
+  task?: { taskId: string; secret: string };
+  onHandOff?: () => void;
+  /** A result that arrived in the grace after a timeout or cancellation: too late, but not lost. */
+  onLateResult?: (outcome: ToolCallOutcome) => void;
+}
+
+/** How a call ended; `content` is what the model gets in its `tool_result`. */
+export interface ToolCallOutcome {
+  status: "succeeded" | "failed" | "timed_out" | "cancelled";
+  content: string;
+  /** From the request to the outcome. */
+  ms: number;
+}
+
+/** How calls are isolated: in tool host processes, or in Web Workers of this process. */
+export type Isolation = "process" | "worker";
+
+/**
+ * Runs tool calls. `run` never rejects: every failure is an outcome the
+ * model can read.
+ *
+ * @example
+ * ```ts ignore
+ * await using executor = new WorkerExecutor();
+ * const outcome = await executor.run(request);
+ * ```
+ */
+export interface ToolExecutor extends AsyncDisposable {
+  readonly isolation: Isolation;
+  run(request: ToolCallRequest): Promise<ToolCallOutcome>;
+}

@@ -1,0 +1,165 @@
+/**
+ * The default executor: calls run in tool host processes, one group of
+ * hosts per profile (permissions and memory limit), so a host holds only
+ * the permissions of the tools it runs.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { errorMessage } from "../../src/_error_message.ts";
+import type {
+  Isolation,
+  ToolCallOutcome,
+  ToolCallRequest,
+  ToolExecutor,
+} from "../tool_executor.ts";
+import type { HostProfile } from "./_host_command.ts";
+import { ToolHost } from "./tool_host.ts";
+
+/** How a {@linkcode HostExecutor} sizes its groups of hosts. */
+export interface HostExecutorOptions {
+  /** Most hosts per profile; default: the number of cores, so worker start-ups spread over them. */
+  maxHostsPerProfile?: number;
+  /** Calls a host runs before another host of its profile is started. Default 4. */
+  spreadAt?: number;
+  /** An idle host beyond the first of its profile is stopped after this long. Default 60 s. */
+  idleMs?: number;
+}
+
+/**
+ * Runs each call in a Web Worker inside a tool host process.
+ *
+ * @example
+ * ```ts ignore
+ * await using executor = new HostExecutor();
+ * const outcome = await executor.run(request);
+ * ```
+ */
+export class HostExecutor implements ToolExecutor {
+  readonly isolation: Isolation = "process";
+  readonly #pools = new Map<string, HostPool>();
+  readonly #options: Required<HostExecutorOptions>;
+  readonly #sweep: ReturnType<typeof setInterval>;
+
+  constructor(options: HostExecutorOptions = {}) {
+    this.#options = {
+      maxHostsPerProfile: Math.max(1, navigator.hardwareConcurrency ?? 1),
+      spreadAt: 4,
+      idleMs: 60_000,
+      ...options,
+    };
+    this.#sweep = setInterval(() => this.#pools.forEach((pool) => pool.releaseIdle()), 5_000);
+    Deno.unrefTimer(this.#sweep);
+  }
+
+  run(request: ToolCallRequest): Promise<ToolCallOutcome> {
+    return this.#pool(profileOf(request)).run(request);
+  }
+
+  /** Starts a host for each profile the requests need, so the first calls find one warm. */
+  warm(requests: Pick<ToolCallRequest, "moduleUrl" | "permissions" | "limits">[]): void {
+    for (const request of requests) this.#pool(profileOf(request)).warm();
+  }
+
+  /** How many host processes are running. */
+  get hosts(): number {
+    return [...this.#pools.values()].reduce((sum, pool) => sum + pool.size, 0);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    clearInterval(this.#sweep);
+    await Promise.all([...this.#pools.values()].map((pool) => pool.close()));
+  }
+
+  #pool(profile: HostProfile): HostPool {
+    const key = JSON.stringify(profile);
+    let pool = this.#pools.get(key);
+    if (!pool) this.#pools.set(key, pool = new HostPool(profile, this.#options));
+    return pool;
+  }
+}
+
+function profileOf(request: Pick<ToolCallRequest, "moduleUrl" | "permissions" | "limits">) {
+  const moduleDirs = request.moduleUrl.startsWith("file:")
+    ? [dirname(fileURLToPath(request.moduleUrl))]
+    : [];
+  return { permissions: request.permissions, memoryMb: request.limits.memoryMb, moduleDirs };
+}
+
+/** The hosts of one profile. */
+class HostPool {
+  readonly #profile: HostProfile;
+  readonly #options: Required<HostExecutorOptions>;
+  readonly #hosts: ToolHost[] = [];
+  #starting: Promise<ToolHost> | undefined;
+  #closed = false;
+
+  constructor(profile: HostProfile, options: Required<HostExecutorOptions>) {
+    this.#profile = profile;
+    this.#options = options;
+  }
+
+  get size(): number {
+    return this.#hosts.length;
+  }
+
+  async run(request: ToolCallRequest): Promise<ToolCallOutcome> {
+    const started = performance.now();
+    try {
+      const host = await this.#pick();
+      return await host.run(request);
+    } catch (error) {
+      return { status: "failed", content: errorMessage(error), ms: performance.now() - started };
+    }
+  }
+
+  warm(): void {
+    if (this.#hosts.length === 0 && !this.#closed) this.#grow().catch(() => {});
+  }
+
+  releaseIdle(): void {
+    const idle = this.#hosts.filter((host) => host.accepting && host.idleMs > this.#options.idleMs);
+    for (const host of idle.slice(this.#hosts.length === idle.length ? 1 : 0)) {
+      host.kill("it was idle");
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const hosts = [
+      ...this.#hosts,
+      ...(await this.#starting?.then((host) => [host], () => []) ?? []),
+    ];
+    hosts.forEach((host) => host.kill("the runtime stopped"));
+    await Promise.all(hosts.map((host) => host.exited));
+  }
+
+  #pick(): Promise<ToolHost> {
+    const open = this.#hosts.filter((host) => host.accepting);
+    const best = open.reduce<ToolHost | undefined>(
+      (least, host) => !least || host.live < least.live ? host : least,
+      undefined,
+    );
+    const crowded = !best || best.live >= this.#options.spreadAt;
+    if (crowded && open.length < this.#options.maxHostsPerProfile) {
+      const growing = this.#grow();
+      if (!best) return growing;
+      growing.catch(() => {}); // the next call tries again
+    }
+    return Promise.resolve(best!);
+  }
+
+  #grow(): Promise<ToolHost> {
+    if (this.#closed) return Promise.reject(new Error("The runtime is stopping."));
+    this.#starting ??= ToolHost.start(this.#profile).then((host) => {
+      this.#hosts.push(host);
+      host.exited.then(() => {
+        this.#hosts.splice(this.#hosts.indexOf(host), 1);
+        if (this.#hosts.length === 0) this.warm(); // a dead host is replaced before it is needed
+      });
+      return host;
+    }).finally(() => this.#starting = undefined);
+    return this.#starting;
+  }
+}

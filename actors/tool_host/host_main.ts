@@ -1,0 +1,66 @@
+/**
+ * A tool host process: connects back to the runtime over the Unix socket
+ * named in its arguments and runs the calls it is sent, each in a Web
+ * Worker with only its tool's permissions. It exits when the socket closes,
+ * so a host never outlives its runtime.
+ *
+ * Started by {@linkcode ToolHost.start} as `deno run … host_main.ts SOCKET`,
+ * or by a compiled binary as `BINARY tool-host SOCKET`.
+ *
+ * @module
+ */
+import { errorMessage } from "../../src/_error_message.ts";
+import { spawnToolCall } from "../tool_worker/spawn_tool_call.ts";
+import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
+
+/**
+ * Serves calls over the socket at `socketPath` until it closes.
+ *
+ * @example
+ * ```ts ignore
+ * await serveToolHost(Deno.args[0]);
+ * ```
+ */
+export async function serveToolHost(socketPath: string): Promise<void> {
+  const connection = await Deno.connect({ transport: "unix", path: socketPath });
+  const writer = connection.writable.getWriter();
+  let writing = Promise.resolve();
+  const send = (message: FromHost) => {
+    const frame = encodeFrame(message);
+    writing = writing.then(() => writer.write(frame)).catch(() => {});
+  };
+  const calls = new Map<number, AbortController>();
+  send({ type: "ready", pid: Deno.pid });
+  for await (const data of readFrames(connection.readable)) {
+    const message = data as ToHost;
+    if (message.type === "cancel") calls.get(message.id)?.abort();
+    else if (message.type === "run") runCall(message, calls, send);
+  }
+}
+
+function runCall(
+  { id, call }: Extract<ToHost, { type: "run" }>,
+  calls: Map<number, AbortController>,
+  send: (message: FromHost) => void,
+): void {
+  const stop = new AbortController();
+  calls.set(id, stop);
+  spawnToolCall({
+    ...call,
+    signal: stop.signal,
+    onProgress: (text) => send({ type: "progress", id, text }),
+    onHandOff: () => send({ type: "handed_off", id }),
+    onLateResult: (outcome) => send({ type: "late", id, outcome }),
+  }).then((outcome) => {
+    calls.delete(id);
+    send({ type: "outcome", id, outcome });
+  });
+}
+
+if (import.meta.main) {
+  // Either way the process ends here: workers left spinning must not keep it alive.
+  await serveToolHost(Deno.args[0]).then(() => Deno.exit(0), (error) => {
+    console.error(`tool host: ${errorMessage(error)}`);
+    Deno.exit(1);
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * The messages between the runtime and a tool host process, sent as
+ * length-prefixed JSON frames over a private Unix socket.
+ *
+ * A host runs calls: `run` → `progress`*, `handed_off`?, `outcome`, and
+ * possibly `late` (a result that came in the grace after a timeout).
+ * `cancel` stops a call. A host whose socket closes exits.
+ *
+ * @module
+ */
+import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+
+/** A call as it crosses to the host: the request without its callbacks. */
+export type HostedCall = Omit<
+  ToolCallRequest,
+  "signal" | "onProgress" | "onHandOff" | "onLateResult"
+>;
+
+/** Sent to a host. `id` numbers the host's calls (tool_use ids need not be unique). */
+export type ToHost =
+  | { type: "run"; id: number; call: HostedCall }
+  | { type: "cancel"; id: number };
+
+/** Sent by a host. */
+export type FromHost =
+  | { type: "ready"; pid: number }
+  | { type: "progress"; id: number; text: string }
+  | { type: "handed_off"; id: number }
+  | { type: "outcome"; id: number; outcome: ToolCallOutcome }
+  | { type: "late"; id: number; outcome: ToolCallOutcome };
+
+/** Larger frames end the connection: a host never needs them (results are cut to 8 MiB). */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One message as a frame: a 4-byte big-endian length, then UTF-8 JSON.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(encodeFrame({ type: "cancel", id: 1 }).subarray(0, 4), new Uint8Array([0, 0, 0, 24]));
+ * ```
+ */
+export function encodeFrame(message: ToHost | FromHost): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(message));
+  const frame = new Uint8Array(4 + json.length);
+  new DataView(frame.buffer).setUint32(0, json.length);
+  frame.set(json, 4);
+  return frame;
+}
+
+/**
+ * The messages of a stream of frames, in order. Throws on a frame over
+ * {@linkcode MAX_FRAME_BYTES} or one that is not JSON.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, readFrames } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
+ * const stream = ReadableStream.from([encodeFrame({ type: "cancel", id: 7 })]);
+ * assertEquals(await Array.fromAsync(readFrames(stream)), [{ type: "cancel", id: 7 }]);
+ * ```
+ */
+export async function* readFrames(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes = MAX_FRAME_BYTES,
+): AsyncGenerator<unknown> {
+  const decoder = new TextDecoder();
+  const bytes = new ByteQueue();
+  let length: number | undefined;
+  for await (const chunk of stream) {
+    bytes.push(chunk);
+    while (true) {
+      if (length === undefined) {
+        if (bytes.size < 4) break;
+        length = new DataView(bytes.take(4).buffer).getUint32(0);
+        if (length > maxBytes) throw new Error(`a frame of ${length} bytes is over the limit`);
+      }
+      if (bytes.size < length) break;
+      yield JSON.parse(decoder.decode(bytes.take(length)));
+      length = undefined;
+    }
+  }
+}
+
+/** Chunks as they came, copied once into the frame that needs them. */
+class ByteQueue {
+  #chunks: Uint8Array[] = [];
+  size = 0;
+
+  push(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n;) {
+      const chunk = this.#chunks[0];
+      const k = Math.min(chunk.length, n - at);
+      out.set(chunk.subarray(0, k), at);
+      at += k;
+      if (k === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(k);
+    }
+    this.size -= n;
+    return out;
+  }
+}

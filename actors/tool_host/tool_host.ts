@@ -1,0 +1,299 @@
+/**
+ * The runtime's handle on one tool host: a `deno` subprocess, a failure
+ * domain of its own, that runs calls in Web Workers and answers over a
+ * private Unix socket. When it dies, only its calls fail.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { errorMessage } from "../../src/_error_message.ts";
+import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import { STOP_GRACE_MS } from "../tool_worker/spawn_tool_call.ts";
+import { hostCommand, type HostProfile } from "./_host_command.ts";
+import { processStats } from "./_process_stats.ts";
+import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
+
+/** How long a host may take to start and connect (a cold module cache compiles first). */
+const START_TIMEOUT_MS = 60_000;
+/** How late an outcome may be before the host counts as hung and is killed. */
+const RESPONSE_GRACE_MS = 2_000;
+const WATCH_MS = 500;
+/** CPU used while no call runs, per watch interval, that marks a thread left spinning. */
+const IDLE_CPU_MS = WATCH_MS / 2;
+/** Memory a host may hold beyond its calls' heaps (its own isolate, buffers). */
+const HOST_BASE_MB = 256;
+const STDERR_TAIL = 4096;
+
+interface Pending {
+  request: ToolCallRequest;
+  started: number;
+  resolve: (outcome: ToolCallOutcome) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * A running tool host.
+ *
+ * @example
+ * ```ts ignore
+ * const host = await ToolHost.start({ permissions: {}, memoryMb: 256, moduleDirs: ["/app/tools"] });
+ * const outcome = await host.run(request);
+ * host.kill("done");
+ * ```
+ */
+export class ToolHost {
+  readonly profile: HostProfile;
+  /** Settles when the process has exited and every call in it has its outcome. */
+  readonly exited: Promise<void>;
+  #child: Deno.ChildProcess;
+  #connection: Deno.UnixConn;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #writing = Promise.resolve();
+  #calls = new Map<number, Pending>();
+  /** Calls reported timed out or cancelled, whose result may still come late. */
+  #lateCalls = new Map<number, ToolCallRequest>();
+  #nextId = 1;
+  #retired = false;
+  #killReason: string | undefined;
+  #stderr = "";
+  #watch: ReturnType<typeof setInterval>;
+  #lastCpuMs = 0;
+  #idleSince = performance.now();
+
+  private constructor(
+    profile: HostProfile,
+    child: Deno.ChildProcess,
+    connection: Deno.UnixConn,
+    frames: AsyncGenerator<unknown>,
+  ) {
+    this.profile = profile;
+    this.#child = child;
+    this.#connection = connection;
+    this.#writer = connection.writable.getWriter();
+    this.#watch = setInterval(() => this.#checkUsage(), WATCH_MS);
+    Deno.unrefTimer(this.#watch);
+    this.exited = Promise.all([this.#read(frames), this.#child.status]).then(([, status]) =>
+      this.#onExit(status)
+    );
+    // An idle host must not keep the runtime's process alive; a busy one does (see #calls).
+    connection.unref();
+    child.unref();
+  }
+
+  /** Starts a host and waits until it is connected and ready. */
+  static async start(profile: HostProfile): Promise<ToolHost> {
+    const dir = await Deno.makeTempDir({ prefix: "agent-tool-host-" });
+    const socketPath = join(dir, "host.sock");
+    const listener = Deno.listen({ transport: "unix", path: socketPath });
+    const { command, args, env } = hostCommand(profile, socketPath);
+    const child = new Deno.Command(command, {
+      args,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      detached: true, // its own process group: a Ctrl-C in the terminal is the runtime's to handle
+    }).spawn();
+    const stderr = readTail(child.stderr);
+    try {
+      const connection = await connectOrFail(listener, child, stderr.text);
+      const frames = readFrames(connection.readable);
+      const ready = (await frames.next()).value as FromHost | undefined;
+      if (ready?.type !== "ready") throw new Error("the host did not say it was ready");
+      const host = new ToolHost(profile, child, connection, frames);
+      stderr.onText = (text) => host.#stderr = text;
+      return host;
+    } catch (error) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone already */ }
+      throw error;
+    } finally {
+      listener.close(); // one connection only: nothing else may reach this host's runtime
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Calls in flight. */
+  get live(): number {
+    return this.#calls.size;
+  }
+
+  /** Whether the host takes new calls. */
+  get accepting(): boolean {
+    return !this.#retired && this.#killReason === undefined;
+  }
+
+  /** Milliseconds since the last call ended, 0 while any runs. */
+  get idleMs(): number {
+    return this.#calls.size > 0 ? 0 : performance.now() - this.#idleSince;
+  }
+
+  /** Runs one call in the host. Never rejects. */
+  run(request: ToolCallRequest): Promise<ToolCallOutcome> {
+    if (request.signal?.aborted) {
+      // Cancelled while it waited for this host to start.
+      return Promise.resolve({
+        status: "cancelled",
+        content: "Cancelled before the tool started.",
+        ms: 0,
+      });
+    }
+    const id = this.#nextId++;
+    const started = performance.now();
+    const { promise, resolve } = Promise.withResolvers<ToolCallOutcome>();
+    const { signal, onProgress: _p, onHandOff: _h, onLateResult: _l, ...call } = request;
+    // The host keeps the time; this only catches a host that no longer answers.
+    const timer = setTimeout(
+      () => this.kill("it stopped answering"),
+      request.timeoutMs + STOP_GRACE_MS + RESPONSE_GRACE_MS,
+    );
+    if (this.#calls.size === 0) this.#connection.ref();
+    this.#calls.set(id, { request, started, resolve, timer });
+    const onAbort = () => this.#send({ type: "cancel", id });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#send({ type: "run", id, call });
+    return promise.finally(() => signal?.removeEventListener("abort", onAbort));
+  }
+
+  /** Takes no new calls; the process ends once its calls have (and a late result had its grace). */
+  retire(): void {
+    this.#retired = true;
+    this.#endIfRetired();
+  }
+
+  #endIfRetired(): void {
+    if (!this.#retired || this.#calls.size > 0) return;
+    const wait = this.#lateCalls.size > 0 ? STOP_GRACE_MS + RESPONSE_GRACE_MS : 0;
+    setTimeout(() => this.kill("it was retired"), wait);
+  }
+
+  /** Ends the process at once; its calls fail with `reason`. */
+  kill(reason: string): void {
+    this.#killReason ??= reason;
+    clearInterval(this.#watch);
+    this.#child.ref(); // whoever awaits `exited` keeps the process alive until it has
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* exited already */ }
+  }
+
+  #send(message: ToHost): void {
+    const frame = encodeFrame(message);
+    this.#writing = this.#writing.then(() => this.#writer.write(frame)).catch(() => {});
+  }
+
+  async #read(frames: AsyncGenerator<unknown>): Promise<void> {
+    try {
+      for await (const frame of frames) this.#receive(frame as FromHost);
+    } catch (error) {
+      this.kill(`it broke the protocol (${errorMessage(error)})`);
+    }
+  }
+
+  #receive(message: FromHost): void {
+    if (message.type === "late") {
+      const request = this.#lateCalls.get(message.id);
+      this.#lateCalls.delete(message.id);
+      return request?.onLateResult?.(message.outcome);
+    }
+    if (message.type === "ready") return;
+    const pending = this.#calls.get(message.id);
+    if (!pending) return;
+    if (message.type === "progress") pending.request.onProgress?.(message.text);
+    else if (message.type === "handed_off") pending.request.onHandOff?.();
+    else if (message.type === "outcome") this.#settle(message.id, message.outcome);
+  }
+
+  #settle(id: number, outcome: ToolCallOutcome): void {
+    const pending = this.#calls.get(id);
+    if (!pending) return;
+    this.#calls.delete(id);
+    clearTimeout(pending.timer);
+    if (this.#calls.size === 0) {
+      this.#idleSince = performance.now();
+      this.#connection.unref();
+    }
+    if (outcome.status === "timed_out" || outcome.status === "cancelled") {
+      // Its worker may be stuck in a loop that terminate() cannot end: the host goes with it.
+      this.#lateCalls.set(id, pending.request);
+      this.#retired = true;
+    }
+    this.#endIfRetired();
+    pending.resolve({ ...outcome, ms: performance.now() - pending.started });
+  }
+
+  #onExit(status: Deno.CommandStatus): void {
+    clearInterval(this.#watch);
+    const message = this.#stoppedMessage(status);
+    for (const id of [...this.#calls.keys()]) {
+      this.#settle(id, { status: "failed", content: message, ms: 0 });
+    }
+    this.#lateCalls.clear();
+  }
+
+  #stoppedMessage(status: Deno.CommandStatus): string {
+    const outOfMemory = this.#killReason === OUT_OF_MEMORY || status.signal === "SIGTRAP" ||
+      /out of memory/i.test(this.#stderr);
+    if (outOfMemory) {
+      return `The tool host running this call ran out of memory (the limit is ${this.profile.memoryMb} MiB per call) and was stopped: this call, or another call in the same host, used too much memory.`;
+    }
+    const how = this.#killReason ??
+      (status.signal ? `it was killed by ${status.signal}` : `it exited with code ${status.code}`);
+    const said = this.#stderr.trim().split("\n").at(-1);
+    return `The tool host running this call stopped: ${how}${said ? ` (it said: ${said})` : ""}.`;
+  }
+
+  #checkUsage(): void {
+    const stats = processStats(this.#child.pid);
+    if (!stats) return;
+    const cpuMs = stats.cpuMs - this.#lastCpuMs;
+    this.#lastCpuMs = stats.cpuMs;
+    const limitMb = HOST_BASE_MB + 2 * this.profile.memoryMb * Math.max(1, this.#calls.size);
+    if (stats.rssBytes > limitMb * 1024 * 1024) this.kill(OUT_OF_MEMORY);
+    else if (this.#calls.size === 0 && this.idleMs > WATCH_MS && cpuMs > IDLE_CPU_MS) {
+      this.kill("a thread of an ended call was still running");
+    }
+  }
+}
+
+const OUT_OF_MEMORY = "it ran out of memory";
+
+/** Accepts the host's connection, or fails with what the host said if it exits first. */
+async function connectOrFail(
+  listener: Deno.Listener<Deno.UnixConn>,
+  child: Deno.ChildProcess,
+  stderr: () => string,
+): Promise<Deno.UnixConn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const failed = Promise.race([
+    child.status.then((status) =>
+      `it exited with code ${status.code}${stderr() ? `: ${stderr().trim()}` : ""}`
+    ),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(
+        () => resolve(`it did not connect within ${START_TIMEOUT_MS} ms`),
+        START_TIMEOUT_MS,
+      );
+    }),
+  ]).then((why) => Promise.reject(new Error(`The tool host could not be started: ${why}`)));
+  try {
+    return await Promise.race([listener.accept(), failed]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Keeps the last few KiB a stream says; `onText` hears each update. */
+function readTail(stream: ReadableStream<Uint8Array>) {
+  let text = "";
+  const tail = { text: () => text, onText: (_text: string) => {} };
+  (async () => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text = (text + chunk).slice(-STDERR_TAIL);
+      tail.onText(text);
+    }
+  })().catch(() => {});
+  return tail;
+}

@@ -1,0 +1,50 @@
+/**
+ * Runs in every tool worker before the tool's module: closes what Deno's
+ * permissions leave open to code with no permissions at all. The process
+ * boundary of the tool host is the real wall; this keeps a tool from
+ * reaching even that far by the easy ways.
+ *
+ * - signalling its own process (`Deno.kill(Deno.pid, …)` needs no permission);
+ * - `Deno.exit()` and `self.close()`, which end the worker without a word;
+ * - process-wide state: the working directory, signal handlers;
+ * - storage that outlives the call and needs no permission: `caches`,
+ *   `Deno.openKv()` without a path;
+ * - channels to other calls of the same process: `BroadcastChannel`, and
+ *   nested `Worker`s, which would outlive the call's limits;
+ * - `Deno[Deno.internal]`, the runtime's internals (raw ops).
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+
+const ownPid = Deno.pid;
+const kill = Deno.kill;
+const openKv = Deno.openKv;
+
+function refuse(what: string, why: string): never {
+  throw new Deno.errors.NotCapable(`${what} is not allowed in a tool: ${why}.`);
+}
+
+function lock(target: object, name: PropertyKey, value: unknown): void {
+  Object.defineProperty(target, name, { value, writable: false, configurable: false });
+}
+
+lock(Deno, "kill", (pid: number, signal?: Deno.Signal) => {
+  if (pid === ownPid) refuse("Signalling the tool's own process", "it hosts other calls");
+  return kill(pid, signal);
+});
+lock(Deno, "exit", () => refuse("Deno.exit()", "return a result or throw an error instead"));
+lock(self, "close", () => refuse("self.close()", "return a result or throw an error instead"));
+lock(Deno, "chdir", () => refuse("Deno.chdir()", "the working directory is shared"));
+lock(Deno, "addSignalListener", () => refuse("Deno.addSignalListener()", "signals are shared"));
+lock(Deno, "openKv", (path?: string) => {
+  if (path === undefined) {
+    refuse("Deno.openKv() without a path", "give a path the tool has read and write access to");
+  }
+  return openKv(path);
+});
+const runtime = Deno as unknown as Record<string | symbol, unknown>;
+delete runtime[runtime.internal as symbol];
+for (const name of ["caches", "BroadcastChannel", "Worker"]) {
+  delete (globalThis as Record<string, unknown>)[name];
+}

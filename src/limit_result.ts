@@ -1,0 +1,54 @@
+/**
+ * The cap on what a tool call sends back: measured in UTF-8 bytes on the
+ * text that is actually sent, whatever the tool returned.
+ *
+ * @module
+ */
+
+/** Largest tool result kept whole by default, in UTF-8 bytes (`AGENT_TOOL_RESULT_BYTES`). */
+export const MAX_RESULT_BYTES = 1024 * 1024;
+
+/**
+ * Cuts a result longer than `maxBytes` and says so at the end, in words the
+ * model reads; the cut result, note included, fits in `maxBytes`. Never
+ * encodes more than `maxBytes` characters of a very long text.
+ *
+ * @example
+ * ```ts
+ * import { limitResult } from "./limit_result.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(limitResult("short"), "short");
+ * assertEquals(limitResult("abcdef", 3).slice(0, 4), "abc\n");
+ * ```
+ */
+export function limitResult(content: string, maxBytes = MAX_RESULT_BYTES): string {
+  if (cutText(content, maxBytes) === content) return content;
+  const size = content.length <= 4 * maxBytes
+    ? `${new TextEncoder().encode(content).length} bytes`
+    : `${content.length} characters`;
+  // The note counts against the limit, so a cut result is itself within it.
+  const note = (kept: number) =>
+    `\n[Truncated by the runtime: the tool returned ${size}; only the first ${kept} bytes are kept.]`;
+  const room = Math.max(0, maxBytes - new TextEncoder().encode(note(maxBytes)).length);
+  return cutText(content, room) + note(room);
+}
+
+/**
+ * The longest start of `text` that fits in `maxBytes` of UTF-8 (the text
+ * itself if it fits), without a character cut in half.
+ *
+ * @example
+ * ```ts
+ * import { cutText } from "./limit_result.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(cutText("héllo", 2), "h");
+ * ```
+ */
+export function cutText(text: string, maxBytes: number): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes.
+  if (text.length * 3 <= maxBytes) return text;
+  const head = new TextEncoder().encode(text.slice(0, maxBytes + 1));
+  if (head.length <= maxBytes) return text; // the slice was the whole text
+  // fatal: false turns a character cut in half at the end into U+FFFD, dropped here
+  return new TextDecoder().decode(head.subarray(0, maxBytes)).replace(/\uFFFD$/, "");
+}
