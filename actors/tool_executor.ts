@@ -18,6 +18,8 @@ export interface ToolCallRequest {
   callId: string;
   input: unknown;
   timeoutMs: number;
+  /** Calls with different keys never share a failure domain (see the tool's `isolation`). */
+  isolationKey?: string;
   /** Aborting it cancels the call: the worker is stopped, the outcome is `cancelled`. */
   signal?: AbortSignal;
   onProgress?: (text: string) => void;

@@ -130,6 +130,13 @@ export interface Tool<Input = unknown> {
   idempotent?: boolean;
   /** What one call may use; omitted limits take the operator's defaults. */
   limits?: ToolLimits;
+  /**
+   * Who shares a failure domain (a tool host process) with this tool's
+   * calls: `"shared"` (default), calls of any conversation with the same
+   * permissions and memory limit; `"conversation"`, only this tool's calls
+   * of the same conversation, so no other conversation ever shares their fate.
+   */
+  isolation?: "shared" | "conversation";
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
 }

@@ -27,6 +27,7 @@ export interface CatalogTool {
   idempotent?: boolean;
   /** As declared; the operator's defaults fill in the rest at call time. */
   limits?: ToolLimits;
+  isolation?: "shared" | "conversation";
   moduleUrl: string;
 }
 
@@ -67,6 +68,9 @@ const toolDescription = z.object({
     ),
     { error: `\`limits\` may only name ${Object.keys(LIMIT_RANGES).join(", ")}` },
   ).optional(),
+  isolation: z.enum(["shared", "conversation"], {
+    error: '`isolation` must be "shared" or "conversation"',
+  }).optional(),
   runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),
 });
 

@@ -1,7 +1,13 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { lastUserText, nextEvent, recordEvents, testSystem } from "./support/test_system.ts";
+import {
+  lastUserText,
+  nextEvent,
+  recordEvents,
+  testSystem,
+  warmTools,
+} from "./support/test_system.ts";
 
 const user = (text: string) => ({ type: "user_message" as const, text });
 
@@ -75,6 +81,7 @@ Deno.test("calls past the turn limit continue as tasks; results landing out of o
     { id: "toolu_quick", name: "sleep", input: { ms: 1, label: "quick" } },
   ]);
   await using system = await testSystem(api, { turnLimitMs: 150 });
+  await warmTools(system, ["sleep"]); // the quick call must not wait for a host to start
   const conversation = await system.createConversation();
   const events = recordEvents(conversation);
   let taskTurns = 0;

@@ -312,8 +312,10 @@ Deno.test("messages to one conversation are processed one at a time, in order", 
   const first = conversation.send(user("first"));
   const second = conversation.send(user("second"));
   // The second waits in the mailbox while the first turn runs.
-  while (conversation.status.queued === 0) await delay(5);
-  assertEquals(conversation.status.state, "running");
+  while (conversation.status.queued === 0 || conversation.status.state !== "running") {
+    await delay(5);
+  }
+  assertEquals(conversation.status.queued, 1);
   await Promise.all([first, second]);
   const turns = events.filter((event) =>
     event.type === "turn_started" || event.type === "turn_finished"

@@ -7,6 +7,7 @@ const AsyncFunction = (async () => {}).constructor as new (
 /**
  * Runs a JavaScript snippet in its own worker with no permissions at all:
  * no files, no network, no environment. `console.log` output is returned too.
+ * Model-written code gets the strictest limits of the built-in tools.
  */
 export default defineTool<{ code: string }>({
   name: "run_javascript",
@@ -19,6 +20,9 @@ export default defineTool<{ code: string }>({
     additionalProperties: false,
   },
   timeoutMs: 5_000,
+  limits: { memoryMb: 128, resultBytes: 64 * 1024, progressPerSecond: 1 },
+  // Model-written code shares its process with no other conversation's calls.
+  isolation: "conversation",
   async run({ code }) {
     const logs: string[] = [];
     console.log = (...args: unknown[]) => logs.push(args.map(String).join(" "));

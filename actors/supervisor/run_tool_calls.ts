@@ -176,6 +176,7 @@ async function runStarted(
     moduleUrl: tool.moduleUrl,
     permissions: tool.permissions,
     limits: resolveLimits(tool.limits, context.limits),
+    isolationKey: tool.isolation === "conversation" ? context.conversationId : undefined,
     callId,
     input: call.input,
     timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,

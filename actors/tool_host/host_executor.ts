@@ -49,12 +49,12 @@ export class HostExecutor implements ToolExecutor {
       idleMs: 60_000,
       ...options,
     };
-    this.#sweep = setInterval(() => this.#pools.forEach((pool) => pool.releaseIdle()), 5_000);
+    this.#sweep = setInterval(() => this.#releaseIdle(), 5_000);
     Deno.unrefTimer(this.#sweep);
   }
 
   run(request: ToolCallRequest): Promise<ToolCallOutcome> {
-    return this.#pool(profileOf(request)).run(request);
+    return this.#pool(profileOf(request), request.isolationKey).run(request);
   }
 
   /** Starts a host for each profile the requests need, so the first calls find one warm. */
@@ -72,11 +72,22 @@ export class HostExecutor implements ToolExecutor {
     await Promise.all([...this.#pools.values()].map((pool) => pool.close()));
   }
 
-  #pool(profile: HostProfile): HostPool {
-    const key = JSON.stringify(profile);
+  #pool(profile: HostProfile, isolationKey?: string): HostPool {
+    const key = JSON.stringify([profile, isolationKey]);
     let pool = this.#pools.get(key);
-    if (!pool) this.#pools.set(key, pool = new HostPool(profile, this.#options));
+    if (!pool) {
+      // A pool of one conversation's own hosts keeps none warm once idle.
+      pool = new HostPool(profile, this.#options, isolationKey === undefined ? 1 : 0);
+      this.#pools.set(key, pool);
+    }
     return pool;
+  }
+
+  #releaseIdle(): void {
+    for (const [key, pool] of this.#pools) {
+      pool.releaseIdle();
+      if (pool.disposable) this.#pools.delete(key);
+    }
   }
 }
 
@@ -92,12 +103,20 @@ class HostPool {
   readonly #profile: HostProfile;
   readonly #options: Required<HostExecutorOptions>;
   readonly #hosts: ToolHost[] = [];
+  /** Idle hosts kept warm. */
+  readonly #keep: number;
   #starting: Promise<ToolHost> | undefined;
   #closed = false;
 
-  constructor(profile: HostProfile, options: Required<HostExecutorOptions>) {
+  constructor(profile: HostProfile, options: Required<HostExecutorOptions>, keep: number) {
     this.#profile = profile;
     this.#options = options;
+    this.#keep = keep;
+  }
+
+  /** No host and none wanted: the pool may be forgotten. */
+  get disposable(): boolean {
+    return this.#keep === 0 && this.#hosts.length === 0 && !this.#starting;
   }
 
   get size(): number {
@@ -120,9 +139,8 @@ class HostPool {
 
   releaseIdle(): void {
     const idle = this.#hosts.filter((host) => host.accepting && host.idleMs > this.#options.idleMs);
-    for (const host of idle.slice(this.#hosts.length === idle.length ? 1 : 0)) {
-      host.kill("it was idle");
-    }
+    const busy = this.#hosts.length - idle.length;
+    for (const host of idle.slice(Math.max(0, this.#keep - busy))) host.kill("it was idle");
   }
 
   async close(): Promise<void> {
@@ -156,7 +174,8 @@ class HostPool {
       this.#hosts.push(host);
       host.exited.then(() => {
         this.#hosts.splice(this.#hosts.indexOf(host), 1);
-        if (this.#hosts.length === 0) this.warm(); // a dead host is replaced before it is needed
+        // A dead host is replaced before it is needed.
+        if (this.#hosts.length === 0 && this.#keep > 0) this.warm();
       });
       return host;
     }).finally(() => this.#starting = undefined);

@@ -32,6 +32,7 @@ export interface ToolDescription {
   background?: boolean;
   idempotent?: boolean;
   limits?: ToolLimits;
+  isolation?: "shared" | "conversation";
   /** Whether the module's `run` is a function. */
   runs: boolean;
 }

@@ -11,11 +11,20 @@
  *   `Deno.openKv()` without a path;
  * - channels to other calls of the same process: `BroadcastChannel`, and
  *   nested `Worker`s, which would outlive the call's limits;
- * - `Deno[Deno.internal]`, the runtime's internals (raw ops).
+ * - `Deno[Deno.internal]`, the runtime's internals (raw ops);
+ * - flooding the thread that reads the worker's messages: progress beyond
+ *   {@linkcode MAX_PROGRESS_PER_SECOND} is dropped here, and long texts are
+ *   cut, before they cost the host anything (the host then applies the
+ *   tool's own, lower limits).
  *
  * @module
  */
 /// <reference lib="deno.worker" />
+
+/** A ceiling over every tool's `limits.progressPerSecond`. */
+const MAX_PROGRESS_PER_SECOND = 100;
+/** A ceiling over every tool's `limits.progressBytes`, in UTF-16 units. */
+const MAX_PROGRESS_CHARS = 65_536;
 
 const ownPid = Deno.pid;
 const kill = Deno.kill;
@@ -48,3 +57,19 @@ delete runtime[runtime.internal as symbol];
 for (const name of ["caches", "BroadcastChannel", "Worker"]) {
   delete (globalThis as Record<string, unknown>)[name];
 }
+
+const post = self.postMessage.bind(self);
+let windowStart = 0;
+let sentInWindow = 0;
+const gatedPost = (message: unknown) => {
+  const progress = message as { type?: unknown; text?: unknown } | null;
+  if (progress?.type === "progress" && typeof progress.text === "string") {
+    const now = performance.now();
+    if (now - windowStart >= 1000) [windowStart, sentInWindow] = [now, 0];
+    if (++sentInWindow > MAX_PROGRESS_PER_SECOND) return;
+    return post({ type: "progress", text: progress.text.slice(0, MAX_PROGRESS_CHARS) });
+  }
+  post(message);
+};
+lock(self, "postMessage", gatedPost);
+lock(Object.getPrototypeOf(self), "postMessage", gatedPost);

@@ -49,6 +49,7 @@ function describe(tool: Tool): ToolDescription {
     background: tool?.background,
     idempotent: tool?.idempotent,
     limits: tool?.limits,
+    isolation: tool?.isolation,
     runs: typeof tool?.run === "function",
   } as ToolDescription;
 }

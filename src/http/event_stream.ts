@@ -14,6 +14,13 @@ export interface EventSource {
   eventsAfter?(lastId: number): Promise<ConversationEvent[]>;
 }
 
+/**
+ * Event data a client may leave unread before its stream is closed: a slow
+ * reader reconnects with `Last-Event-ID` and misses nothing, but never grows
+ * the server's memory.
+ */
+export const MAX_UNREAD_BYTES = 1024 * 1024;
+
 /** The last event of a stream that the server ends because it shuts down. */
 export const SHUTDOWN_EVENT = {
   type: "server_shutdown",
@@ -24,8 +31,9 @@ export const SHUTDOWN_EVENT = {
 /**
  * Streams `source`'s events until `until` returns true for one of them (it is
  * sent, then the stream ends), the client goes away, or `shutdown` aborts
- * (a final `server_shutdown` event is sent). Leaving only unsubscribes: the
- * conversation goes on and records its results.
+ * (a final `server_shutdown` event is sent). A client that leaves more than
+ * {@linkcode MAX_UNREAD_BYTES} unread is dropped. Leaving only unsubscribes:
+ * the conversation goes on and records its results.
  *
  * @example
  * ```ts ignore
@@ -61,10 +69,13 @@ export function streamEvents(
       : source.eventsAfter(options.after).then(async (missed) => {
         for (const event of missed) await send(event);
       });
+    let unread = 0;
     const unsubscribe = source.subscribe((event) => {
       if (options.filter && !options.filter(event)) return;
+      const bytes = JSON.stringify(event).length;
+      if ((unread += bytes) > MAX_UNREAD_BYTES) return done.resolve();
       // Written in order, one after the other, never concurrently.
-      chain = chain.then(() => send(event));
+      chain = chain.then(() => send(event)).finally(() => unread -= bytes);
       if (options.until?.(event)) chain.then(done.resolve, done.resolve);
     });
     stream.onAbort(() => done.resolve());

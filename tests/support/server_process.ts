@@ -6,6 +6,7 @@
  */
 import { delay } from "@std/async/delay";
 import { FIXTURE_TOOLS } from "./test_system.ts";
+import { processStats } from "../../actors/tool_host/_process_stats.ts";
 
 const SERVE = new URL("../../src/http/serve.ts", import.meta.url).pathname;
 
@@ -191,4 +192,24 @@ export async function crashMidCall(env: Record<string, string>, count: number) {
   crashed.child.kill("SIGKILL");
   await crashed.child.status;
   return { ids, lastBeat: await lastHeartbeat(env.AGENT_DATA, crashed.child.pid, 10_000) };
+}
+
+/** Memory and CPU time of a process and its children (its tool hosts), summed. */
+export function processTreeStats(pid: number): { rssBytes: number; cpuMs: number } {
+  const pids = [pid];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === pid) pids.push(Number(entry.name));
+    } catch { /* gone */ }
+  }
+  return pids.map(processStats).reduce<{ rssBytes: number; cpuMs: number }>(
+    (sum, stats) => ({
+      rssBytes: sum.rssBytes + (stats?.rssBytes ?? 0),
+      cpuMs: sum.cpuMs + (stats?.cpuMs ?? 0),
+    }),
+    { rssBytes: 0, cpuMs: 0 },
+  );
 }

@@ -12,7 +12,7 @@ import {
 import { Journal } from "../../src/journal/journal.ts";
 import { CallSlots } from "../../actors/call_slots.ts";
 import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
-import { DEFAULT_LIMITS } from "../../src/tool_limits.ts";
+import { DEFAULT_LIMITS, resolveLimits } from "../../src/tool_limits.ts";
 import { AnthropicModel } from "../../src/model/anthropic_model.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "../../src/tool_catalog.ts";
 import type { FakeMessagesApi } from "./fake_messages_api.ts";
@@ -109,4 +109,24 @@ export function nextEvent<T extends ConversationEvent["type"]>(
 /** The text of a request's last user message. */
 export function lastUserText(request: { body: { messages: { content: unknown }[] } }): string {
   return JSON.stringify(request.body.messages.at(-1)!.content);
+}
+
+/**
+ * Runs one call of each named tool directly, so that their tool hosts are
+ * started: for tests whose timing must not include a host's start-up.
+ */
+export async function warmTools(system: AgentSystem, names: string[]): Promise<void> {
+  const { catalog, executor, toolLimits } = system.settings;
+  await Promise.all(names.map((name) => {
+    const tool = catalog.get(name)!;
+    return executor.run({
+      name,
+      moduleUrl: tool.moduleUrl,
+      permissions: tool.permissions,
+      limits: resolveLimits(tool.limits, toolLimits),
+      callId: "toolu_warm_up",
+      input: {},
+      timeoutMs: 30_000,
+    });
+  }));
 }
