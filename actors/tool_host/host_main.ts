@@ -57,10 +57,23 @@ function runCall(
   });
 }
 
-if (import.meta.main) {
-  // Either way the process ends here: workers left spinning must not keep it alive.
-  await serveToolHost(Deno.args[0]).then(() => Deno.exit(0), (error) => {
+/**
+ * The process entry: serves until the socket closes, then exits, whatever
+ * its workers still do (a worker left spinning must not keep it alive).
+ *
+ * @example
+ * ```ts ignore
+ * await runToolHost(Deno.args[0]); // never returns
+ * ```
+ */
+export async function runToolHost(socketPath: string): Promise<never> {
+  try {
+    await serveToolHost(socketPath);
+    Deno.exit(0);
+  } catch (error) {
     console.error(`tool host: ${errorMessage(error)}`);
     Deno.exit(1);
-  });
+  }
 }
+
+if (import.meta.main) await runToolHost(Deno.args[0]);
