@@ -30,7 +30,10 @@ export interface ToolCallRequest {
   onLateResult?: (outcome: ToolCallOutcome) => void;
 }
 
-/** How a call ended; `content` is what the model gets in its `tool_result`. */
+/**
+ * How a call ended; `content` is what the model gets in its `tool_result`,
+ * already cut to the call's `limits.resultBytes`.
+ */
 export interface ToolCallOutcome {
   status: "succeeded" | "failed" | "timed_out" | "cancelled";
   content: string;

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { Isolation } from "../actors/tool_executor.ts";
+
 /** How tool workers are isolated. */
 export type ToolSandbox =
   /** Each worker gets exactly its tool's declared permissions. */
@@ -27,7 +29,7 @@ export interface Platform {
    * failure domain), or `worker`, in Web Workers of the runtime's own
    * process (Deno Deploy, which starts no subprocesses).
    */
-  toolIsolation: "process" | "worker";
+  toolIsolation: Isolation;
 }
 
 /**

@@ -115,11 +115,7 @@ Deno.test("a damaged journal file ends start-up with one line naming the file an
   const path = `${await Deno.makeTempDir()}/journal.kv`;
   await Deno.writeTextFile(path, "this is not a database ".repeat(500));
   const { code, stderr } = await serveOn(path);
-  assertEquals(code, 2);
-  const lines = stderr.trim().split("\n").filter((line) => line.startsWith("error"));
-  assertEquals(lines.length, 1, stderr);
-  assertStringIncludes(lines[0], path);
-  assertStringIncludes(lines[0], "damaged");
+  assertOneErrorLine(code, stderr, path, "damaged");
   assert(!stderr.includes("    at "), stderr);
 });
 
@@ -134,13 +130,18 @@ Deno.test({
     assertEquals(created, 0);
     await new Deno.Command("mount", { args: ["-o", "remount,ro", disk.dir] }).output();
     const { code, stderr } = await serveOn(path);
-    assertEquals(code, 2);
-    const lines = stderr.trim().split("\n").filter((line) => line.startsWith("error"));
-    assertEquals(lines.length, 1, stderr);
-    assertStringIncludes(lines[0], path);
-    assertStringIncludes(lines[0], "cannot be opened for writing");
+    assertOneErrorLine(code, stderr, path, "cannot be opened for writing");
   },
 });
+
+/** Start-up ended with exit code 2 and one error line naming the file and the problem. */
+function assertOneErrorLine(code: number, stderr: string, path: string, problem: string): void {
+  assertEquals(code, 2);
+  const lines = stderr.trim().split("\n").filter((line) => line.startsWith("error"));
+  assertEquals(lines.length, 1, stderr);
+  assertStringIncludes(lines[0], path);
+  assertStringIncludes(lines[0], problem);
+}
 
 /** Creates the journal file, as a first start of the server would. */
 async function serveOnce(path: string) {

@@ -8,11 +8,9 @@
 import type { ConversationEventInit, ToolCallSummary } from "../../src/events.ts";
 import type { CallRecord, CallState, CallUpdate } from "../../src/journal/records.ts";
 import type { TaskReason } from "../../src/journal/tasks.ts";
-import { limitResult } from "../../src/limit_result.ts";
 import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
 import { type CallLimits, resolveLimits } from "../../src/tool_limits.ts";
-import { QueueFull, type Slot } from "../call_slots.ts";
-import type { CallSlots } from "../call_slots.ts";
+import { type CallSlots, QueueFull, type Slot } from "../call_slots.ts";
 import type { ToolCallOutcome, ToolExecutor } from "../tool_executor.ts";
 import type { TaskBoard } from "../task_board.ts";
 
@@ -93,17 +91,15 @@ async function runOne(
   context: ToolBatchContext,
 ): Promise<ToolCallSummary> {
   const { callId, name } = call;
-  const report = (status: CallState, content: string, ms: number) =>
-    reportCall(call, context, status, content, ms);
   if (typeof tool === "string") {
     context.emit({ type: "tool_call_started", callId, name, input: call.input });
-    return report("failed", tool, 0);
+    return reportCall(call, context, "failed", tool, 0);
   }
   if (!slot) {
     context.emit({ type: "tool_call_queued", callId, name, input: call.input });
     const waited = await waitForSlot(context);
     if (typeof waited === "string") {
-      return report(context.signal.aborted ? "cancelled" : "failed", waited, 0);
+      return reportCall(call, context, context.signal.aborted ? "cancelled" : "failed", waited, 0);
     }
     slot = waited;
     await context.record([runningUpdate(call)]).catch((error) => {
@@ -115,7 +111,11 @@ async function runOne(
   return runStarted(call, tool, slot, context);
 }
 
-/** Journals what the model hears of a call, then announces it. */
+/**
+ * Journals what the model hears of a call, then announces it. A tool's
+ * result comes cut to its `resultBytes` already: the executor measures it
+ * on what the worker sent.
+ */
 async function reportCall(
   { callId, name }: CallRecord,
   context: ToolBatchContext,
@@ -124,16 +124,9 @@ async function reportCall(
   ms: number,
   taskId?: string,
 ): Promise<ToolCallSummary> {
-  const limited = limitResult(content);
   const isError = status !== "succeeded" && status !== "running";
-  await context.record([{
-    callId,
-    state: status,
-    reported: { content: limited, isError },
-    ms,
-    taskId,
-  }]);
-  context.emit({ type: "tool_call_finished", callId, name, status, ms, content: limited, taskId });
+  await context.record([{ callId, state: status, reported: { content, isError }, ms, taskId }]);
+  context.emit({ type: "tool_call_finished", callId, name, status, ms, content, taskId });
   return { callId, name, status, ms, taskId };
 }
 

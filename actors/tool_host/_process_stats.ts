@@ -5,10 +5,11 @@
  * @module
  */
 
-/** Resident memory and CPU time so far. */
+/** Resident memory and CPU time so far, and the parent's pid. */
 export interface ProcessStats {
   rssBytes: number;
   cpuMs: number;
+  parentPid: number;
 }
 
 const PAGE_BYTES = 4096;
@@ -35,5 +36,9 @@ export function processStats(pid: number): ProcessStats | undefined {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   const rssPages = Number(fields[21]);
-  return { rssBytes: rssPages * PAGE_BYTES, cpuMs: (utime + stime) * TICK_MS };
+  return {
+    rssBytes: rssPages * PAGE_BYTES,
+    cpuMs: (utime + stime) * TICK_MS,
+    parentPid: Number(fields[1]),
+  };
 }

@@ -144,11 +144,9 @@ class HostPool {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    const hosts = [
-      ...this.#hosts,
-      ...(await this.#starting?.then((host) => [host], () => []) ?? []),
-    ];
+    this.#closed = true; // no host starts after this one
+    await this.#starting?.catch(() => {}); // a host being started joins #hosts first
+    const hosts = [...this.#hosts];
     hosts.forEach((host) => host.kill("the runtime stopped"));
     await Promise.all(hosts.map((host) => host.exited));
   }

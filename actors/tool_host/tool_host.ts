@@ -55,7 +55,8 @@ export class ToolHost {
   #nextId = 1;
   #retired = false;
   #killReason: string | undefined;
-  #stderr = "";
+  /** The last few KiB the process wrote to stderr. */
+  #stderr: () => string;
   #watch: ReturnType<typeof setInterval>;
   #lastCpuMs = 0;
   #idleSince = performance.now();
@@ -65,9 +66,11 @@ export class ToolHost {
     child: Deno.ChildProcess,
     connection: Deno.UnixConn,
     frames: AsyncGenerator<unknown>,
+    stderr: () => string,
   ) {
     this.profile = profile;
     this.#child = child;
+    this.#stderr = stderr;
     this.#connection = connection;
     this.#writer = connection.writable.getWriter();
     this.#watch = setInterval(() => this.#checkUsage(), WATCH_MS);
@@ -97,13 +100,11 @@ export class ToolHost {
     }).spawn();
     const stderr = readTail(child.stderr);
     try {
-      const connection = await connectOrFail(listener, child, stderr.text);
+      const connection = await connectOrFail(listener, child, stderr);
       const frames = readFrames(connection.readable);
       const ready = (await frames.next()).value as FromHost | undefined;
       if (ready?.type !== "ready") throw new Error("the host did not say it was ready");
-      const host = new ToolHost(profile, child, connection, frames);
-      stderr.onText = (text) => host.#stderr = text;
-      return host;
+      return new ToolHost(profile, child, connection, frames, stderr);
     } catch (error) {
       try {
         child.kill("SIGKILL");
@@ -235,13 +236,13 @@ export class ToolHost {
 
   #stoppedMessage(status: Deno.CommandStatus): string {
     const outOfMemory = this.#killReason === OUT_OF_MEMORY || status.signal === "SIGTRAP" ||
-      /out of memory/i.test(this.#stderr);
+      /out of memory/i.test(this.#stderr());
     if (outOfMemory) {
       return `The tool host running this call ran out of memory (the limit is ${this.profile.memoryMb} MiB per call) and was stopped: this call, or another call in the same host, used too much memory.`;
     }
     const how = this.#killReason ??
       (status.signal ? `it was killed by ${status.signal}` : `it exited with code ${status.code}`);
-    const said = this.#stderr.trim().split("\n").at(-1);
+    const said = this.#stderr().trim().split("\n").at(-1);
     return `The tool host running this call stopped: ${how}${said ? ` (it said: ${said})` : ""}.`;
   }
 
@@ -285,15 +286,13 @@ async function connectOrFail(
   }
 }
 
-/** Keeps the last few KiB a stream says; `onText` hears each update. */
-function readTail(stream: ReadableStream<Uint8Array>) {
+/** Reads `stream` to its end in the background; the result gives its last few KiB so far. */
+function readTail(stream: ReadableStream<Uint8Array>): () => string {
   let text = "";
-  const tail = { text: () => text, onText: (_text: string) => {} };
   (async () => {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       text = (text + chunk).slice(-STDERR_TAIL);
-      tail.onText(text);
     }
   })().catch(() => {});
-  return tail;
+  return () => text;
 }

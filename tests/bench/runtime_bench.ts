@@ -115,36 +115,35 @@ async function measure(label: string, executor: ToolExecutor): Promise<Figures> 
     await samples(7, () => runToolCalls(calls("wait", 10, { ms: 200 }), context)),
   );
   const cpu = median(await samples(3, () => runToolCalls(calls("burn", 2, { ms: 500 }), context)));
-  // 3-tool turns: 50 conversations at once, each running turns of 3 × 100 ms calls for 5 s.
   const contexts = await Promise.all(
     Array.from({ length: 50 }, (_, i) => batchContext(`${label}-${i}`, executor)),
   );
+  const turnsPerSecond = await turnRate((i) =>
+    runToolCalls(calls("wait", 3, { ms: 100 }), contexts[i])
+  );
+  return { noop, batch, cpu, turnsPerSecond };
+}
+
+/** 3-tool turns a second: 50 conversations at once, each running `turn` over and over for 5 s. */
+async function turnRate(turn: (conversation: number) => Promise<unknown>): Promise<number> {
   let turns = 0;
-  const until = performance.now() + 5_000;
   const started = performance.now();
-  await Promise.all(contexts.map(async (conversation) => {
+  const until = started + 5_000;
+  await Promise.all(Array.from({ length: 50 }, async (_, i) => {
     while (performance.now() < until) {
-      await runToolCalls(calls("wait", 3, { ms: 100 }), conversation);
+      await turn(i);
       turns++;
     }
   }));
-  return { noop, batch, cpu, turnsPerSecond: turns / ((performance.now() - started) / 1000) };
+  return turns / ((performance.now() - started) / 1000);
 }
 
 async function measureInProcess(): Promise<Figures> {
   const noop = await samples(60, inProcess(noopTool as Tool, 1, {}));
   const batch = median(await samples(7, inProcess(wait as Tool, 10, { ms: 200 })));
   const cpu = median(await samples(3, inProcess(burn as Tool, 2, { ms: 500 })));
-  let turns = 0;
-  const until = performance.now() + 5_000;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: 50 }, async () => {
-    while (performance.now() < until) {
-      await inProcess(wait as Tool, 3, { ms: 100 })();
-      turns++;
-    }
-  }));
-  return { noop, batch, cpu, turnsPerSecond: turns / ((performance.now() - started) / 1000) };
+  const turnsPerSecond = await turnRate(inProcess(wait as Tool, 3, { ms: 100 }));
+  return { noop, batch, cpu, turnsPerSecond };
 }
 
 const hosts = new HostExecutor();

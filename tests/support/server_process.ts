@@ -196,17 +196,12 @@ export async function crashMidCall(env: Record<string, string>, count: number) {
 
 /** Memory and CPU time of a process and its children (its tool hosts), summed. */
 export function processTreeStats(pid: number): { rssBytes: number; cpuMs: number } {
-  const pids = [pid];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (parent === pid) pids.push(Number(entry.name));
-    } catch { /* gone */ }
-  }
-  return pids.map(processStats).reduce<{ rssBytes: number; cpuMs: number }>(
-    (sum, stats) => ({
+  const tree = [...Deno.readDirSync("/proc")]
+    .filter((entry) => /^\d+$/.test(entry.name))
+    .map((entry) => ({ pid: Number(entry.name), stats: processStats(Number(entry.name)) }))
+    .filter(({ pid: each, stats }) => each === pid || stats?.parentPid === pid);
+  return tree.reduce(
+    (sum, { stats }) => ({
       rssBytes: sum.rssBytes + (stats?.rssBytes ?? 0),
       cpuMs: sum.cpuMs + (stats?.cpuMs ?? 0),
     }),
