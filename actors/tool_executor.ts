@@ -45,8 +45,9 @@ export interface ToolCallOutcome {
 export type Isolation = "process" | "worker";
 
 /**
- * Runs tool calls. `run` never rejects: every failure is an outcome the
- * model can read.
+ * Loads and runs tool calls. `run` never rejects: every failure is an
+ * outcome the model can read. `describe` runs a tool module's top level
+ * where its calls would run, so loading a hostile module is contained too.
  *
  * @example
  * ```ts ignore
@@ -57,4 +58,9 @@ export type Isolation = "process" | "worker";
 export interface ToolExecutor extends AsyncDisposable {
   readonly isolation: Isolation;
   run(request: ToolCallRequest): Promise<ToolCallOutcome>;
+  /**
+   * What the module at `moduleUrl` says of its tool, not yet validated;
+   * rejects with a message naming what went wrong.
+   */
+  describe(moduleUrl: string): Promise<unknown>;
 }

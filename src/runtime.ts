@@ -9,7 +9,6 @@ import { AgentSystem } from "../actors/agent_system.ts";
 import { CallSlots } from "../actors/call_slots.ts";
 import { defaultMaxWorkers } from "../actors/_default_caps.ts";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
-import type { ToolExecutor } from "../actors/tool_executor.ts";
 import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
 import { ToolWorker } from "../actors/tool_worker/tool_worker.ts";
 import { type CallLimits, limitsFromEnv, resolveLimits } from "./tool_limits.ts";
@@ -51,9 +50,14 @@ export async function createRuntime(
   const platform = detectPlatform();
   ToolWorker.sandbox = platform.toolSandbox;
   const model = modelFromEnvironment();
+  const executor = platform.toolIsolation === "worker" ? new WorkerExecutor() : new HostExecutor();
   const catalog = platform.toolSandbox === "disabled"
     ? new ToolCatalog([])
-    : await ToolCatalog.load([BUILTIN_TOOLS_DIR, ...options.toolDirs]);
+    : await ToolCatalog.load([BUILTIN_TOOLS_DIR, ...options.toolDirs], executor)
+      .catch(async (error) => {
+        await executor[Symbol.asyncDispose]();
+        throw error;
+      });
   if (platform.toolSandbox !== "per-worker") {
     console.error(
       `Warning: tool sandbox is "${platform.toolSandbox}" (per-worker permissions are not confirmed here).`,
@@ -62,7 +66,7 @@ export async function createRuntime(
   const dataPath = Deno.env.get("AGENT_DATA") || (platform.deploy ? "" : DEFAULT_DATA_PATH);
   const toolLimits = limitsFromEnv();
   const slots = callSlotsFromEnv();
-  const executor = toolExecutor(platform, catalog, toolLimits);
+  if (executor instanceof HostExecutor) warmHosts(executor, catalog, toolLimits);
   const system = await AgentSystem.start({
     model,
     modelName: options.model ?? Deno.env.get("AGENT_MODEL") ?? DEFAULT_MODEL,
@@ -95,18 +99,11 @@ export async function createRuntime(
   };
 }
 
-/**
- * Tool hosts wherever subprocesses can be started; Web Workers of this
- * process on Deno Deploy, or where `AGENT_TOOL_ISOLATION=worker` says so.
- * The hosts the tools need are started now, off the first call's path.
- */
-function toolExecutor(platform: Platform, catalog: ToolCatalog, limits: CallLimits): ToolExecutor {
-  if (platform.toolIsolation === "worker") return new WorkerExecutor();
-  const executor = new HostExecutor();
+/** Starts the hosts the tools need now, off the first call's path. */
+function warmHosts(executor: HostExecutor, catalog: ToolCatalog, limits: CallLimits): void {
   executor.warm(
     catalog.list().map((tool) => ({ ...tool, limits: resolveLimits(tool.limits, limits) })),
   );
-  return executor;
 }
 
 function callSlotsFromEnv(): CallSlots {

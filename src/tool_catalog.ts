@@ -7,7 +7,8 @@
 import type Anthropic from "@anthropic-ai/sdk";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { z } from "zod";
-import { describeTool } from "../actors/tool_worker/describe_tool.ts";
+import type { ToolExecutor } from "../actors/tool_executor.ts";
+import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
 import { ConfigError } from "./config_error.ts";
 import { errorMessage } from "./_error_message.ts";
 import { PERMISSION_NAMES, type ToolLimits, type ToolPermissions } from "./tool.ts";
@@ -97,11 +98,18 @@ export class ToolCatalog {
   /**
    * Loads every tool module in the given folders (files ending in .ts or .js,
    * except `_`-prefixed helpers and tests). Throws a {@linkcode ConfigError}
-   * listing every module that is not a valid tool.
+   * listing every module that is not a valid tool. Each module is loaded
+   * where its calls will run, by `executor` (by default, a Web Worker of
+   * this process).
    */
-  static async load(dirs: (string | URL)[]): Promise<ToolCatalog> {
+  static async load(
+    dirs: (string | URL)[],
+    executor: Pick<ToolExecutor, "describe"> = new WorkerExecutor(),
+  ): Promise<ToolCatalog> {
     const modules = (await Promise.all(dirs.map(toolModulesIn))).flat();
-    const results = await Promise.allSettled(modules.map(loadTool));
+    const results = await Promise.allSettled(
+      modules.map((moduleUrl) => loadTool(moduleUrl, executor)),
+    );
     const problems: string[] = [];
     const tools: CatalogTool[] = [];
     results.forEach((result, i) => {
@@ -172,8 +180,11 @@ function isToolModule(file: string): boolean {
     !file.endsWith(".d.ts");
 }
 
-async function loadTool(moduleUrl: string): Promise<CatalogTool> {
-  const description = await describeTool(moduleUrl).catch((error) => {
+async function loadTool(
+  moduleUrl: string,
+  executor: Pick<ToolExecutor, "describe">,
+): Promise<CatalogTool> {
+  const description = await executor.describe(moduleUrl).catch((error) => {
     if (!/does not provide an export named 'default'/.test(error.message)) throw error;
     throw new Error(
       "the module has no default export: `export default { name, description, inputSchema, run }`",

@@ -1,5 +1,14 @@
-import { assert, assertEquals, assertMatch } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
+import { HostExecutor } from "../actors/tool_host/host_executor.ts";
+import { ConfigError } from "../src/config_error.ts";
+import { BUILTIN_TOOLS_DIR, ToolCatalog } from "../src/tool_catalog.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import {
   journaledServerEnv,
@@ -16,7 +25,7 @@ const HOSTILE_TOOLS = new URL("./fixtures/hostile_tools/", import.meta.url).path
 /** What a hostile call may take beyond its timeout: the stop grace and the host's reply. */
 const GRACE_MS = 3_000;
 /** The server and its tool hosts together stay under this. */
-const RSS_BOUND_BYTES = 2 * 1024 ** 3;
+const MEMORY_BOUND_BYTES = 2 * 1024 ** 3;
 
 /** `ask: JSON` sends the calls in JSON; a tool result makes the model say "done". */
 function scriptedModel() {
@@ -66,12 +75,12 @@ async function converse(
 const ordinary = [1, 2, 3].map((i) => ({ name: "sleep", input: { ms: 200, label: `${i}` } }));
 
 /** Samples the memory of the server and its tool hosts until `done` settles; returns the peak. */
-async function peakRss(server: ServerProcess, done: Promise<unknown>): Promise<number> {
+async function peakMemory(server: ServerProcess, done: Promise<unknown>): Promise<number> {
   let peak = 0;
   let finished = false;
   done.finally(() => finished = true);
   while (!finished) {
-    peak = Math.max(peak, processTreeStats(server.child.pid).rssBytes);
+    peak = Math.max(peak, processTreeStats(server.child.pid).memoryBytes);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return peak;
@@ -94,7 +103,7 @@ async function idleWithin(server: ServerProcess, ms: number): Promise<void> {
 async function assertContained(server: ServerProcess, attacks: Attack[]): Promise<void> {
   const ordinaryRuns = Array.from({ length: 20 }, () => converse(server, ordinary));
   const hostileRuns = attacks.map((attack) => converse(server, attack.calls, attack.stalledReader));
-  const peak = await peakRss(server, Promise.all([...ordinaryRuns, ...hostileRuns]));
+  const peak = await peakMemory(server, Promise.all([...ordinaryRuns, ...hostileRuns]));
 
   for (const { reply } of await Promise.all(ordinaryRuns)) {
     assertEquals([reply.status, reply.body.status], [200, "completed"]);
@@ -116,7 +125,7 @@ async function assertContained(server: ServerProcess, attacks: Attack[]): Promis
     assertEquals(result.is_error ?? false, attack.status !== "succeeded", what);
     assertMatch(String(result.content), attack.says, what);
   }
-  assert(peak < RSS_BOUND_BYTES, `peak RSS of the server and its hosts: ${peak} bytes`);
+  assert(peak < MEMORY_BOUND_BYTES, `peak memory (PSS) of the server and its hosts: ${peak} bytes`);
   await idleWithin(server, 5_000);
   assertEquals(server.child.pid > 0 && (await request(`${server.url}/healthz`, "GET")).status, 200);
 }
@@ -185,4 +194,24 @@ Deno.test("the same attacks as model-written code through run_javascript are con
       { status: "succeeded" },
     ),
   ]);
+});
+
+Deno.test("tool modules that attack as they load are refused, each with its reason, and the runtime loading them lives on", async () => {
+  await using executor = new HostExecutor();
+  const error: ConfigError = await assertRejects(
+    () => ToolCatalog.load([new URL("./fixtures/hostile_loading/", import.meta.url)], executor),
+    ConfigError,
+  );
+  const lines = error.message.split("\n").slice(1).map((line) => line.trim());
+  const about = (file: string) =>
+    lines.find((line) => line.includes(`/${file}:`)) ?? `(no line for ${file})`;
+  assertStringIncludes(
+    about("memory_bomb.ts"),
+    "loading it ran out of memory (the limit is 256 MiB)",
+  );
+  assertStringIncludes(about("kill_process.ts"), "NotCapable");
+  assertStringIncludes(about("exit_process.ts"), "NotCapable");
+  assertEquals(lines.length, 3);
+  // This process loaded them, through its hosts, and is still here to load more.
+  assertEquals((await ToolCatalog.load([BUILTIN_TOOLS_DIR], executor)).names.length, 5);
 });

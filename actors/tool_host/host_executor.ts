@@ -14,6 +14,7 @@ import type {
   ToolCallRequest,
   ToolExecutor,
 } from "../tool_executor.ts";
+import { DEFAULT_LIMITS } from "../../src/tool_limits.ts";
 import type { HostProfile } from "./_host_command.ts";
 import { ToolHost } from "./tool_host.ts";
 
@@ -57,6 +58,20 @@ export class HostExecutor implements ToolExecutor {
     return this.#pool(profileOf(request), request.isolationKey).run(request);
   }
 
+  /**
+   * Loads a tool module in a host with no permissions, of its own: a module
+   * that misbehaves at its top level takes down only that host.
+   */
+  async describe(moduleUrl: string): Promise<unknown> {
+    const profile = profileOf({ moduleUrl, permissions: {}, limits: DEFAULT_LIMITS });
+    const pool = this.#pool(profile, LOADING);
+    try {
+      return await pool.describe(moduleUrl);
+    } finally {
+      pool.releaseIdle(0); // tools load at start-up, then these hosts have nothing to do
+    }
+  }
+
   /** Starts a host for each profile the requests need, so the first calls find one warm. */
   warm(requests: Pick<ToolCallRequest, "moduleUrl" | "permissions" | "limits">[]): void {
     for (const request of requests) this.#pool(profileOf(request)).warm();
@@ -90,6 +105,9 @@ export class HostExecutor implements ToolExecutor {
     }
   }
 }
+
+/** The isolation key of the hosts that load modules: they never run a call. */
+const LOADING = "(loading tools)";
 
 function profileOf(request: Pick<ToolCallRequest, "moduleUrl" | "permissions" | "limits">) {
   const moduleDirs = request.moduleUrl.startsWith("file:")
@@ -133,12 +151,19 @@ class HostPool {
     }
   }
 
+  async describe(moduleUrl: string): Promise<unknown> {
+    return (await this.#pick()).describe(moduleUrl);
+  }
+
   warm(): void {
     if (this.#hosts.length === 0 && !this.#closed) this.#grow().catch(() => {});
   }
 
-  releaseIdle(): void {
-    const idle = this.#hosts.filter((host) => host.accepting && host.idleMs > this.#options.idleMs);
+  /** Stops the hosts idle for `ms` or longer, beyond the ones the pool keeps. */
+  releaseIdle(ms = this.#options.idleMs): void {
+    const idle = this.#hosts.filter((host) =>
+      host.accepting && host.live === 0 && host.idleMs >= ms
+    );
     const busy = this.#hosts.length - idle.length;
     for (const host of idle.slice(Math.max(0, this.#keep - busy))) host.kill("it was idle");
   }

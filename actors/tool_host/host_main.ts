@@ -10,6 +10,7 @@
  * @module
  */
 import { errorMessage } from "../../src/_error_message.ts";
+import { describeTool } from "../tool_worker/describe_tool.ts";
 import { spawnToolCall } from "../tool_worker/spawn_tool_call.ts";
 import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
 
@@ -35,6 +36,12 @@ export async function serveToolHost(socketPath: string): Promise<void> {
     const message = data as ToHost;
     if (message.type === "cancel") calls.get(message.id)?.abort();
     else if (message.type === "run") runCall(message, calls, send);
+    else if (message.type === "describe") {
+      describeTool(message.moduleUrl).then(
+        (tool) => send({ type: "described", id: message.id, tool }),
+        (error) => send({ type: "described", id: message.id, error: errorMessage(error) }),
+      );
+    }
   }
 }
 

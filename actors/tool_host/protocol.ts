@@ -4,7 +4,8 @@
  *
  * A host runs calls: `run` → `progress`*, `handed_off`?, `outcome`, and
  * possibly `late` (a result that came in the grace after a timeout).
- * `cancel` stops a call. A host whose socket closes exits.
+ * `cancel` stops a call. `describe` loads a tool module and answers
+ * `described`. A host whose socket closes exits.
  *
  * @module
  */
@@ -19,7 +20,8 @@ export type HostedCall = Omit<
 /** Sent to a host. `id` numbers the host's calls (tool_use ids need not be unique). */
 export type ToHost =
   | { type: "run"; id: number; call: HostedCall }
-  | { type: "cancel"; id: number };
+  | { type: "cancel"; id: number }
+  | { type: "describe"; id: number; moduleUrl: string };
 
 /** Sent by a host. */
 export type FromHost =
@@ -27,7 +29,8 @@ export type FromHost =
   | { type: "progress"; id: number; text: string }
   | { type: "handed_off"; id: number }
   | { type: "outcome"; id: number; outcome: ToolCallOutcome }
-  | { type: "late"; id: number; outcome: ToolCallOutcome };
+  | { type: "late"; id: number; outcome: ToolCallOutcome }
+  | { type: "described"; id: number; tool?: unknown; error?: string };
 
 /** Larger frames end the connection: a host never needs them (results are cut to 8 MiB). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import { DESCRIBE_TIMEOUT_MS } from "../tool_worker/describe_tool.ts";
 import { STOP_GRACE_MS } from "../tool_worker/spawn_tool_call.ts";
 import { hostCommand, type HostProfile } from "./_host_command.ts";
 import { processStats } from "./_process_stats.ts";
@@ -31,6 +32,12 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
+interface Describing {
+  resolve: (tool: unknown) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 /**
  * A running tool host.
  *
@@ -50,6 +57,7 @@ export class ToolHost {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #writing = Promise.resolve();
   #calls = new Map<number, Pending>();
+  #describing = new Map<number, Describing>();
   /** Calls reported timed out or cancelled, whose result may still come late. */
   #lateCalls = new Map<number, ToolCallRequest>();
   #nextId = 1;
@@ -116,9 +124,9 @@ export class ToolHost {
     }
   }
 
-  /** Calls in flight. */
+  /** Calls (and module loads) in flight. */
   get live(): number {
-    return this.#calls.size;
+    return this.#calls.size + this.#describing.size;
   }
 
   /** Whether the host takes new calls. */
@@ -128,7 +136,7 @@ export class ToolHost {
 
   /** Milliseconds since the last call ended, 0 while any runs. */
   get idleMs(): number {
-    return this.#calls.size > 0 ? 0 : performance.now() - this.#idleSince;
+    return this.live > 0 ? 0 : performance.now() - this.#idleSince;
   }
 
   /** Runs one call in the host. Never rejects. */
@@ -150,12 +158,27 @@ export class ToolHost {
       () => this.kill("it stopped answering"),
       request.timeoutMs + STOP_GRACE_MS + RESPONSE_GRACE_MS,
     );
-    if (this.#calls.size === 0) this.#connection.ref();
     this.#calls.set(id, { request, started, resolve, timer });
+    this.#liveChanged();
     const onAbort = () => this.#send({ type: "cancel", id });
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#send({ type: "run", id, call });
     return promise.finally(() => signal?.removeEventListener("abort", onAbort));
+  }
+
+  /** What the module at `moduleUrl` says of its tool, read in a worker of this host. */
+  describe(moduleUrl: string): Promise<unknown> {
+    const id = this.#nextId++;
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    // The host's own clock rejects first; this catches a host stuck in a module's top level.
+    const timer = setTimeout(
+      () => this.kill(`loading took longer than ${DESCRIBE_TIMEOUT_MS} ms`),
+      DESCRIBE_TIMEOUT_MS + RESPONSE_GRACE_MS,
+    );
+    this.#describing.set(id, { resolve, reject, timer });
+    this.#liveChanged();
+    this.#send({ type: "describe", id, moduleUrl });
+    return promise;
   }
 
   /** Takes no new calls; the process ends once its calls have (and a late result had its grace). */
@@ -164,8 +187,15 @@ export class ToolHost {
     this.#endIfRetired();
   }
 
+  /** The connection keeps the runtime alive only while the host has work. */
+  #liveChanged(): void {
+    if (this.live > 0) return this.#connection.ref();
+    this.#idleSince = performance.now();
+    this.#connection.unref();
+  }
+
   #endIfRetired(): void {
-    if (!this.#retired || this.#calls.size > 0) return;
+    if (!this.#retired || this.live > 0) return;
     const wait = this.#lateCalls.size > 0 ? STOP_GRACE_MS + RESPONSE_GRACE_MS : 0;
     setTimeout(() => this.kill("it was retired"), wait);
   }
@@ -200,6 +230,7 @@ export class ToolHost {
       return request?.onLateResult?.(message.outcome);
     }
     if (message.type === "ready") return;
+    if (message.type === "described") return this.#described(message);
     const pending = this.#calls.get(message.id);
     if (!pending) return;
     if (message.type === "progress") pending.request.onProgress?.(message.text);
@@ -212,10 +243,7 @@ export class ToolHost {
     if (!pending) return;
     this.#calls.delete(id);
     clearTimeout(pending.timer);
-    if (this.#calls.size === 0) {
-      this.#idleSince = performance.now();
-      this.#connection.unref();
-    }
+    this.#liveChanged();
     if (outcome.status === "timed_out" || outcome.status === "cancelled") {
       // Its worker may be stuck in a loop that terminate() cannot end: the host goes with it.
       this.#lateCalls.set(id, pending.request);
@@ -225,25 +253,44 @@ export class ToolHost {
     pending.resolve({ ...outcome, ms: performance.now() - pending.started });
   }
 
+  #described({ id, tool, error }: Extract<FromHost, { type: "described" }>): void {
+    const describing = this.#describing.get(id);
+    if (!describing) return;
+    this.#describing.delete(id);
+    clearTimeout(describing.timer);
+    this.#liveChanged();
+    this.#endIfRetired();
+    if (error === undefined) describing.resolve(tool);
+    else describing.reject(new Error(error));
+  }
+
   #onExit(status: Deno.CommandStatus): void {
     clearInterval(this.#watch);
-    const message = this.#stoppedMessage(status);
+    const stopped = this.#whyStopped(status);
     for (const id of [...this.#calls.keys()]) {
-      this.#settle(id, { status: "failed", content: message, ms: 0 });
+      const content = stopped === OUT_OF_MEMORY
+        ? `The tool host running this call ran out of memory (the limit is ${this.profile.memoryMb} MiB per call) and was stopped: this call, or another call in the same host, used too much memory.`
+        : `The tool host running this call stopped: ${stopped}.`;
+      this.#settle(id, { status: "failed", content, ms: 0 });
+    }
+    const loadError = stopped === OUT_OF_MEMORY
+      ? `loading it ran out of memory (the limit is ${this.profile.memoryMb} MiB)`
+      : `the tool host loading it stopped: ${stopped}`;
+    for (const id of [...this.#describing.keys()]) {
+      this.#described({ type: "described", id, error: loadError });
     }
     this.#lateCalls.clear();
   }
 
-  #stoppedMessage(status: Deno.CommandStatus): string {
+  /** {@linkcode OUT_OF_MEMORY}, or how the process ended and the last line it wrote. */
+  #whyStopped(status: Deno.CommandStatus): string {
     const outOfMemory = this.#killReason === OUT_OF_MEMORY || status.signal === "SIGTRAP" ||
       /out of memory/i.test(this.#stderr());
-    if (outOfMemory) {
-      return `The tool host running this call ran out of memory (the limit is ${this.profile.memoryMb} MiB per call) and was stopped: this call, or another call in the same host, used too much memory.`;
-    }
+    if (outOfMemory) return OUT_OF_MEMORY;
     const how = this.#killReason ??
       (status.signal ? `it was killed by ${status.signal}` : `it exited with code ${status.code}`);
     const said = this.#stderr().trim().split("\n").at(-1);
-    return `The tool host running this call stopped: ${how}${said ? ` (it said: ${said})` : ""}.`;
+    return `${how}${said ? ` (it said: ${said})` : ""}`;
   }
 
   #checkUsage(): void {
@@ -251,9 +298,9 @@ export class ToolHost {
     if (!stats) return;
     const cpuMs = stats.cpuMs - this.#lastCpuMs;
     this.#lastCpuMs = stats.cpuMs;
-    const limitMb = HOST_BASE_MB + 2 * this.profile.memoryMb * Math.max(1, this.#calls.size);
+    const limitMb = HOST_BASE_MB + 2 * this.profile.memoryMb * Math.max(1, this.live);
     if (stats.rssBytes > limitMb * 1024 * 1024) this.kill(OUT_OF_MEMORY);
-    else if (this.#calls.size === 0 && this.idleMs > WATCH_MS && cpuMs > IDLE_CPU_MS) {
+    else if (this.live === 0 && this.idleMs > WATCH_MS && cpuMs > IDLE_CPU_MS) {
       this.kill("a thread of an ended call was still running");
     }
   }

@@ -8,6 +8,9 @@ import { errorMessage } from "../../src/_error_message.ts";
 import type { ToolDescription } from "./protocol.ts";
 import { ToolWorker } from "./tool_worker.ts";
 
+/** How long a tool module may take to load and describe itself. */
+export const DESCRIBE_TIMEOUT_MS = 30_000;
+
 /**
  * Resolves with what the module at `moduleUrl` says of its tool (not yet
  * validated), or rejects with a message naming what went wrong.
@@ -18,7 +21,7 @@ import { ToolWorker } from "./tool_worker.ts";
  * console.log(description.name);
  * ```
  */
-export function describeTool(moduleUrl: string, timeoutMs = 30_000): Promise<unknown> {
+export function describeTool(moduleUrl: string, timeoutMs = DESCRIBE_TIMEOUT_MS): Promise<unknown> {
   const { promise, resolve, reject } = Promise.withResolvers<ToolDescription>();
   let worker: ToolWorker;
   try {

@@ -10,6 +10,7 @@ import type {
   ToolCallRequest,
   ToolExecutor,
 } from "../tool_executor.ts";
+import { describeTool } from "./describe_tool.ts";
 import { spawnToolCall } from "./spawn_tool_call.ts";
 
 /**
@@ -26,6 +27,10 @@ export class WorkerExecutor implements ToolExecutor {
 
   run(request: ToolCallRequest): Promise<ToolCallOutcome> {
     return spawnToolCall(request);
+  }
+
+  describe(moduleUrl: string): Promise<unknown> {
+    return describeTool(moduleUrl);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {}

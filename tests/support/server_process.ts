@@ -194,17 +194,30 @@ export async function crashMidCall(env: Record<string, string>, count: number) {
   return { ids, lastBeat: await lastHeartbeat(env.AGENT_DATA, crashed.child.pid, 10_000) };
 }
 
-/** Memory and CPU time of a process and its children (its tool hosts), summed. */
-export function processTreeStats(pid: number): { rssBytes: number; cpuMs: number } {
+/**
+ * Memory and CPU time of a process and its children (its tool hosts),
+ * summed. Memory is proportional (PSS): pages the processes share, such as
+ * the deno binary's, count once, as they do in the machine's memory.
+ */
+export function processTreeStats(pid: number): { memoryBytes: number; cpuMs: number } {
   const tree = [...Deno.readDirSync("/proc")]
     .filter((entry) => /^\d+$/.test(entry.name))
     .map((entry) => ({ pid: Number(entry.name), stats: processStats(Number(entry.name)) }))
     .filter(({ pid: each, stats }) => each === pid || stats?.parentPid === pid);
   return tree.reduce(
-    (sum, { stats }) => ({
-      rssBytes: sum.rssBytes + (stats?.rssBytes ?? 0),
+    (sum, { pid, stats }) => ({
+      memoryBytes: sum.memoryBytes + proportionalBytes(pid),
       cpuMs: sum.cpuMs + (stats?.cpuMs ?? 0),
     }),
-    { rssBytes: 0, cpuMs: 0 },
+    { memoryBytes: 0, cpuMs: 0 },
   );
+}
+
+function proportionalBytes(pid: number): number {
+  try {
+    const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+    return Number(rollup.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? 0) * 1024;
+  } catch {
+    return 0; // gone
+  }
 }
