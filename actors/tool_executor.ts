@@ -20,6 +20,8 @@ export interface ToolCallRequest {
   timeoutMs: number;
   /** Calls with different keys never share a failure domain (see the tool's `isolation`). */
   isolationKey?: string;
+  /** Calls with the same key may run, one after another, in the same worker (see the tool's `reuse`). */
+  reuseKey?: string;
   /** Aborting it cancels the call: the worker is stopped, the outcome is `cancelled`. */
   signal?: AbortSignal;
   onProgress?: (text: string) => void;
@@ -41,6 +43,12 @@ export interface ToolCallOutcome {
   ms: number;
 }
 
+/** What an executor needs to know to have a worker ready before a call's input is complete. */
+export type CallPreview = Pick<
+  ToolCallRequest,
+  "moduleUrl" | "permissions" | "limits" | "isolationKey"
+>;
+
 /** How calls are isolated: in tool host processes, or in Web Workers of this process. */
 export type Isolation = "process" | "worker";
 
@@ -58,6 +66,11 @@ export type Isolation = "process" | "worker";
 export interface ToolExecutor extends AsyncDisposable {
   readonly isolation: Isolation;
   run(request: ToolCallRequest): Promise<ToolCallOutcome>;
+  /**
+   * A call like `preview` is coming (the model has named its tool, its input
+   * still streams): a worker for it may start now, off the call's path.
+   */
+  prepare(preview: CallPreview): void;
   /**
    * What the module at `moduleUrl` says of its tool, not yet validated;
    * rejects with a message naming what went wrong.

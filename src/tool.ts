@@ -137,6 +137,15 @@ export interface Tool<Input = unknown> {
    * of the same conversation, so no other conversation ever shares their fate.
    */
   isolation?: "shared" | "conversation";
+  /**
+   * Whether a worker whose call succeeded may serve a later call of this
+   * tool, one call at a time, keeping its module state (never its
+   * permissions, another tool, or the journal): `"conversation"`, later
+   * calls of the same conversation; `"any"`, of any conversation. Omitted:
+   * every call gets a fresh worker. A worker is retired after any failure,
+   * timeout or cancellation, and after 100 calls.
+   */
+  reuse?: "conversation" | "any";
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
 }

@@ -29,6 +29,7 @@ export interface CatalogTool {
   /** As declared; the operator's defaults fill in the rest at call time. */
   limits?: ToolLimits;
   isolation?: "shared" | "conversation";
+  reuse?: "conversation" | "any";
   moduleUrl: string;
 }
 
@@ -71,6 +72,9 @@ const toolDescription = z.object({
   ).optional(),
   isolation: z.enum(["shared", "conversation"], {
     error: '`isolation` must be "shared" or "conversation"',
+  }).optional(),
+  reuse: z.enum(["conversation", "any"], {
+    error: '`reuse` must be "conversation" or "any"',
   }).optional(),
   runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),
 });

@@ -165,3 +165,25 @@ test("fetch_url fetches an internal address the operator allows, but not where i
     Deno.env.delete("AGENT_FETCH_ALLOW");
   }
 });
+
+test("a worker is reused only for calls with the same reuse key, and keeps its module state", async (call) => {
+  const count = async (reuseKey?: string) => (await call("counter", {}, { reuseKey })).content;
+  assertEquals([await count(), await count()], ["1", "1"], "no key: a fresh worker each time");
+  assertEquals([await count("a"), await count("a"), await count("a")], ["1", "2", "3"]);
+  assertEquals(await count("b"), "1", "another key never gets a's worker");
+  assertEquals(await count("a"), "4");
+});
+
+test("a reused worker is retired after a failure", async (call) => {
+  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
+  const failed = await call("counter", { fail: true }, { reuseKey: "a" });
+  assertEquals([failed.status, failed.content], ["failed", "failed on call 2"]);
+  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
+});
+
+test("a reused worker is retired after a timeout", async (call) => {
+  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
+  const slow = await call("counter", { wait: true }, { reuseKey: "a", timeoutMs: 200 });
+  assertEquals(slow.status, "timed_out");
+  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
+});

@@ -33,7 +33,7 @@ import { errorMessage } from "../../src/_error_message.ts";
 import type { RuntimeSettings } from "../agent_system.ts";
 import type { TaskBoard } from "../task_board.ts";
 import { Mailbox } from "../mailbox.ts";
-import { runToolCalls } from "./run_tool_calls.ts";
+import { callPlacement, runToolCalls } from "./run_tool_calls.ts";
 
 /** What a supervisor works with, shared by the system's supervisors. */
 export interface SupervisorDeps {
@@ -441,6 +441,7 @@ export class ConversationSupervisor {
         const response = await model.createMessage(this.#request(), {
           signal: running.signal,
           onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
+          onToolUse: (name) => this.#prepareCall(name),
         });
         const record: JournalRecord = {
           type: "assistant",
@@ -484,6 +485,13 @@ export class ConversationSupervisor {
     await this.#write([{ type: "turn_ended", status: "failed", error: outcome }]);
     this.#emit({ type: "turn_failed", error: outcome, steps });
     return { status: "failed", error: outcome, steps, toolCalls };
+  }
+
+  /** The model named a tool it is about to call: its worker may start while the input streams. */
+  #prepareCall(name: string): void {
+    const { catalog, executor, toolLimits } = this.#deps.settings;
+    const tool = this.toolNames.includes(name) ? catalog.get(name) : undefined;
+    if (tool) executor.prepare(callPlacement(tool, this.id, toolLimits));
   }
 
   #request() {

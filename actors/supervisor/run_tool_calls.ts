@@ -11,7 +11,12 @@ import type { TaskReason } from "../../src/journal/tasks.ts";
 import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
 import { type CallLimits, resolveLimits } from "../../src/tool_limits.ts";
 import { type CallSlots, QueueFull, type Slot } from "../call_slots.ts";
-import type { ToolCallOutcome, ToolExecutor } from "../tool_executor.ts";
+import type {
+  CallPreview,
+  ToolCallOutcome,
+  ToolCallRequest,
+  ToolExecutor,
+} from "../tool_executor.ts";
 import type { TaskBoard } from "../task_board.ts";
 
 /** What a batch of tool calls needs from its conversation. */
@@ -69,6 +74,34 @@ export async function runToolCalls(
     summedMs: summaries.reduce((sum, summary) => sum + summary.ms, 0),
   });
   return summaries;
+}
+
+/**
+ * Where and how a call of `tool` runs in a conversation: its worker's
+ * module, permissions and limits, and whom it may share a host or a
+ * worker with.
+ *
+ * @example
+ * ```ts ignore
+ * executor.prepare(callPlacement(catalog.get("current_time")!, "conversation-1", DEFAULT_LIMITS));
+ * ```
+ */
+export function callPlacement(
+  tool: CatalogTool,
+  conversationId: string,
+  limits: CallLimits,
+): CallPreview & Pick<ToolCallRequest, "reuseKey"> {
+  return {
+    moduleUrl: tool.moduleUrl,
+    permissions: tool.permissions,
+    limits: resolveLimits(tool.limits, limits),
+    isolationKey: tool.isolation === "conversation" ? conversationId : undefined,
+    reuseKey: tool.reuse === "any"
+      ? "*"
+      : tool.reuse === "conversation"
+      ? conversationId
+      : undefined,
+  };
 }
 
 function runningUpdate(call: CallRecord): CallUpdate {
@@ -166,10 +199,7 @@ async function runStarted(
   const secret = crypto.randomUUID();
   const outcome = context.executor.run({
     name,
-    moduleUrl: tool.moduleUrl,
-    permissions: tool.permissions,
-    limits: resolveLimits(tool.limits, context.limits),
-    isolationKey: tool.isolation === "conversation" ? context.conversationId : undefined,
+    ...callPlacement(tool, context.conversationId, context.limits),
     callId,
     input: call.input,
     timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,

@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { errorMessage } from "../../src/_error_message.ts";
 import type {
+  CallPreview,
   Isolation,
   ToolCallOutcome,
   ToolCallRequest,
@@ -56,6 +57,10 @@ export class HostExecutor implements ToolExecutor {
 
   run(request: ToolCallRequest): Promise<ToolCallOutcome> {
     return this.#pool(profileOf(request), request.isolationKey).run(request);
+  }
+
+  prepare(preview: CallPreview): void {
+    this.#pool(profileOf(preview), preview.isolationKey).prepare(preview);
   }
 
   /**
@@ -155,6 +160,11 @@ class HostPool {
     return (await this.#pick()).describe(moduleUrl);
   }
 
+  /** Warms a worker in the host the next call is likeliest to go to; starts no host. */
+  prepare(preview: CallPreview): void {
+    this.#leastBusy()?.prepare(preview);
+  }
+
   warm(): void {
     if (this.#hosts.length === 0 && !this.#closed) this.#grow().catch(() => {});
   }
@@ -176,14 +186,18 @@ class HostPool {
     await Promise.all(hosts.map((host) => host.exited));
   }
 
-  #pick(): Promise<ToolHost> {
-    const open = this.#hosts.filter((host) => host.accepting);
-    const best = open.reduce<ToolHost | undefined>(
+  #leastBusy(): ToolHost | undefined {
+    return this.#hosts.filter((host) => host.accepting).reduce<ToolHost | undefined>(
       (least, host) => !least || host.live < least.live ? host : least,
       undefined,
     );
+  }
+
+  #pick(): Promise<ToolHost> {
+    const best = this.#leastBusy();
     const crowded = !best || best.live >= this.#options.spreadAt;
-    if (crowded && open.length < this.#options.maxHostsPerProfile) {
+    const open = this.#hosts.filter((host) => host.accepting).length;
+    if (crowded && open < this.#options.maxHostsPerProfile) {
       const growing = this.#grow();
       if (!best) return growing;
       growing.catch(() => {}); // the next call tries again

@@ -12,6 +12,7 @@
 import { errorMessage } from "../../src/_error_message.ts";
 import { describeTool } from "../tool_worker/describe_tool.ts";
 import { spawnToolCall } from "../tool_worker/spawn_tool_call.ts";
+import { WorkerPool } from "../tool_worker/worker_pool.ts";
 import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
 
 /**
@@ -30,12 +31,13 @@ export async function serveToolHost(socketPath: string): Promise<void> {
     const frame = encodeFrame(message);
     writing = writing.then(() => writer.write(frame)).catch(() => {});
   };
-  const calls = new Map<number, AbortController>();
+  const host: Host = { calls: new Map(), workers: new WorkerPool(), send };
   send({ type: "ready", pid: Deno.pid });
   for await (const data of readFrames(connection.readable)) {
     const message = data as ToHost;
-    if (message.type === "cancel") calls.get(message.id)?.abort();
-    else if (message.type === "run") runCall(message, calls, send);
+    if (message.type === "cancel") host.calls.get(message.id)?.abort();
+    else if (message.type === "run") runCall(message, host);
+    else if (message.type === "prepare") host.workers.prepare(message.spec);
     else if (message.type === "describe") {
       describeTool(message.moduleUrl).then(
         (tool) => send({ type: "described", id: message.id, tool }),
@@ -45,11 +47,15 @@ export async function serveToolHost(socketPath: string): Promise<void> {
   }
 }
 
-function runCall(
-  { id, call }: Extract<ToHost, { type: "run" }>,
-  calls: Map<number, AbortController>,
-  send: (message: FromHost) => void,
-): void {
+/** What the host's calls share: their stop switches, the workers, the way back. */
+interface Host {
+  calls: Map<number, AbortController>;
+  workers: WorkerPool;
+  send: (message: FromHost) => void;
+}
+
+function runCall({ id, call }: Extract<ToHost, { type: "run" }>, host: Host): void {
+  const { calls, send } = host;
   const stop = new AbortController();
   calls.set(id, stop);
   spawnToolCall({
@@ -58,7 +64,7 @@ function runCall(
     onProgress: (text) => send({ type: "progress", id, text }),
     onHandOff: () => send({ type: "handed_off", id }),
     onLateResult: (outcome) => send({ type: "late", id, outcome }),
-  }).then((outcome) => {
+  }, host.workers).then((outcome) => {
     calls.delete(id);
     send({ type: "outcome", id, outcome });
   });

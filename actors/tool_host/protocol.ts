@@ -4,12 +4,13 @@
  *
  * A host runs calls: `run` → `progress`*, `handed_off`?, `outcome`, and
  * possibly `late` (a result that came in the grace after a timeout).
- * `cancel` stops a call. `describe` loads a tool module and answers
+ * `cancel` stops a call. `prepare` warms a worker for a call about to come. `describe` loads a tool module and answers
  * `described`. A host whose socket closes exits.
  *
  * @module
  */
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import type { WorkerSpec } from "../tool_worker/worker_pool.ts";
 
 /** A call as it crosses to the host: the request without its callbacks. */
 export type HostedCall = Omit<
@@ -21,7 +22,9 @@ export type HostedCall = Omit<
 export type ToHost =
   | { type: "run"; id: number; call: HostedCall }
   | { type: "cancel"; id: number }
-  | { type: "describe"; id: number; moduleUrl: string };
+  | { type: "describe"; id: number; moduleUrl: string }
+  /** A call of this spec is coming: have a worker ready. */
+  | { type: "prepare"; spec: WorkerSpec };
 
 /** Sent by a host. */
 export type FromHost =

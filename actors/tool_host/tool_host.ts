@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { errorMessage } from "../../src/_error_message.ts";
-import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import type { CallPreview, ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import { DESCRIBE_TIMEOUT_MS } from "../tool_worker/describe_tool.ts";
 import { STOP_GRACE_MS } from "../tool_worker/spawn_tool_call.ts";
 import { hostCommand, type HostProfile } from "./_host_command.ts";
@@ -164,6 +164,11 @@ export class ToolHost {
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#send({ type: "run", id, call });
     return promise.finally(() => signal?.removeEventListener("abort", onAbort));
+  }
+
+  /** Has a worker ready in the host for a call about to come. */
+  prepare({ moduleUrl, permissions }: CallPreview): void {
+    this.#send({ type: "prepare", spec: { moduleUrl, permissions } });
   }
 
   /** What the module at `moduleUrl` says of its tool, read in a worker of this host. */

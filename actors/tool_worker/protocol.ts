@@ -1,8 +1,9 @@
 /**
  * The messages between the supervisor's side and a tool worker.
  *
- * A worker lives for one exchange: `describe` → `description`, or
- * `run` → `started`, `progress`*, `handed_off`?, `result`. Then it is terminated.
+ * A worker serves `describe` → `description`, or `run` → `started`,
+ * `progress`*, `handed_off`?, `result`, one call at a time. Then it is
+ * terminated, or, if its tool allows reuse, it may be sent another `run`.
  *
  * @module
  */
@@ -33,6 +34,7 @@ export interface ToolDescription {
   idempotent?: boolean;
   limits?: ToolLimits;
   isolation?: "shared" | "conversation";
+  reuse?: "conversation" | "any";
   /** Whether the module's `run` is a function. */
   runs: boolean;
 }

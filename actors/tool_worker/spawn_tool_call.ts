@@ -1,5 +1,6 @@
 /**
- * Runs one `tool_use` in a fresh tool worker and settles with its outcome.
+ * Runs one `tool_use` in a tool worker from a pool (warm, reused or new)
+ * and settles with its outcome.
  *
  * @module
  */
@@ -8,15 +9,18 @@ import { limitResult } from "../../src/limit_result.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { FromWorker } from "./protocol.ts";
 import { progressGate } from "./_progress_gate.ts";
-import { ToolWorker } from "./tool_worker.ts";
+import type { ToolWorker } from "./tool_worker.ts";
+import type { WorkerLease, WorkerPool } from "./worker_pool.ts";
 
 /** How long a stopped call's `ctx.signal` has to wind down before its worker is terminated. */
 export const STOP_GRACE_MS = 100;
 
 /**
- * Spawns a worker for the call, sends it the input, and settles when the
- * result arrives, the worker crashes, the timeout passes or `signal` aborts.
- * Never rejects: every failure is an outcome the model can read.
+ * Takes a worker for the call from `pool`, sends it the input, and settles
+ * when the result arrives, the worker crashes, the timeout passes or
+ * `signal` aborts. A worker whose call succeeded goes back to the pool if
+ * the request's `reuseKey` allows; any other is stopped. Never rejects:
+ * every failure is an outcome the model can read.
  *
  * @example
  * ```ts ignore
@@ -28,10 +32,13 @@ export const STOP_GRACE_MS = 100;
  *   callId: "toolu_01",
  *   input: {},
  *   timeoutMs: 5_000,
- * });
+ * }, new WorkerPool());
  * ```
  */
-export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome> {
+export function spawnToolCall(
+  request: ToolCallRequest,
+  pool: WorkerPool,
+): Promise<ToolCallOutcome> {
   const started = performance.now();
   const outcome = (status: ToolCallOutcome["status"], content: string): ToolCallOutcome => ({
     status,
@@ -41,9 +48,9 @@ export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome
   if (request.signal?.aborted) {
     return Promise.resolve(outcome("cancelled", "Cancelled before the tool started."));
   }
-  let worker: ToolWorker;
+  let lease: WorkerLease;
   try {
-    worker = ToolWorker.spawn(request.moduleUrl, request.permissions);
+    lease = pool.take(request, request.reuseKey);
   } catch (error) {
     return Promise.resolve(
       outcome("failed", `The tool could not be started: ${errorMessage(error)}`),
@@ -55,14 +62,19 @@ export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome
     progressBytes,
     (text) => request.onProgress?.(text),
   );
+  const worker = lease.worker;
+  let crashed = false;
   return new Promise((resolve) => {
     const settle = (status: ToolCallOutcome["status"], content: string) => {
       clearTimeout(timer);
       progress.close();
       request.signal?.removeEventListener("abort", onAbort);
       if (status === "timed_out" || status === "cancelled") {
+        lease.end("failed");
         stopGently(worker, status, (late) => request.onLateResult?.(outcome(...late)));
-      } else worker.stop();
+      } else if (!lease.end(crashed ? "crashed" : status === "succeeded" ? status : "failed")) {
+        worker.stop();
+      }
       resolve(outcome(status, content));
     };
     const onAbort = () => settle("cancelled", "Cancelled before the tool finished.");
@@ -76,7 +88,10 @@ export function spawnToolCall(request: ToolCallRequest): Promise<ToolCallOutcome
       else if (message.type === "handed_off") request.onHandOff?.();
       else if (message.type === "result") settle(...resultOf(message));
     };
-    worker.onCrash = (message) => settle("failed", `The tool crashed: ${message}`);
+    worker.onCrash = (message) => {
+      crashed = true;
+      settle("failed", `The tool crashed: ${message}`);
+    };
     request.signal?.addEventListener("abort", onAbort, { once: true });
     const { callId, input, task } = request;
     worker.send({ type: "run", callId, input, task, resultBytes });

@@ -5,6 +5,7 @@
  * @module
  */
 import type {
+  CallPreview,
   Isolation,
   ToolCallOutcome,
   ToolCallRequest,
@@ -12,9 +13,11 @@ import type {
 } from "../tool_executor.ts";
 import { describeTool } from "./describe_tool.ts";
 import { spawnToolCall } from "./spawn_tool_call.ts";
+import { WorkerPool } from "./worker_pool.ts";
 
 /**
- * Runs every call in a fresh Web Worker of this process.
+ * Runs every call in a Web Worker of this process, from a pool of warm
+ * (and, where the tool allows, reused) workers.
  *
  * @example
  * ```ts ignore
@@ -24,14 +27,22 @@ import { spawnToolCall } from "./spawn_tool_call.ts";
  */
 export class WorkerExecutor implements ToolExecutor {
   readonly isolation: Isolation = "worker";
+  readonly #workers = new WorkerPool();
 
   run(request: ToolCallRequest): Promise<ToolCallOutcome> {
-    return spawnToolCall(request);
+    return spawnToolCall(request, this.#workers);
+  }
+
+  prepare(preview: CallPreview): void {
+    this.#workers.prepare(preview);
   }
 
   describe(moduleUrl: string): Promise<unknown> {
     return describeTool(moduleUrl);
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {}
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#workers.close();
+    return Promise.resolve();
+  }
 }

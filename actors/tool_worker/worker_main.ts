@@ -11,7 +11,7 @@ import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
 
 /**
- * Serves one tool to the thread that spawned this worker.
+ * Serves one tool (a module's default export) to the thread that spawned this worker.
  *
  * @example
  * ```ts ignore
@@ -19,8 +19,12 @@ import { limitResult } from "../../src/limit_result.ts";
  * serveTool(tool);
  * ```
  */
-export function serveTool(tool: Tool): void {
-  const abort = new AbortController();
+export function serveTool(module: unknown): void {
+  // Whatever the module exports: its description is validated by the receiver, and
+  // a worker type-checked under `deno test` must not fail on a plain-object tool.
+  const tool = module as Tool;
+  // One call at a time; a worker the tool allows to be reused serves several in turn.
+  let abort = new AbortController();
   const reply = (message: FromWorker) => self.postMessage(message);
   self.onmessage = async ({ data }: MessageEvent<ToWorker>) => {
     switch (data.type) {
@@ -33,6 +37,7 @@ export function serveTool(tool: Tool): void {
             : new DOMException("The call was cancelled", "AbortError"),
         );
       case "run":
+        abort = new AbortController();
         reply({ type: "started" });
         return reply(await run(tool, data, abort.signal, reply));
     }
@@ -50,6 +55,7 @@ function describe(tool: Tool): ToolDescription {
     idempotent: tool?.idempotent,
     limits: tool?.limits,
     isolation: tool?.isolation,
+    reuse: tool?.reuse,
     runs: typeof tool?.run === "function",
   } as ToolDescription;
 }

@@ -49,6 +49,14 @@ export class AnthropicModel implements Model {
         ...(request.tools.length > 0 ? { tools: request.tools } : {}),
       }, { signal: options.signal });
       if (options.onText) stream.on("text", options.onText);
+      const { onToolUse } = options;
+      if (onToolUse) {
+        stream.on("streamEvent", (event) => {
+          if (event.type === "content_block_start" && event.content_block.type === "tool_use") {
+            onToolUse(event.content_block.name);
+          }
+        });
+      }
       return await stream.finalMessage();
     } catch (error) {
       throw toModelError(error);

@@ -18,6 +18,8 @@ export interface ModelRequest {
 export interface ModelCallOptions {
   /** Called with each piece of assistant text as it is generated. */
   onText?: (text: string) => void;
+  /** Called when the model starts a `tool_use` block, with its tool's name, before its input streams. */
+  onToolUse?: (name: string) => void;
   signal?: AbortSignal;
 }
 

@@ -1,0 +1,82 @@
+import { assertEquals } from "@std/assert";
+import { WorkerPool, type WorkerSpec } from "./worker_pool.ts";
+
+const counter: WorkerSpec = {
+  moduleUrl: new URL("../../tests/fixtures/tools/counter.ts", import.meta.url).href,
+  permissions: {},
+};
+
+/** Runs one `counter` call on a leased worker and says what it answered. */
+function served(pool: WorkerPool, reuseKey?: string): Promise<string> {
+  const lease = pool.take(counter, reuseKey);
+  const { promise, resolve } = Promise.withResolvers<string>();
+  lease.worker.onMessage = (message) => {
+    if (message.type !== "result") return;
+    if (!lease.end(message.ok ? "succeeded" : "failed")) lease.worker.stop();
+    resolve(message.ok ? message.content : message.message);
+  };
+  lease.worker.send({ type: "run", callId: "toolu_1", input: {}, resultBytes: 1024 });
+  return promise;
+}
+
+Deno.test("after a burst, as many warm workers wait for the next one, each never used", async () => {
+  const pool = new WorkerPool();
+  try {
+    assertEquals(await Promise.all([served(pool), served(pool), served(pool)]), ["1", "1", "1"]);
+    await pool.refilled();
+    assertEquals(pool.idle, 3);
+    // Warm workers are fresh: module state starts anew.
+    assertEquals(await Promise.all([served(pool), served(pool), served(pool)]), ["1", "1", "1"]);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a tool named by the model gets a warm worker before its call arrives", async () => {
+  const pool = new WorkerPool();
+  try {
+    pool.prepare(counter);
+    await pool.refilled();
+    assertEquals(pool.idle, 1);
+    assertEquals(await served(pool), "1");
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a module that cannot load is not warmed again and again", async () => {
+  const pool = new WorkerPool();
+  const missing = {
+    moduleUrl: new URL("./no_such_tool.ts", import.meta.url).href,
+    permissions: {},
+  };
+  try {
+    const lease = pool.take(missing);
+    const crashed = Promise.withResolvers<void>();
+    lease.worker.onCrash = () => crashed.resolve();
+    await crashed.promise;
+    lease.end("crashed");
+    lease.worker.stop();
+    pool.prepare(missing);
+    await pool.refilled();
+    // A warm worker spawned before the crash was known crashes in turn; none follows it.
+    await until(() => pool.idle === 0);
+    pool.prepare(missing);
+    await pool.refilled();
+    assertEquals(pool.idle, 0);
+  } finally {
+    pool.close();
+  }
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+Deno.test("closing the pool stops its idle workers", async () => {
+  const pool = new WorkerPool();
+  assertEquals([await served(pool, "a"), await served(pool, "a")], ["1", "2"]);
+  await pool.refilled();
+  pool.close();
+  assertEquals(pool.idle, 0);
+});
