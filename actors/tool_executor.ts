@@ -20,8 +20,8 @@ export interface ToolCallRequest {
   timeoutMs: number;
   /** Calls with different keys never share a failure domain (see the tool's `isolation`). */
   isolationKey?: string;
-  /** Calls with the same key may run, one after another, in the same worker (see the tool's `reuse`). */
-  reuseKey?: string;
+  /** Calls with the same key may share a worker, up to `concurrency` at once (see the tool's `reuse`). */
+  reuse?: { key: string; concurrency: number };
   /** Aborting it cancels the call: the worker is stopped, the outcome is `cancelled`. */
   signal?: AbortSignal;
   onProgress?: (text: string) => void;

@@ -146,6 +146,12 @@ export interface Tool<Input = unknown> {
    * timeout or cancellation, and after 100 calls.
    */
   reuse?: "conversation" | "any";
+  /**
+   * With `reuse`: how many calls one worker may run at once (1 to 1000;
+   * default 1). For tools that mostly wait (on the network, a database), a
+   * few workers then serve many calls, in the memory of a few isolates.
+   */
+  concurrency?: number;
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
 }

@@ -30,6 +30,7 @@ export interface CatalogTool {
   limits?: ToolLimits;
   isolation?: "shared" | "conversation";
   reuse?: "conversation" | "any";
+  concurrency?: number;
   moduleUrl: string;
 }
 
@@ -76,6 +77,12 @@ const toolDescription = z.object({
   reuse: z.enum(["conversation", "any"], {
     error: '`reuse` must be "conversation" or "any"',
   }).optional(),
+  concurrency: z.number({ error: "`concurrency` must be a number" }).int()
+    .min(1, "`concurrency` must be from 1 to 1000").max(
+      1000,
+      "`concurrency` must be from 1 to 1000",
+    )
+    .optional(),
   runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),
 });
 

@@ -167,7 +167,8 @@ test("fetch_url fetches an internal address the operator allows, but not where i
 });
 
 test("a worker is reused only for calls with the same reuse key, and keeps its module state", async (call) => {
-  const count = async (reuseKey?: string) => (await call("counter", {}, { reuseKey })).content;
+  const count = async (key?: string) =>
+    (await call("counter", {}, { reuse: key ? { key, concurrency: 1 } : undefined })).content;
   assertEquals([await count(), await count()], ["1", "1"], "no key: a fresh worker each time");
   assertEquals([await count("a"), await count("a"), await count("a")], ["1", "2", "3"]);
   assertEquals(await count("b"), "1", "another key never gets a's worker");
@@ -175,15 +176,29 @@ test("a worker is reused only for calls with the same reuse key, and keeps its m
 });
 
 test("a reused worker is retired after a failure", async (call) => {
-  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
-  const failed = await call("counter", { fail: true }, { reuseKey: "a" });
+  assertEquals((await call("counter", {}, { reuse: { key: "a", concurrency: 1 } })).content, "1");
+  const failed = await call("counter", { fail: true }, { reuse: { key: "a", concurrency: 1 } });
   assertEquals([failed.status, failed.content], ["failed", "failed on call 2"]);
-  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
+  assertEquals((await call("counter", {}, { reuse: { key: "a", concurrency: 1 } })).content, "1");
 });
 
 test("a reused worker is retired after a timeout", async (call) => {
-  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
-  const slow = await call("counter", { wait: true }, { reuseKey: "a", timeoutMs: 200 });
+  assertEquals((await call("counter", {}, { reuse: { key: "a", concurrency: 1 } })).content, "1");
+  const slow = await call("counter", { wait: true }, {
+    reuse: { key: "a", concurrency: 1 },
+    timeoutMs: 200,
+  });
   assertEquals(slow.status, "timed_out");
-  assertEquals((await call("counter", {}, { reuseKey: "a" })).content, "1");
+  assertEquals((await call("counter", {}, { reuse: { key: "a", concurrency: 1 } })).content, "1");
+});
+
+test("a tool with concurrency runs that many calls at once in one worker, and no more", async (call) => {
+  const reuse = { key: "*", concurrency: 3 };
+  const outcomes = await Promise.all(
+    Array.from({ length: 4 }, () => call("gather", { ms: 300 }, { reuse })),
+  );
+  const answers = outcomes.map((outcome) => JSON.parse(outcome.content));
+  const workers = new Set(answers.map((answer) => answer.worker));
+  assertEquals(workers.size, 2, "three calls share a worker; the fourth needs another");
+  assertEquals(Math.max(...answers.map((answer) => answer.most)), 3);
 });

@@ -90,17 +90,16 @@ export function callPlacement(
   tool: CatalogTool,
   conversationId: string,
   limits: CallLimits,
-): CallPreview & Pick<ToolCallRequest, "reuseKey"> {
+): CallPreview & Pick<ToolCallRequest, "reuse"> {
   return {
     moduleUrl: tool.moduleUrl,
     permissions: tool.permissions,
     limits: resolveLimits(tool.limits, limits),
     isolationKey: tool.isolation === "conversation" ? conversationId : undefined,
-    reuseKey: tool.reuse === "any"
-      ? "*"
-      : tool.reuse === "conversation"
-      ? conversationId
-      : undefined,
+    reuse: tool.reuse && {
+      key: tool.reuse === "any" ? "*" : conversationId,
+      concurrency: tool.concurrency ?? 1,
+    },
   };
 }
 

@@ -33,11 +33,13 @@ export function describeTool(moduleUrl: string, timeoutMs = DESCRIBE_TIMEOUT_MS)
     () => reject(new Error(`loading took longer than ${timeoutMs} ms`)),
     timeoutMs,
   );
-  worker.onMessage = (message) => {
-    if (message.type === "description") resolve(message.tool);
-  };
-  worker.onCrash = (message) => reject(new Error(message));
-  worker.send({ type: "describe" });
+  const id = worker.open({
+    onMessage: (message) => {
+      if (message.type === "description") resolve(message.tool);
+    },
+    onCrash: (message) => reject(new Error(message)),
+  });
+  worker.send(id, { type: "describe" });
   return promise.finally(() => {
     clearTimeout(timer);
     worker.stop();

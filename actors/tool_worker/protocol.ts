@@ -2,8 +2,9 @@
  * The messages between the supervisor's side and a tool worker.
  *
  * A worker serves `describe` → `description`, or `run` → `started`,
- * `progress`*, `handed_off`?, `result`, one call at a time. Then it is
- * terminated, or, if its tool allows reuse, it may be sent another `run`.
+ * `progress`*, `handed_off`?, `result`. Each exchange has an `id`, so a
+ * worker whose tool allows reuse can serve several calls, in turn or (with
+ * `concurrency`) at once. Then it is terminated.
  *
  * @module
  */
@@ -11,17 +12,18 @@ import type { JsonSchema, ToolLimits, ToolPermissions } from "../../src/tool.ts"
 
 /** Sent to a tool worker. */
 export type ToWorker =
-  | { type: "describe" }
+  | { type: "describe"; id: number }
   /** `task` is what the call becomes if the tool hands off; absent where no one could deliver. */
   | {
     type: "run";
+    id: number;
     callId: string;
     input: unknown;
     task?: { taskId: string; secret: string };
     /** The result is cut to this many UTF-8 bytes before it leaves the worker. */
     resultBytes: number;
   }
-  | { type: "abort"; reason: "timeout" | "cancelled" };
+  | { type: "abort"; id: number; reason: "timeout" | "cancelled" };
 
 /** A tool's metadata as its worker reports it (plain data, validated by the receiver). */
 export interface ToolDescription {
@@ -35,18 +37,19 @@ export interface ToolDescription {
   limits?: ToolLimits;
   isolation?: "shared" | "conversation";
   reuse?: "conversation" | "any";
+  concurrency?: number;
   /** Whether the module's `run` is a function. */
   runs: boolean;
 }
 
-/** Sent by a tool worker. */
+/** Sent by a tool worker; `id` is the exchange's. */
 export type FromWorker =
-  | { type: "description"; tool: ToolDescription }
-  | { type: "started" }
-  | { type: "progress"; text: string }
-  | { type: "handed_off" }
-  | { type: "result"; ok: true; content: string }
-  | { type: "result"; ok: false; message: string };
+  | { type: "description"; id: number; tool: ToolDescription }
+  | { type: "started"; id: number }
+  | { type: "progress"; id: number; text: string }
+  | { type: "handed_off"; id: number }
+  | { type: "result"; id: number; ok: true; content: string }
+  | { type: "result"; id: number; ok: false; message: string };
 
 /**
  * The message if it is one a tool worker may send, else `undefined`: tool
@@ -57,33 +60,36 @@ export type FromWorker =
  * ```ts
  * import { readWorkerMessage } from "./protocol.ts";
  * import { assertEquals } from "@std/assert";
- * assertEquals(readWorkerMessage({ type: "progress", text: "1/3" }), { type: "progress", text: "1/3" });
+ * const progress = { type: "progress", id: 1, text: "1/3" };
+ * assertEquals(readWorkerMessage(progress), progress);
  * assertEquals(readWorkerMessage(undefined), undefined);
- * assertEquals(readWorkerMessage({ type: "result", ok: true, content: 42 }), undefined);
+ * assertEquals(readWorkerMessage({ type: "result", id: 1, ok: true, content: 42 }), undefined);
  * ```
  */
 export function readWorkerMessage(data: unknown): FromWorker | undefined {
   if (typeof data !== "object" || data === null) return undefined;
   const message = data as Record<string, unknown>;
+  const id = message.id;
+  if (typeof id !== "number") return undefined;
   switch (message.type) {
     case "started":
     case "handed_off":
-      return { type: message.type };
+      return { type: message.type, id };
     case "progress":
       return typeof message.text === "string"
-        ? { type: "progress", text: message.text }
+        ? { type: "progress", id, text: message.text }
         : undefined;
     case "result":
       if (message.ok === true && typeof message.content === "string") {
-        return { type: "result", ok: true, content: message.content };
+        return { type: "result", id, ok: true, content: message.content };
       }
       if (message.ok === false && typeof message.message === "string") {
-        return { type: "result", ok: false, message: message.message };
+        return { type: "result", id, ok: false, message: message.message };
       }
       return undefined;
     case "description":
       return typeof message.tool === "object" && message.tool !== null
-        ? { type: "description", tool: message.tool as ToolDescription }
+        ? { type: "description", id, tool: message.tool as ToolDescription }
         : undefined;
   }
   return undefined;

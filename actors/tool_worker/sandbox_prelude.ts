@@ -62,12 +62,13 @@ const post = self.postMessage.bind(self);
 let windowStart = 0;
 let sentInWindow = 0;
 const gatedPost = (message: unknown) => {
-  const progress = message as { type?: unknown; text?: unknown } | null;
+  const progress = message as { type?: unknown; id?: unknown; text?: unknown } | null;
   if (progress?.type === "progress" && typeof progress.text === "string") {
     const now = performance.now();
     if (now - windowStart >= 1000) [windowStart, sentInWindow] = [now, 0];
     if (++sentInWindow > MAX_PROGRESS_PER_SECOND) return;
-    return post({ type: "progress", text: progress.text.slice(0, MAX_PROGRESS_CHARS) });
+    const text = progress.text.slice(0, MAX_PROGRESS_CHARS);
+    return post({ type: "progress", id: progress.id, text });
   }
   post(message);
 };

@@ -9,7 +9,7 @@ import { limitResult } from "../../src/limit_result.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { FromWorker } from "./protocol.ts";
 import { progressGate } from "./_progress_gate.ts";
-import type { ToolWorker } from "./tool_worker.ts";
+import type { Exchange, ToolWorker } from "./tool_worker.ts";
 import type { WorkerLease, WorkerPool } from "./worker_pool.ts";
 
 /** How long a stopped call's `ctx.signal` has to wind down before its worker is terminated. */
@@ -18,8 +18,8 @@ export const STOP_GRACE_MS = 100;
 /**
  * Takes a worker for the call from `pool`, sends it the input, and settles
  * when the result arrives, the worker crashes, the timeout passes or
- * `signal` aborts. A worker whose call succeeded goes back to the pool if
- * the request's `reuseKey` allows; any other is stopped. Never rejects:
+ * `signal` aborts. A worker whose call succeeded stays in the pool if the
+ * request's `reuse` allows; any other is stopped. Never rejects:
  * every failure is an outcome the model can read.
  *
  * @example
@@ -50,7 +50,7 @@ export function spawnToolCall(
   }
   let lease: WorkerLease;
   try {
-    lease = pool.take(request, request.reuseKey);
+    lease = pool.take(request, request.reuse);
   } catch (error) {
     return Promise.resolve(
       outcome("failed", `The tool could not be started: ${errorMessage(error)}`),
@@ -62,18 +62,26 @@ export function spawnToolCall(
     progressBytes,
     (text) => request.onProgress?.(text),
   );
-  const worker = lease.worker;
+  const { worker } = lease;
   let crashed = false;
   return new Promise((resolve) => {
     const settle = (status: ToolCallOutcome["status"], content: string) => {
       clearTimeout(timer);
       progress.close();
       request.signal?.removeEventListener("abort", onAbort);
+      const stop = lease.end(crashed ? "crashed" : status === "succeeded" ? status : "failed");
       if (status === "timed_out" || status === "cancelled") {
-        lease.end("failed");
-        stopGently(worker, status, (late) => request.onLateResult?.(outcome(...late)));
-      } else if (!lease.end(crashed ? "crashed" : status === "succeeded" ? status : "failed")) {
-        worker.stop();
+        stopGently(
+          worker,
+          id,
+          exchange,
+          status,
+          stop,
+          (late) => request.onLateResult?.(outcome(...late)),
+        );
+      } else {
+        worker.close(id);
+        if (stop) worker.stop();
       }
       resolve(outcome(status, content));
     };
@@ -83,18 +91,21 @@ export function spawnToolCall(
         settle("timed_out", `The tool timed out after ${request.timeoutMs} ms and was stopped.`),
       request.timeoutMs,
     );
-    worker.onMessage = (message) => {
-      if (message.type === "progress") progress.push(message.text);
-      else if (message.type === "handed_off") request.onHandOff?.();
-      else if (message.type === "result") settle(...resultOf(message));
+    const exchange: Exchange = {
+      onMessage: (message) => {
+        if (message.type === "progress") progress.push(message.text);
+        else if (message.type === "handed_off") request.onHandOff?.();
+        else if (message.type === "result") settle(...resultOf(message));
+      },
+      onCrash: (message) => {
+        crashed = true;
+        settle("failed", `The tool crashed: ${message}`);
+      },
     };
-    worker.onCrash = (message) => {
-      crashed = true;
-      settle("failed", `The tool crashed: ${message}`);
-    };
+    const id = worker.open(exchange);
     request.signal?.addEventListener("abort", onAbort, { once: true });
     const { callId, input, task } = request;
-    worker.send({ type: "run", callId, input, task, resultBytes });
+    worker.send(id, { type: "run", callId, input, task, resultBytes });
   });
 }
 
@@ -106,19 +117,28 @@ function resultOf(message: Extract<FromWorker, { type: "result" }>): Settled {
 
 /**
  * The outcome is final already; the grace lets the tool release what it
- * holds, and a result it still sends is handed to `onLate`.
+ * holds, and a result it still sends is handed to `onLate`. The worker is
+ * stopped after it if no other call runs on it (else the last one stops it).
  */
 function stopGently(
   worker: ToolWorker,
+  id: number,
+  exchange: Exchange,
   reason: "timed_out" | "cancelled",
+  stop: boolean,
   onLate: (late: Settled) => void,
 ): void {
-  const timer = setTimeout(() => worker.stop(), STOP_GRACE_MS);
-  worker.onMessage = (message) => {
-    if (message.type !== "result") return;
+  const end = () => {
     clearTimeout(timer);
-    worker.stop();
+    worker.close(id);
+    if (stop) worker.stop();
+  };
+  const timer = setTimeout(end, STOP_GRACE_MS);
+  exchange.onMessage = (message) => {
+    if (message.type !== "result") return;
+    end();
     onLate(resultOf(message));
   };
-  worker.send({ type: "abort", reason: reason === "timed_out" ? "timeout" : "cancelled" });
+  exchange.onCrash = end;
+  worker.send(id, { type: "abort", reason: reason === "timed_out" ? "timeout" : "cancelled" });
 }

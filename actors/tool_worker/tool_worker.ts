@@ -12,15 +12,25 @@ const WORKER_MAIN = new URL("./worker_main.ts", import.meta.url).href;
 const SANDBOX_PRELUDE = new URL("./sandbox_prelude.ts", import.meta.url).href;
 const entryUrls = new Map<string, string>();
 
+/** Where the messages of one exchange (a call, or a `describe`) go. */
+export interface Exchange {
+  onMessage(message: FromWorker): void;
+  /** The worker's module failed to load, or it threw uncaught, or it broke the protocol. */
+  onCrash(message: string): void;
+}
+
+/** A message for `ToWorker`, without the exchange id the worker adds. */
+type Unnumbered<T> = T extends unknown ? Omit<T, "id"> : never;
+
 /**
- * A tool worker actor: spawned for one tool module, receives the worker's
- * messages (or its crash) through `onMessage`/`onCrash`, stopped with `stop()`.
+ * A tool worker actor: spawned for one tool module; each exchange with it
+ * (`open`) gets the messages of its own id; stopped with `stop()`.
  *
  * @example
  * ```ts ignore
  * const worker = ToolWorker.spawn("file:///app/tools/current_time.ts", {});
- * worker.onMessage = (message) => console.log(message);
- * worker.send({ type: "describe" });
+ * const id = worker.open({ onMessage: console.log, onCrash: console.error });
+ * worker.send(id, { type: "describe" });
  * ```
  */
 export class ToolWorker {
@@ -29,25 +39,27 @@ export class ToolWorker {
    * from the platform's capabilities (see `detectPlatform`).
    */
   static sandbox: ToolSandbox = "per-worker";
-  /** Called for each message of the worker. */
-  onMessage: (message: FromWorker) => void = () => {};
-  /** Called when the worker's module fails to load or throws uncaught. */
-  onCrash: (message: string) => void = () => {};
+  /** Called for a message or crash while no exchange is open (an idle worker has nothing to say). */
+  onStray: () => void = () => {};
   #worker: Worker;
+  #exchanges = new Map<number, Exchange>();
+  #nextId = 1;
+  #stopped = false;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
     worker.onmessage = (event: MessageEvent<unknown>) => {
       const message = readWorkerMessage(event.data);
-      if (message) this.onMessage(message);
-      else this.onCrash("the tool sent a message the runtime does not understand");
+      if (!message) return this.#crash("the tool sent a message the runtime does not understand");
+      const exchange = this.#exchanges.get(message.id);
+      if (exchange) exchange.onMessage(message);
+      else if (this.#exchanges.size === 0) this.onStray();
     };
     worker.onerror = (event) => {
       event.preventDefault(); // an error in a tool must never take the host down
-      this.onCrash(event.message ?? "the tool worker crashed");
+      this.#crash(event.message ?? "the tool worker crashed");
     };
-    worker.onmessageerror = () =>
-      this.onCrash("the tool worker sent a message that cannot be read");
+    worker.onmessageerror = () => this.#crash("the tool worker sent a message that cannot be read");
   }
 
   /**
@@ -71,14 +83,34 @@ export class ToolWorker {
     );
   }
 
-  /** Sends a message to the worker. */
-  send(message: ToWorker): void {
-    this.#worker.postMessage(message);
+  /** Starts an exchange: the worker's messages with the returned id go to `exchange`. */
+  open(exchange: Exchange): number {
+    const id = this.#nextId++;
+    this.#exchanges.set(id, exchange);
+    return id;
+  }
+
+  /** Ends an exchange: its later messages are ignored. */
+  close(id: number): void {
+    this.#exchanges.delete(id);
+  }
+
+  /** Sends a message of exchange `id`. */
+  send(id: number, message: Unnumbered<ToWorker>): void {
+    this.#worker.postMessage({ ...message, id });
   }
 
   /** Terminates the worker. */
   stop(): void {
+    this.#stopped = true;
     this.#worker.terminate();
+  }
+
+  /** Every open exchange learns of it: one bad message poisons the whole worker. */
+  #crash(message: string): void {
+    if (this.#stopped) return;
+    if (this.#exchanges.size === 0) return this.onStray();
+    for (const exchange of [...this.#exchanges.values()]) exchange.onCrash(message);
   }
 }
 

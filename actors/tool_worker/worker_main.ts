@@ -23,23 +23,27 @@ export function serveTool(module: unknown): void {
   // Whatever the module exports: its description is validated by the receiver, and
   // a worker type-checked under `deno test` must not fail on a plain-object tool.
   const tool = module as Tool;
-  // One call at a time; a worker the tool allows to be reused serves several in turn.
-  let abort = new AbortController();
+  // Calls by exchange id: a worker its tool allows to be reused may serve several.
+  const running = new Map<number, AbortController>();
   const reply = (message: FromWorker) => self.postMessage(message);
   self.onmessage = async ({ data }: MessageEvent<ToWorker>) => {
     switch (data.type) {
       case "describe":
-        return reply({ type: "description", tool: describe(tool) });
+        return reply({ type: "description", id: data.id, tool: describe(tool) });
       case "abort":
-        return abort.abort(
+        return running.get(data.id)?.abort(
           data.reason === "timeout"
             ? new DOMException("The call timed out", "TimeoutError")
             : new DOMException("The call was cancelled", "AbortError"),
         );
-      case "run":
-        abort = new AbortController();
-        reply({ type: "started" });
-        return reply(await run(tool, data, abort.signal, reply));
+      case "run": {
+        const abort = new AbortController();
+        running.set(data.id, abort);
+        reply({ type: "started", id: data.id });
+        const result = await run(tool, data, abort.signal, reply);
+        running.delete(data.id);
+        return reply({ ...result, id: data.id });
+      }
     }
   };
 }
@@ -56,6 +60,7 @@ function describe(tool: Tool): ToolDescription {
     limits: tool?.limits,
     isolation: tool?.isolation,
     reuse: tool?.reuse,
+    concurrency: tool?.concurrency,
     runs: typeof tool?.run === "function",
   } as ToolDescription;
 }
@@ -67,12 +72,16 @@ function jsonSchemaOf(schema: StandardSchema | undefined): ToolDescription["inpu
   return jsonSchema as ToolDescription["inputSchema"];
 }
 
+/** What a call ends with; the caller adds the exchange id. */
+type Result = DistributiveOmit<Extract<FromWorker, { type: "result" }>, "id">;
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
 async function run(
   tool: Tool,
-  { callId, input: rawInput, task, resultBytes }: Extract<ToWorker, { type: "run" }>,
+  { id, callId, input: rawInput, task, resultBytes }: Extract<ToWorker, { type: "run" }>,
   signal: AbortSignal,
   reply: (message: FromWorker) => void,
-): Promise<FromWorker> {
+): Promise<Result> {
   try {
     let input = rawInput;
     if (tool.input) {
@@ -86,10 +95,10 @@ async function run(
       }
       input = parsed.value;
     }
-    const progress = (text: string) => reply({ type: "progress", text: String(text) });
+    const progress = (text: string) => reply({ type: "progress", id, text: String(text) });
     const handOff = () => {
       if (!task) throw new Error(NO_HAND_OFF);
-      reply({ type: "handed_off" });
+      reply({ type: "handed_off", id });
       return { ...task, resultPath: `/v1/tasks/${task.taskId}/result` };
     };
     const value = await tool.run(input, { callId, signal, progress, handOff });

@@ -1,7 +1,8 @@
 /**
  * Tool workers kept ready, so that a call does not wait for an isolate to
  * start: warm workers (spawned ahead, never used) and, for tools that allow
- * it, workers that served a call and may serve another of the same tool.
+ * it, workers shared by later calls of the same tool and reuse key, in turn
+ * or, up to the tool's `concurrency`, at once.
  *
  * Refills happen off the caller's path, one worker per macrotask, so that
  * incoming calls never wait behind a burst of `new Worker()`.
@@ -17,7 +18,14 @@ export interface WorkerSpec {
   permissions: ToolPermissions;
 }
 
-/** A worker that served this many calls is retired, whatever its tool allows. */
+/** Who may share a worker, and how many calls it runs at once. */
+export interface ReuseTerms {
+  /** Calls with the same key may share a worker. */
+  key: string;
+  concurrency: number;
+}
+
+/** A worker that began this many calls is retired, whatever its tool allows. */
 export const MAX_CALLS_PER_WORKER = 100;
 
 /** How a {@linkcode WorkerPool} sizes itself. */
@@ -35,17 +43,22 @@ export type CallEnd = "succeeded" | "failed" | "crashed";
 export interface WorkerLease {
   readonly worker: ToolWorker;
   /**
-   * Ends the call's use of the worker, saying how the call went. A worker
-   * whose call succeeded may be kept for a later call with the same reuse
-   * key; returns whether it was. If not, the caller stops it.
+   * Ends the call's use of the worker, saying how the call went. Returns
+   * whether the caller must now stop the worker: a worker is kept while its
+   * tool allows reuse and every call on it succeeded, and a retired one is
+   * stopped by the last call that ends on it.
    */
   end(how: CallEnd): boolean;
 }
 
-interface Idle {
+interface Pooled {
   worker: ToolWorker;
-  /** Calls served so far. */
+  /** Calls begun on it. */
   served: number;
+  /** Calls running on it. */
+  active: number;
+  retired: boolean;
+  /** When it last became idle. */
   since: number;
 }
 
@@ -55,9 +68,9 @@ interface Idle {
  * @example
  * ```ts ignore
  * const pool = new WorkerPool();
- * const lease = pool.take({ moduleUrl, permissions: {} }, "conversation-1");
+ * const lease = pool.take({ moduleUrl, permissions: {} }, { key: "conversation-1", concurrency: 1 });
  * // … run one call on lease.worker …
- * if (!lease.end("succeeded")) lease.worker.stop();
+ * if (lease.end("succeeded")) lease.worker.stop();
  * ```
  */
 export class WorkerPool {
@@ -74,29 +87,26 @@ export class WorkerPool {
   }
 
   /**
-   * A worker for one call: an idle one that served `reuseKey` before, else a
-   * warm one, else a new one (which throws if it cannot be spawned).
-   * Without a `reuseKey` the worker serves this call only.
+   * A worker for one call: with `reuse`, one its key shares that has room,
+   * else a warm one, else a new one (which throws if it cannot be spawned).
    */
-  take(spec: WorkerSpec, reuseKey?: string): WorkerLease {
+  take(spec: WorkerSpec, reuse?: ReuseTerms): WorkerLease {
     const workers = this.#workersOf(spec);
-    const idle = (reuseKey === undefined ? undefined : workers.reusable.get(reuseKey)?.pop()) ??
-      workers.warm.pop();
-    const worker = idle?.worker ?? ToolWorker.spawn(spec.moduleUrl, spec.permissions);
-    const served = idle?.served ?? 0;
-    workers.taken();
+    let pooled = reuse && workers.joinable(reuse);
+    if (!pooled) {
+      pooled = workers.warm.pop() ??
+        workers.adopt(ToolWorker.spawn(spec.moduleUrl, spec.permissions));
+      if (reuse) workers.share(reuse.key, pooled);
+    }
+    workers.begin(pooled);
     this.#refill(spec, workers);
     let ended = false;
     return {
-      worker,
+      worker: pooled.worker,
       end: (how) => {
         if (ended) return false;
         ended = true;
-        workers.returned(how);
-        const reusable = how === "succeeded" && reuseKey !== undefined &&
-          served + 1 < MAX_CALLS_PER_WORKER && workers.idle < this.#options.maxIdle;
-        if (reusable) workers.keep(reuseKey, { worker, served: served + 1, since: 0 });
-        return reusable;
+        return workers.end(pooled, how, !reuse, this.#options.maxIdle);
       },
     };
   }
@@ -139,22 +149,22 @@ export class WorkerPool {
     this.#refills++;
     const next = () => {
       const wanted = Math.min(this.#options.maxIdle, workers.demand) - workers.idle;
-      if (wanted <= 0 || workers.failing) {
-        workers.refilling = false;
-        if (--this.#refills === 0) {
-          this.#refilled.resolve();
-          this.#refilled = Promise.withResolvers<void>();
-        }
-        return;
-      }
+      if (wanted <= 0 || workers.failing) return this.#refillDone(workers);
       try {
-        workers.keepWarm(ToolWorker.spawn(spec.moduleUrl, spec.permissions));
+        workers.warm.push(workers.adopt(ToolWorker.spawn(spec.moduleUrl, spec.permissions)));
       } catch {
         workers.failing = true;
       }
       setTimeout(next, 0);
     };
     setTimeout(next, 0);
+  }
+
+  #refillDone(workers: SpecWorkers): void {
+    workers.refilling = false;
+    if (--this.#refills > 0) return;
+    this.#refilled.resolve();
+    this.#refilled = Promise.withResolvers<void>();
   }
 
   #trim(): void {
@@ -165,14 +175,14 @@ export class WorkerPool {
   }
 }
 
-/** The workers of one spec, and its recent demand. */
+/** The workers of one spec, and its recent demand (workers busy at once). */
 class SpecWorkers {
-  readonly warm: Idle[] = [];
-  readonly reusable = new Map<string, Idle[]>();
+  readonly warm: Pooled[] = [];
+  readonly #shared = new Map<string, Pooled[]>();
   refilling = false;
-  /** A warm worker crashed (its module does not load): none is spawned ahead until a call succeeds. */
+  /** Its module does not load: no worker is spawned ahead until a call succeeds. */
   failing = false;
-  #inUse = 0;
+  #busy = 0;
   #expected = 0;
   #peak = 0;
   #peakAt = 0;
@@ -182,20 +192,44 @@ class SpecWorkers {
     this.#windowMs = windowMs;
   }
 
-  /** The most workers wanted at once lately: the size of the next burst, as far as we know. */
   get demand(): number {
-    const now = this.#inUse + this.#expected;
+    const now = this.#busy + this.#expected;
     return performance.now() - this.#peakAt > this.#windowMs ? now : Math.max(now, this.#peak);
   }
 
   get idle(): number {
     let count = this.warm.length;
-    for (const list of this.reusable.values()) count += list.length;
+    for (const list of this.#shared.values()) count += list.filter((p) => p.active === 0).length;
     return count;
   }
 
   get empty(): boolean {
-    return this.idle === 0 && this.#inUse === 0 && this.#expected === 0;
+    return this.warm.length === 0 && this.#shared.size === 0 && this.#busy === 0 &&
+      this.#expected === 0;
+  }
+
+  /** A new worker; while idle, any message or crash ends it (it has no call to report to). */
+  adopt(worker: ToolWorker): Pooled {
+    const pooled: Pooled = { worker, served: 0, active: 0, retired: false, since: 0 };
+    worker.onStray = () => {
+      if (pooled.served === 0) this.failing = true;
+      this.#retire(pooled);
+      worker.stop();
+    };
+    pooled.since = performance.now();
+    return pooled;
+  }
+
+  joinable({ key, concurrency }: ReuseTerms): Pooled | undefined {
+    return this.#shared.get(key)?.find((p) =>
+      p.active < concurrency && p.served < MAX_CALLS_PER_WORKER
+    );
+  }
+
+  share(key: string, pooled: Pooled): void {
+    const list = this.#shared.get(key) ?? [];
+    this.#shared.set(key, list);
+    list.push(pooled);
   }
 
   expect(): void {
@@ -203,59 +237,51 @@ class SpecWorkers {
     this.#notePeak();
   }
 
-  taken(): void {
-    this.#inUse++;
+  begin(pooled: Pooled): void {
+    pooled.served++;
+    if (pooled.active++ === 0) this.#busy++;
     if (this.#expected > 0) this.#expected--;
     this.#notePeak();
   }
 
-  returned(how: CallEnd): void {
-    this.#inUse--;
+  /** Whether the worker must be stopped now (see {@linkcode WorkerLease.end}). */
+  end(pooled: Pooled, how: CallEnd, once: boolean, maxIdle: number): boolean {
     if (how !== "failed") this.failing = how === "crashed";
-  }
-
-  keepWarm(worker: ToolWorker): void {
-    const entry = { worker, served: 0, since: performance.now() };
-    this.warm.push(entry);
-    this.#park(entry, this.warm, () => this.failing = true);
-  }
-
-  keep(reuseKey: string, entry: Idle): void {
-    const list = this.reusable.get(reuseKey) ?? [];
-    this.reusable.set(reuseKey, list);
-    entry.since = performance.now();
-    list.push(entry);
-    this.#park(entry, list);
+    if (--pooled.active === 0) {
+      this.#busy--;
+      pooled.since = performance.now();
+    }
+    const spent = pooled.served >= MAX_CALLS_PER_WORKER;
+    if (once || how !== "succeeded" || spent || (pooled.active === 0 && this.idle > maxIdle)) {
+      this.#retire(pooled);
+    }
+    return pooled.retired && pooled.active === 0;
   }
 
   /** Stops the idle workers unused for `ms` or longer. */
   stopIdle(ms: number): void {
     const now = performance.now();
-    for (const [key, list] of [["", this.warm] as const, ...this.reusable]) {
-      for (const entry of list.filter((entry) => now - entry.since >= ms)) {
-        list.splice(list.indexOf(entry), 1);
-        entry.worker.stop();
-      }
-      if (list.length === 0 && list !== this.warm) this.reusable.delete(key);
+    const old = (p: Pooled) => p.active === 0 && now - p.since >= ms;
+    for (const pooled of [...this.warm, ...[...this.#shared.values()].flat()].filter(old)) {
+      this.#retire(pooled);
+      pooled.worker.stop();
     }
   }
 
-  /** An idle worker has no call to report to: any message or crash ends it. */
-  #park(entry: Idle, list: Idle[], onCrash?: () => void): void {
-    const end = () => {
-      const at = list.indexOf(entry);
-      if (at >= 0) list.splice(at, 1);
-      entry.worker.stop();
-    };
-    entry.worker.onMessage = end;
-    entry.worker.onCrash = () => {
-      end();
-      onCrash?.();
-    };
+  #retire(pooled: Pooled): void {
+    pooled.retired = true;
+    const at = this.warm.indexOf(pooled);
+    if (at >= 0) this.warm.splice(at, 1);
+    for (const [key, list] of this.#shared) {
+      const i = list.indexOf(pooled);
+      if (i < 0) continue;
+      list.splice(i, 1);
+      if (list.length === 0) this.#shared.delete(key);
+    }
   }
 
   #notePeak(): void {
-    const now = this.#inUse + this.#expected;
+    const now = this.#busy + this.#expected;
     if (now >= this.#peak || performance.now() - this.#peakAt > this.#windowMs) {
       this.#peak = now;
       this.#peakAt = performance.now();

@@ -8,14 +8,18 @@ const counter: WorkerSpec = {
 
 /** Runs one `counter` call on a leased worker and says what it answered. */
 function served(pool: WorkerPool, reuseKey?: string): Promise<string> {
-  const lease = pool.take(counter, reuseKey);
+  const lease = pool.take(counter, reuseKey ? { key: reuseKey, concurrency: 1 } : undefined);
   const { promise, resolve } = Promise.withResolvers<string>();
-  lease.worker.onMessage = (message) => {
-    if (message.type !== "result") return;
-    if (!lease.end(message.ok ? "succeeded" : "failed")) lease.worker.stop();
-    resolve(message.ok ? message.content : message.message);
-  };
-  lease.worker.send({ type: "run", callId: "toolu_1", input: {}, resultBytes: 1024 });
+  const id = lease.worker.open({
+    onMessage: (message) => {
+      if (message.type !== "result") return;
+      lease.worker.close(id);
+      if (lease.end(message.ok ? "succeeded" : "failed")) lease.worker.stop();
+      resolve(message.ok ? message.content : message.message);
+    },
+    onCrash: () => {},
+  });
+  lease.worker.send(id, { type: "run", callId: "toolu_1", input: {}, resultBytes: 1024 });
   return promise;
 }
 
@@ -53,9 +57,9 @@ Deno.test("a module that cannot load is not warmed again and again", async () =>
   try {
     const lease = pool.take(missing);
     const crashed = Promise.withResolvers<void>();
-    lease.worker.onCrash = () => crashed.resolve();
+    lease.worker.open({ onMessage: () => {}, onCrash: () => crashed.resolve() });
     await crashed.promise;
-    lease.end("crashed");
+    assertEquals(lease.end("crashed"), true);
     lease.worker.stop();
     pool.prepare(missing);
     await pool.refilled();

@@ -87,41 +87,56 @@ const inProcess = (tool: Tool, count: number, input: unknown) => () =>
   );
 
 const median = (values: number[]) => percentile(values, 0.5);
-const noopModule = catalog.get("noop")!;
 
+/** Fresh workers (the default), and workers the tool allows to be reused. */
 interface Figures {
   noop: number[];
+  noopReused: number[];
   batch: number;
+  batchReused: number;
   cpu: number;
   turnsPerSecond: number;
+  turnsPerSecondReused: number;
 }
 
-/** Every figure for one executor; hosts are warmed by a first call, as a running server's are. */
+/** Every figure for one executor; each measurement is warmed first, as a running server is. */
 async function measure(label: string, executor: ToolExecutor): Promise<Figures> {
   const context = await batchContext(label, executor);
-  const run = () =>
+  const noopCall = (name: string) => () =>
     executor.run({
-      name: "noop",
-      moduleUrl: noopModule.moduleUrl,
+      name,
+      moduleUrl: catalog.get(name)!.moduleUrl,
       permissions: {},
       limits: DEFAULT_LIMITS,
       callId: "x",
       input: {},
       timeoutMs: 10_000,
+      reuse: catalog.get(name)!.reuse ? { key: "*", concurrency: 100 } : undefined,
     });
-  await run();
-  const noop = await samples(60, run);
-  const batch = median(
-    await samples(7, () => runToolCalls(calls("wait", 10, { ms: 200 }), context)),
-  );
-  const cpu = median(await samples(3, () => runToolCalls(calls("burn", 2, { ms: 500 }), context)));
+  const batchOf = (name: string) => () => runToolCalls(calls(name, 10, { ms: 200 }), context);
   const contexts = await Promise.all(
     Array.from({ length: 50 }, (_, i) => batchContext(`${label}-${i}`, executor)),
   );
-  const turnsPerSecond = await turnRate((i) =>
-    runToolCalls(calls("wait", 3, { ms: 100 }), contexts[i])
-  );
-  return { noop, batch, cpu, turnsPerSecond };
+  const turnsOf = (name: string) => {
+    const turn = (i: number) => runToolCalls(calls(name, 3, { ms: 100 }), contexts[i]);
+    return Promise.all(contexts.map((_, i) => turn(i))).then(() => turnRate(turn));
+  };
+  return {
+    noop: await warmSamples(60, noopCall("noop")),
+    noopReused: await warmSamples(60, noopCall("noop_reused")),
+    batch: median(await warmSamples(7, batchOf("wait"))),
+    batchReused: median(await warmSamples(7, batchOf("wait_reused"))),
+    cpu: median(await samples(3, () => runToolCalls(calls("burn", 2, { ms: 500 }), context))),
+    turnsPerSecond: await turnsOf("wait"),
+    turnsPerSecondReused: await turnsOf("wait_reused"),
+  };
+}
+
+/** Samples after two unmeasured runs, which start hosts and fill the warm pools. */
+async function warmSamples(count: number, fn: () => Promise<unknown>): Promise<number[]> {
+  await fn();
+  await fn();
+  return samples(count, fn);
 }
 
 /** 3-tool turns a second: 50 conversations at once, each running `turn` over and over for 5 s. */
@@ -143,7 +158,16 @@ async function measureInProcess(): Promise<Figures> {
   const batch = median(await samples(7, inProcess(wait as Tool, 10, { ms: 200 })));
   const cpu = median(await samples(3, inProcess(burn as Tool, 2, { ms: 500 })));
   const turnsPerSecond = await turnRate(inProcess(wait as Tool, 3, { ms: 100 }));
-  return { noop, batch, cpu, turnsPerSecond };
+  // In process, every call "reuses" the one isolate.
+  return {
+    noop,
+    noopReused: noop,
+    batch,
+    batchReused: batch,
+    cpu,
+    turnsPerSecond,
+    turnsPerSecondReused: turnsPerSecond,
+  };
 }
 
 const hosts = new HostExecutor();
@@ -154,15 +178,21 @@ const columns: [string, Figures][] = [
 ];
 await hosts[Symbol.asyncDispose]();
 
+const rate = (value: number) => value.toFixed(1);
 const p = (values: number[]) => `${ms(percentile(values, 0.5))} / ${ms(percentile(values, 0.99))}`;
 const rows: [string, ...string[]][] = [
-  ["no-op call, p50 / p99", ...columns.map(([, f]) => p(f.noop))],
-  ["10 × 200 ms I/O tools, batch wall (median of 7)", ...columns.map(([, f]) => ms(f.batch))],
-  ["  overhead over the ideal 200 ms", ...columns.map(([, f]) => `+${ms(f.batch - 200)}`)],
-  ["2 × 500 ms CPU-bound tools, wall (median of 3)", ...columns.map(([, f]) => ms(f.cpu))],
+  ["no-op call, p50 / p99: fresh worker", ...columns.map(([, f]) => p(f.noop))],
+  ["                       reused worker", ...columns.map(([, f]) => p(f.noopReused))],
+  ["10 × 200 ms I/O, batch wall: fresh", ...columns.map(([, f]) => ms(f.batch))],
+  ["                             reused", ...columns.map(([, f]) => ms(f.batchReused))],
+  ["2 × 500 ms CPU-bound tools, wall", ...columns.map(([, f]) => ms(f.cpu))],
   [
-    "3-tool turns/s (3 × 100 ms, 50 conversations, 5 s)",
-    ...columns.map(([, f]) => f.turnsPerSecond.toFixed(1)),
+    "3-tool turns/s (3 × 100 ms, 50 convs): fresh",
+    ...columns.map(([, f]) => rate(f.turnsPerSecond)),
+  ],
+  [
+    "                                      reused",
+    ...columns.map(([, f]) => rate(f.turnsPerSecondReused)),
   ],
 ];
 const header = ["", ...columns.map(([name]) => name)];
