@@ -19,6 +19,7 @@ import {
 import { TaskBoard } from "./task_board.ts";
 import type { HeartbeatOrder, HeartbeatReport } from "./heartbeat_worker.ts";
 import type { CallSlots } from "./call_slots.ts";
+import type { CallPolicies } from "./scheduler/call_policies.ts";
 import type { ToolExecutor } from "./tool_executor.ts";
 import type { CallLimits } from "../src/tool_limits.ts";
 
@@ -45,6 +46,8 @@ export interface RuntimeSettings {
   toolLimits: CallLimits;
   /** The cap on live tool workers over every conversation, and its waiting line. */
   slots: CallSlots;
+  /** Circuit breakers, per-tool limits and retry defaults, shared by every conversation. */
+  policies: CallPolicies;
 }
 
 /** How the system keeps its journal. */

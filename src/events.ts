@@ -18,6 +18,8 @@ export interface ToolCallSummary {
   status: CallState;
   ms: number;
   taskId?: string;
+  /** Attempts made, where an idempotent tool was retried. */
+  attempts?: number;
 }
 
 /** Why a turn failed; `type` is the API's error type where the model failed. */
@@ -46,8 +48,28 @@ export type ConversationEvent =
     | { type: "turn_resumed"; turn: number; interrupted: string[]; rerun: string[] }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
-    /** Every worker slot is taken: the call waits its turn (it starts with `tool_call_started`). */
-    | { type: "tool_call_queued"; callId: string; name: string; input: unknown }
+    /**
+     * The call waits its turn (it starts with `tool_call_started`): for a
+     * worker (every slot is taken) or for its tool's `maxConcurrent`/`perSecond`.
+     */
+    | {
+      type: "tool_call_queued";
+      callId: string;
+      name: string;
+      input: unknown;
+      waitingFor: "worker" | "tool_limit";
+    }
+    /** An idempotent tool's call failed or timed out, and is run again after a backoff. */
+    | {
+      type: "tool_call_retrying";
+      callId: string;
+      name: string;
+      /** The attempt starting now, from 2. */
+      attempt: number;
+      attempts: number;
+      /** What the previous attempt ended with. */
+      previous: string;
+    }
     | { type: "tool_call_started"; callId: string; name: string; input: unknown }
     | { type: "tool_call_progress"; callId: string; name: string; text: string }
     | ({ type: "tool_call_finished"; content: string } & ToolCallSummary)

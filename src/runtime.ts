@@ -7,6 +7,12 @@
 import { dirname } from "node:path";
 import { AgentSystem } from "../actors/agent_system.ts";
 import { CallSlots } from "../actors/call_slots.ts";
+import {
+  type CallPolicies,
+  callPolicies,
+  DEFAULT_RETRY,
+} from "../actors/scheduler/call_policies.ts";
+import { DEFAULT_BREAKER } from "../actors/scheduler/circuit_breakers.ts";
 import { defaultMaxWorkers } from "../actors/_default_caps.ts";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
 import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
@@ -66,6 +72,7 @@ export async function createRuntime(
   const dataPath = Deno.env.get("AGENT_DATA") || (platform.deploy ? "" : DEFAULT_DATA_PATH);
   const toolLimits = limitsFromEnv();
   const slots = callSlotsFromEnv();
+  const policies = callPoliciesFromEnv();
   if (executor instanceof HostExecutor) warmHosts(executor, catalog, toolLimits);
   const system = await AgentSystem.start({
     model,
@@ -80,6 +87,7 @@ export async function createRuntime(
     executor,
     toolLimits,
     slots,
+    policies,
   }, {
     journal: await openJournal(dataPath),
     nodeTtlMs: wholeNumber(
@@ -122,6 +130,21 @@ function callSlotsFromEnv(): CallSlots {
     1_000_000,
   );
   return new CallSlots({ max, maxQueued });
+}
+
+function callPoliciesFromEnv(): CallPolicies {
+  const env = (name: string, fallback: number, min: number, max: number) =>
+    wholeNumber(name, Deno.env.get(name), fallback, min, max);
+  return callPolicies({
+    breaker: {
+      failures: env("AGENT_BREAKER_FAILURES", DEFAULT_BREAKER.failures, 1, 1000),
+      cooldownMs: env("AGENT_BREAKER_COOLDOWN_MS", DEFAULT_BREAKER.cooldownMs, 100, 3_600_000),
+    },
+    retry: {
+      retries: env("AGENT_TOOL_RETRIES", DEFAULT_RETRY.retries, 0, 10),
+      backoffMs: env("AGENT_RETRY_BACKOFF_MS", DEFAULT_RETRY.backoffMs, 1, 60_000),
+    },
+  });
 }
 
 /** A started runtime; disposing it stops the system and closes the journal. */

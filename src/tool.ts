@@ -152,6 +152,21 @@ export interface Tool<Input = unknown> {
    * few workers then serve many calls, in the memory of a few isolates.
    */
   concurrency?: number;
+  /**
+   * With `idempotent`: extra attempts after a failure or timeout, with
+   * exponential backoff and jitter (0 to 10; default: the operator's
+   * `AGENT_TOOL_RETRIES`, 2). The model sees one result, with the attempts counted.
+   */
+  retries?: number;
+  /** Calls of this tool running at once, across all conversations; more wait as `queued`. */
+  maxConcurrent?: number;
+  /** Calls of this tool started in any one second; more wait as `queued`. */
+  perSecond?: number;
+  /**
+   * The turn cannot go on without this call: if it fails or times out, its
+   * still-running siblings are cancelled and the model hears at once.
+   */
+  critical?: boolean;
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
 }

@@ -31,6 +31,10 @@ export interface CatalogTool {
   isolation?: "shared" | "conversation";
   reuse?: "conversation" | "any";
   concurrency?: number;
+  retries?: number;
+  maxConcurrent?: number;
+  perSecond?: number;
+  critical?: boolean;
   moduleUrl: string;
 }
 
@@ -38,6 +42,10 @@ export interface CatalogTool {
 // compiling in the catalog costs one compilation.
 const ajv = new Ajv2020({ allErrors: true, strict: false });
 
+const wholeIn = (name: string, min: number, max: number) =>
+  z.number({ error: `\`${name}\` must be a number` }).int(`\`${name}\` must be a whole number`)
+    .min(min, `\`${name}\` must be from ${min} to ${max}`)
+    .max(max, `\`${name}\` must be from ${min} to ${max}`);
 const grant = z.union([z.boolean(), z.array(z.string())]);
 const toolDescription = z.object({
   name: z.string({ error: "`name` is missing" }).regex(
@@ -77,12 +85,11 @@ const toolDescription = z.object({
   reuse: z.enum(["conversation", "any"], {
     error: '`reuse` must be "conversation" or "any"',
   }).optional(),
-  concurrency: z.number({ error: "`concurrency` must be a number" }).int()
-    .min(1, "`concurrency` must be from 1 to 1000").max(
-      1000,
-      "`concurrency` must be from 1 to 1000",
-    )
-    .optional(),
+  concurrency: wholeIn("concurrency", 1, 1000).optional(),
+  retries: wholeIn("retries", 0, 10).optional(),
+  maxConcurrent: wholeIn("maxConcurrent", 1, 100_000).optional(),
+  perSecond: wholeIn("perSecond", 1, 100_000).optional(),
+  critical: z.boolean({ error: "`critical` must be true or false" }).optional(),
   runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),
 });
 
@@ -206,6 +213,9 @@ async function loadTool(
     throw new Error(parsed.error.issues.map((issue) => issue.message).join("; "));
   }
   const { runs: _, ...described } = parsed.data;
+  if (described.retries && !described.idempotent) {
+    throw new Error("`retries` needs `idempotent: true`: only a tool safe to run twice is retried");
+  }
   const tool = { ...described, moduleUrl } as CatalogTool;
   try {
     ajv.compile(tool.inputSchema);

@@ -423,6 +423,7 @@ export class ConversationSupervisor {
               executor: this.#deps.settings.executor,
               limits: this.#deps.settings.toolLimits,
               slots: this.#deps.settings.slots,
+              policies: this.#deps.settings.policies,
             }),
           );
           if (running.signal.aborted) {

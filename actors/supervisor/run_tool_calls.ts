@@ -1,7 +1,9 @@
 /**
- * One step's tool calls: all spawned at once, each in its own worker. Each
- * result is journaled as it arrives; a call that is declared `background`,
- * outlives the turn's limit or is handed off continues as a task.
+ * One step's tool calls: all started at once, each in its own worker, under
+ * the scheduler's policies (circuit breakers, per-tool limits, the cap on
+ * workers, retries, fail-fast for critical calls). Each result is journaled
+ * as it arrives; a call that is declared `background`, outlives the turn's
+ * limit or is handed off continues as a task.
  *
  * @module
  */
@@ -11,6 +13,9 @@ import type { TaskReason } from "../../src/journal/tasks.ts";
 import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
 import { type CallLimits, resolveLimits } from "../../src/tool_limits.ts";
 import { type CallSlots, QueueFull, type Slot } from "../call_slots.ts";
+import type { CallPolicies } from "../scheduler/call_policies.ts";
+import { runAttempts } from "../scheduler/run_attempts.ts";
+import type { GateRelease } from "../scheduler/tool_gates.ts";
 import type {
   CallPreview,
   ToolCallOutcome,
@@ -41,7 +46,17 @@ export interface ToolBatchContext {
   limits: CallLimits;
   /** The cap on live workers, shared by every conversation. */
   slots: CallSlots;
+  policies: CallPolicies;
 }
+
+/** What a call holds while it runs: a place under its tool's limits, and a worker slot. */
+interface Hold {
+  gate: GateRelease;
+  slot: Slot;
+}
+
+/** Why a critical call's siblings were cancelled. */
+class CriticalFailure extends Error {}
 
 /**
  * Runs every call concurrently and resolves once the model can hear back on
@@ -57,15 +72,28 @@ export async function runToolCalls(
   context: ToolBatchContext,
 ): Promise<ToolCallSummary[]> {
   const started = performance.now();
-  const resolved = calls.map((call) => {
-    const tool = resolveTool(call, context);
-    return { call, tool, slot: typeof tool === "string" ? undefined : context.slots.tryAcquire() };
-  });
+  // A critical call that fails cancels the siblings still running.
+  const failFast = new AbortController();
+  const batch = { ...context, signal: AbortSignal.any([context.signal, failFast.signal]) };
+  const admitted = calls.map((call) => admit(call, batch));
   // Journaled before any worker starts: from here on, a crash interrupts these calls.
-  const starting = resolved.filter(({ slot }) => slot);
+  const starting = admitted.filter(({ hold }) => hold);
   if (starting.length > 0) await context.record(starting.map(({ call }) => runningUpdate(call)));
   const summaries = await Promise.all(
-    resolved.map(({ call, tool, slot }) => runOne(call, tool, slot, context)),
+    admitted.map(async ({ call, tool, hold }) => {
+      const summary = await runOne(call, tool, hold, batch);
+      const failed = summary.status === "failed" || summary.status === "timed_out";
+      if (typeof tool !== "string" && tool.critical && failed && !failFast.signal.aborted) {
+        failFast.abort(
+          new CriticalFailure(
+            `Cancelled: the critical call ${call.name} (${call.callId}) ${
+              summary.status.replace("_", " ")
+            }, so the turn went on without this one.`,
+          ),
+        );
+      }
+      return summary;
+    }),
   );
   context.emit({
     type: "tool_batch_finished",
@@ -103,8 +131,24 @@ export function callPlacement(
   };
 }
 
+/** The call (re)starts: one more attempt than the journal counts. */
 function runningUpdate(call: CallRecord): CallUpdate {
   return { callId: call.callId, state: "running", attempts: call.attempts + 1 };
+}
+
+/**
+ * The call's tool (or why it cannot run: unknown, bad input, breaker open),
+ * and, if its tool's limits and the worker cap have room now, its hold.
+ */
+function admit(call: CallRecord, context: ToolBatchContext) {
+  const { breakers, gates } = context.policies;
+  const resolved = resolveTool(call, context);
+  const tool = typeof resolved === "string" ? resolved : breakers.admit(resolved.name) ?? resolved;
+  if (typeof tool === "string") return { call, tool };
+  const gate = gates.tryEnter(tool.name, tool);
+  const slot = gate && context.slots.tryAcquire();
+  if (gate && !slot) gate();
+  return { call, tool, hold: slot ? { gate: gate!, slot } : undefined };
 }
 
 /** The tool to run, or why there is none. */
@@ -119,7 +163,7 @@ function resolveTool(call: CallRecord, context: ToolBatchContext): CatalogTool |
 async function runOne(
   call: CallRecord,
   tool: CatalogTool | string,
-  slot: Slot | undefined,
+  hold: Hold | undefined,
   context: ToolBatchContext,
 ): Promise<ToolCallSummary> {
   const { callId, name } = call;
@@ -127,20 +171,24 @@ async function runOne(
     context.emit({ type: "tool_call_started", callId, name, input: call.input });
     return reportCall(call, context, "failed", tool, 0);
   }
-  if (!slot) {
-    context.emit({ type: "tool_call_queued", callId, name, input: call.input });
-    const waited = await waitForSlot(context);
+  if (!hold) {
+    const waited = await waitForHold(call, tool, context);
     if (typeof waited === "string") {
       return reportCall(call, context, context.signal.aborted ? "cancelled" : "failed", waited, 0);
     }
-    slot = waited;
+    hold = waited;
     await context.record([runningUpdate(call)]).catch((error) => {
-      slot!.release();
+      releaseHold(waited);
       throw error;
     });
   }
   context.emit({ type: "tool_call_started", callId, name, input: call.input });
-  return runStarted(call, tool, slot, context);
+  return runStarted(call, tool, hold, context);
+}
+
+function releaseHold({ gate, slot }: Hold): void {
+  slot.release();
+  gate();
 }
 
 /**
@@ -155,18 +203,40 @@ async function reportCall(
   content: string,
   ms: number,
   taskId?: string,
+  attempts = 1,
 ): Promise<ToolCallSummary> {
   const isError = status !== "succeeded" && status !== "running";
   await context.record([{ callId, state: status, reported: { content, isError }, ms, taskId }]);
-  context.emit({ type: "tool_call_finished", callId, name, status, ms, content, taskId });
-  return { callId, name, status, ms, taskId };
+  const summary = { callId, name, status, ms, taskId, ...(attempts > 1 ? { attempts } : {}) };
+  context.emit({ type: "tool_call_finished", ...summary, content });
+  return summary;
 }
 
-/** A slot, or why the call gets none: the turn was cancelled, or the line is full. */
-async function waitForSlot(context: ToolBatchContext): Promise<Slot | string> {
+/**
+ * Waits, as `queued`, for room under the tool's limits and then for a
+ * worker slot; or says why the call gets none: the turn was cancelled, or
+ * the line is full.
+ */
+async function waitForHold(
+  call: CallRecord,
+  tool: CatalogTool,
+  context: ToolBatchContext,
+): Promise<Hold | string> {
+  const { callId, name, input } = call;
+  const { gates } = context.policies;
+  let gate = gates.tryEnter(tool.name, tool);
+  const waitingFor = gate ? "worker" : "tool_limit";
+  context.emit({ type: "tool_call_queued", callId, name, input, waitingFor });
   try {
-    return await context.slots.acquire(context.conversationId, context.signal);
+    gate ??= await gates.enter(tool.name, tool, context.signal);
+  } catch {
+    return `Cancelled while waiting for ${tool.name}'s limit on calls.`;
+  }
+  try {
+    const slot = await context.slots.acquire(context.conversationId, context.signal);
+    return { gate, slot };
   } catch (error) {
+    gate();
     if (error instanceof QueueFull) {
       return `The runtime is at capacity (${context.slots.queued} tool calls are waiting for a worker), so this call was not run. Try again later, or with fewer calls at once.`;
     }
@@ -178,12 +248,13 @@ async function waitForSlot(context: ToolBatchContext): Promise<Slot | string> {
 async function runStarted(
   call: CallRecord,
   tool: CatalogTool,
-  slot: Slot,
+  hold: Hold,
   context: ToolBatchContext,
 ): Promise<ToolCallSummary> {
   const { callId, name } = call;
+  let attempt = 1;
   const report = (status: CallState, content: string, ms: number, taskId?: string) =>
-    reportCall(call, context, status, content, ms, taskId);
+    reportCall(call, context, status, failFastNote(status, content, context), ms, taskId, attempt);
   const taskId = `task_${crypto.randomUUID()}`;
   const task = { taskId, conversationId: context.conversationId, callId, name };
   const becomesTask = (reason: TaskReason) => {
@@ -196,7 +267,24 @@ async function runStarted(
   context.signal.addEventListener("abort", onTurnAbort, { once: true });
   let handedOff: Promise<void> | undefined;
   const secret = crypto.randomUUID();
-  const outcome = context.executor.run({
+  const { breakers, retry } = context.policies;
+  const attempts = tool.idempotent ? (tool.retries ?? retry.retries) + 1 : 1;
+  let previous = "";
+  const runAttempt = async (n: number) => {
+    attempt = n;
+    if (n > 1) {
+      await context.record([runningUpdate(call)]);
+      context.emit({ type: "tool_call_retrying", callId, name, attempt: n, attempts, previous });
+    }
+    const outcome = await context.executor.run({
+      ...request,
+      // A late result of an attempt that is retried is not this call's result.
+      onLateResult: n === attempts ? request.onLateResult : undefined,
+    });
+    previous = outcome.content;
+    return outcome;
+  };
+  const request: ToolCallRequest = {
     name,
     ...callPlacement(tool, context.conversationId, context.limits),
     callId,
@@ -216,10 +304,20 @@ async function runStarted(
         await context.tasks.finish(taskId, late.status, late.content);
       });
     },
-  }).finally(() => {
-    context.signal.removeEventListener("abort", onTurnAbort);
-    slot.release();
-  });
+  };
+  const outcome = runAttempts(runAttempt, {
+    attempts,
+    backoffMs: retry.backoffMs,
+    signal: stop.signal,
+  })
+    .then((outcome) => {
+      if (outcome.status !== "cancelled") breakers.record(name, outcome.status === "succeeded");
+      return outcome;
+    })
+    .finally(() => {
+      context.signal.removeEventListener("abort", onTurnAbort);
+      releaseHold(hold);
+    });
 
   const first = tool.background ? undefined : await firstOf(outcome, context.turnLimitMs);
   inTurn = false;
@@ -246,6 +344,12 @@ async function runStarted(
     0,
     taskId,
   );
+}
+
+/** A sibling cancelled because a critical call failed says so. */
+function failFastNote(status: CallState, content: string, context: ToolBatchContext): string {
+  const reason = context.signal.reason;
+  return status === "cancelled" && reason instanceof CriticalFailure ? reason.message : content;
 }
 
 /** Records a task's progress off the turn; never rejects (the runtime may be shutting down). */

@@ -38,6 +38,10 @@ export interface ToolDescription {
   isolation?: "shared" | "conversation";
   reuse?: "conversation" | "any";
   concurrency?: number;
+  retries?: number;
+  maxConcurrent?: number;
+  perSecond?: number;
+  critical?: boolean;
   /** Whether the module's `run` is a function. */
   runs: boolean;
 }

@@ -61,6 +61,10 @@ function describe(tool: Tool): ToolDescription {
     isolation: tool?.isolation,
     reuse: tool?.reuse,
     concurrency: tool?.concurrency,
+    retries: tool?.retries,
+    maxConcurrent: tool?.maxConcurrent,
+    perSecond: tool?.perSecond,
+    critical: tool?.critical,
     runs: typeof tool?.run === "function",
   } as ToolDescription;
 }

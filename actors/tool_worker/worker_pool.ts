@@ -25,6 +25,12 @@ export interface ReuseTerms {
   concurrency: number;
 }
 
+/**
+ * After a call takes a worker, refills wait this long, so that the workers a
+ * burst of calls starts get the cores first.
+ */
+const REFILL_AFTER_MS = 50;
+
 /** A worker that began this many calls is retired, whatever its tool allows. */
 export const MAX_CALLS_PER_WORKER = 100;
 
@@ -99,7 +105,7 @@ export class WorkerPool {
       if (reuse) workers.share(reuse.key, pooled);
     }
     workers.begin(pooled);
-    this.#refill(spec, workers);
+    this.#refill(spec, workers, REFILL_AFTER_MS);
     let ended = false;
     return {
       worker: pooled.worker,
@@ -142,8 +148,8 @@ export class WorkerPool {
     return workers;
   }
 
-  /** Spawns warm workers up to the recent demand, one per macrotask. */
-  #refill(spec: WorkerSpec, workers: SpecWorkers): void {
+  /** Spawns warm workers up to the recent demand, one per macrotask, from `afterMs` on. */
+  #refill(spec: WorkerSpec, workers: SpecWorkers, afterMs = 0): void {
     if (workers.refilling) return;
     workers.refilling = true;
     this.#refills++;
@@ -157,7 +163,7 @@ export class WorkerPool {
       }
       setTimeout(next, 0);
     };
-    setTimeout(next, 0);
+    setTimeout(next, afterMs);
   }
 
   #refillDone(workers: SpecWorkers): void {

@@ -68,6 +68,7 @@ export function createApp(options: AppOptions): Hono {
         max: system.settings.slots.max,
         queued: system.settings.slots.queued,
       },
+      breakers: system.settings.policies.breakers.tripped(),
     }, journal.ok ? 200 : 503);
   });
 
@@ -99,6 +100,16 @@ export function createApp(options: AppOptions): Hono {
         inputSchema: tool.inputSchema,
         permissions: tool.permissions,
         timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
+        policies: {
+          idempotent: tool.idempotent ?? false,
+          retries: tool.idempotent ? tool.retries ?? system.settings.policies.retry.retries : 0,
+          maxConcurrent: tool.maxConcurrent ?? null,
+          perSecond: tool.perSecond ?? null,
+          critical: tool.critical ?? false,
+          reuse: tool.reuse ?? null,
+          concurrency: tool.concurrency ?? 1,
+          breaker: system.settings.policies.breakers.state(tool.name),
+        },
       })),
     }));
   app.route("/v1/conversations", conversationRoutes(system, shutdown));

@@ -6,6 +6,7 @@
  * @module
  */
 import { CallSlots } from "../../actors/call_slots.ts";
+import { callPolicies } from "../../actors/scheduler/call_policies.ts";
 import { runToolCalls, type ToolBatchContext } from "../../actors/supervisor/run_tool_calls.ts";
 import { TaskBoard } from "../../actors/task_board.ts";
 import type { ToolExecutor } from "../../actors/tool_executor.ts";
@@ -50,6 +51,7 @@ async function batchContext(id: string, executor: ToolExecutor): Promise<ToolBat
     executor,
     limits: DEFAULT_LIMITS,
     slots: new CallSlots({ max: 10_000, maxQueued: 10_000 }),
+    policies: callPolicies(),
   };
 }
 

@@ -11,6 +11,7 @@ import {
 } from "../../actors/agent_system.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import { CallSlots } from "../../actors/call_slots.ts";
+import { callPolicies } from "../../actors/scheduler/call_policies.ts";
 import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
 import { DEFAULT_LIMITS, resolveLimits } from "../../src/tool_limits.ts";
 import { AnthropicModel } from "../../src/model/anthropic_model.ts";
@@ -50,6 +51,7 @@ export async function testSystem(
     executor: new HostExecutor(),
     toolLimits: DEFAULT_LIMITS,
     slots: new CallSlots({ max: 1000, maxQueued: 10_000 }),
+    policies: callPolicies(),
     ...settings,
   }, { journal: options.journal ?? await Journal.open(":memory:"), ...options });
 }

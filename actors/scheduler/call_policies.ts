@@ -1,0 +1,46 @@
+/**
+ * What the scheduler applies to every call besides the cap on workers: the
+ * breakers and gates shared by all conversations, and the retry defaults.
+ *
+ * @module
+ */
+import { type BreakerSettings, CircuitBreakers, DEFAULT_BREAKER } from "./circuit_breakers.ts";
+import { ToolGates } from "./tool_gates.ts";
+
+/** The operator's defaults for retries of idempotent tools. */
+export interface RetrySettings {
+  /** Extra attempts after a failure or timeout (a tool's `retries` overrides it). */
+  retries: number;
+  /** The first backoff; each next one doubles, with up to half of it taken off at random. */
+  backoffMs: number;
+}
+
+/** Operator defaults: `AGENT_TOOL_RETRIES`, `AGENT_RETRY_BACKOFF_MS`. */
+export const DEFAULT_RETRY: RetrySettings = { retries: 2, backoffMs: 250 };
+
+/** The policies of one runtime. */
+export interface CallPolicies {
+  breakers: CircuitBreakers;
+  gates: ToolGates;
+  retry: RetrySettings;
+}
+
+/**
+ * Policies with the given settings, defaults for the rest.
+ *
+ * @example
+ * ```ts
+ * import { callPolicies } from "./call_policies.ts";
+ * const policies = callPolicies({ retry: { retries: 0, backoffMs: 250 } });
+ * console.log(policies.breakers.state("lookup").state); // "closed"
+ * ```
+ */
+export function callPolicies(
+  settings: { breaker?: BreakerSettings; retry?: RetrySettings; clock?: () => number } = {},
+): CallPolicies {
+  return {
+    breakers: new CircuitBreakers(settings.breaker ?? DEFAULT_BREAKER, settings.clock),
+    gates: new ToolGates(),
+    retry: settings.retry ?? DEFAULT_RETRY,
+  };
+}
