@@ -108,15 +108,14 @@ export interface ExternalTask {
   resultPath: string;
 }
 
-/** A tool: name, description, input schema, permissions and `run`. */
-export interface Tool<Input = unknown> {
+/**
+ * What a tool declares about itself besides its input and `run`: plain
+ * data, read when the tool is loaded.
+ */
+export interface ToolDeclaration {
   /** `^[a-zA-Z0-9_-]{1,64}$`, unique among the loaded tools. */
   name: string;
   description: string;
-  /** The input as JSON Schema. Give this or `input`. */
-  inputSchema?: JsonSchema;
-  /** The input as a Standard Schema (e.g. zod); converted to JSON Schema for the model. */
-  input?: StandardSchema<Input>;
   /** Deno permissions for the tool's worker; omitted means none. */
   permissions?: ToolPermissions;
   /** Per-call time limit; else the runtime's default (`--timeout`). */
@@ -167,6 +166,14 @@ export interface Tool<Input = unknown> {
    * still-running siblings are cancelled and the model hears at once.
    */
   critical?: boolean;
+}
+
+/** A tool: its declaration, input schema and `run`. */
+export interface Tool<Input = unknown> extends ToolDeclaration {
+  /** The input as JSON Schema. Give this or `input`. */
+  inputSchema?: JsonSchema;
+  /** The input as a Standard Schema (e.g. zod); converted to JSON Schema for the model. */
+  input?: StandardSchema<Input>;
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
 }

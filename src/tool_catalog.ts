@@ -11,30 +11,20 @@ import type { ToolExecutor } from "../actors/tool_executor.ts";
 import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
 import { ConfigError } from "./config_error.ts";
 import { errorMessage } from "./_error_message.ts";
-import { PERMISSION_NAMES, type ToolLimits, type ToolPermissions } from "./tool.ts";
+import { PERMISSION_NAMES, type ToolDeclaration, type ToolPermissions } from "./tool.ts";
 import { LIMIT_RANGES } from "./tool_limits.ts";
 
 /** The folder of the built-in tools. */
 export const BUILTIN_TOOLS_DIR: URL = new URL("../tools/", import.meta.url);
 
-/** A loaded tool: its validated description and where its module is. */
-export interface CatalogTool {
-  name: string;
-  description: string;
+/**
+ * A loaded tool: its validated declaration (`limits` as declared: the
+ * operator's defaults fill in the rest at call time), its input schema, and
+ * where its module is.
+ */
+export interface CatalogTool extends ToolDeclaration {
   inputSchema: Anthropic.Tool.InputSchema;
   permissions: ToolPermissions;
-  timeoutMs?: number;
-  background?: boolean;
-  idempotent?: boolean;
-  /** As declared; the operator's defaults fill in the rest at call time. */
-  limits?: ToolLimits;
-  isolation?: "shared" | "conversation";
-  reuse?: "conversation" | "any";
-  concurrency?: number;
-  retries?: number;
-  maxConcurrent?: number;
-  perSecond?: number;
-  critical?: boolean;
   moduleUrl: string;
 }
 

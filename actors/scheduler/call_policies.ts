@@ -6,6 +6,7 @@
  */
 import { type BreakerSettings, CircuitBreakers, DEFAULT_BREAKER } from "./circuit_breakers.ts";
 import { ToolGates } from "./tool_gates.ts";
+import type { ToolDeclaration } from "../../src/tool.ts";
 
 /** The operator's defaults for retries of idempotent tools. */
 export interface RetrySettings {
@@ -17,6 +18,25 @@ export interface RetrySettings {
 
 /** Operator defaults: `AGENT_TOOL_RETRIES`, `AGENT_RETRY_BACKOFF_MS`. */
 export const DEFAULT_RETRY: RetrySettings = { retries: 2, backoffMs: 250 };
+
+/**
+ * How many times a call of `tool` is retried: its `retries` (or the
+ * operator's default) if it is idempotent, else never.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RETRY, retriesOf } from "./call_policies.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(retriesOf({ idempotent: true }, DEFAULT_RETRY), 2);
+ * assertEquals(retriesOf({ retries: 5 }, DEFAULT_RETRY), 0);
+ * ```
+ */
+export function retriesOf(
+  tool: Pick<ToolDeclaration, "idempotent" | "retries">,
+  defaults: RetrySettings,
+): number {
+  return tool.idempotent ? tool.retries ?? defaults.retries : 0;
+}
 
 /** The policies of one runtime. */
 export interface CallPolicies {

@@ -12,10 +12,9 @@ import type { CallRecord, CallState, CallUpdate } from "../../src/journal/record
 import type { TaskReason } from "../../src/journal/tasks.ts";
 import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
 import { type CallLimits, resolveLimits } from "../../src/tool_limits.ts";
-import { type CallSlots, QueueFull, type Slot } from "../call_slots.ts";
-import type { CallPolicies } from "../scheduler/call_policies.ts";
+import type { CallSlots } from "../call_slots.ts";
+import { type CallPolicies, retriesOf } from "../scheduler/call_policies.ts";
 import { runAttempts } from "../scheduler/run_attempts.ts";
-import type { GateRelease } from "../scheduler/tool_gates.ts";
 import type {
   CallPreview,
   ToolCallOutcome,
@@ -23,6 +22,7 @@ import type {
   ToolExecutor,
 } from "../tool_executor.ts";
 import type { TaskBoard } from "../task_board.ts";
+import { admit, type Admitted, type Hold, releaseHold, waitForHold } from "./_admission.ts";
 
 /** What a batch of tool calls needs from its conversation. */
 export interface ToolBatchContext {
@@ -49,12 +49,6 @@ export interface ToolBatchContext {
   policies: CallPolicies;
 }
 
-/** What a call holds while it runs: a place under its tool's limits, and a worker slot. */
-interface Hold {
-  gate: GateRelease;
-  slot: Slot;
-}
-
 /** Why a critical call's siblings were cancelled. */
 class CriticalFailure extends Error {}
 
@@ -77,11 +71,12 @@ export async function runToolCalls(
   const batch = { ...context, signal: AbortSignal.any([context.signal, failFast.signal]) };
   const admitted = calls.map((call) => admit(call, batch));
   // Journaled before any worker starts: from here on, a crash interrupts these calls.
-  const starting = admitted.filter(({ hold }) => hold);
+  const starting = admitted.filter(({ slot }) => slot);
   if (starting.length > 0) await context.record(starting.map(({ call }) => runningUpdate(call)));
   const summaries = await Promise.all(
-    admitted.map(async ({ call, tool, hold }) => {
-      const summary = await runOne(call, tool, hold, batch);
+    admitted.map(async (admission) => {
+      const { call, tool } = admission;
+      const summary = await runOne(admission, batch);
       const failed = summary.status === "failed" || summary.status === "timed_out";
       if (typeof tool !== "string" && tool.critical && failed && !failFast.signal.aborted) {
         failFast.abort(
@@ -136,43 +131,17 @@ function runningUpdate(call: CallRecord): CallUpdate {
   return { callId: call.callId, state: "running", attempts: call.attempts + 1 };
 }
 
-/**
- * The call's tool (or why it cannot run: unknown, bad input, breaker open),
- * and, if its tool's limits and the worker cap have room now, its hold.
- */
-function admit(call: CallRecord, context: ToolBatchContext) {
-  const { breakers, gates } = context.policies;
-  const resolved = resolveTool(call, context);
-  const tool = typeof resolved === "string" ? resolved : breakers.admit(resolved.name) ?? resolved;
-  if (typeof tool === "string") return { call, tool };
-  const gate = gates.tryEnter(tool.name, tool);
-  const slot = gate && context.slots.tryAcquire();
-  if (gate && !slot) gate();
-  return { call, tool, hold: slot ? { gate: gate!, slot } : undefined };
-}
-
-/** The tool to run, or why there is none. */
-function resolveTool(call: CallRecord, context: ToolBatchContext): CatalogTool | string {
-  const tool = context.allowed.includes(call.name) ? context.catalog.get(call.name) : undefined;
-  if (!tool) {
-    return `Unknown tool "${call.name}". Available tools: ${context.allowed.join(", ") || "none"}.`;
-  }
-  return context.catalog.checkInput(tool.name, call.input) ?? tool;
-}
-
-async function runOne(
-  call: CallRecord,
-  tool: CatalogTool | string,
-  hold: Hold | undefined,
-  context: ToolBatchContext,
-): Promise<ToolCallSummary> {
+async function runOne(admission: Admitted, context: ToolBatchContext): Promise<ToolCallSummary> {
+  const { call, tool, gate, slot } = admission;
   const { callId, name } = call;
   if (typeof tool === "string") {
     context.emit({ type: "tool_call_started", callId, name, input: call.input });
     return reportCall(call, context, "failed", tool, 0);
   }
-  if (!hold) {
-    const waited = await waitForHold(call, tool, context);
+  let hold: Hold;
+  if (gate && slot) hold = { gate, slot };
+  else {
+    const waited = await waitForHold(admission, tool, context);
     if (typeof waited === "string") {
       return reportCall(call, context, context.signal.aborted ? "cancelled" : "failed", waited, 0);
     }
@@ -184,11 +153,6 @@ async function runOne(
   }
   context.emit({ type: "tool_call_started", callId, name, input: call.input });
   return runStarted(call, tool, hold, context);
-}
-
-function releaseHold({ gate, slot }: Hold): void {
-  slot.release();
-  gate();
 }
 
 /**
@@ -212,38 +176,6 @@ async function reportCall(
   return summary;
 }
 
-/**
- * Waits, as `queued`, for room under the tool's limits and then for a
- * worker slot; or says why the call gets none: the turn was cancelled, or
- * the line is full.
- */
-async function waitForHold(
-  call: CallRecord,
-  tool: CatalogTool,
-  context: ToolBatchContext,
-): Promise<Hold | string> {
-  const { callId, name, input } = call;
-  const { gates } = context.policies;
-  let gate = gates.tryEnter(tool.name, tool);
-  const waitingFor = gate ? "worker" : "tool_limit";
-  context.emit({ type: "tool_call_queued", callId, name, input, waitingFor });
-  try {
-    gate ??= await gates.enter(tool.name, tool, context.signal);
-  } catch {
-    return `Cancelled while waiting for ${tool.name}'s limit on calls.`;
-  }
-  try {
-    const slot = await context.slots.acquire(context.conversationId, context.signal);
-    return { gate, slot };
-  } catch (error) {
-    gate();
-    if (error instanceof QueueFull) {
-      return `The runtime is at capacity (${context.slots.queued} tool calls are waiting for a worker), so this call was not run. Try again later, or with fewer calls at once.`;
-    }
-    return "Cancelled while waiting for a worker.";
-  }
-}
-
 /** Runs a call that holds a slot; the slot is given back when its worker is done. */
 async function runStarted(
   call: CallRecord,
@@ -252,9 +184,14 @@ async function runStarted(
   context: ToolBatchContext,
 ): Promise<ToolCallSummary> {
   const { callId, name } = call;
-  let attempt = 1;
-  const report = (status: CallState, content: string, ms: number, taskId?: string) =>
-    reportCall(call, context, status, failFastNote(status, content, context), ms, taskId, attempt);
+  const report = (
+    status: CallState,
+    content: string,
+    ms: number,
+    taskId?: string,
+    attempts?: number,
+  ) =>
+    reportCall(call, context, status, failFastNote(status, content, context), ms, taskId, attempts);
   const taskId = `task_${crypto.randomUUID()}`;
   const task = { taskId, conversationId: context.conversationId, callId, name };
   const becomesTask = (reason: TaskReason) => {
@@ -267,23 +204,6 @@ async function runStarted(
   context.signal.addEventListener("abort", onTurnAbort, { once: true });
   let handedOff: Promise<void> | undefined;
   const secret = crypto.randomUUID();
-  const { breakers, retry } = context.policies;
-  const attempts = tool.idempotent ? (tool.retries ?? retry.retries) + 1 : 1;
-  let previous = "";
-  const runAttempt = async (n: number) => {
-    attempt = n;
-    if (n > 1) {
-      await context.record([runningUpdate(call)]);
-      context.emit({ type: "tool_call_retrying", callId, name, attempt: n, attempts, previous });
-    }
-    const outcome = await context.executor.run({
-      ...request,
-      // A late result of an attempt that is retried is not this call's result.
-      onLateResult: n === attempts ? request.onLateResult : undefined,
-    });
-    previous = outcome.content;
-    return outcome;
-  };
   const request: ToolCallRequest = {
     name,
     ...callPlacement(tool, context.conversationId, context.limits),
@@ -305,23 +225,16 @@ async function runStarted(
       });
     },
   };
-  const outcome = runAttempts(runAttempt, {
-    attempts,
-    backoffMs: retry.backoffMs,
-    signal: stop.signal,
-  })
-    .then((outcome) => {
-      if (outcome.status !== "cancelled") breakers.record(name, outcome.status === "succeeded");
-      return outcome;
-    })
-    .finally(() => {
-      context.signal.removeEventListener("abort", onTurnAbort);
-      releaseHold(hold);
-    });
+  const outcome = runWithRetries(call, tool, request, context).finally(() => {
+    context.signal.removeEventListener("abort", onTurnAbort);
+    releaseHold(hold);
+  });
 
   const first = tool.background ? undefined : await firstOf(outcome, context.turnLimitMs);
   inTurn = false;
-  if (first && !handedOff) return report(first.status, first.content, first.ms);
+  if (first && !handedOff) {
+    return report(first.status, first.content, first.ms, undefined, first.attempts);
+  }
   if (first && handedOff) {
     await handedOff;
     return report(
@@ -346,6 +259,50 @@ async function runStarted(
   );
 }
 
+/**
+ * Runs the call's attempts: one, or as many as an idempotent tool allows
+ * while they fail or time out, each journaled and announced. Its breaker
+ * counts the final outcome, which says how many attempts were made.
+ */
+function runWithRetries(
+  call: CallRecord,
+  tool: CatalogTool,
+  request: ToolCallRequest,
+  context: ToolBatchContext,
+): Promise<ToolCallOutcome & { attempts: number }> {
+  const { callId, name } = call;
+  const { breakers, retry } = context.policies;
+  const allowed = retriesOf(tool, retry) + 1;
+  let previous = "";
+  let made = 1;
+  const attempt = async (n: number) => {
+    made = n;
+    if (n > 1) {
+      await context.record([runningUpdate(call)]);
+      context.emit({
+        type: "tool_call_retrying",
+        callId,
+        name,
+        attempt: n,
+        attempts: allowed,
+        previous,
+      });
+    }
+    const outcome = await context.executor.run({
+      ...request,
+      // A late result of an attempt that is retried is not this call's result.
+      onLateResult: n === allowed ? request.onLateResult : undefined,
+    });
+    previous = outcome.content;
+    return outcome;
+  };
+  const plan = { attempts: allowed, backoffMs: retry.backoffMs, signal: request.signal! };
+  return runAttempts(attempt, plan).then((outcome) => {
+    if (outcome.status !== "cancelled") breakers.record(name, outcome.status === "succeeded");
+    return { ...outcome, attempts: made };
+  });
+}
+
 /** A sibling cancelled because a critical call failed says so. */
 function failFastNote(status: CallState, content: string, context: ToolBatchContext): string {
   const reason = context.signal.reason;
@@ -362,10 +319,7 @@ async function quietly(taskId: string, record: () => Promise<unknown>): Promise<
 }
 
 /** The outcome if it comes within `ms`, else undefined. */
-async function firstOf(
-  outcome: Promise<ToolCallOutcome>,
-  ms: number,
-): Promise<ToolCallOutcome | undefined> {
+async function firstOf<T>(outcome: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);

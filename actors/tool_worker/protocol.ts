@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { JsonSchema, ToolLimits, ToolPermissions } from "../../src/tool.ts";
+import type { JsonSchema, ToolDeclaration, ToolPermissions } from "../../src/tool.ts";
 
 /** Sent to a tool worker. */
 export type ToWorker =
@@ -26,25 +26,15 @@ export type ToWorker =
   | { type: "abort"; id: number; reason: "timeout" | "cancelled" };
 
 /** A tool's metadata as its worker reports it (plain data, validated by the receiver). */
-export interface ToolDescription {
-  name: string;
-  description: string;
+export interface ToolDescription extends ToolDeclaration {
   inputSchema: JsonSchema;
   permissions: ToolPermissions;
-  timeoutMs?: number;
-  background?: boolean;
-  idempotent?: boolean;
-  limits?: ToolLimits;
-  isolation?: "shared" | "conversation";
-  reuse?: "conversation" | "any";
-  concurrency?: number;
-  retries?: number;
-  maxConcurrent?: number;
-  perSecond?: number;
-  critical?: boolean;
   /** Whether the module's `run` is a function. */
   runs: boolean;
 }
+
+/** A message without the exchange id, which the sending side adds. */
+export type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 
 /** Sent by a tool worker; `id` is the exchange's. */
 export type FromWorker =

@@ -10,7 +10,7 @@ import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { FromWorker } from "./protocol.ts";
 import { progressGate } from "./_progress_gate.ts";
 import type { Exchange, ToolWorker } from "./tool_worker.ts";
-import type { WorkerLease, WorkerPool } from "./worker_pool.ts";
+import type { CallEnd, WorkerLease, WorkerPool } from "./worker_pool.ts";
 
 /** How long a stopped call's `ctx.signal` has to wind down before its worker is terminated. */
 export const STOP_GRACE_MS = 100;
@@ -63,13 +63,16 @@ export function spawnToolCall(
     (text) => request.onProgress?.(text),
   );
   const { worker } = lease;
-  let crashed = false;
   return new Promise((resolve) => {
-    const settle = (status: ToolCallOutcome["status"], content: string) => {
+    const settle = (
+      status: ToolCallOutcome["status"],
+      content: string,
+      how: CallEnd = status === "succeeded" ? "succeeded" : "failed",
+    ) => {
       clearTimeout(timer);
       progress.close();
       request.signal?.removeEventListener("abort", onAbort);
-      const stop = lease.end(crashed ? "crashed" : status === "succeeded" ? status : "failed");
+      const stop = lease.end(how);
       if (status === "timed_out" || status === "cancelled") {
         stopGently(
           worker,
@@ -97,10 +100,7 @@ export function spawnToolCall(
         else if (message.type === "handed_off") request.onHandOff?.();
         else if (message.type === "result") settle(...resultOf(message));
       },
-      onCrash: (message) => {
-        crashed = true;
-        settle("failed", `The tool crashed: ${message}`);
-      },
+      onCrash: (message) => settle("failed", `The tool crashed: ${message}`, "crashed"),
     };
     const id = worker.open(exchange);
     request.signal?.addEventListener("abort", onAbort, { once: true });

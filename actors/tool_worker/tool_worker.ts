@@ -6,7 +6,7 @@
  */
 import type { ToolSandbox } from "../../src/platform.ts";
 import { PERMISSION_NAMES, type ToolPermissions } from "../../src/tool.ts";
-import { type FromWorker, readWorkerMessage, type ToWorker } from "./protocol.ts";
+import { type FromWorker, readWorkerMessage, type ToWorker, type WithoutId } from "./protocol.ts";
 
 const WORKER_MAIN = new URL("./worker_main.ts", import.meta.url).href;
 const SANDBOX_PRELUDE = new URL("./sandbox_prelude.ts", import.meta.url).href;
@@ -18,9 +18,6 @@ export interface Exchange {
   /** The worker's module failed to load, or it threw uncaught, or it broke the protocol. */
   onCrash(message: string): void;
 }
-
-/** A message for `ToWorker`, without the exchange id the worker adds. */
-type Unnumbered<T> = T extends unknown ? Omit<T, "id"> : never;
 
 /**
  * A tool worker actor: spawned for one tool module; each exchange with it
@@ -96,7 +93,7 @@ export class ToolWorker {
   }
 
   /** Sends a message of exchange `id`. */
-  send(id: number, message: Unnumbered<ToWorker>): void {
+  send(id: number, message: WithoutId<ToWorker>): void {
     this.#worker.postMessage({ ...message, id });
   }
 

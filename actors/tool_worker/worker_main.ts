@@ -6,7 +6,7 @@
  */
 /// <reference lib="deno.worker" />
 import type { StandardSchema, Tool } from "../../src/tool.ts";
-import type { FromWorker, ToolDescription, ToWorker } from "./protocol.ts";
+import type { FromWorker, ToolDescription, ToWorker, WithoutId } from "./protocol.ts";
 import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
 
@@ -48,24 +48,15 @@ export function serveTool(module: unknown): void {
   };
 }
 
-function describe(tool: Tool): ToolDescription {
+function describe(tool: Tool | undefined): ToolDescription {
+  const { run, input, inputSchema, ...declared } = tool ?? ({} as Partial<Tool>);
+  // Only data crosses to the receiver, which keeps the fields it knows and validates them.
+  const data = Object.entries(declared).filter(([, value]) => typeof value !== "function");
   return {
-    name: tool?.name,
-    description: tool?.description,
-    inputSchema: tool?.inputSchema ?? jsonSchemaOf(tool?.input),
-    permissions: tool?.permissions ?? {},
-    timeoutMs: tool?.timeoutMs,
-    background: tool?.background,
-    idempotent: tool?.idempotent,
-    limits: tool?.limits,
-    isolation: tool?.isolation,
-    reuse: tool?.reuse,
-    concurrency: tool?.concurrency,
-    retries: tool?.retries,
-    maxConcurrent: tool?.maxConcurrent,
-    perSecond: tool?.perSecond,
-    critical: tool?.critical,
-    runs: typeof tool?.run === "function",
+    ...Object.fromEntries(data),
+    permissions: declared.permissions ?? {},
+    inputSchema: inputSchema ?? jsonSchemaOf(input),
+    runs: typeof run === "function",
   } as ToolDescription;
 }
 
@@ -77,8 +68,7 @@ function jsonSchemaOf(schema: StandardSchema | undefined): ToolDescription["inpu
 }
 
 /** What a call ends with; the caller adds the exchange id. */
-type Result = DistributiveOmit<Extract<FromWorker, { type: "result" }>, "id">;
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+type Result = WithoutId<Extract<FromWorker, { type: "result" }>>;
 
 async function run(
   tool: Tool,

@@ -103,16 +103,16 @@ export class WorkerPool {
       pooled = workers.warm.pop() ??
         workers.adopt(ToolWorker.spawn(spec.moduleUrl, spec.permissions));
       if (reuse) workers.share(reuse.key, pooled);
+      this.#refill(spec, workers, REFILL_AFTER_MS); // a call that joins a shared worker needs none
     }
     workers.begin(pooled);
-    this.#refill(spec, workers, REFILL_AFTER_MS);
     let ended = false;
     return {
       worker: pooled.worker,
       end: (how) => {
         if (ended) return false;
         ended = true;
-        return workers.end(pooled, how, !reuse, this.#options.maxIdle);
+        return workers.end(pooled, how, !reuse);
       },
     };
   }
@@ -144,7 +144,7 @@ export class WorkerPool {
   #workersOf(spec: WorkerSpec): SpecWorkers {
     const key = JSON.stringify([spec.moduleUrl, spec.permissions]);
     let workers = this.#specs.get(key);
-    if (!workers) this.#specs.set(key, workers = new SpecWorkers(this.#options.idleMs));
+    if (!workers) this.#specs.set(key, workers = new SpecWorkers(this.#options));
     return workers;
   }
 
@@ -192,15 +192,15 @@ class SpecWorkers {
   #expected = 0;
   #peak = 0;
   #peakAt = 0;
-  readonly #windowMs: number;
+  readonly #options: Required<WorkerPoolOptions>;
 
-  constructor(windowMs: number) {
-    this.#windowMs = windowMs;
+  constructor(options: Required<WorkerPoolOptions>) {
+    this.#options = options;
   }
 
   get demand(): number {
     const now = this.#busy + this.#expected;
-    return performance.now() - this.#peakAt > this.#windowMs ? now : Math.max(now, this.#peak);
+    return this.#peakIsOld ? now : Math.max(now, this.#peak);
   }
 
   get idle(): number {
@@ -251,14 +251,16 @@ class SpecWorkers {
   }
 
   /** Whether the worker must be stopped now (see {@linkcode WorkerLease.end}). */
-  end(pooled: Pooled, how: CallEnd, once: boolean, maxIdle: number): boolean {
-    if (how !== "failed") this.failing = how === "crashed";
+  end(pooled: Pooled, how: CallEnd, once: boolean): boolean {
+    if (how === "crashed") this.failing = true;
+    else if (how === "succeeded") this.failing = false;
     if (--pooled.active === 0) {
       this.#busy--;
       pooled.since = performance.now();
     }
     const spent = pooled.served >= MAX_CALLS_PER_WORKER;
-    if (once || how !== "succeeded" || spent || (pooled.active === 0 && this.idle > maxIdle)) {
+    const tooMany = pooled.active === 0 && this.idle > this.#options.maxIdle;
+    if (once || how !== "succeeded" || spent || tooMany) {
       this.#retire(pooled);
     }
     return pooled.retired && pooled.active === 0;
@@ -286,9 +288,13 @@ class SpecWorkers {
     }
   }
 
+  get #peakIsOld(): boolean {
+    return performance.now() - this.#peakAt > this.#options.idleMs;
+  }
+
   #notePeak(): void {
     const now = this.#busy + this.#expected;
-    if (now >= this.#peak || performance.now() - this.#peakAt > this.#windowMs) {
+    if (now >= this.#peak || this.#peakIsOld) {
       this.#peak = now;
       this.#peakAt = performance.now();
     }

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { except } from "hono/combine";
 import type { AgentSystem } from "../../actors/agent_system.ts";
+import { retriesOf } from "../../actors/scheduler/call_policies.ts";
 import type { Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
@@ -102,7 +103,7 @@ export function createApp(options: AppOptions): Hono {
         timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
         policies: {
           idempotent: tool.idempotent ?? false,
-          retries: tool.idempotent ? tool.retries ?? system.settings.policies.retry.retries : 0,
+          retries: retriesOf(tool, system.settings.policies.retry),
           maxConcurrent: tool.maxConcurrent ?? null,
           perSecond: tool.perSecond ?? null,
           critical: tool.critical ?? false,

@@ -7,7 +7,11 @@
  */
 import { CallSlots } from "../../actors/call_slots.ts";
 import { callPolicies } from "../../actors/scheduler/call_policies.ts";
-import { runToolCalls, type ToolBatchContext } from "../../actors/supervisor/run_tool_calls.ts";
+import {
+  callPlacement,
+  runToolCalls,
+  type ToolBatchContext,
+} from "../../actors/supervisor/run_tool_calls.ts";
 import { TaskBoard } from "../../actors/task_board.ts";
 import type { ToolExecutor } from "../../actors/tool_executor.ts";
 import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
@@ -107,13 +111,10 @@ async function measure(label: string, executor: ToolExecutor): Promise<Figures> 
   const noopCall = (name: string) => () =>
     executor.run({
       name,
-      moduleUrl: catalog.get(name)!.moduleUrl,
-      permissions: {},
-      limits: DEFAULT_LIMITS,
+      ...callPlacement(catalog.get(name)!, label, DEFAULT_LIMITS),
       callId: "x",
       input: {},
       timeoutMs: 10_000,
-      reuse: catalog.get(name)!.reuse ? { key: "*", concurrency: 100 } : undefined,
     });
   const batchOf = (name: string) => () => runToolCalls(calls(name, 10, { ms: 200 }), context);
   const contexts = await Promise.all(

@@ -1,0 +1,81 @@
+/**
+ * Admission of a batch's calls: whether each can run at all (a known tool,
+ * valid input, a closed breaker), and when (room under its tool's limits,
+ * then a worker slot).
+ *
+ * @module
+ */
+import type { CallRecord } from "../../src/journal/records.ts";
+import type { CatalogTool } from "../../src/tool_catalog.ts";
+import { QueueFull, type Slot } from "../call_slots.ts";
+import type { GateRelease } from "../scheduler/tool_gates.ts";
+import type { ToolBatchContext } from "./run_tool_calls.ts";
+
+/** What a running call holds: a place under its tool's limits, and a worker slot. */
+export interface Hold {
+  gate: GateRelease;
+  slot: Slot;
+}
+
+/** A call as the batch admits it: its tool or why it cannot run, and what it could take at once. */
+export interface Admitted {
+  call: CallRecord;
+  tool: CatalogTool | string;
+  gate?: GateRelease;
+  slot?: Slot;
+}
+
+/** Admits a call without waiting: what it can take now, it takes. */
+export function admit(call: CallRecord, context: ToolBatchContext): Admitted {
+  const resolved = resolveTool(call, context);
+  const tool = typeof resolved === "string"
+    ? resolved
+    : context.policies.breakers.admit(resolved.name) ?? resolved;
+  if (typeof tool === "string") return { call, tool };
+  const gate = context.policies.gates.tryEnter(tool.name, tool);
+  return { call, tool, gate, slot: gate && context.slots.tryAcquire() };
+}
+
+/** The tool to run, or why there is none. */
+function resolveTool(call: CallRecord, context: ToolBatchContext): CatalogTool | string {
+  const tool = context.allowed.includes(call.name) ? context.catalog.get(call.name) : undefined;
+  if (!tool) {
+    return `Unknown tool "${call.name}". Available tools: ${context.allowed.join(", ") || "none"}.`;
+  }
+  return context.catalog.checkInput(tool.name, call.input) ?? tool;
+}
+
+/**
+ * Waits, as `queued`, for what the call could not take at once: room under
+ * its tool's limits, then a worker slot. Or says why it gets none: the turn
+ * was cancelled, or the line is full.
+ */
+export async function waitForHold(
+  { call, gate }: Admitted,
+  tool: CatalogTool,
+  context: ToolBatchContext,
+): Promise<Hold | string> {
+  const { callId, name, input } = call;
+  const waitingFor = gate ? "worker" : "tool_limit";
+  context.emit({ type: "tool_call_queued", callId, name, input, waitingFor });
+  try {
+    gate ??= await context.policies.gates.enter(tool.name, tool, context.signal);
+  } catch {
+    return `Cancelled while waiting for ${tool.name}'s limit on calls.`;
+  }
+  try {
+    return { gate, slot: await context.slots.acquire(context.conversationId, context.signal) };
+  } catch (error) {
+    gate();
+    if (error instanceof QueueFull) {
+      return `The runtime is at capacity (${context.slots.queued} tool calls are waiting for a worker), so this call was not run. Try again later, or with fewer calls at once.`;
+    }
+    return "Cancelled while waiting for a worker.";
+  }
+}
+
+/** Gives back what a call held. */
+export function releaseHold({ gate, slot }: Hold): void {
+  slot.release();
+  gate();
+}
