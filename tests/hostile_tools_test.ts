@@ -5,11 +5,15 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
+import { deadline } from "@std/async/deadline";
 import type Anthropic from "@anthropic-ai/sdk";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
+import { ToolHost } from "../actors/tool_host/tool_host.ts";
+import { DEFAULT_LIMITS } from "../src/tool_limits.ts";
 import { ConfigError } from "../src/config_error.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "../src/tool_catalog.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { FIXTURE_TOOLS } from "./support/test_system.ts";
 import {
   journaledServerEnv,
   processTreeStats,
@@ -215,3 +219,41 @@ Deno.test("tool modules that attack as they load are refused, each with its reas
   // This process loaded them, through its hosts, and is still here to load more.
   assertEquals((await ToolCatalog.load([BUILTIN_TOOLS_DIR], executor)).names.length, 5);
 });
+
+Deno.test("a tool host that stops answering cannot hold a call past its deadline, and is stopped after it", async () => {
+  const host = await ToolHost.start({
+    permissions: {},
+    memoryMb: DEFAULT_LIMITS.memoryMb,
+    moduleDirs: [FIXTURE_TOOLS.pathname],
+  });
+  try {
+    Deno.kill(host.pid, "SIGSTOP"); // as a host whose thread is stalled, or wedged for good
+    const outcome = await host.run({
+      name: "sleep",
+      moduleUrl: new URL("sleep.ts", FIXTURE_TOOLS).href,
+      permissions: {},
+      limits: DEFAULT_LIMITS,
+      callId: "toolu_stalled",
+      input: { ms: 10, label: "never" },
+      timeoutMs: 300,
+    });
+    assertEquals(
+      [outcome.status, outcome.content],
+      ["timed_out", "The tool timed out after 300 ms and was stopped."],
+    );
+    // Retired by the timeout, then killed: nothing of it is left.
+    await deadline(host.exited, 10_000);
+    assert(!existsPid(host.pid), `the host ${host.pid} is still there`);
+  } finally {
+    host.kill("the test ended");
+    await host.exited;
+  }
+});
+
+function existsPid(pid: number): boolean {
+  try {
+    return Deno.statSync(`/proc/${pid}`).isDirectory;
+  } catch {
+    return false;
+  }
+}

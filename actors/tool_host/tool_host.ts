@@ -9,15 +9,19 @@ import { join } from "node:path";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { CallPreview, ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import { DESCRIBE_TIMEOUT_MS } from "../tool_worker/describe_tool.ts";
-import { STOP_GRACE_MS } from "../tool_worker/spawn_tool_call.ts";
+import { STOP_GRACE_MS, timedOut } from "../tool_worker/spawn_tool_call.ts";
 import { hostCommand, type HostProfile } from "./_host_command.ts";
 import { processStats } from "./_process_stats.ts";
 import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
 
 /** How long a host may take to start and connect (a cold module cache compiles first). */
 const START_TIMEOUT_MS = 60_000;
-/** How late an outcome may be before the host counts as hung and is killed. */
-const RESPONSE_GRACE_MS = 2_000;
+/**
+ * How late a host's outcome may be before the runtime ends the call itself.
+ * A host's thread can stall for seconds on a busy machine (other calls of it
+ * thrashing memory); the call's deadline must hold all the same.
+ */
+const RESPONSE_GRACE_MS = 1_000;
 const WATCH_MS = 500;
 /** CPU used while no call runs, per watch interval, that marks a thread left spinning. */
 const IDLE_CPU_MS = WATCH_MS / 2;
@@ -124,6 +128,11 @@ export class ToolHost {
     }
   }
 
+  /** The host's process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Calls (and module loads) in flight. */
   get live(): number {
     return this.#calls.size + this.#describing.size;
@@ -153,9 +162,9 @@ export class ToolHost {
     const started = performance.now();
     const { promise, resolve } = Promise.withResolvers<ToolCallOutcome>();
     const { signal, onProgress: _p, onHandOff: _h, onLateResult: _l, ...call } = request;
-    // The host keeps the time; this only catches a host that no longer answers.
+    // The host keeps the time; this holds the deadline when the host answers late or never.
     const timer = setTimeout(
-      () => this.kill("it stopped answering"),
+      () => this.#settle(id, timedOut(request.timeoutMs)),
       request.timeoutMs + STOP_GRACE_MS + RESPONSE_GRACE_MS,
     );
     this.#calls.set(id, { request, started, resolve, timer });
@@ -229,10 +238,8 @@ export class ToolHost {
   }
 
   #receive(message: FromHost): void {
-    if (message.type === "late") {
-      const request = this.#lateCalls.get(message.id);
-      this.#lateCalls.delete(message.id);
-      return request?.onLateResult?.(message.outcome);
+    if (message.type === "late" || (message.type === "outcome" && !this.#calls.has(message.id))) {
+      return this.#lateOutcome(message.id, message.outcome);
     }
     if (message.type === "ready") return;
     if (message.type === "described") return this.#described(message);
@@ -241,6 +248,14 @@ export class ToolHost {
     if (message.type === "progress") pending.request.onProgress?.(message.text);
     else if (message.type === "handed_off") pending.request.onHandOff?.();
     else if (message.type === "outcome") this.#settle(message.id, message.outcome);
+  }
+
+  /** An outcome of a call already ended here: a result reaches the model as a late one. */
+  #lateOutcome(id: number, outcome: ToolCallOutcome): void {
+    const request = this.#lateCalls.get(id);
+    if (!request || outcome.status === "timed_out" || outcome.status === "cancelled") return;
+    this.#lateCalls.delete(id);
+    request.onLateResult?.(outcome);
   }
 
   #settle(id: number, outcome: ToolCallOutcome): void {
@@ -253,6 +268,7 @@ export class ToolHost {
       // Its worker may be stuck in a loop that terminate() cannot end: the host goes with it.
       this.#lateCalls.set(id, pending.request);
       this.#retired = true;
+      this.#send({ type: "cancel", id }); // in case the host has not stopped it yet
     }
     this.#endIfRetired();
     pending.resolve({ ...outcome, ms: performance.now() - pending.started });

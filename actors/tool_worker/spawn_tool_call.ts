@@ -90,8 +90,7 @@ export function spawnToolCall(
     };
     const onAbort = () => settle("cancelled", "Cancelled before the tool finished.");
     const timer = setTimeout(
-      () =>
-        settle("timed_out", `The tool timed out after ${request.timeoutMs} ms and was stopped.`),
+      () => settle("timed_out", timedOut(request.timeoutMs).content),
       request.timeoutMs,
     );
     const exchange: Exchange = {
@@ -107,6 +106,23 @@ export function spawnToolCall(
     const { callId, input, task } = request;
     worker.send(id, { type: "run", callId, input, task, resultBytes });
   });
+}
+
+/**
+ * The outcome of a call stopped at its deadline of `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * import { timedOut } from "./spawn_tool_call.ts";
+ * console.log(timedOut(500).content); // "The tool timed out after 500 ms and was stopped."
+ * ```
+ */
+export function timedOut(timeoutMs: number): ToolCallOutcome {
+  return {
+    status: "timed_out",
+    content: `The tool timed out after ${timeoutMs} ms and was stopped.`,
+    ms: timeoutMs,
+  };
 }
 
 type Settled = [ToolCallOutcome["status"], string];
