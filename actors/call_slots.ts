@@ -2,10 +2,18 @@
  * The global cap on live tool workers. A call takes a slot before its
  * worker starts and gives it back when the call ends; calls beyond the cap
  * wait, served in turn per conversation, so one conversation with 500
- * calls cannot starve the others.
+ * calls cannot starve the others. Interactive calls go before low-priority
+ * ones (background tasks, tools declared `priority: "low"`), yet every
+ * {@linkcode LOW_PRIORITY_TURN}th slot goes to a low one if any waits, so
+ * a steady stream of interactive calls cannot starve them either.
  *
  * @module
  */
+import type { CallPriority } from "../src/tool.ts";
+import { FairLine } from "./_fair_line.ts";
+
+/** While both kinds wait, one slot in this many goes to a low-priority call. */
+export const LOW_PRIORITY_TURN = 4;
 
 /** A held slot; `release()` may be called more than once. */
 export interface Slot {
@@ -25,10 +33,16 @@ export interface CallSlotsOptions {
   maxQueued: number;
 }
 
-interface Waiter {
-  grant: (slot: Slot) => void;
-  fail: (error: Error) => void;
+/** How a call waits for a slot. */
+export interface AcquireOptions {
+  /** Default `normal`. */
+  priority?: CallPriority;
+  /** Aborting it takes the call out of the line. */
+  signal?: AbortSignal;
 }
+
+/** Hands a waiting call its slot. */
+type Waiter = (slot: Slot) => void;
 
 /**
  * Counts live calls against a cap, with a fair waiting line.
@@ -39,7 +53,7 @@ interface Waiter {
  * import { assertEquals } from "@std/assert";
  * const slots = new CallSlots({ max: 1, maxQueued: 10 });
  * const first = slots.tryAcquire()!;
- * const second = slots.acquire("conversation-b");
+ * const second = slots.acquire("conversation-b", { priority: "low" });
  * assertEquals(slots.queued, 1);
  * first.release();
  * (await second).release();
@@ -50,9 +64,12 @@ export class CallSlots {
   readonly max: number;
   readonly maxQueued: number;
   #live = 0;
-  #queued = 0;
-  /** Waiters per conversation, in the order conversations are served. */
-  readonly #lines = new Map<string, Waiter[]>();
+  readonly #lines: Record<CallPriority, FairLine<Waiter>> = {
+    normal: new FairLine(),
+    low: new FairLine(),
+  };
+  /** Slots given to normal calls in a row while low ones waited. */
+  #normalRun = 0;
 
   constructor({ max, maxQueued }: CallSlotsOptions) {
     this.max = max;
@@ -66,17 +83,17 @@ export class CallSlots {
 
   /** Calls waiting for one. */
   get queued(): number {
-    return this.#queued;
+    return this.#lines.normal.size + this.#lines.low.size;
   }
 
   /** Whether the waiting line is full: new work should be refused, not taken on. */
   get full(): boolean {
-    return this.#queued >= this.maxQueued;
+    return this.queued >= this.maxQueued;
   }
 
   /** A slot at once, or `undefined` if none is free or others wait already. */
   tryAcquire(): Slot | undefined {
-    if (this.#live >= this.max || this.#queued > 0) return undefined;
+    if (this.#live >= this.max || this.queued > 0) return undefined;
     return this.#take();
   }
 
@@ -85,35 +102,24 @@ export class CallSlots {
    * {@linkcode QueueFull} if the line is full, or with the signal's reason
    * if it aborts first.
    */
-  acquire(owner: string, signal?: AbortSignal): Promise<Slot> {
+  acquire(owner: string, { priority = "normal", signal }: AcquireOptions = {}): Promise<Slot> {
     const now = this.tryAcquire();
     if (now) return Promise.resolve(now);
     if (this.full) {
-      return Promise.reject(new QueueFull(`${this.#queued} tool calls are waiting already`));
+      return Promise.reject(new QueueFull(`${this.queued} tool calls are waiting already`));
     }
     signal?.throwIfAborted();
     const { promise, resolve, reject } = Promise.withResolvers<Slot>();
-    const waiter: Waiter = {
-      grant: (slot) => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(slot);
-      },
-      fail: reject,
+    const line = this.#lines[priority];
+    const waiter: Waiter = (slot) => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(slot);
     };
     const onAbort = () => {
-      const line = this.#lines.get(owner);
-      const at = line?.indexOf(waiter) ?? -1;
-      if (at < 0) return;
-      line!.splice(at, 1);
-      if (line!.length === 0) this.#lines.delete(owner);
-      this.#queued--;
-      reject(signal!.reason);
+      if (line.remove(owner, waiter)) reject(signal!.reason);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    const line = this.#lines.get(owner);
-    if (line) line.push(waiter);
-    else this.#lines.set(owner, [waiter]);
-    this.#queued++;
+    line.push(owner, waiter);
     return promise;
   }
 
@@ -130,14 +136,13 @@ export class CallSlots {
     };
   }
 
-  /** Serves the conversation whose turn it is, then moves it to the back of the line. */
   #next(): void {
-    const [owner, line] = this.#lines.entries().next().value ?? [];
-    if (!owner || !line || this.#live >= this.max) return;
-    const waiter = line.shift()!;
-    this.#lines.delete(owner);
-    if (line.length > 0) this.#lines.set(owner, line);
-    this.#queued--;
-    waiter.grant(this.#take());
+    if (this.#live >= this.max) return;
+    const { normal, low } = this.#lines;
+    const lowsTurn = low.size > 0 &&
+      (normal.size === 0 || this.#normalRun >= LOW_PRIORITY_TURN - 1);
+    if (lowsTurn) this.#normalRun = 0;
+    else if (low.size > 0) this.#normalRun++;
+    (lowsTurn ? low : normal).shift()?.(this.#take());
   }
 }

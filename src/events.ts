@@ -6,6 +6,7 @@
  */
 
 import type { CallState } from "./journal/records.ts";
+import type { CallPriority } from "./tool.ts";
 import type { TaskReason } from "./journal/tasks.ts";
 
 /**
@@ -58,6 +59,8 @@ export type ConversationEvent =
       name: string;
       input: unknown;
       waitingFor: "worker" | "tool_limit";
+      /** A `low` call waits for a worker behind `normal` ones. */
+      priority: CallPriority;
     }
     /** An idempotent tool's call failed or timed out, and is run again after a backoff. */
     | {

@@ -108,6 +108,9 @@ export interface ExternalTask {
   resultPath: string;
 }
 
+/** How urgent a call is when it waits for a worker: `low` waits behind `normal`. */
+export type CallPriority = "normal" | "low";
+
 /**
  * What a tool declares about itself besides its input and `run`: plain
  * data, read when the tool is loaded.
@@ -166,6 +169,12 @@ export interface ToolDeclaration {
    * still-running siblings are cancelled and the model hears at once.
    */
   critical?: boolean;
+  /**
+   * `"low"`: when every worker slot is taken, this tool's calls wait behind
+   * interactive ones (yet get one freed slot in four, so they never starve).
+   * Default: `"low"` for `background` tools, else `"normal"`.
+   */
+  priority?: CallPriority;
 }
 
 /** A tool: its declaration, input schema and `run`. */

@@ -61,6 +61,30 @@ Deno.test("GET /v1/tools lists name, description, schema, permissions and timeou
   assertEquals(tools.find((tool: { name: string }) => tool.name === "sleep").timeoutMs, 10_000);
 });
 
+Deno.test("GET /v1/tools shows each tool's policies, with the defaults it gets", async () => {
+  await using test = await testApp();
+  const { tools } = await (await test.app.request("/v1/tools")).json();
+  const policies = (name: string) =>
+    tools.find((tool: { name: string }) => tool.name === name).policies;
+  assertEquals(policies("sleep"), {
+    idempotent: false,
+    retries: 0,
+    maxConcurrent: null,
+    perSecond: null,
+    critical: false,
+    priority: "normal",
+    reuse: null,
+    concurrency: 1,
+    breaker: { state: "closed", failures: 0 },
+  });
+  assertEquals(policies("flaky_fetch").retries, 3);
+  assertEquals(policies("gated").maxConcurrent, 2);
+  assertEquals(policies("critical_check").critical, true);
+  assertEquals([policies("gather").reuse, policies("gather").concurrency], ["any", 3]);
+  assertEquals(policies("low_sleep").priority, "low");
+  assertEquals(policies("slow_report").priority, "low", "a background tool waits behind turns");
+});
+
 Deno.test("a conversation is created, driven and read back", async () => {
   await using test = await testApp();
   const { app, api } = test;

@@ -4,7 +4,8 @@ import { callPolicies } from "../actors/scheduler/call_policies.ts";
 import { Journal } from "../src/journal/journal.ts";
 import type { ConversationEvent } from "../src/events.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { recordEvents, testSystem } from "./support/test_system.ts";
+import { lastUserText, nextEvent, recordEvents, testSystem } from "./support/test_system.ts";
+import { CallSlots } from "../actors/call_slots.ts";
 
 // The scheduler's policies, each through a real system: real workers in
 // tool hosts, the real SDK against the fake Messages API, a real journal.
@@ -134,5 +135,49 @@ Deno.test("a critical call that fails cancels its running siblings and the turn 
   assertEquals(
     wait.content,
     "Cancelled: the critical call critical_check (toolu_check) failed, so the turn went on without this one.",
+  );
+});
+
+Deno.test("with every worker slot taken, interactive calls start before low-priority ones", async () => {
+  // The one slot is held by a call that ends when the test answers its fetch.
+  const release = Promise.withResolvers<void>();
+  await using gate = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async () => (await release.promise, new Response("released")),
+  );
+  const holder = { name: "fetch_local", input: { url: `http://127.0.0.1:${gate.addr.port}/` } };
+  const three = (name: string) => [1, 2, 3].map(() => ({ name, input: { ms: 1 } }));
+  await using api = startFakeMessagesApi((request) => {
+    if (resultsOf(request).length > 0) return { text: "Done." };
+    const [{ text: asked }] = JSON.parse(lastUserText(request));
+    return { toolCalls: asked === "hold" ? [holder] : three(asked) };
+  });
+  await using system = await testSystem(api, {
+    slots: new CallSlots({ max: 1, maxQueued: 100 }),
+  });
+  const [holding, low, normal] = await Promise.all(
+    [1, 2, 3].map(() => system.createConversation()),
+  );
+  const started: string[] = [];
+  const queued: ConversationEvent[] = [];
+  const allQueued = Promise.withResolvers<void>();
+  for (const conversation of [low, normal]) {
+    conversation.subscribe((event) => {
+      if (event.type === "tool_call_started") started.push(event.name);
+      if (event.type === "tool_call_queued" && queued.push(event) === 6) allQueued.resolve();
+    });
+  }
+  const held = holding.send(user("hold"));
+  await nextEvent(holding, "tool_call_started");
+  const turns = [low.send(user("low_sleep"))];
+  await nextEvent(low, "tool_call_queued"); // the low ones wait first
+  turns.push(normal.send(user("sleep")));
+  await allQueued.promise;
+  release.resolve();
+  assert([await held, ...await Promise.all(turns)].every((turn) => turn.status === "completed"));
+  assertEquals(started, ["sleep", "sleep", "sleep", "low_sleep", "low_sleep", "low_sleep"]);
+  assertEquals(
+    queued.map((event) => event.type === "tool_call_queued" && event.priority).sort(),
+    ["low", "low", "low", "normal", "normal", "normal"],
   );
 });

@@ -6,7 +6,7 @@
  */
 import { type BreakerSettings, CircuitBreakers, DEFAULT_BREAKER } from "./circuit_breakers.ts";
 import { ToolGates } from "./tool_gates.ts";
-import type { ToolDeclaration } from "../../src/tool.ts";
+import type { CallPriority, ToolDeclaration } from "../../src/tool.ts";
 
 /** The operator's defaults for retries of idempotent tools. */
 export interface RetrySettings {
@@ -36,6 +36,23 @@ export function retriesOf(
   defaults: RetrySettings,
 ): number {
   return tool.idempotent ? tool.retries ?? defaults.retries : 0;
+}
+
+/**
+ * How urgent a tool's calls are when they wait for a worker: the tool's
+ * `priority`, else `low` for background tools and `normal` for the rest.
+ *
+ * @example
+ * ```ts
+ * import { priorityOf } from "./call_policies.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(priorityOf({ background: true }), "low");
+ * assertEquals(priorityOf({ background: true, priority: "normal" }), "normal");
+ * assertEquals(priorityOf({}), "normal");
+ * ```
+ */
+export function priorityOf(tool: Pick<ToolDeclaration, "background" | "priority">): CallPriority {
+  return tool.priority ?? (tool.background ? "low" : "normal");
 }
 
 /** The policies of one runtime. */

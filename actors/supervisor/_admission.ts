@@ -8,6 +8,7 @@
 import type { CallRecord } from "../../src/journal/records.ts";
 import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { QueueFull, type Slot } from "../call_slots.ts";
+import { priorityOf } from "../scheduler/call_policies.ts";
 import type { GateRelease } from "../scheduler/tool_gates.ts";
 import type { ToolBatchContext } from "./run_tool_calls.ts";
 
@@ -57,14 +58,16 @@ export async function waitForHold(
 ): Promise<Hold | string> {
   const { callId, name, input } = call;
   const waitingFor = gate ? "worker" : "tool_limit";
-  context.emit({ type: "tool_call_queued", callId, name, input, waitingFor });
+  const priority = priorityOf(tool);
+  context.emit({ type: "tool_call_queued", callId, name, input, waitingFor, priority });
   try {
     gate ??= await context.policies.gates.enter(tool.name, tool, context.signal);
   } catch {
     return `Cancelled while waiting for ${tool.name}'s limit on calls.`;
   }
   try {
-    return { gate, slot: await context.slots.acquire(context.conversationId, context.signal) };
+    const { conversationId, signal } = context;
+    return { gate, slot: await context.slots.acquire(conversationId, { priority, signal }) };
   } catch (error) {
     gate();
     if (error instanceof QueueFull) {

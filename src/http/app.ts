@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { except } from "hono/combine";
 import type { AgentSystem } from "../../actors/agent_system.ts";
-import { retriesOf } from "../../actors/scheduler/call_policies.ts";
+import { priorityOf, retriesOf } from "../../actors/scheduler/call_policies.ts";
 import type { Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
@@ -107,6 +107,7 @@ export function createApp(options: AppOptions): Hono {
           maxConcurrent: tool.maxConcurrent ?? null,
           perSecond: tool.perSecond ?? null,
           critical: tool.critical ?? false,
+          priority: priorityOf(tool),
           reuse: tool.reuse ?? null,
           concurrency: tool.concurrency ?? 1,
           breaker: system.settings.policies.breakers.state(tool.name),
