@@ -46,7 +46,7 @@ export interface ToolCallOutcome {
 /** What an executor needs to know to have a worker ready before a call's input is complete. */
 export type CallPreview = Pick<
   ToolCallRequest,
-  "moduleUrl" | "permissions" | "limits" | "isolationKey"
+  "moduleUrl" | "permissions" | "limits" | "isolationKey" | "reuse"
 >;
 
 /** How calls are isolated: in tool host processes, or in Web Workers of this process. */

@@ -37,7 +37,7 @@ export async function serveToolHost(socketPath: string): Promise<void> {
     const message = data as ToHost;
     if (message.type === "cancel") host.calls.get(message.id)?.abort();
     else if (message.type === "run") runCall(message, host);
-    else if (message.type === "prepare") host.workers.prepare(message.spec);
+    else if (message.type === "prepare") host.workers.prepare(message.spec, message.reuse);
     else if (message.type === "describe") {
       describeTool(message.moduleUrl).then(
         (tool) => send({ type: "described", id: message.id, tool }),

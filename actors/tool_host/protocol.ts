@@ -10,7 +10,7 @@
  * @module
  */
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
-import type { WorkerSpec } from "../tool_worker/worker_pool.ts";
+import type { ReuseTerms, WorkerSpec } from "../tool_worker/worker_pool.ts";
 
 /** A call as it crosses to the host: the request without its callbacks. */
 export type HostedCall = Omit<
@@ -24,7 +24,7 @@ export type ToHost =
   | { type: "cancel"; id: number }
   | { type: "describe"; id: number; moduleUrl: string }
   /** A call of this spec is coming: have a worker ready. */
-  | { type: "prepare"; spec: WorkerSpec };
+  | { type: "prepare"; spec: WorkerSpec; reuse?: ReuseTerms };
 
 /** Sent by a host. */
 export type FromHost =

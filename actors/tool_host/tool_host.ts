@@ -176,8 +176,8 @@ export class ToolHost {
   }
 
   /** Has a worker ready in the host for a call about to come. */
-  prepare({ moduleUrl, permissions }: CallPreview): void {
-    this.#send({ type: "prepare", spec: { moduleUrl, permissions } });
+  prepare({ moduleUrl, permissions, reuse }: CallPreview): void {
+    this.#send({ type: "prepare", spec: { moduleUrl, permissions }, reuse });
   }
 
   /** What the module at `moduleUrl` says of its tool, read in a worker of this host. */

@@ -34,7 +34,7 @@ export class WorkerExecutor implements ToolExecutor {
   }
 
   prepare(preview: CallPreview): void {
-    this.#workers.prepare(preview);
+    this.#workers.prepare(preview, preview.reuse);
   }
 
   describe(moduleUrl: string): Promise<unknown> {

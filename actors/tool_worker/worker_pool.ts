@@ -118,8 +118,9 @@ export class WorkerPool {
   }
 
   /** A call of this spec is coming (its tool was named): have a warm worker ready. */
-  prepare(spec: WorkerSpec): void {
+  prepare(spec: WorkerSpec, reuse?: ReuseTerms): void {
     const workers = this.#workersOf(spec);
+    if (reuse && workers.joinable(reuse)) return; // the call will join a shared worker
     workers.expect();
     this.#refill(spec, workers);
   }

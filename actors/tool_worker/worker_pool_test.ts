@@ -48,6 +48,22 @@ Deno.test("a tool named by the model gets a warm worker before its call arrives"
   }
 });
 
+Deno.test("calls about to join a shared worker with room get no warm workers spawned for them", async () => {
+  const pool = new WorkerPool();
+  const reuse = { key: "any", concurrency: 10 };
+  try {
+    const lease = pool.take(counter, reuse);
+    await pool.refilled();
+    const idle = pool.idle;
+    for (let i = 0; i < 5; i++) pool.prepare(counter, reuse);
+    await pool.refilled();
+    assertEquals(pool.idle, idle);
+    lease.end("succeeded");
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("a module that cannot load is not warmed again and again", async () => {
   const pool = new WorkerPool();
   const missing = {

@@ -19,13 +19,13 @@ export interface ServerProcess extends AsyncDisposable {
 }
 
 /**
- * Starts the server on a free loopback port with the fixture tools, and
- * resolves once it listens. Disposing it kills it.
+ * Starts the server on a free loopback port with the fixture tools (unless
+ * `fixtures` is false), and resolves once it listens. Disposing it kills it.
  */
 export async function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
-  { openFiles }: { openFiles?: number } = {},
+  { openFiles, fixtures = true }: { openFiles?: number; fixtures?: boolean } = {},
 ): Promise<ServerProcess> {
   const serve = [
     Deno.execPath(),
@@ -33,8 +33,7 @@ export async function startServerProcess(
     "--allow-all",
     "--no-check",
     SERVE,
-    "--tools",
-    FIXTURE_TOOLS.pathname,
+    ...(fixtures ? ["--tools", FIXTURE_TOOLS.pathname] : []),
     ...args,
   ];
   // With a limit on open files, as a server may be run: through the shell's ulimit.

@@ -1,0 +1,171 @@
+/**
+ * The columns of the turns benchmark: ways to hold a conversation with a
+ * model that calls tools, each against the fake Messages API at a URL.
+ *
+ * @module
+ */
+import Anthropic from "@anthropic-ai/sdk";
+import { createAnthropic } from "@ai-sdk/anthropic";
+import { generateText, jsonSchema, type ModelMessage, stepCountIs, tool } from "ai";
+import { createRuntime } from "../../src/runtime.ts";
+import { request, startServerProcess } from "../support/server_process.ts";
+import burn from "./tools/burn.ts";
+import wait from "./tools/wait.ts";
+
+/** Sends one user message and resolves, once its turn has ended, with the tool results it got. */
+export type Converse = (text: string) => Promise<number>;
+
+/** One column: where its memory is measured, and how to start a conversation. */
+export interface Driver extends AsyncDisposable {
+  /** The process whose tree (it and its children) is measured. */
+  pid: number;
+  open(): Promise<Converse>;
+}
+
+const TOOLS_DIR = new URL("./tools/", import.meta.url).pathname;
+const MODEL = "claude-bench";
+
+/** The bench's tools as plain functions, for the in-process peers. */
+const IN_PROCESS: Record<string, { description: string; inputSchema: object; run: Run }> = {
+  wait,
+  wait_reused: wait,
+  burn,
+};
+type Run = (input: { ms: number }) => unknown;
+
+/** The columns, by name. */
+export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
+  "this runtime": runtimeDriver,
+  "this runtime (HTTP)": httpDriver,
+  "SDK Promise.all loop": sdkLoopDriver,
+  "AI SDK generateText": aiSdkDriver,
+};
+
+/** The runtime as the CLI builds it: tool hosts, a journal file, the operator's defaults. */
+async function runtimeDriver(apiUrl: string): Promise<Driver> {
+  Deno.env.set("ANTHROPIC_API_KEY", "bench");
+  Deno.env.set("ANTHROPIC_BASE_URL", apiUrl);
+  Deno.env.set(
+    "AGENT_DATA",
+    Deno.env.get("BENCH_DATA") ?? `${await Deno.makeTempDir()}/journal.kv`,
+  );
+  const runtime = await createRuntime({
+    toolDirs: [TOOLS_DIR],
+    model: MODEL,
+    timeoutMs: 60_000,
+    turnLimitMs: 60_000,
+    maxSteps: 20,
+    system: undefined,
+  }, { server: false });
+  return {
+    pid: Deno.pid,
+    async open() {
+      const conversation = await runtime.system.createConversation();
+      return async (text) => {
+        const result = await conversation.send({ type: "user_message", text });
+        return result.toolCalls.filter((call) => call.status === "succeeded").length;
+      };
+    },
+    [Symbol.asyncDispose]: () => runtime[Symbol.asyncDispose](),
+  };
+}
+
+/** `deno task serve` in its own process, driven over loopback HTTP. */
+async function httpDriver(apiUrl: string): Promise<Driver> {
+  const server = await startServerProcess(
+    {
+      ANTHROPIC_API_KEY: "bench",
+      ANTHROPIC_BASE_URL: apiUrl,
+      AGENT_DATA: `${await Deno.makeTempDir()}/journal.kv`,
+      AGENT_MODEL: MODEL,
+    },
+    ["--tools", TOOLS_DIR],
+    { fixtures: false },
+  );
+  return {
+    pid: server.child.pid,
+    async open() {
+      const { body } = await request(`${server.url}/v1/conversations`, "POST", {});
+      const messages = `${server.url}/v1/conversations/${body.id}/messages`;
+      return async (content) => {
+        const reply = await request(messages, "POST", { content });
+        return (reply.body.toolCalls as { status: string }[])
+          .filter((call) => call.status === "succeeded").length;
+      };
+    },
+    [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
+  };
+}
+
+/** What a careful developer writes by hand: the SDK, and `Promise.all` over the turn's tool uses. */
+function sdkLoopDriver(apiUrl: string): Promise<Driver> {
+  const client = new Anthropic({ apiKey: "bench", baseURL: apiUrl });
+  const tools = Object.entries(IN_PROCESS).map(([name, { description, inputSchema }]) => ({
+    name,
+    description,
+    input_schema: inputSchema as Anthropic.Tool.InputSchema,
+  }));
+  return Promise.resolve({
+    pid: Deno.pid,
+    open() {
+      const messages: Anthropic.MessageParam[] = [];
+      return Promise.resolve(async (text: string) => {
+        messages.push({ role: "user", content: text });
+        let results = 0;
+        while (true) {
+          const response = await client.messages.create({
+            model: MODEL,
+            max_tokens: 1024,
+            messages,
+            tools,
+          });
+          messages.push({ role: "assistant", content: response.content });
+          const uses = response.content.filter((block) => block.type === "tool_use");
+          if (uses.length === 0) return results;
+          const content = await Promise.all(uses.map(async (use) => ({
+            type: "tool_result" as const,
+            tool_use_id: use.id,
+            content: JSON.stringify(await IN_PROCESS[use.name].run(use.input as { ms: number })),
+          })));
+          results += content.length;
+          messages.push({ role: "user", content });
+        }
+      });
+    },
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  });
+}
+
+/** The Vercel AI SDK's multi-step `generateText`, which runs a step's tools at once. */
+function aiSdkDriver(apiUrl: string): Promise<Driver> {
+  const anthropic = createAnthropic({ apiKey: "bench", baseURL: `${apiUrl}/v1` });
+  const tools = Object.fromEntries(
+    Object.entries(IN_PROCESS).map(([name, { description, inputSchema, run }]) => [
+      name,
+      tool({
+        description,
+        inputSchema: jsonSchema<{ ms: number }>(inputSchema as never),
+        execute: async (input) => await run(input),
+      }),
+    ]),
+  );
+  return Promise.resolve({
+    pid: Deno.pid,
+    open() {
+      const messages: ModelMessage[] = [];
+      return Promise.resolve(async (text: string) => {
+        messages.push({ role: "user", content: text });
+        const result = await generateText({
+          model: anthropic(MODEL),
+          messages,
+          tools,
+          stopWhen: stepCountIs(20),
+          maxOutputTokens: 1024,
+        });
+        messages.push(...result.response.messages);
+        return result.steps.reduce((sum, step) => sum + step.toolResults.length, 0);
+      });
+    },
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  });
+}

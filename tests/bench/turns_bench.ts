@@ -1,0 +1,175 @@
+/**
+ * `deno task bench`, whole turns: this runtime (in process and over HTTP)
+ * against a hand-written `Promise.all` loop on the Anthropic SDK and the
+ * Vercel AI SDK's `generateText`, all against one fake Messages API, with
+ * the same tools. Each column runs in a process of its own, so the memory
+ * it reports is its own (with its tool hosts, or its server's).
+ *
+ * `deno run -A tests/bench/turns_bench.ts`
+ *
+ * @module
+ */
+import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
+import { type Driver, DRIVERS } from "./_turn_drivers.ts";
+import { processTreeStats } from "../support/server_process.ts";
+
+/** What a turn asks for: `<tool> <calls> <ms>`. */
+const W1 = "wait 10 200";
+const W1_REUSED = "wait_reused 10 200";
+const W2 = "wait 3 100";
+const W2_REUSED = "wait_reused 3 100";
+const W3 = "burn 2 500";
+const CONVERSATIONS = 50;
+const SECONDS = 5;
+const CROWD = 1_000;
+
+/** The figures of one column. */
+interface Figures {
+  w1: number;
+  w1Reused: number;
+  w2: number;
+  w2Reused: number;
+  w3: number;
+  peakBytes: number;
+  crowdMs: number;
+  crowdPeakBytes: number;
+  crowdResults: number;
+}
+
+/** Each workload runs in a fresh process, so none inherits another's warm pools or garbage. */
+const WORKLOADS: Record<string, (driver: Driver) => Promise<Partial<Figures>>> = {
+  w1: async (driver) => ({ w1: await medianWall(driver, W1, 9) }),
+  w1Reused: async (driver) => ({ w1Reused: await medianWall(driver, W1_REUSED, 9) }),
+  w3: async (driver) => ({ w3: await medianWall(driver, W3, 3) }),
+  w2: async (driver) => ({ w2: (await turnRate(driver, W2)).rate }),
+  w2Reused: async (driver) => {
+    const { rate, peakBytes } = await turnRate(driver, W2_REUSED);
+    return { w2Reused: rate, peakBytes };
+  },
+  crowd: async (driver) => {
+    const { ms, peakBytes, results } = await crowdRun(driver);
+    return { crowdMs: ms, crowdPeakBytes: peakBytes, crowdResults: results };
+  },
+};
+
+if (Deno.args.length > 0) {
+  const [column, workload] = Deno.args;
+  await using driver = await DRIVERS[column](Deno.env.get("BENCH_API_URL")!);
+  console.log(JSON.stringify(await WORKLOADS[workload](driver)));
+  Deno.exit(0);
+}
+
+await using api = startFakeMessagesApi((request) => {
+  const content = request.body.messages.at(-1)!.content;
+  const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content;
+  if (blocks.some((block) => block.type === "tool_result")) return { text: "Done." };
+  const asked = blocks.map((block) => block.type === "text" ? block.text : "").join("");
+  const [name, count, ms] = asked.split(" ");
+  return {
+    toolCalls: Array.from({ length: Number(count) }, () => ({ name, input: { ms: Number(ms) } })),
+  };
+});
+const forget = setInterval(() => api.requests.length = 0, 500); // only the columns are measured
+const columns: [string, Figures][] = [];
+for (const column of Object.keys(DRIVERS)) {
+  const figures: Partial<Figures> = {};
+  for (const workload of Object.keys(WORKLOADS)) {
+    Object.assign(figures, await runWorkload(column, workload));
+  }
+  columns.push([column, figures as Figures]);
+}
+clearInterval(forget);
+printTable(columns);
+
+async function runWorkload(column: string, workload: string): Promise<Partial<Figures>> {
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", import.meta.filename!, column, workload],
+    env: { BENCH_API_URL: api.url },
+    stderr: "inherit",
+  }).output();
+  const lines = new TextDecoder().decode(child.stdout).trim().split("\n");
+  if (!child.success) throw new Error(`${column}, ${workload} failed: ${lines.join("\n")}`);
+  return JSON.parse(lines.at(-1)!);
+}
+
+/** The median wall time of a turn, after two unmeasured ones (hosts and pools warm). */
+async function medianWall(driver: Driver, ask: string, samples: number): Promise<number> {
+  const converse = await driver.open();
+  await converse(ask);
+  await converse(ask);
+  const walls: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const started = performance.now();
+    await converse(ask);
+    walls.push(performance.now() - started);
+  }
+  return walls.sort((a, b) => a - b)[Math.floor(samples / 2)];
+}
+
+/** Turns a second of 50 conversations at once, each in a closed loop; and the peak memory. */
+async function turnRate(driver: Driver, ask: string) {
+  const conversations = await Promise.all(
+    Array.from({ length: CONVERSATIONS }, () => driver.open()),
+  );
+  await Promise.all(conversations.map((converse) => converse(ask)));
+  let turns = 0;
+  const started = performance.now();
+  const until = started + SECONDS * 1000;
+  const run = Promise.all(conversations.map(async (converse) => {
+    while (performance.now() < until) {
+      await converse(ask);
+      turns++;
+    }
+  }));
+  const peakBytes = await peakMemory(driver.pid, run);
+  return { rate: turns / ((performance.now() - started) / 1000), peakBytes };
+}
+
+/** 1,000 conversations at once, one 3-call turn each: wall, peak memory, results returned. */
+async function crowdRun(driver: Driver) {
+  const conversations = await Promise.all(Array.from({ length: CROWD }, () => driver.open()));
+  const started = performance.now();
+  const turns = Promise.all(conversations.map((converse) => converse(W2)));
+  const peakBytes = await peakMemory(driver.pid, turns);
+  const results = (await turns).reduce((sum, count) => sum + count, 0);
+  return { ms: performance.now() - started, peakBytes, results };
+}
+
+/** Samples the memory (PSS) of `pid` and its children until `done` settles. */
+async function peakMemory(pid: number, done: Promise<unknown>): Promise<number> {
+  let peak = processTreeStats(pid).memoryBytes;
+  let finished = false;
+  done.finally(() => finished = true);
+  while (!finished) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    peak = Math.max(peak, processTreeStats(pid).memoryBytes);
+  }
+  await done;
+  return peak;
+}
+
+function printTable(columns: [string, Figures][]): void {
+  const ms = (value: number) => `${value.toFixed(0)} ms`;
+  const mb = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(0)} MB`;
+  const row = (label: string, cell: (f: Figures) => string) => [
+    label,
+    ...columns.map(([, figures]) => cell(figures)),
+  ];
+  const rows = [
+    ["", ...columns.map(([name]) => name)],
+    row("W1: 10 × 200 ms I/O, turn wall: fresh", (f) => ms(f.w1)),
+    row("                                reused", (f) => ms(f.w1Reused)),
+    row("W2: 50 convs, 3 × 100 ms, turns/s: fresh", (f) => f.w2.toFixed(1)),
+    row("                                   reused", (f) => f.w2Reused.toFixed(1)),
+    row("W3: 2 × 500 ms CPU-bound, turn wall", (f) => ms(f.w3)),
+    row("W5: peak memory (PSS) during W2 reused", (f) => mb(f.peakBytes)),
+    row("1,000 convs × 3 calls at once: wall", (f) => ms(f.crowdMs)),
+    row("                          peak memory", (f) => mb(f.crowdPeakBytes)),
+    row("                      results returned", (f) => String(f.crowdResults)),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((cells) => cells[i].length)));
+  console.log(
+    `\nWhole turns against the fake Messages API (Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores)\n`,
+  );
+  for (const cells of rows) console.log(cells.map((cell, i) => cell.padEnd(widths[i])).join("   "));
+}
