@@ -38,7 +38,14 @@ Deno.test("a flaky idempotent tool is retried with backoff: each attempt journal
   }, { journal });
   const conversation = await system.createConversation();
   const events = recordEvents(conversation);
+  const shown: unknown[] = []; // what GET's status says while each retry runs
+  conversation.subscribe((event) => {
+    if (event.type === "tool_call_retrying") {
+      shown.push(conversation.status.callsInFlight[0].attempt);
+    }
+  });
   assertEquals((await conversation.send(user("Fetch it."))).status, "completed");
+  assertEquals(shown, [2, 3]);
   assertEquals(requests, 3);
   const retrying = events.flatMap((event) => event.type === "tool_call_retrying" ? [event] : []);
   assertEquals(retrying.map((event) => [event.attempt, event.attempts]), [[2, 4], [3, 4]]);

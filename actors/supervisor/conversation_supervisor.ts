@@ -69,6 +69,8 @@ export interface CallInFlight {
   state: "queued" | "running";
   /** When it was queued or, once running, started. */
   since: number;
+  /** The attempt running, from 2, once an idempotent call is retried. */
+  attempt?: number;
 }
 
 /** How a turn ended. The history is valid either way. */
@@ -592,6 +594,9 @@ export class ConversationSupervisor {
         state,
         since: at,
       });
+    } else if (event.type === "tool_call_retrying") {
+      const call = this.#inFlight.get(event.callId);
+      if (call) call.attempt = event.attempt;
     } else if (event.type === "tool_call_finished") this.#inFlight.delete(event.callId);
     const seq = this.#loaded.seq;
     if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
