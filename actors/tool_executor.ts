@@ -21,7 +21,7 @@ export interface ToolCallRequest {
   /** Calls with different keys never share a failure domain (see the tool's `isolation`). */
   isolationKey?: string;
   /** Calls with the same key may share a worker, up to `concurrency` at once (see the tool's `reuse`). */
-  reuse?: { key: string; concurrency: number };
+  reuse?: ReuseTerms;
   /** Aborting it cancels the call: the worker is stopped, the outcome is `cancelled`. */
   signal?: AbortSignal;
   onProgress?: (text: string) => void;
@@ -41,6 +41,13 @@ export interface ToolCallOutcome {
   content: string;
   /** From the request to the outcome. */
   ms: number;
+}
+
+/** Who may share a worker, and how many calls it runs at once. */
+export interface ReuseTerms {
+  /** Calls with the same key may share a worker. */
+  key: string;
+  concurrency: number;
 }
 
 /** What an executor needs to know to have a worker ready before a call's input is complete. */

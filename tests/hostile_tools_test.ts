@@ -8,6 +8,7 @@ import {
 import { deadline } from "@std/async/deadline";
 import type Anthropic from "@anthropic-ai/sdk";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
+import { processStats } from "../actors/tool_host/_process_stats.ts";
 import { ToolHost } from "../actors/tool_host/tool_host.ts";
 import { DEFAULT_LIMITS } from "../src/tool_limits.ts";
 import { ConfigError } from "../src/config_error.ts";
@@ -16,6 +17,7 @@ import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { FIXTURE_TOOLS } from "./support/test_system.ts";
 import {
   journaledServerEnv,
+  peakMemory,
   processTreeStats,
   request,
   type ServerProcess,
@@ -78,18 +80,6 @@ async function converse(
 
 const ordinary = [1, 2, 3].map((i) => ({ name: "sleep", input: { ms: 200, label: `${i}` } }));
 
-/** Samples the memory of the server and its tool hosts until `done` settles; returns the peak. */
-async function peakMemory(server: ServerProcess, done: Promise<unknown>): Promise<number> {
-  let peak = 0;
-  let finished = false;
-  done.finally(() => finished = true);
-  while (!finished) {
-    peak = Math.max(peak, processTreeStats(server.child.pid).memoryBytes);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return peak;
-}
-
 /** Resolves once the server and its hosts use under 10% of a core over a second. */
 async function idleWithin(server: ServerProcess, ms: number): Promise<void> {
   const started = performance.now();
@@ -107,7 +97,7 @@ async function idleWithin(server: ServerProcess, ms: number): Promise<void> {
 async function assertContained(server: ServerProcess, attacks: Attack[]): Promise<void> {
   const ordinaryRuns = Array.from({ length: 20 }, () => converse(server, ordinary));
   const hostileRuns = attacks.map((attack) => converse(server, attack.calls, attack.stalledReader));
-  const peak = await peakMemory(server, Promise.all([...ordinaryRuns, ...hostileRuns]));
+  const peak = await peakMemory(server.child.pid, Promise.all([...ordinaryRuns, ...hostileRuns]));
 
   for (const { reply } of await Promise.all(ordinaryRuns)) {
     assertEquals([reply.status, reply.body.status], [200, "completed"]);
@@ -243,17 +233,9 @@ Deno.test("a tool host that stops answering cannot hold a call past its deadline
     );
     // Retired by the timeout, then killed: nothing of it is left.
     await deadline(host.exited, 10_000);
-    assert(!existsPid(host.pid), `the host ${host.pid} is still there`);
+    assertEquals(processStats(host.pid), undefined, `the host ${host.pid} is still there`);
   } finally {
     host.kill("the test ended");
     await host.exited;
   }
 });
-
-function existsPid(pid: number): boolean {
-  try {
-    return Deno.statSync(`/proc/${pid}`).isDirectory;
-  } catch {
-    return false;
-  }
-}

@@ -113,7 +113,7 @@ export function callPlacement(
   tool: CatalogTool,
   conversationId: string,
   limits: CallLimits,
-): CallPreview & Pick<ToolCallRequest, "reuse"> {
+): CallPreview {
   return {
     moduleUrl: tool.moduleUrl,
     permissions: tool.permissions,

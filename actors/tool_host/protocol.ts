@@ -9,8 +9,8 @@
  *
  * @module
  */
-import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
-import type { ReuseTerms, WorkerSpec } from "../tool_worker/worker_pool.ts";
+import type { ReuseTerms, ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import type { WorkerSpec } from "../tool_worker/worker_pool.ts";
 
 /** A call as it crosses to the host: the request without its callbacks. */
 export type HostedCall = Omit<

@@ -164,7 +164,10 @@ export class ToolHost {
     const { signal, onProgress: _p, onHandOff: _h, onLateResult: _l, ...call } = request;
     // The host keeps the time; this holds the deadline when the host answers late or never.
     const timer = setTimeout(
-      () => this.#settle(id, timedOut(request.timeoutMs)),
+      () => {
+        this.#send({ type: "cancel", id }); // the host may not have stopped it
+        this.#settle(id, timedOut(request.timeoutMs));
+      },
       request.timeoutMs + STOP_GRACE_MS + RESPONSE_GRACE_MS,
     );
     this.#calls.set(id, { request, started, resolve, timer });
@@ -268,7 +271,6 @@ export class ToolHost {
       // Its worker may be stuck in a loop that terminate() cannot end: the host goes with it.
       this.#lateCalls.set(id, pending.request);
       this.#retired = true;
-      this.#send({ type: "cancel", id }); // in case the host has not stopped it yet
     }
     this.#endIfRetired();
     pending.resolve({ ...outcome, ms: performance.now() - pending.started });

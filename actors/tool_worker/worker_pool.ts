@@ -10,19 +10,13 @@
  * @module
  */
 import type { ToolPermissions } from "../../src/tool.ts";
+import type { ReuseTerms } from "../tool_executor.ts";
 import { ToolWorker } from "./tool_worker.ts";
 
 /** What a worker is spawned for: one module with one set of permissions. */
 export interface WorkerSpec {
   moduleUrl: string;
   permissions: ToolPermissions;
-}
-
-/** Who may share a worker, and how many calls it runs at once. */
-export interface ReuseTerms {
-  /** Calls with the same key may share a worker. */
-  key: string;
-  concurrency: number;
 }
 
 /**

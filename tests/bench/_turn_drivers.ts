@@ -47,7 +47,7 @@ async function runtimeDriver(apiUrl: string): Promise<Driver> {
   Deno.env.set("ANTHROPIC_BASE_URL", apiUrl);
   Deno.env.set(
     "AGENT_DATA",
-    Deno.env.get("BENCH_DATA") ?? `${await Deno.makeTempDir()}/journal.kv`,
+    `${await Deno.makeTempDir()}/journal.kv`,
   );
   const runtime = await createRuntime({
     toolDirs: [TOOLS_DIR],

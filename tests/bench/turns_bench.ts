@@ -11,7 +11,7 @@
  */
 import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
 import { type Driver, DRIVERS } from "./_turn_drivers.ts";
-import { processTreeStats } from "../support/server_process.ts";
+import { peakMemory } from "../support/server_process.ts";
 
 /** What a turn asks for: `<tool> <calls> <ms>`. */
 const W1 = "wait 10 200";
@@ -133,19 +133,6 @@ async function crowdRun(driver: Driver) {
   const peakBytes = await peakMemory(driver.pid, turns);
   const results = (await turns).reduce((sum, count) => sum + count, 0);
   return { ms: performance.now() - started, peakBytes, results };
-}
-
-/** Samples the memory (PSS) of `pid` and its children until `done` settles. */
-async function peakMemory(pid: number, done: Promise<unknown>): Promise<number> {
-  let peak = processTreeStats(pid).memoryBytes;
-  let finished = false;
-  done.finally(() => finished = true);
-  while (!finished) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    peak = Math.max(peak, processTreeStats(pid).memoryBytes);
-  }
-  await done;
-  return peak;
 }
 
 function printTable(columns: [string, Figures][]): void {

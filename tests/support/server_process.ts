@@ -212,6 +212,23 @@ export function processTreeStats(pid: number): { memoryBytes: number; cpuMs: num
   );
 }
 
+/**
+ * Samples {@linkcode processTreeStats} of `pid` every 100 ms until `done`
+ * settles; resolves with the peak memory, or rejects as `done` does.
+ */
+export async function peakMemory(pid: number, done: Promise<unknown>): Promise<number> {
+  let peak = processTreeStats(pid).memoryBytes;
+  let finished = false;
+  const settled = () => finished = true;
+  done.then(settled, settled);
+  while (!finished) {
+    await delay(100);
+    peak = Math.max(peak, processTreeStats(pid).memoryBytes);
+  }
+  await done;
+  return peak;
+}
+
 function proportionalBytes(pid: number): number {
   try {
     const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
