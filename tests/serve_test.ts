@@ -24,6 +24,13 @@ function serve(env: Record<string, string>, args: string[] = []) {
   });
 }
 
+/** A port nothing listens on now (the OS picks it). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close();
+  return listener.addr.port;
+}
+
 Deno.test("the server refuses to listen beyond loopback without a token", async () => {
   const { code, stderr } = await serve({ HOST: "0.0.0.0", PORT: "0" }).output();
   assertEquals(code, 2);
@@ -43,7 +50,7 @@ Deno.test("bad server settings are refused with exit 2", async () => {
 });
 
 Deno.test("deno task serve answers on PORT, requires its token, and stops cleanly on SIGTERM", async () => {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = freePort();
   const child = serve({
     HOST: "0.0.0.0",
     PORT: String(port),
@@ -52,7 +59,11 @@ Deno.test("deno task serve answers on PORT, requires its token, and stops cleanl
   }).spawn();
   const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let log = "";
-  while (!log.includes("Listening on")) log += (await lines.read()).value ?? "";
+  while (!log.includes("Listening on")) {
+    const { done, value } = await lines.read();
+    if (done) throw new Error(`the server exited before listening:\n${log}`);
+    log += value;
+  }
   assertEquals((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).ok, true);
   const denied = await fetch(`http://127.0.0.1:${port}/v1/tools`);
   assertEquals(denied.status, 401);

@@ -33,7 +33,11 @@ async function startServer(frontDoor: boolean) {
     stderr: "piped",
   }).spawn();
   const log = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  for (let seen = ""; !seen.includes("Listening on");) seen += (await log.read()).value ?? "";
+  for (let seen = ""; !seen.includes("Listening on");) {
+    const { done, value } = await log.read();
+    if (done) throw new Error(`the server exited before listening:\n${seen}`);
+    seen += value;
+  }
   return {
     base: `http://127.0.0.1:${port}`,
     async stop() {
