@@ -1,6 +1,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertMatch } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { delay } from "@std/async/delay";
+import { Journal } from "../src/journal/journal.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import {
   eventOf,
@@ -373,4 +374,30 @@ Deno.test("idle conversations beyond maxLoaded are dropped from memory and reloa
   assertEquals((await reloaded.send(user("again"))).status, "completed");
   assertEquals(reloaded.history.length, 4);
   unsubscribe();
+});
+
+Deno.test("a sweep that sees a message in the inbox before its sender posts it leaves it to the sender: one turn, and the sender gets its answer", async () => {
+  await using api = startFakeMessagesApi((request) => ({ text: `Echo: ${lastUserText(request)}` }));
+  const journal = await Journal.open(":memory:");
+  // Holds the sender between putting its message in the inbox and posting it.
+  const enqueued = Promise.withResolvers<void>();
+  const proceed = Promise.withResolvers<void>();
+  const enqueue = journal.enqueue.bind(journal);
+  journal.enqueue = async (...args) => {
+    const entry = await enqueue(...args);
+    enqueued.resolve();
+    await proceed.promise;
+    return entry;
+  };
+  await using system = await testSystem(api, {}, { journal });
+  const conversation = await system.createConversation();
+  const sent = conversation.send(user("hello"));
+  await enqueued.promise;
+  await conversation.wake(); // as the server's sweep does every second
+  proceed.resolve();
+  const result = await sent;
+  assertEquals(result.status, "completed");
+  await conversation.settled();
+  assertEquals(conversation.history.length, 2, "the message ran once");
+  assertEquals(api.requests.length, 1);
 });

@@ -122,6 +122,12 @@ export class ConversationSupervisor {
   readonly #inFlight = new Map<string, CallInFlight>();
   /** Inbox entries posted to the mailbox and not yet received. */
   readonly #posted = new Set<string>();
+  /**
+   * Messages being submitted here: in the inbox, or about to be, and posted
+   * by their submitter, whom the turn's result must reach. A wake that sees
+   * one leaves it alone, or it would run first and the submitter hear "busy".
+   */
+  readonly #submitting = new Set<string>();
   /** Tasks whose result has been announced with an event. */
   readonly #announced = new Set<string>();
   #resumePosted = false;
@@ -189,9 +195,11 @@ export class ConversationSupervisor {
       return { accepted: true, messageId, result: this.#post({ type: "inbox", entry }) };
     });
     this.#intake = submitted.catch(() => {});
+    this.#submitting.add(messageId);
     try {
       return await submitted;
     } finally {
+      this.#submitting.delete(messageId);
       this.#release();
     }
   }
@@ -211,7 +219,7 @@ export class ConversationSupervisor {
   async wake(resume = false): Promise<void> {
     for (const entry of await this.#deps.journal.inbox(this.id)) {
       const key = JSON.stringify(entry.key);
-      if (this.#posted.has(key)) continue;
+      if (this.#posted.has(key) || this.#isSubmitting(entry.value)) continue;
       if (entry.value.type === "task_result") await this.#announce(entry.value.taskId);
       this.#post({ type: "inbox", entry }).catch(leaveToSweep);
     }
@@ -302,6 +310,10 @@ export class ConversationSupervisor {
 
   get #state(): ConversationState {
     return this.#loaded.state;
+  }
+
+  #isSubmitting(item: InboxItem): boolean {
+    return item.type === "user_message" && this.#submitting.has(item.messageId);
   }
 
   #post(message: SupervisorMessage): Promise<TurnResult | undefined> {
