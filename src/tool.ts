@@ -145,7 +145,7 @@ export interface ToolDeclaration {
    * permissions, another tool, or the journal): `"conversation"`, later
    * calls of the same conversation; `"any"`, of any conversation. Omitted:
    * every call gets a fresh worker. A worker is retired after any failure,
-   * timeout or cancellation, and after 100 calls.
+   * timeout or cancellation, and after 1,000 calls.
    */
   reuse?: "conversation" | "any";
   /**

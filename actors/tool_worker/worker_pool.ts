@@ -25,15 +25,19 @@ export interface WorkerSpec {
  */
 const REFILL_AFTER_MS = 50;
 
-/** A worker that began this many calls is retired, whatever its tool allows. */
-export const MAX_CALLS_PER_WORKER = 100;
-
 /** How a {@linkcode WorkerPool} sizes itself. */
 export interface WorkerPoolOptions {
   /** Most idle workers per spec, warm and reusable together. Default 16. */
   maxIdle?: number;
   /** An idle worker unused this long is stopped; demand is remembered as long. Default 30 s. */
   idleMs?: number;
+  /**
+   * A reused worker that began this many calls is retired, whatever its
+   * tool allows, so that state a tool's module leaks lives a bounded time.
+   * Default 1,000 (a fresh worker costs ~40 ms of CPU: at 100 that was a
+   * third of a reused call's cost).
+   */
+  maxCallsPerWorker?: number;
 }
 
 /** How a call on a leased worker ended: `crashed` means its module did not load or threw uncaught. */
@@ -81,7 +85,7 @@ export class WorkerPool {
   #refilled = Promise.withResolvers<void>();
 
   constructor(options: WorkerPoolOptions = {}) {
-    this.#options = { maxIdle: 16, idleMs: 30_000, ...options };
+    this.#options = { maxIdle: 16, idleMs: 30_000, maxCallsPerWorker: 1000, ...options };
     this.#sweep = setInterval(() => this.#trim(), this.#options.idleMs / 2);
     Deno.unrefTimer(this.#sweep);
   }
@@ -223,7 +227,7 @@ class SpecWorkers {
 
   joinable({ key, concurrency }: ReuseTerms): Pooled | undefined {
     return this.#shared.get(key)?.find((p) =>
-      p.active < concurrency && p.served < MAX_CALLS_PER_WORKER
+      p.active < concurrency && p.served < this.#options.maxCallsPerWorker
     );
   }
 
@@ -253,7 +257,7 @@ class SpecWorkers {
       this.#busy--;
       pooled.since = performance.now();
     }
-    const spent = pooled.served >= MAX_CALLS_PER_WORKER;
+    const spent = pooled.served >= this.#options.maxCallsPerWorker;
     const tooMany = pooled.active === 0 && this.idle > this.#options.maxIdle;
     if (once || how !== "succeeded" || spent || tooMany) {
       this.#retire(pooled);

@@ -93,6 +93,17 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
+Deno.test("a reused worker is retired after its bounded number of calls", async () => {
+  const pool = new WorkerPool({ maxCallsPerWorker: 2 });
+  try {
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await served(pool, "a"));
+    assertEquals(answers, ["1", "2", "1"]);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("closing the pool stops its idle workers", async () => {
   const pool = new WorkerPool();
   assertEquals([await served(pool, "a"), await served(pool, "a")], ["1", "2"]);
