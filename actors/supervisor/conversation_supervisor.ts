@@ -138,6 +138,8 @@ export class ConversationSupervisor {
   #leaseOps: Promise<unknown> = Promise.resolve();
   #intake: Promise<unknown> = Promise.resolve();
   #writes: Promise<unknown> = Promise.resolve();
+  /** The write that waits for the one under way; later records join it. */
+  #waitingWrite: { records: JournalRecord[]; written: Promise<void> } | undefined;
   /** The latest events, for clients that reconnect (`Last-Event-ID`). */
   readonly #recent: ConversationEvent[] = [];
   /** The journal seq the last event id was given at, and how many ids since. */
@@ -523,25 +525,34 @@ export class ConversationSupervisor {
 
   /**
    * Appends records, one write at a time, and applies them once they are
-   * durable. A refused append means another process took the conversation
-   * over: this one stops driving it at once.
+   * durable. Writes asked for while one is under way wait together and go
+   * as one commit (a journal commit costs about as much CPU as a tool call
+   * on a reused worker). A refused append means another process took the
+   * conversation over: this one stops driving it at once.
    */
   #write(records: JournalRecord[], consume?: ListedValue<unknown>): Promise<void> {
-    const write = this.#writes.then(async () => {
-      const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, records, {
+    if (this.#waitingWrite && !consume) {
+      this.#waitingWrite.records.push(...records);
+      return this.#waitingWrite.written;
+    }
+    const batch = { records: [...records], written: Promise.resolve() };
+    this.#waitingWrite = batch;
+    batch.written = this.#writes.then(async () => {
+      if (this.#waitingWrite === batch) this.#waitingWrite = undefined;
+      const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, batch.records, {
         consume,
         lease: this.#lease,
       });
       if (seq === undefined) throw new LeaseLost();
-      for (const record of records) applyRecord(this.#state, record);
+      for (const record of batch.records) applyRecord(this.#state, record);
       this.#loaded.seq = seq;
     }).catch((error) => {
       // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
       if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#running?.abort();
       throw error;
     });
-    this.#writes = write.catch(() => {});
-    return write;
+    this.#writes = batch.written.catch(() => {});
+    return batch.written;
   }
 
   async #recordCalls(updates: CallUpdate[]): Promise<void> {
