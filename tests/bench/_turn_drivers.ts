@@ -5,8 +5,14 @@
  * @module
  */
 import Anthropic from "@anthropic-ai/sdk";
-import { createAnthropic } from "@ai-sdk/anthropic";
-import { generateText, jsonSchema, type ModelMessage, stepCountIs, tool } from "ai";
+import {
+  createAnthropic,
+  generateText,
+  jsonSchema,
+  type ModelMessage,
+  stepCountIs,
+  tool,
+} from "./_deps.ts";
 import { createRuntime } from "../../src/runtime.ts";
 import { request, startServerProcess } from "../support/server_process.ts";
 import burn from "./tools/burn.ts";

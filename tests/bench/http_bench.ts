@@ -5,7 +5,7 @@
  *
  * @module
  */
-import autocannon from "autocannon";
+import { autocannon } from "./_deps.ts";
 import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
 
 const SECONDS = 5;

@@ -54,8 +54,11 @@ const WORKLOADS: Record<string, (driver: Driver) => Promise<Partial<Figures>>> =
 
 if (Deno.args.length > 0) {
   const [column, workload] = Deno.args;
-  await using driver = await DRIVERS[column](Deno.env.get("BENCH_API_URL")!);
-  console.log(JSON.stringify(await WORKLOADS[workload](driver)));
+  {
+    // Disposed before the exit below: a server it started must not outlive the run.
+    await using driver = await DRIVERS[column](Deno.env.get("BENCH_API_URL")!);
+    console.log(JSON.stringify(await WORKLOADS[workload](driver)));
+  }
   Deno.exit(0);
 }
 
@@ -83,7 +86,14 @@ printTable(columns);
 
 async function runWorkload(column: string, workload: string): Promise<Partial<Figures>> {
   const child = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", import.meta.filename!, column, workload],
+    args: [
+      "run",
+      "--allow-all",
+      `--lock=${new URL("./deno.lock", import.meta.url).pathname}`,
+      import.meta.filename!,
+      column,
+      workload,
+    ],
     env: { BENCH_API_URL: api.url },
     stderr: "inherit",
   }).output();
