@@ -17,7 +17,7 @@ import {
   type SupervisorDeps,
 } from "./supervisor/conversation_supervisor.ts";
 import { TaskBoard } from "./task_board.ts";
-import type { HeartbeatOrder, HeartbeatReport } from "./heartbeat_worker.ts";
+import type { HeartbeatOrder, HeartbeatReport } from "./_heartbeat_messages.ts";
 import type { CallSlots } from "./call_slots.ts";
 import type { CallPolicies } from "./scheduler/call_policies.ts";
 import type { ToolExecutor } from "./tool_executor.ts";
@@ -98,11 +98,11 @@ export class AgentSystem implements AsyncDisposable {
   private constructor(settings: RuntimeSettings, options: SystemOptions) {
     this.settings = settings;
     this.#options = {
-      nodeTtlMs: 10_000,
-      recoverAll: true,
-      maxLoaded: 500,
-      evictAfterMs: 30_000,
-      ...options,
+      journal: options.journal,
+      nodeTtlMs: options.nodeTtlMs ?? 10_000,
+      recoverAll: options.recoverAll ?? true,
+      maxLoaded: options.maxLoaded ?? 500,
+      evictAfterMs: options.evictAfterMs ?? 30_000,
     };
     const node = crypto.randomUUID();
     this.tasks = new TaskBoard(options.journal, node, (id) => void this.#wake(id, false));

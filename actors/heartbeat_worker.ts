@@ -9,14 +9,7 @@
 /// <reference lib="deno.worker" />
 import { Journal } from "../src/journal/journal.ts";
 import { errorMessage } from "../src/_error_message.ts";
-
-/** What the worker is told: start beating, or stop and say the process is gone. */
-export type HeartbeatOrder =
-  | { type: "start"; path: string; node: string; ttlMs: number; everyMs: number }
-  | { type: "stop" };
-
-/** What it reports: a beat that failed, or that it has stopped and removed the heartbeat. */
-export type HeartbeatReport = { type: "failed"; message: string } | { type: "stopped" };
+import type { HeartbeatOrder, HeartbeatReport } from "./_heartbeat_messages.ts";
 
 let stop: (() => Promise<void>) | undefined;
 

@@ -71,7 +71,12 @@ export class TaskBoard {
   }
 
   /** An outside system's result for a handed-off task, checked against its secret. */
-  async deliver(taskId: string, secret: string, content: string, failed: boolean) {
+  async deliver(
+    taskId: string,
+    secret: string,
+    content: string,
+    failed: boolean,
+  ): Promise<Delivery> {
     const found = TASK_ID.test(taskId) ? await this.#journal.task(taskId) : undefined;
     if (!found?.task.secretHash) return "not_found" satisfies Delivery;
     if (found.task.secretHash !== await hashSecret(secret)) return "forbidden" satisfies Delivery;

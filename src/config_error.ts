@@ -6,7 +6,11 @@
  * @example
  * ```ts
  * import { ConfigError } from "./config_error.ts";
- * throw new ConfigError("--max-steps must be a whole number from 1 to 1000, got \"x\"");
+ * try {
+ *   throw new ConfigError("--max-steps must be a whole number from 1 to 1000, got \"x\"");
+ * } catch (error) {
+ *   if (error instanceof ConfigError) console.error(`error: ${error.message}`);
+ * }
  * ```
  */
 export class ConfigError extends Error {

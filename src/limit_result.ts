@@ -18,7 +18,9 @@ export const MAX_RESULT_BYTES = 1024 * 1024;
  * import { limitResult } from "./limit_result.ts";
  * import { assertEquals } from "@std/assert";
  * assertEquals(limitResult("short"), "short");
- * assertEquals(limitResult("abcdef", 3).slice(0, 4), "abc\n");
+ * const cut = limitResult("x".repeat(5000), 1000);
+ * assertEquals(cut.startsWith("xxx"), true);
+ * assertEquals(new TextEncoder().encode(cut).length <= 1000, true);
  * ```
  */
 export function limitResult(content: string, maxBytes = MAX_RESULT_BYTES): string {

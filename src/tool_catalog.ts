@@ -105,17 +105,18 @@ export class ToolCatalog {
   }
 
   /**
-   * Loads every tool module in the given folders (files ending in .ts or .js,
-   * except `_`-prefixed helpers and tests). Throws a {@linkcode ConfigError}
+   * Loads the given tool modules, and every tool module in the given
+   * folders (files ending in .ts or .js, except `_`-prefixed helpers and
+   * tests). Throws a {@linkcode ConfigError}
    * listing every module that is not a valid tool. Each module is loaded
    * where its calls will run, by `executor` (by default, a Web Worker of
    * this process).
    */
   static async load(
-    dirs: (string | URL)[],
+    sources: (string | URL)[],
     executor: Pick<ToolExecutor, "describe"> = new WorkerExecutor(),
   ): Promise<ToolCatalog> {
-    const modules = (await Promise.all(dirs.map(toolModulesIn))).flat();
+    const modules = (await Promise.all(sources.map(toolModulesIn))).flat();
     const results = await Promise.allSettled(
       modules.map((moduleUrl) => loadTool(moduleUrl, executor)),
     );
@@ -168,19 +169,22 @@ export class ToolCatalog {
   }
 }
 
-async function toolModulesIn(dir: string | URL): Promise<string[]> {
-  const base = dir instanceof URL
-    ? dir
-    : new URL(dir.replace(/\/*$/, "/"), `file://${Deno.cwd()}/`);
-  const names: string[] = [];
+/** A tool module's URL, or the tool modules in a folder. */
+async function toolModulesIn(source: string | URL): Promise<string[]> {
+  const url = source instanceof URL ? source : new URL(source, `file://${Deno.cwd()}/`);
   try {
+    if ((await Deno.stat(url)).isFile) return [url.href];
+    const base = new URL(url.href.replace(/\/*$/, "/"));
+    const names: string[] = [];
     for await (const entry of Deno.readDir(base)) {
       if (entry.isFile && isToolModule(entry.name)) names.push(entry.name);
     }
+    return names.sort().map((name) => new URL(name, base).href);
   } catch (error) {
-    throw new ConfigError(`Cannot read the tools folder ${base.pathname}: ${errorMessage(error)}`);
+    throw new ConfigError(
+      `Cannot read the tool module or folder ${decodeURI(url.pathname)}: ${errorMessage(error)}`,
+    );
   }
-  return names.sort().map((name) => new URL(name, base).href);
 }
 
 function isToolModule(file: string): boolean {

@@ -54,7 +54,7 @@ Deno.test("bad flags get a clear message and exit 2", async () => {
       ],
       [["--timeout", "0", "hi"], '--timeout must be a whole number from 1 to 3600000, got "0".'],
       [["--model"], "--model needs a value."],
-      [["--tools", "/no/such/dir", "hi"], "Cannot read the tools folder /no/such/dir/"],
+      [["--tools", "/no/such/dir", "hi"], "Cannot read the tool module or folder /no/such/dir"],
     ]
   ) {
     const { code, stderr } = await cli(args as string[]);

@@ -77,6 +77,6 @@ Deno.test("a missing tools folder is a configuration error", async () => {
   await assertRejects(
     () => ToolCatalog.load(["./no/such/folder"]),
     ConfigError,
-    "Cannot read the tools folder",
+    "Cannot read the tool module or folder",
   );
 });

@@ -73,6 +73,16 @@ export interface CallInFlight {
   attempt?: number;
 }
 
+/** What a conversation is doing now. */
+export interface ConversationStatus {
+  state: "running" | "idle";
+  /** Messages waiting for the running turn to end. */
+  queued: number;
+  callsInFlight: CallInFlight[];
+  /** Its calls that continue as background tasks. */
+  tasks: { taskId: string; callId: string; name: string }[];
+}
+
 /** How a turn ended. The history is valid either way. */
 export type TurnResult =
   & { steps: number; toolCalls: ToolCallSummary[] }
@@ -207,8 +217,9 @@ export class ConversationSupervisor {
   }
 
   /** Submits a message and resolves when its turn has ended. Never rejects. */
-  async send(message: UserMessage): Promise<TurnResult> {
-    const submission = await this.submit(message.text, message.id);
+  async send(message: string | UserMessage): Promise<TurnResult> {
+    const { text, id } = typeof message === "string" ? { text: message, id: undefined } : message;
+    const submission = await this.submit(text, id);
     const result = submission.accepted ? await submission.result : undefined;
     return result ?? { status: "failed", error: BUSY, steps: 0, toolCalls: [] };
   }
@@ -299,9 +310,9 @@ export class ConversationSupervisor {
   }
 
   /** Whether a turn runs, its calls in flight, its queued messages and running tasks. */
-  get status() {
+  get status(): ConversationStatus {
     return {
-      state: this.#running ? "running" as const : "idle" as const,
+      state: this.#running ? "running" : "idle",
       queued: this.#mailbox.waiting,
       callsInFlight: [...this.#inFlight.values()],
       tasks: [...this.#state.calls.values()]

@@ -1,0 +1,222 @@
+/**
+ * The library's way in: an agent system built from options alone, no
+ * environment variable read.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { z } from "zod";
+import { AgentSystem } from "../actors/agent_system.ts";
+import { CallSlots } from "../actors/call_slots.ts";
+import {
+  callPolicies,
+  DEFAULT_RETRY,
+  type RetrySettings,
+} from "../actors/scheduler/call_policies.ts";
+import { type BreakerSettings, DEFAULT_BREAKER } from "../actors/scheduler/circuit_breakers.ts";
+import { defaultMaxWorkers } from "../actors/_default_caps.ts";
+import { HostExecutor } from "../actors/tool_host/host_executor.ts";
+import type { Isolation, ToolExecutor } from "../actors/tool_executor.ts";
+import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
+import { ToolWorker } from "../actors/tool_worker/tool_worker.ts";
+import { ConfigError } from "./config_error.ts";
+import { Journal } from "./journal/journal.ts";
+import { JournalUnavailable, storageProblem } from "./journal/storage_errors.ts";
+import { errorMessage } from "./_error_message.ts";
+import { AnthropicModel, DEFAULT_MODEL } from "./model/anthropic_model.ts";
+import type { Model } from "./model/model.ts";
+import { detectPlatform } from "./platform.ts";
+import { BUILTIN_TOOLS_DIR, ToolCatalog } from "./tool_catalog.ts";
+import { type CallLimits, DEFAULT_LIMITS, LIMIT_RANGES, resolveLimits } from "./tool_limits.ts";
+import type { ToolLimits } from "./tool.ts";
+
+/** What an agent system is built from; everything but the model has a default. */
+export interface AgentOptions {
+  /** An Anthropic API key: the model is Claude through `@anthropic-ai/sdk`. */
+  apiKey?: string;
+  /** Another address for the Messages API (a proxy, a gateway, a fake in tests). */
+  baseURL?: string;
+  /** Any {@linkcode Model} instead of `apiKey`. */
+  model?: Model;
+  /** The model name sent to the API. Default `claude-sonnet-5-5`. */
+  modelName?: string;
+  /**
+   * Tool modules, and folders of them (a path or URL ending in `/`); a
+   * relative path is resolved against the working directory. Each module
+   * default-exports one tool (see `defineTool` in `./tool`).
+   */
+  tools?: (string | URL)[];
+  /** Also offer the built-in tools (`current_time`, `list_files`, `fetch_url`, `run_javascript`…). Default false. */
+  builtinTools?: boolean;
+  /** The journal: a file path, `":memory:"` (the default), or an open `Deno.Kv` (which the system then closes). */
+  journal?: string | Deno.Kv;
+  /** The system prompt of conversations created without one. */
+  system?: string;
+  /** A call of a tool that declares no `timeoutMs` is stopped after this long. Default 30 s. */
+  timeoutMs?: number;
+  /** A call still running after this long continues as a background task. Default 20 s. */
+  turnLimitMs?: number;
+  /** Model calls per turn at most. Default 20. */
+  maxSteps?: number;
+  /** `max_tokens` of each model call. Default 8192. */
+  maxTokens?: number;
+  /** Defaults for what one call may use, where its tool declares nothing. */
+  limits?: ToolLimits;
+  /** Live tool workers at most, over all conversations. Default: from the machine's memory. */
+  maxWorkers?: number;
+  /** Calls waiting for a worker at most; beyond it they fail at once. Default 10 × `maxWorkers`. */
+  maxQueuedCalls?: number;
+  /** Retries of tools that declare `idempotent: true`. */
+  retry?: Partial<RetrySettings>;
+  /** When a tool's circuit breaker opens, and for how long. */
+  breaker?: Partial<BreakerSettings>;
+  /**
+   * Where calls run: `"process"`, in tool host subprocesses (the default),
+   * or `"worker"`, in workers of this process (where subprocesses cannot
+   * start, as on Deno Deploy, the default there).
+   */
+  isolation?: Isolation;
+  /**
+   * With a journal file that several processes share: how long this
+   * process counts as alive after each heartbeat. Default 10 s.
+   */
+  nodeTtlMs?: number;
+  /**
+   * Set by `deno task serve`: take up every conversation a crash left in
+   * the journal, and let tools hand work off to the task routes it serves.
+   */
+  server?: boolean;
+}
+
+const positive = (max: number) => z.number().int().min(1).max(max).optional();
+const optionNumbers = z.object({
+  timeoutMs: positive(86_400_000),
+  turnLimitMs: positive(86_400_000),
+  maxSteps: positive(1_000),
+  maxTokens: positive(1_000_000),
+  maxWorkers: positive(100_000),
+  maxQueuedCalls: z.number().int().min(0).max(1_000_000).optional(),
+  nodeTtlMs: z.number().int().min(300).max(600_000).optional(),
+  limits: z.object(
+    Object.fromEntries(
+      Object.entries(LIMIT_RANGES).map(([name, [min, max]]) => [
+        name,
+        z.number().int().min(min).max(max).optional(),
+      ]),
+    ),
+  ).optional(),
+});
+
+/**
+ * Builds an agent system: it loads the tools (each in a sandbox with only
+ * its declared permissions), opens the journal and starts the conversations'
+ * supervisors on demand. Dispose of it (or `await using` it) to stop its tool
+ * hosts and close the journal. Throws a `ConfigError` that says what to fix
+ * for a bad option, a tool that does not load, or a journal that cannot open.
+ *
+ * @example
+ * ```ts ignore
+ * import { createAgentSystem } from "@agent-runtime/core";
+ *
+ * await using agents = await createAgentSystem({
+ *   apiKey: "sk-ant-…",
+ *   tools: [new URL("./tools/", import.meta.url)],
+ * });
+ * const conversation = await agents.createConversation();
+ * conversation.subscribe((event) => console.log(event.type));
+ * const result = await conversation.send("What is the weather in Oslo?");
+ * if (result.status === "completed") console.log(result.text);
+ * ```
+ */
+export async function createAgentSystem(options: AgentOptions): Promise<AgentSystem> {
+  const checked = optionNumbers.safeParse(options);
+  if (!checked.success) {
+    throw new ConfigError(
+      `Bad agent options: ${
+        checked.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")
+      }`,
+    );
+  }
+  const model = modelOf(options);
+  const platform = detectPlatform();
+  ToolWorker.sandbox = platform.toolSandbox;
+  const isolation = options.isolation ?? platform.toolIsolation;
+  const executor: ToolExecutor = isolation === "worker" ? new WorkerExecutor() : new HostExecutor();
+  try {
+    const sources = [...(options.builtinTools ? [BUILTIN_TOOLS_DIR] : []), ...options.tools ?? []];
+    const catalog = platform.toolSandbox === "disabled"
+      ? new ToolCatalog([])
+      : await ToolCatalog.load(sources, executor);
+    const toolLimits = resolveLimits(options.limits, DEFAULT_LIMITS);
+    if (executor instanceof HostExecutor) warmHosts(executor, catalog, toolLimits);
+    const maxWorkers = options.maxWorkers ?? defaultMaxWorkers();
+    return await AgentSystem.start({
+      model,
+      modelName: options.modelName ?? DEFAULT_MODEL,
+      catalog,
+      defaultTimeoutMs: options.timeoutMs ?? 30_000,
+      turnLimitMs: options.turnLimitMs ?? 20_000,
+      maxSteps: options.maxSteps ?? 20,
+      maxTokens: options.maxTokens ?? 8192,
+      handOff: options.server ?? false,
+      defaultSystem: options.system,
+      executor,
+      toolLimits,
+      slots: new CallSlots({
+        max: maxWorkers,
+        maxQueued: options.maxQueuedCalls ?? 10 * maxWorkers,
+      }),
+      policies: callPolicies({
+        breaker: {
+          failures: options.breaker?.failures ?? DEFAULT_BREAKER.failures,
+          cooldownMs: options.breaker?.cooldownMs ?? DEFAULT_BREAKER.cooldownMs,
+        },
+        retry: {
+          retries: options.retry?.retries ?? DEFAULT_RETRY.retries,
+          backoffMs: options.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs,
+        },
+      }),
+    }, {
+      journal: await openJournal(options.journal ?? ":memory:"),
+      nodeTtlMs: options.nodeTtlMs,
+      recoverAll: options.server ?? false,
+    });
+  } catch (error) {
+    await executor[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+function modelOf({ apiKey, baseURL, model }: AgentOptions): Model {
+  if (model && apiKey) throw new ConfigError("Give either `apiKey` or `model`, not both.");
+  if (model) return model;
+  if (!apiKey) {
+    throw new ConfigError(
+      "No model: give `apiKey` (an Anthropic API key) or `model` (any Model) to createAgentSystem.",
+    );
+  }
+  return new AnthropicModel({ apiKey, baseURL });
+}
+
+/** Starts the hosts the tools need now, off the first call's path. */
+function warmHosts(executor: HostExecutor, catalog: ToolCatalog, limits: CallLimits): void {
+  executor.warm(
+    catalog.list().map((tool) => ({ ...tool, limits: resolveLimits(tool.limits, limits) })),
+  );
+}
+
+/** Opens the journal at `path`, creating its folder; "" is the platform's own KV. */
+async function openJournal(journal: string | Deno.Kv): Promise<Journal> {
+  if (typeof journal !== "string") return new Journal(journal);
+  try {
+    if (journal && journal !== ":memory:") await Deno.mkdir(dirname(journal), { recursive: true });
+    return await Journal.open(journal || undefined);
+  } catch (error) {
+    const problem = error instanceof JournalUnavailable
+      ? error.reason
+      : storageProblem(error) ?? errorMessage(error);
+    throw new ConfigError(
+      `Cannot open the journal at ${journal || "the platform's KV"}: ${problem}.`,
+    );
+  }
+}

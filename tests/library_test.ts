@@ -1,0 +1,104 @@
+/**
+ * The package used as a user outside this repository uses it: a folder of
+ * their own with the README's files, copied verbatim.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { dirname, join } from "node:path";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+
+const REPOSITORY = new URL("..", import.meta.url).pathname;
+const MAIN = join(REPOSITORY, "main.ts");
+const README_SECTION = "## Use it from your own program";
+
+/** The README's code blocks that start with a `// path` line, by that path. */
+async function readmeFiles(): Promise<Map<string, string>> {
+  const readme = await Deno.readTextFile(join(REPOSITORY, "README.md"));
+  const section = readme.slice(readme.indexOf(README_SECTION)).split("\n## ")[0];
+  const files = new Map<string, string>();
+  for (const [, code] of section.matchAll(/```\w+\n([\s\S]*?)```/g)) {
+    const path = code.match(/^\/\/ (\S+)\n/)?.[1];
+    if (path) files.set(path, code);
+  }
+  return files;
+}
+
+/** A project folder beside a link named `agent-runtime` to this repository, as the README says. */
+async function userProject(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "agent_user_" });
+  await Deno.symlink(REPOSITORY, join(root, "agent-runtime"));
+  const project = join(root, "app");
+  for (const [path, code] of await readmeFiles()) {
+    await Deno.mkdir(dirname(join(project, path)), { recursive: true });
+    await Deno.writeTextFile(join(project, path), code);
+  }
+  return project;
+}
+
+async function run(args: string[], cwd: string, env: Record<string, string>) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd,
+    env: { ...Deno.env.toObject(), ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code, stdout: decode(stdout), stderr: decode(stderr) };
+}
+
+/** A model that asks for one `shout` call, then answers with what it got. */
+function shoutingApi() {
+  return startFakeMessagesApi((request) => {
+    const last = request.body.messages.at(-1)!.content;
+    const result = typeof last === "string"
+      ? undefined
+      : last.find((block) => block.type === "tool_result") as { content: string } | undefined;
+    if (!result) return { toolCalls: [{ name: "shout", input: { text: "hello" } }] };
+    return { text: `The tool said ${result.content}.` };
+  });
+}
+
+Deno.test("a program outside the repository runs a conversation with a tool of its own, as the README shows", async () => {
+  const project = await userProject();
+  await using api = shoutingApi();
+  const { code, stdout, stderr } = await run(["run", "-A", "agent.ts"], project, {
+    ANTHROPIC_API_KEY: "sk-ant-test",
+    ANTHROPIC_BASE_URL: api.url,
+  });
+  assertEquals(code, 0, stderr);
+  assertEquals(stdout.trim(), "The tool said HELLO.");
+  assertStringIncludes(stderr, "shout: succeeded");
+  assertEquals(api.requests[0].body.system, "Be brief.");
+  await Deno.stat(join(project, ".agent/journal.kv")); // the journal option was honoured
+});
+
+Deno.test("a tools folder outside the repository loads with --tools", async () => {
+  const project = await userProject();
+  await using api = shoutingApi();
+  const { code, stdout, stderr } = await run(
+    ["run", "-A", MAIN, "--json", "--tools", join(project, "my_tools"), "Shout hello."],
+    REPOSITORY,
+    { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: api.url, AGENT_DATA: ":memory:" },
+  );
+  assertEquals(code, 0, stderr);
+  const finished = stdout.trim().split("\n").map((line) => JSON.parse(line))
+    .find((event) => event.type === "tool_call_finished");
+  assertEquals([finished?.name, finished?.status, finished?.content], [
+    "shout",
+    "succeeded",
+    "HELLO",
+  ]);
+});
+
+Deno.test("deno task run downloads none of the benchmark's dependencies", async () => {
+  // Deno fetches every package that deno.json maps or deno.lock holds, on every fresh machine.
+  const config = await Deno.readTextFile(join(REPOSITORY, "deno.json"));
+  const lock = await Deno.readTextFile(join(REPOSITORY, "deno.lock"));
+  const benchDeps = await Deno.readTextFile(join(REPOSITORY, "tests/bench/_deps.ts"));
+  const packages = [...benchDeps.matchAll(/"npm:(@?[^@"]+)@/g)].map(([, name]) => name);
+  assertEquals(packages, ["@ai-sdk/anthropic", "ai", "autocannon"]);
+  for (const name of packages) {
+    assertEquals(config.includes(`npm:${name}@`), false, `deno.json maps ${name}`);
+    assertEquals(lock.includes(`"${name}@`), false, `deno.lock holds ${name}`);
+  }
+});
