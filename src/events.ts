@@ -8,6 +8,7 @@
 import type { CallState } from "./journal/records.ts";
 import type { CallPriority } from "./tool.ts";
 import type { TaskReason } from "./journal/tasks.ts";
+import type { TokenUsage } from "./token_usage.ts";
 
 /**
  * One tool call as the model heard of it: ended, or `running` as the
@@ -49,6 +50,8 @@ export type ConversationEvent =
     | { type: "turn_resumed"; turn: number; interrupted: string[]; rerun: string[] }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
+    /** The model answered: `stopReason` `tool_use` means its calls come next. */
+    | { type: "model_call_finished"; step: number; stopReason: string; usage: TokenUsage }
     /**
      * The call waits its turn (it starts with `tool_call_started`): for a
      * worker (every slot is taken) or for its tool's `maxConcurrent`/`perSecond`.
@@ -86,8 +89,15 @@ export type ConversationEvent =
       status: CallState;
       content: string;
     }
-    | { type: "turn_finished"; stopReason: string; text: string; steps: number }
-    | { type: "turn_failed"; error: TurnError; steps: number }
+    /** `usage` sums the turn's model calls. */
+    | {
+      type: "turn_finished";
+      stopReason: string;
+      text: string;
+      steps: number;
+      usage: TokenUsage;
+    }
+    | { type: "turn_failed"; error: TurnError; steps: number; usage: TokenUsage }
   );
 
 /** An event without the fields the supervisor stamps on it. */

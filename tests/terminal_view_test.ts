@@ -43,7 +43,13 @@ const batch = [
     content: "{}",
   }),
   event({ type: "tool_batch_finished", count: 2, wallMs: 251, summedMs: 262 }),
-  event({ type: "turn_finished", stopReason: "max_tokens", text: "", steps: 2 }),
+  event({
+    type: "turn_finished",
+    stopReason: "max_tokens",
+    text: "",
+    steps: 2,
+    usage: { inputTokens: 1500, outputTokens: 40, cacheReadTokens: 0, cacheWriteTokens: 0 },
+  }),
 ];
 
 Deno.test("off a terminal, tool activity is one plain line per event on stderr", () => {
@@ -59,6 +65,7 @@ Deno.test("off a terminal, tool activity is one plain line per event on stderr",
     "✓ fetch_url 0.25 s",
     "2 tools in parallel: 0.25 s wall, 0.26 s summed",
     "Stopped: the answer reached the token limit (max_tokens) and is cut off.",
+    "tokens: 1,500 in, 40 out",
     "",
   ]);
 });

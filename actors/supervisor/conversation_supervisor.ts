@@ -14,10 +14,12 @@ import type {
   TurnError,
 } from "../../src/events.ts";
 import { ModelError } from "../../src/model/model.ts";
+import { addUsage, NO_USAGE, type TokenUsage, usageOf } from "../../src/token_usage.ts";
 import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
 import type { ListedValue } from "../../src/journal/_stored_value.ts";
 import {
   applyRecord,
+  type AssistantRecord,
   type CallUpdate,
   type ConversationState,
   historyOf,
@@ -85,7 +87,7 @@ export interface ConversationStatus {
 
 /** How a turn ended. The history is valid either way. */
 export type TurnResult =
-  & { steps: number; toolCalls: ToolCallSummary[] }
+  & { steps: number; toolCalls: ToolCallSummary[]; usage: TokenUsage }
   & (
     | { status: "completed"; stopReason: string; text: string }
     | { status: "failed"; error: TurnError }
@@ -221,7 +223,7 @@ export class ConversationSupervisor {
     const { text, id } = typeof message === "string" ? { text: message, id: undefined } : message;
     const submission = await this.submit(text, id);
     const result = submission.accepted ? await submission.result : undefined;
-    return result ?? { status: "failed", error: BUSY, steps: 0, toolCalls: [] };
+    return result ?? { status: "failed", error: BUSY, steps: 0, usage: NO_USAGE, toolCalls: [] };
   }
 
   /**
@@ -307,6 +309,11 @@ export class ConversationSupervisor {
   /** The history in Messages API format, rebuilt from the journal. */
   get history(): Anthropic.MessageParam[] {
     return historyOf(this.#state);
+  }
+
+  /** Tokens of every model call of the conversation so far. */
+  get usage(): TokenUsage {
+    return this.#state.usage;
   }
 
   /** Whether a turn runs, its calls in flight, its queued messages and running tasks. */
@@ -429,8 +436,8 @@ export class ConversationSupervisor {
     const running = this.#running = new AbortController();
     const toolCalls: ToolCallSummary[] = [];
     const steps = () => this.#state.openTurn?.steps ?? 0;
-    const end = (outcome: TurnOutcome, records: JournalRecord[] = []) =>
-      this.#endTurn(outcome, records, toolCalls);
+    const end = (outcome: TurnOutcome, answer?: AssistantRecord) =>
+      this.#endTurn(outcome, toolCalls, answer);
     try {
       while (true) {
         const pending = unreportedCalls(this.#state);
@@ -471,18 +478,21 @@ export class ConversationSupervisor {
           onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
           onToolUse: (name) => this.#prepareCall(name),
         });
-        const record: JournalRecord = {
+        const record: AssistantRecord = {
           type: "assistant",
           content: response.content,
           stopReason: response.stop_reason,
+          usage: usageOf(response.usage),
         };
+        // Like the text it streamed, before its record is durable (event ids stay in journal order).
+        this.#emit(modelCallFinished(record, steps() + 1));
         if (response.content.some((block) => block.type === "tool_use")) {
           await this.#write([record]);
           continue;
         }
         // A final answer and the end of its turn are one write.
         const text = response.content.flatMap((b) => b.type === "text" ? [b.text] : []).join("");
-        return await end({ stopReason: response.stop_reason ?? "end_turn", text }, [record]);
+        return await end({ stopReason: response.stop_reason ?? "end_turn", text }, record);
       }
     } catch (error) {
       // Nothing can be recorded now: the turn stays open, and a sweep resumes it.
@@ -498,21 +508,24 @@ export class ConversationSupervisor {
     }
   }
 
+  /** Journals the end of the turn, with its final answer if it has one. */
   async #endTurn(
     outcome: TurnOutcome,
-    records: JournalRecord[],
     toolCalls: ToolCallSummary[],
+    answer?: AssistantRecord,
   ): Promise<TurnResult> {
-    const steps = (this.#state.openTurn?.steps ?? 0) +
-      records.filter((record) => record.type === "assistant").length;
+    const { steps: before, usage: used } = this.#state.openTurn ?? { steps: 0, usage: NO_USAGE };
+    const steps = before + (answer ? 1 : 0);
+    const usage = addUsage(used, answer?.usage);
     if ("stopReason" in outcome) {
+      const records: JournalRecord[] = answer ? [answer] : [];
       await this.#write([...records, { type: "turn_ended", status: "completed", ...outcome }]);
-      this.#emit({ type: "turn_finished", ...outcome, steps });
-      return { status: "completed", ...outcome, steps, toolCalls };
+      this.#emit({ type: "turn_finished", ...outcome, steps, usage });
+      return { status: "completed", ...outcome, steps, usage, toolCalls };
     }
     await this.#write([{ type: "turn_ended", status: "failed", error: outcome }]);
-    this.#emit({ type: "turn_failed", error: outcome, steps });
-    return { status: "failed", error: outcome, steps, toolCalls };
+    this.#emit({ type: "turn_failed", error: outcome, steps, usage });
+    return { status: "failed", error: outcome, steps, usage, toolCalls };
   }
 
   /** The model named a tool it is about to call: its worker may start while the input streams. */
@@ -652,6 +665,19 @@ export class ConversationSupervisor {
  * tries again.
  */
 function leaveToSweep(): void {}
+
+/** The event for a model response journaled as its turn's `step`th. */
+function modelCallFinished(
+  { stopReason, usage }: AssistantRecord,
+  step: number,
+): ConversationEventInit {
+  return {
+    type: "model_call_finished",
+    step,
+    stopReason: stopReason ?? "end_turn",
+    usage: usage ?? NO_USAGE,
+  };
+}
 
 /** How a turn ends: a final answer, or an error. */
 type TurnOutcome = { stopReason: string; text: string } | TurnError;

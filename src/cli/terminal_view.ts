@@ -7,6 +7,7 @@
  */
 import type { ConversationEvent } from "../events.ts";
 import type { CallState } from "../journal/records.ts";
+import { describeUsage } from "../token_usage.ts";
 
 interface CallLine {
   name: string;
@@ -116,11 +117,12 @@ export class TerminalView {
         if (event.stopReason !== "end_turn" && event.stopReason !== "stop_sequence") {
           this.#line(`Stopped: ${STOP_REASONS[event.stopReason] ?? event.stopReason}`);
         }
-        return;
+        return this.#line(describeUsage(event.usage));
       case "turn_failed":
         this.#stopTicker();
         this.#endTextLine();
-        return this.#line(`Error (${event.error.type}): ${event.error.message}`);
+        this.#line(`Error (${event.error.type}): ${event.error.message}`);
+        return this.#line(describeUsage(event.usage));
     }
   }
 

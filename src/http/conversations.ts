@@ -145,5 +145,6 @@ function describe(conversation: ConversationSupervisor) {
     model: conversation.modelName,
     tools: conversation.toolNames,
     status: conversation.status,
+    usage: conversation.usage,
   };
 }

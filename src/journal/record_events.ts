@@ -8,6 +8,7 @@
  */
 import type { ConversationEvent, ConversationEventInit } from "../events.ts";
 import { applyRecord, type ConversationState, type JournalRecord, turnText } from "./records.ts";
+import { NO_USAGE, type TokenUsage } from "../token_usage.ts";
 
 /**
  * Event ids are `seq * EVENT_ID_STRIDE + n`: the journal sequence number of
@@ -44,10 +45,11 @@ export function eventsOfRecords(
   const state = { id: conversationId } as ConversationState;
   const events: ConversationEvent[] = [];
   for (const { seq, record } of records) {
-    const before = state.openTurn;
+    // A copy: applying the record changes the open turn in place.
+    const before = { steps: 0, usage: NO_USAGE, ...state.openTurn };
     applyRecord(state, record);
     if (seq <= afterSeq) continue;
-    eventsOf(record, state, before?.steps ?? 0).forEach((event, n) =>
+    eventsOf(record, state, before).forEach((event, n) =>
       events.push({
         ...event,
         conversationId,
@@ -62,7 +64,7 @@ export function eventsOfRecords(
 function eventsOf(
   record: JournalRecord,
   state: ConversationState,
-  steps: number,
+  { steps, usage }: { steps: number; usage: TokenUsage },
 ): ConversationEventInit[] {
   switch (record.type) {
     case "created":
@@ -90,6 +92,12 @@ function eventsOf(
       return [
         { type: "model_call_started", step: steps + 1 },
         ...(text.length > 0 ? [{ type: "text_delta", text: text.join("") }] : []),
+        {
+          type: "model_call_finished",
+          step: steps + 1,
+          stopReason: record.stopReason ?? "end_turn",
+          usage: record.usage ?? NO_USAGE,
+        },
         ...record.content.flatMap((block) =>
           block.type === "tool_use"
             ? [{
@@ -115,11 +123,18 @@ function eventsOf(
         ...(record.taskId ? { taskId: record.taskId } : {}),
       }] as ConversationEventInit[];
     }
-    case "turn_ended":
+    case "turn_ended": {
       return [
         record.status === "completed"
-          ? { type: "turn_finished", stopReason: record.stopReason!, text: record.text!, steps }
-          : { type: "turn_failed", error: record.error!, steps },
+          ? {
+            type: "turn_finished",
+            stopReason: record.stopReason!,
+            text: record.text!,
+            steps,
+            usage,
+          }
+          : { type: "turn_failed", error: record.error!, steps, usage },
       ] as ConversationEventInit[];
+    }
   }
 }

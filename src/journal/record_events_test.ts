@@ -17,6 +17,7 @@ const records: JournalRecord[] = [
       { type: "tool_use", id: "t1", name: "current_time", input: {} } as never,
     ],
     stopReason: "tool_use",
+    usage: { inputTokens: 100, outputTokens: 20, cacheReadTokens: 0, cacheWriteTokens: 80 },
   },
   { type: "call", callId: "t1", state: "running", attempts: 1 },
   {
@@ -30,6 +31,7 @@ const records: JournalRecord[] = [
     type: "assistant",
     content: [{ type: "text", text: "It is noon.", citations: null }],
     stopReason: "end_turn",
+    usage: { inputTokens: 130, outputTokens: 5, cacheReadTokens: 80, cacheWriteTokens: 0 },
   },
   { type: "turn_ended", status: "completed", stopReason: "end_turn", text: "It is noon." },
 ];
@@ -42,12 +44,18 @@ Deno.test("a journal's records become the durable events of the turn, with ids b
     ["turn_started", 1 * K],
     ["model_call_started", 2 * K],
     ["text_delta", 2 * K + 1],
-    ["tool_call_started", 2 * K + 2],
+    ["model_call_finished", 2 * K + 2],
+    ["tool_call_started", 2 * K + 3],
     ["tool_call_finished", 4 * K],
     ["model_call_started", 5 * K],
     ["text_delta", 5 * K + 1],
+    ["model_call_finished", 5 * K + 2],
     ["turn_finished", 6 * K],
   ]);
+  assertEquals(
+    events.flatMap((event) => event.type === "model_call_finished" ? [event.step] : []),
+    [1, 2],
+  );
   const finished = events.find((event) => event.type === "tool_call_finished");
   assertEquals(finished, {
     type: "tool_call_finished",
@@ -61,7 +69,12 @@ Deno.test("a journal's records become the durable events of the turn, with ids b
     at: 0,
   });
   const end = events.at(-1);
-  assertEquals(end?.type === "turn_finished" && end.steps, 2);
+  assertEquals(end?.type === "turn_finished" && [end.steps, end.usage], [2, {
+    inputTokens: 230,
+    outputTokens: 25,
+    cacheReadTokens: 80,
+    cacheWriteTokens: 80,
+  }]);
 });
 
 Deno.test("only the records after a sequence number are replayed", () => {
@@ -69,6 +82,7 @@ Deno.test("only the records after a sequence number are replayed", () => {
   assertEquals(events.map((event) => event.type), [
     "model_call_started",
     "text_delta",
+    "model_call_finished",
     "turn_finished",
   ]);
 });

@@ -6,6 +6,7 @@
  */
 import type Anthropic from "@anthropic-ai/sdk";
 import type { TurnError } from "../events.ts";
+import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
 
 /** The life of a tool call. The last five are final. */
 export type CallState =
@@ -35,7 +36,13 @@ export type JournalRecord =
   | { type: "turn_started"; turn: number; cause: TurnCause; at: number }
   /** A process took up a turn that another one left open: its running calls, settled. */
   | { type: "turn_resumed"; interrupted: string[]; rerun: string[]; at: number }
-  | { type: "assistant"; content: Anthropic.ContentBlock[]; stopReason: string | null }
+  | {
+    type: "assistant";
+    content: Anthropic.ContentBlock[];
+    stopReason: string | null;
+    /** Absent in journals written before usage was recorded. */
+    usage?: TokenUsage;
+  }
   | ({ type: "call" } & CallUpdate)
   | {
     type: "turn_ended";
@@ -46,6 +53,9 @@ export type JournalRecord =
   };
 
 /** A change to a call: its new state, and what the model was told, once it was. */
+/** A model response, as journaled. */
+export type AssistantRecord = Extract<JournalRecord, { type: "assistant" }>;
+
 export interface CallUpdate {
   callId: string;
   state: CallState;
@@ -75,12 +85,14 @@ export interface ConversationState {
   tools?: string[];
   /** Turns started so far. */
   turns: number;
-  /** The turn that has started and not ended, with its model calls so far. */
-  openTurn?: { turn: number; cause: TurnCause; steps: number };
+  /** The turn that has started and not ended, with its model calls so far and their tokens. */
+  openTurn?: { turn: number; cause: TurnCause; steps: number; usage: TokenUsage };
+  /** Tokens of every model call so far. */
+  usage: TokenUsage;
   /** The records the history is made of, in order. */
   transcript: (
     | Extract<JournalRecord, { type: "turn_started" }>
-    | Extract<JournalRecord, { type: "assistant" }>
+    | AssistantRecord
   )[];
   calls: Map<string, CallRecord>;
 }
@@ -107,17 +119,22 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
         system: record.system,
         tools: record.tools,
         turns: 0,
+        usage: NO_USAGE,
         transcript: [],
         calls: new Map(),
       });
       break;
     case "turn_started":
       state.turns = record.turn;
-      state.openTurn = { turn: record.turn, cause: record.cause, steps: 0 };
+      state.openTurn = { turn: record.turn, cause: record.cause, steps: 0, usage: NO_USAGE };
       state.transcript.push(record);
       break;
     case "assistant":
-      if (state.openTurn) state.openTurn.steps++;
+      state.usage = addUsage(state.usage, record.usage);
+      if (state.openTurn) {
+        state.openTurn.steps++;
+        state.openTurn.usage = addUsage(state.openTurn.usage, record.usage);
+      }
       state.transcript.push(record);
       for (const block of record.content) {
         if (block.type !== "tool_use") continue;

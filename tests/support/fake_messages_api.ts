@@ -18,6 +18,8 @@ export type FakeReply =
     stopReason?: Anthropic.StopReason;
     /** Pause between streamed events, to make streaming observable. */
     eventDelayMs?: number;
+    /** Token counts; default 10 in, 10 out. */
+    usage?: Partial<Anthropic.Usage>;
   }
   | { status: number; errorType: string; message: string; headers?: Record<string, string> };
 
@@ -174,7 +176,7 @@ function toMessage(
     content,
     stop_reason: reply.stopReason ?? (reply.toolCalls?.length ? "tool_use" : "end_turn"),
     stop_sequence: null,
-    usage: { input_tokens: 10, output_tokens: 10 },
+    usage: { input_tokens: 10, output_tokens: 10, ...reply.usage },
   } as Anthropic.Message;
 }
 
@@ -222,7 +224,7 @@ function streamed(message: Anthropic.Message, delayMs: number): Response {
     {
       type: "message_delta",
       delta: { stop_reason: message.stop_reason, stop_sequence: null },
-      usage: { output_tokens: 10 },
+      usage: { output_tokens: message.usage.output_tokens },
     },
     { type: "message_stop" },
   );

@@ -1,0 +1,86 @@
+/**
+ * Tokens a model call used, as the Messages API counts them, and their sums
+ * per turn and per conversation.
+ *
+ * @module
+ */
+import type Anthropic from "@anthropic-ai/sdk";
+
+/** Tokens used: read from the prompt, written in the answer, and the prompt cache's share. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Prompt tokens read from the cache (billed at a fraction). */
+  cacheReadTokens: number;
+  /** Prompt tokens written to the cache. */
+  cacheWriteTokens: number;
+}
+
+/** No tokens yet. */
+export const NO_USAGE: Readonly<TokenUsage> = {
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+};
+
+/**
+ * A response's `usage` in this runtime's terms (counts the API left out are 0).
+ *
+ * @example
+ * ```ts
+ * import { usageOf } from "./token_usage.ts";
+ * import { assertEquals } from "@std/assert";
+ * const usage = usageOf({ input_tokens: 12, output_tokens: 3, cache_read_input_tokens: 100 });
+ * assertEquals(usage, { inputTokens: 12, outputTokens: 3, cacheReadTokens: 100, cacheWriteTokens: 0 });
+ * ```
+ */
+export function usageOf(
+  usage: Pick<Anthropic.Usage, "input_tokens" | "output_tokens"> & Partial<Anthropic.Usage>,
+): TokenUsage {
+  return {
+    inputTokens: usage.input_tokens ?? 0,
+    outputTokens: usage.output_tokens ?? 0,
+    cacheReadTokens: usage.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: usage.cache_creation_input_tokens ?? 0,
+  };
+}
+
+/**
+ * The sum of two usages.
+ *
+ * @example
+ * ```ts
+ * import { addUsage, NO_USAGE } from "./token_usage.ts";
+ * import { assertEquals } from "@std/assert";
+ * const one = { inputTokens: 10, outputTokens: 2, cacheReadTokens: 0, cacheWriteTokens: 5 };
+ * assertEquals(addUsage(addUsage(NO_USAGE, one), one).cacheWriteTokens, 10);
+ * ```
+ */
+export function addUsage(a: TokenUsage, b: TokenUsage | undefined): TokenUsage {
+  if (!b) return a;
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
+    cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
+  };
+}
+
+/**
+ * One short line for a person.
+ *
+ * @example
+ * ```ts
+ * import { describeUsage } from "./token_usage.ts";
+ * const usage = { inputTokens: 1234, outputTokens: 56, cacheReadTokens: 0, cacheWriteTokens: 0 };
+ * console.log(describeUsage(usage)); // "tokens: 1,234 in, 56 out"
+ * ```
+ */
+export function describeUsage(usage: TokenUsage): string {
+  const n = (count: number) => count.toLocaleString("en-US");
+  const cache = usage.cacheReadTokens + usage.cacheWriteTokens > 0
+    ? ` (cache: ${n(usage.cacheReadTokens)} read, ${n(usage.cacheWriteTokens)} written)`
+    : "";
+  return `tokens: ${n(usage.inputTokens)} in, ${n(usage.outputTokens)} out${cache}`;
+}
