@@ -41,11 +41,7 @@ export async function createRuntime(
   { server }: { server: boolean },
 ): Promise<Runtime> {
   const platform = detectPlatform();
-  if (platform.toolSandbox !== "per-worker") {
-    console.error(
-      `Warning: tool sandbox is "${platform.toolSandbox}" (per-worker permissions are not confirmed here).`,
-    );
-  }
+  if (platform.toolSandbox !== "per-worker") console.error(SANDBOX_WARNING[platform.toolSandbox]);
   const dataPath = Deno.env.get("AGENT_DATA") || (platform.deploy ? "" : DEFAULT_DATA_PATH);
   const env = (name: string, min: number, max: number) => {
     const raw = Deno.env.get(name);
@@ -87,6 +83,14 @@ export async function createRuntime(
     [Symbol.asyncDispose]: () => system[Symbol.asyncDispose](),
   };
 }
+
+/** What the operator is told where tools cannot get per-worker permissions, and which switch does what. */
+const SANDBOX_WARNING = {
+  disabled:
+    "Warning: tools are off: per-worker permissions are not confirmed on this platform. Set AGENT_WORKER_PERMISSIONS=on where workers accept their own permissions (verified on Deno Deploy), or AGENT_UNSANDBOXED_TOOLS=1 to run tools with this process's permissions.",
+  host:
+    "Warning: tools run with this process's permissions (AGENT_UNSANDBOXED_TOOLS=1), not their own; set AGENT_WORKER_PERMISSIONS=on instead where workers accept their own permissions.",
+} as const;
 
 /** A started runtime; disposing it stops the system and closes the journal. */
 export interface Runtime extends AsyncDisposable {

@@ -295,3 +295,14 @@ function cliProcess(args: string[], env: Record<string, string>, keepStdinOpen =
     },
   };
 }
+
+Deno.test("where per-worker permissions are not confirmed (Deno Deploy), tools are off and the warning names the switches", async () => {
+  const { code, stderr } = await cli(["What time is it?"], {
+    env: { DENO_DEPLOYMENT_ID: "simulated" },
+  });
+  assertEquals(code, 0, stderr);
+  assertStringIncludes(stderr, "Warning: tools are off");
+  assertStringIncludes(stderr, "AGENT_WORKER_PERMISSIONS=on");
+  assertStringIncludes(stderr, "AGENT_UNSANDBOXED_TOOLS=1");
+  assertEquals(stderr.includes("current_time"), false, "no tool ran");
+});
