@@ -6,7 +6,7 @@
  */
 import { dirname } from "node:path";
 import { z } from "zod";
-import { AgentSystem } from "../actors/agent_system.ts";
+import { AgentSystem, type RuntimeSettings } from "../actors/agent_system.ts";
 import { CallSlots } from "../actors/call_slots.ts";
 import {
   callPolicies,
@@ -149,7 +149,6 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
       : await ToolCatalog.load(sources, executor);
     const toolLimits = resolveLimits(options.limits, DEFAULT_LIMITS);
     if (executor instanceof HostExecutor) warmHosts(executor, catalog, toolLimits);
-    const maxWorkers = options.maxWorkers ?? defaultMaxWorkers();
     return await AgentSystem.start({
       model,
       modelName: options.modelName ?? DEFAULT_MODEL,
@@ -162,20 +161,7 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
       defaultSystem: options.system,
       executor,
       toolLimits,
-      slots: new CallSlots({
-        max: maxWorkers,
-        maxQueued: options.maxQueuedCalls ?? 10 * maxWorkers,
-      }),
-      policies: callPolicies({
-        breaker: {
-          failures: options.breaker?.failures ?? DEFAULT_BREAKER.failures,
-          cooldownMs: options.breaker?.cooldownMs ?? DEFAULT_BREAKER.cooldownMs,
-        },
-        retry: {
-          retries: options.retry?.retries ?? DEFAULT_RETRY.retries,
-          backoffMs: options.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs,
-        },
-      }),
+      ...schedulerOf(options),
     }, {
       journal: await openJournal(options.journal ?? ":memory:"),
       nodeTtlMs: options.nodeTtlMs,
@@ -185,6 +171,24 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
     await executor[Symbol.asyncDispose]();
     throw error;
   }
+}
+
+/** The cap on workers and the policies, with the defaults for what the options leave out. */
+function schedulerOf(options: AgentOptions): Pick<RuntimeSettings, "slots" | "policies"> {
+  const max = options.maxWorkers ?? defaultMaxWorkers();
+  return {
+    slots: new CallSlots({ max, maxQueued: options.maxQueuedCalls ?? 10 * max }),
+    policies: callPolicies({
+      breaker: {
+        failures: options.breaker?.failures ?? DEFAULT_BREAKER.failures,
+        cooldownMs: options.breaker?.cooldownMs ?? DEFAULT_BREAKER.cooldownMs,
+      },
+      retry: {
+        retries: options.retry?.retries ?? DEFAULT_RETRY.retries,
+        backoffMs: options.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs,
+      },
+    }),
+  };
 }
 
 function modelOf({ apiKey, baseURL, model }: AgentOptions): Model {

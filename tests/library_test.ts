@@ -2,7 +2,8 @@
  * The package used as a user outside this repository uses it: a folder of
  * their own with the README's files, copied verbatim.
  */
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { ConfigError, createAgentSystem, OfflineModel } from "../mod.ts";
 import { dirname, join } from "node:path";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 
@@ -101,4 +102,17 @@ Deno.test("deno task run downloads none of the benchmark's dependencies", async 
     assertEquals(config.includes(`npm:${name}@`), false, `deno.json maps ${name}`);
     assertEquals(lock.includes(`"${name}@`), false, `deno.lock holds ${name}`);
   }
+});
+
+Deno.test("bad library options are refused with a ConfigError that says what to fix", async () => {
+  const refused = (options: Parameters<typeof createAgentSystem>[0], message: string) =>
+    assertRejects(() => createAgentSystem(options), ConfigError, message);
+  await refused({}, "give `apiKey` (an Anthropic API key) or `model`");
+  await refused({ apiKey: "k", model: new OfflineModel() }, "either `apiKey` or `model`, not both");
+  await refused({ apiKey: "k", timeoutMs: 0 }, "timeoutMs:");
+  await refused({ apiKey: "k", limits: { memoryMb: 1 } }, "limits.memoryMb:");
+  await refused(
+    { apiKey: "k", tools: ["./no/such/tools/"] },
+    "Cannot read the tool module or folder",
+  );
 });
