@@ -116,23 +116,31 @@ async function medianWall(driver: Driver, ask: string, samples: number): Promise
   return walls.sort((a, b) => a - b)[Math.floor(samples / 2)];
 }
 
-/** Turns a second of 50 conversations at once, each in a closed loop; and the peak memory. */
+/**
+ * Turns a second of 50 conversations at once, each in a closed loop; then
+ * the peak memory over as long again. Apart, because sampling memory costs
+ * CPU in the measured process itself (the in-process columns).
+ */
 async function turnRate(driver: Driver, ask: string) {
   const conversations = await Promise.all(
     Array.from({ length: CONVERSATIONS }, () => driver.open()),
   );
   await Promise.all(conversations.map((converse) => converse(ask)));
-  let turns = 0;
+  const loop = async () => {
+    let turns = 0;
+    const until = performance.now() + SECONDS * 1000;
+    await Promise.all(conversations.map(async (converse) => {
+      while (performance.now() < until) {
+        await converse(ask);
+        turns++;
+      }
+    }));
+    return turns;
+  };
   const started = performance.now();
-  const until = started + SECONDS * 1000;
-  const run = Promise.all(conversations.map(async (converse) => {
-    while (performance.now() < until) {
-      await converse(ask);
-      turns++;
-    }
-  }));
-  const peakBytes = await peakMemory(driver.pid, run);
-  return { rate: turns / ((performance.now() - started) / 1000), peakBytes };
+  const turns = await loop();
+  const rate = turns / ((performance.now() - started) / 1000);
+  return { rate, peakBytes: await peakMemory(driver.pid, loop()) };
 }
 
 /** 1,000 conversations at once, one 3-call turn each: wall, peak memory, results returned. */
