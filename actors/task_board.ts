@@ -78,10 +78,10 @@ export class TaskBoard {
     failed: boolean,
   ): Promise<Delivery> {
     const found = TASK_ID.test(taskId) ? await this.#journal.task(taskId) : undefined;
-    if (!found?.task.secretHash) return "not_found" satisfies Delivery;
-    if (found.task.secretHash !== await hashSecret(secret)) return "forbidden" satisfies Delivery;
+    if (!found?.task.secretHash) return "not_found";
+    if (found.task.secretHash !== await hashSecret(secret)) return "forbidden";
     const finished = await this.finish(taskId, failed ? "failed" : "succeeded", content);
-    return finished ? "delivered" satisfies Delivery : "conflict" satisfies Delivery;
+    return finished ? "delivered" : "conflict";
   }
 
   /** A task's record and result, if it exists; never its secret. */

@@ -27,7 +27,8 @@ import { AnthropicModel, DEFAULT_MODEL } from "./model/anthropic_model.ts";
 import type { Model } from "./model/model.ts";
 import { detectPlatform } from "./platform.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "./tool_catalog.ts";
-import { type CallLimits, DEFAULT_LIMITS, LIMIT_RANGES, resolveLimits } from "./tool_limits.ts";
+import { type CallLimits, DEFAULT_LIMITS, limitsSchema, resolveLimits } from "./tool_limits.ts";
+import { wholeNumberSchema } from "./whole_number.ts";
 import type { ToolLimits } from "./tool.ts";
 
 /** What an agent system is built from; everything but the model has a default. */
@@ -88,23 +89,15 @@ export interface AgentOptions {
   server?: boolean;
 }
 
-const positive = (max: number) => z.number().int().min(1).max(max).optional();
 const optionNumbers = z.object({
-  timeoutMs: positive(86_400_000),
-  turnLimitMs: positive(86_400_000),
-  maxSteps: positive(1_000),
-  maxTokens: positive(1_000_000),
-  maxWorkers: positive(100_000),
-  maxQueuedCalls: z.number().int().min(0).max(1_000_000).optional(),
-  nodeTtlMs: z.number().int().min(300).max(600_000).optional(),
-  limits: z.object(
-    Object.fromEntries(
-      Object.entries(LIMIT_RANGES).map(([name, [min, max]]) => [
-        name,
-        z.number().int().min(min).max(max).optional(),
-      ]),
-    ),
-  ).optional(),
+  timeoutMs: wholeNumberSchema("timeoutMs", 1, 86_400_000).optional(),
+  turnLimitMs: wholeNumberSchema("turnLimitMs", 1, 86_400_000).optional(),
+  maxSteps: wholeNumberSchema("maxSteps", 1, 1_000).optional(),
+  maxTokens: wholeNumberSchema("maxTokens", 1, 1_000_000).optional(),
+  maxWorkers: wholeNumberSchema("maxWorkers", 1, 100_000).optional(),
+  maxQueuedCalls: wholeNumberSchema("maxQueuedCalls", 0, 1_000_000).optional(),
+  nodeTtlMs: wholeNumberSchema("nodeTtlMs", 300, 600_000).optional(),
+  limits: limitsSchema.optional(),
 });
 
 /**
@@ -209,6 +202,11 @@ function warmHosts(executor: HostExecutor, catalog: ToolCatalog, limits: CallLim
   );
 }
 
+/** The journal did not open: a {@linkcode ConfigError} its caller may add where the path came from to. */
+export class JournalOpenError extends ConfigError {
+  override name = "JournalOpenError";
+}
+
 /** Opens the journal at `path`, creating its folder; "" is the platform's own KV. */
 async function openJournal(journal: string | Deno.Kv): Promise<Journal> {
   if (typeof journal !== "string") return new Journal(journal);
@@ -219,7 +217,7 @@ async function openJournal(journal: string | Deno.Kv): Promise<Journal> {
     const problem = error instanceof JournalUnavailable
       ? error.reason
       : storageProblem(error) ?? errorMessage(error);
-    throw new ConfigError(
+    throw new JournalOpenError(
       `Cannot open the journal at ${journal || "the platform's KV"}: ${problem}.`,
     );
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { AgentSystem } from "../actors/agent_system.ts";
-import { createAgentSystem } from "./agent.ts";
+import { createAgentSystem, JournalOpenError } from "./agent.ts";
 import type { CliOptions } from "./cli/args.ts";
 import { ConfigError } from "./config_error.ts";
 import { DEFAULT_MODEL } from "./model/anthropic_model.ts";
@@ -71,7 +71,7 @@ export async function createRuntime(
     nodeTtlMs: env("AGENT_NODE_TTL_MS", 300, 600_000),
     server,
   }).catch((error) => {
-    if (error instanceof ConfigError && error.message.startsWith("Cannot open the journal")) {
+    if (error instanceof JournalOpenError) {
       throw new ConfigError(`${error.message} (AGENT_DATA sets where it is)`);
     }
     throw error;

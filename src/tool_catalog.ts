@@ -12,7 +12,8 @@ import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
 import { ConfigError } from "./config_error.ts";
 import { errorMessage } from "./_error_message.ts";
 import { PERMISSION_NAMES, type ToolDeclaration, type ToolPermissions } from "./tool.ts";
-import { LIMIT_RANGES } from "./tool_limits.ts";
+import { limitsSchema } from "./tool_limits.ts";
+import { wholeNumberSchema } from "./whole_number.ts";
 
 /** The folder of the built-in tools. */
 export const BUILTIN_TOOLS_DIR: URL = new URL("../tools/", import.meta.url);
@@ -32,10 +33,6 @@ export interface CatalogTool extends ToolDeclaration {
 // compiling in the catalog costs one compilation.
 const ajv = new Ajv2020({ allErrors: true, strict: false });
 
-const wholeIn = (name: string, min: number, max: number) =>
-  z.number({ error: `\`${name}\` must be a number` }).int(`\`${name}\` must be a whole number`)
-    .min(min, `\`${name}\` must be from ${min} to ${max}`)
-    .max(max, `\`${name}\` must be from ${min} to ${max}`);
 const grant = z.union([z.boolean(), z.array(z.string())]);
 const toolDescription = z.object({
   name: z.string({ error: "`name` is missing" }).regex(
@@ -58,27 +55,17 @@ const toolDescription = z.object({
   timeoutMs: z.number().int().positive("`timeoutMs` must be a positive whole number").optional(),
   background: z.boolean({ error: "`background` must be true or false" }).optional(),
   idempotent: z.boolean({ error: "`idempotent` must be true or false" }).optional(),
-  limits: z.strictObject(
-    Object.fromEntries(
-      Object.entries(LIMIT_RANGES).map(([name, [min, max]]) => [
-        name,
-        z.number({ error: `\`limits.${name}\` must be a number` }).int()
-          .min(min, `\`limits.${name}\` must be from ${min} to ${max}`)
-          .max(max, `\`limits.${name}\` must be from ${min} to ${max}`).optional(),
-      ]),
-    ),
-    { error: `\`limits\` may only name ${Object.keys(LIMIT_RANGES).join(", ")}` },
-  ).optional(),
+  limits: limitsSchema.optional(),
   isolation: z.enum(["shared", "conversation"], {
     error: '`isolation` must be "shared" or "conversation"',
   }).optional(),
   reuse: z.enum(["conversation", "any"], {
     error: '`reuse` must be "conversation" or "any"',
   }).optional(),
-  concurrency: wholeIn("concurrency", 1, 1000).optional(),
-  retries: wholeIn("retries", 0, 10).optional(),
-  maxConcurrent: wholeIn("maxConcurrent", 1, 100_000).optional(),
-  perSecond: wholeIn("perSecond", 1, 100_000).optional(),
+  concurrency: wholeNumberSchema("concurrency", 1, 1000).optional(),
+  retries: wholeNumberSchema("retries", 0, 10).optional(),
+  maxConcurrent: wholeNumberSchema("maxConcurrent", 1, 100_000).optional(),
+  perSecond: wholeNumberSchema("perSecond", 1, 100_000).optional(),
   critical: z.boolean({ error: "`critical` must be true or false" }).optional(),
   priority: z.enum(["normal", "low"], { error: '`priority` must be "normal" or "low"' }).optional(),
   runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),

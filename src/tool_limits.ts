@@ -6,7 +6,8 @@
  */
 import { MAX_RESULT_BYTES } from "./limit_result.ts";
 import type { ToolLimits } from "./tool.ts";
-import { wholeNumber } from "./whole_number.ts";
+import { z } from "zod";
+import { wholeNumber, wholeNumberSchema } from "./whole_number.ts";
 
 /** Every limit of one call, resolved. */
 export type CallLimits = Required<ToolLimits>;
@@ -18,6 +19,26 @@ export const LIMIT_RANGES: Readonly<Record<keyof ToolLimits, readonly [number, n
   progressPerSecond: [1, 100],
   progressBytes: [64, 65_536],
 };
+
+/**
+ * Limits as a tool declares them or the library is given them: each within
+ * its range, no other names.
+ *
+ * @example
+ * ```ts
+ * import { limitsSchema } from "./tool_limits.ts";
+ * console.log(limitsSchema.safeParse({ memoryMb: 8 }).success); // false: below 32
+ * ```
+ */
+export const limitsSchema: z.ZodType<ToolLimits> = z.strictObject(
+  Object.fromEntries(
+    Object.entries(LIMIT_RANGES).map(([name, [min, max]]) => [
+      name,
+      wholeNumberSchema(`limits.${name}`, min, max).optional(),
+    ]),
+  ),
+  { error: `\`limits\` may only name ${Object.keys(LIMIT_RANGES).join(", ")}` },
+);
 
 /** The defaults an operator gets without setting anything. */
 export const DEFAULT_LIMITS: Readonly<CallLimits> = {

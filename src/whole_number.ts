@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { ConfigError } from "./config_error.ts";
 
 /**
@@ -24,4 +25,21 @@ export function wholeNumber(
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}".`);
   }
   return value;
+}
+
+/**
+ * The same rule for a value given as a number (a tool's declaration, a
+ * library option): a zod schema whose messages name the setting and its range.
+ *
+ * @example
+ * ```ts
+ * import { wholeNumberSchema } from "./whole_number.ts";
+ * console.log(wholeNumberSchema("retries", 0, 10).safeParse(11).success); // false
+ * ```
+ */
+export function wholeNumberSchema(name: string, min: number, max: number): z.ZodNumber {
+  return z.number({ error: `\`${name}\` must be a number` })
+    .int(`\`${name}\` must be a whole number`)
+    .min(min, `\`${name}\` must be from ${min} to ${max}`)
+    .max(max, `\`${name}\` must be from ${min} to ${max}`);
 }

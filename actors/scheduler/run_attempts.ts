@@ -43,9 +43,8 @@ export async function runAttempts(
 ): Promise<ToolCallOutcome> {
   let last: ToolCallOutcome | undefined;
   let n = 0;
-  let outcome: ToolCallOutcome;
   try {
-    outcome = await retry(async () => {
+    await retry(async () => {
       last = await attempt(++n);
       if (n < attempts && (last.status === "failed" || last.status === "timed_out")) {
         throw new AttemptFailed();
@@ -59,11 +58,12 @@ export async function runAttempts(
       jitter: 0.5,
       signal,
       isRetriable: (error: unknown) => error instanceof AttemptFailed,
-    }) as ToolCallOutcome;
+    });
   } catch {
     // Cancelled during a backoff.
     return { status: "cancelled", content: "Cancelled while waiting to retry.", ms: last?.ms ?? 0 };
   }
+  const outcome = last!;
   if (n === 1 || outcome.status === "succeeded") return outcome;
   return {
     ...outcome,

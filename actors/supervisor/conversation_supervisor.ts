@@ -30,7 +30,12 @@ import {
 } from "../../src/journal/records.ts";
 import type { InboxItem } from "../../src/journal/tasks.ts";
 import { JournalUnavailable } from "../../src/journal/storage_errors.ts";
-import { EVENT_ID_STRIDE, eventsOfRecords, seqOfEventId } from "../../src/journal/record_events.ts";
+import {
+  EVENT_ID_STRIDE,
+  eventsOfRecords,
+  modelCallFinished,
+  seqOfEventId,
+} from "../../src/journal/record_events.ts";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { RuntimeSettings } from "../agent_system.ts";
 import type { TaskBoard } from "../task_board.ts";
@@ -518,8 +523,8 @@ export class ConversationSupervisor {
     const steps = before + (answer ? 1 : 0);
     const usage = addUsage(used, answer?.usage);
     if ("stopReason" in outcome) {
-      const records: JournalRecord[] = answer ? [answer] : [];
-      await this.#write([...records, { type: "turn_ended", status: "completed", ...outcome }]);
+      const ended: JournalRecord = { type: "turn_ended", status: "completed", ...outcome };
+      await this.#write(answer ? [answer, ended] : [ended]);
       this.#emit({ type: "turn_finished", ...outcome, steps, usage });
       return { status: "completed", ...outcome, steps, usage, toolCalls };
     }
@@ -665,19 +670,6 @@ export class ConversationSupervisor {
  * tries again.
  */
 function leaveToSweep(): void {}
-
-/** The event for a model response journaled as its turn's `step`th. */
-function modelCallFinished(
-  { stopReason, usage }: AssistantRecord,
-  step: number,
-): ConversationEventInit {
-  return {
-    type: "model_call_finished",
-    step,
-    stopReason: stopReason ?? "end_turn",
-    usage: usage ?? NO_USAGE,
-  };
-}
 
 /** How a turn ends: a final answer, or an error. */
 type TurnOutcome = { stopReason: string; text: string } | TurnError;

@@ -215,13 +215,18 @@ class SpecWorkers {
 
   /** A new worker; while idle, any message or crash ends it (it has no call to report to). */
   adopt(worker: ToolWorker): Pooled {
-    const pooled: Pooled = { worker, served: 0, active: 0, retired: false, since: 0 };
+    const pooled: Pooled = {
+      worker,
+      served: 0,
+      active: 0,
+      retired: false,
+      since: performance.now(),
+    };
     worker.onStray = () => {
       if (pooled.served === 0) this.failing = true;
       this.#retire(pooled);
       worker.stop();
     };
-    pooled.since = performance.now();
     return pooled;
   }
 

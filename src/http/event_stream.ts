@@ -54,14 +54,10 @@ export function streamEvents(
   return streamSSE(c, async (stream) => {
     const done = Promise.withResolvers<void>();
     let lastSent = options.after ?? -1;
-    const send = async (event: ConversationEvent) => {
+    const send = async (event: ConversationEvent, data = JSON.stringify(event)) => {
       if (event.id <= lastSent) return; // replayed already
       lastSent = event.id;
-      await stream.writeSSE({
-        id: String(event.id),
-        event: event.type,
-        data: JSON.stringify(event),
-      });
+      await stream.writeSSE({ id: String(event.id), event: event.type, data });
     };
     // Live events queue behind the replay; they are subscribed to first, so none falls between.
     let chain = options.after === undefined || !source.eventsAfter
@@ -72,10 +68,10 @@ export function streamEvents(
     let unread = 0;
     const unsubscribe = source.subscribe((event) => {
       if (options.filter && !options.filter(event)) return;
-      const bytes = JSON.stringify(event).length;
-      if ((unread += bytes) > MAX_UNREAD_BYTES) return done.resolve();
+      const data = JSON.stringify(event);
+      if ((unread += data.length) > MAX_UNREAD_BYTES) return done.resolve();
       // Written in order, one after the other, never concurrently.
-      chain = chain.then(() => send(event)).finally(() => unread -= bytes);
+      chain = chain.then(() => send(event, data)).finally(() => unread -= data.length);
       if (options.until?.(event)) chain.then(done.resolve, done.resolve);
     });
     stream.onAbort(() => done.resolve());

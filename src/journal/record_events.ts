@@ -7,7 +7,13 @@
  * @module
  */
 import type { ConversationEvent, ConversationEventInit } from "../events.ts";
-import { applyRecord, type ConversationState, type JournalRecord, turnText } from "./records.ts";
+import {
+  applyRecord,
+  type AssistantRecord,
+  type ConversationState,
+  type JournalRecord,
+  turnText,
+} from "./records.ts";
 import { NO_USAGE, type TokenUsage } from "../token_usage.ts";
 
 /**
@@ -61,6 +67,29 @@ export function eventsOfRecords(
   return events;
 }
 
+/**
+ * The event of a model response, the `step`th of its turn: live when it
+ * arrives, and rebuilt from its record.
+ *
+ * @example
+ * ```ts
+ * import { modelCallFinished } from "./record_events.ts";
+ * const event = modelCallFinished({ type: "assistant", content: [], stopReason: "end_turn" }, 1);
+ * console.log(event.type === "model_call_finished" && event.usage.inputTokens); // 0
+ * ```
+ */
+export function modelCallFinished(
+  { stopReason, usage }: AssistantRecord,
+  step: number,
+): ConversationEventInit {
+  return {
+    type: "model_call_finished",
+    step,
+    stopReason: stopReason ?? "end_turn",
+    usage: usage ?? NO_USAGE,
+  };
+}
+
 function eventsOf(
   record: JournalRecord,
   state: ConversationState,
@@ -92,12 +121,7 @@ function eventsOf(
       return [
         { type: "model_call_started", step: steps + 1 },
         ...(text.length > 0 ? [{ type: "text_delta", text: text.join("") }] : []),
-        {
-          type: "model_call_finished",
-          step: steps + 1,
-          stopReason: record.stopReason ?? "end_turn",
-          usage: record.usage ?? NO_USAGE,
-        },
+        modelCallFinished(record, steps + 1),
         ...record.content.flatMap((block) =>
           block.type === "tool_use"
             ? [{
