@@ -15,6 +15,8 @@ import {
 } from "../actors/scheduler/call_policies.ts";
 import { type BreakerSettings, DEFAULT_BREAKER } from "../actors/scheduler/circuit_breakers.ts";
 import { defaultMaxWorkers } from "../actors/_default_caps.ts";
+import { isMcpTool, McpExecutor } from "../actors/mcp/mcp_executor.ts";
+import { RoutingExecutor } from "../actors/routing_executor.ts";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
 import type { Isolation, ToolExecutor } from "../actors/tool_executor.ts";
 import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
@@ -26,7 +28,8 @@ import { errorMessage } from "./_error_message.ts";
 import { AnthropicModel, DEFAULT_MODEL } from "./model/anthropic_model.ts";
 import type { Model } from "./model/model.ts";
 import { detectPlatform } from "./platform.ts";
-import { BUILTIN_TOOLS_DIR, ToolCatalog } from "./tool_catalog.ts";
+import { checkMcpServers, type McpServers } from "./mcp_servers.ts";
+import { BUILTIN_TOOLS_DIR, type CatalogTool, ToolCatalog } from "./tool_catalog.ts";
 import { type CallLimits, DEFAULT_LIMITS, limitsSchema, resolveLimits } from "./tool_limits.ts";
 import { wholeNumberSchema } from "./whole_number.ts";
 import type { ToolLimits } from "./tool.ts";
@@ -47,6 +50,13 @@ export interface AgentOptions {
    * default-exports one tool (see `defineTool` in `./tool`).
    */
   tools?: (string | URL)[];
+  /**
+   * MCP servers whose tools are offered too, as `NAME__TOOL`: a command to
+   * start (`{ command, args, env }`, stdio) or an address (`{ url, headers }`,
+   * Streamable HTTP). Each is started, and asked for its tools, when the
+   * system is created.
+   */
+  mcpServers?: McpServers;
   /** Also offer the built-in tools (`current_time`, `list_files`, `fetch_url`, `run_javascript`…). Default false. */
   builtinTools?: boolean;
   /** The journal: a file path, `":memory:"` (the default), or an open `Deno.Kv` (which the system then closes). */
@@ -134,14 +144,21 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
   const platform = detectPlatform();
   ToolWorker.sandbox = platform.toolSandbox;
   const isolation = options.isolation ?? platform.toolIsolation;
-  const executor: ToolExecutor = isolation === "worker" ? new WorkerExecutor() : new HostExecutor();
+  const modules: ToolExecutor = isolation === "worker" ? new WorkerExecutor() : new HostExecutor();
+  const mcp = new McpExecutor(options.mcpServers ?? {});
+  const executor = new RoutingExecutor(modules, mcp);
   try {
     const sources = [...(options.builtinTools ? [BUILTIN_TOOLS_DIR] : []), ...options.tools ?? []];
-    const catalog = platform.toolSandbox === "disabled"
-      ? new ToolCatalog([])
-      : await ToolCatalog.load(sources, executor);
+    // Started side by side: an MCP server that fetches its package takes a while.
+    const [moduleTools, mcpTools] = await Promise.all([
+      platform.toolSandbox === "disabled"
+        ? new ToolCatalog([])
+        : ToolCatalog.load(sources, modules),
+      mcpToolsOf(options, mcp),
+    ]);
+    const catalog = moduleTools.with(mcpTools);
     const toolLimits = resolveLimits(options.limits, DEFAULT_LIMITS);
-    if (executor instanceof HostExecutor) warmHosts(executor, catalog, toolLimits);
+    if (modules instanceof HostExecutor) warmHosts(modules, catalog, toolLimits);
     return await AgentSystem.start({
       model,
       modelName: options.modelName ?? DEFAULT_MODEL,
@@ -163,6 +180,16 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
   } catch (error) {
     await executor[Symbol.asyncDispose]();
     throw error;
+  }
+}
+
+/** The tools of the MCP servers in `options`; a ConfigError names each server that did not answer. */
+async function mcpToolsOf(options: AgentOptions, mcp: McpExecutor): Promise<CatalogTool[]> {
+  checkMcpServers(options.mcpServers ?? {});
+  try {
+    return await mcp.listTools();
+  } catch (error) {
+    throw new ConfigError(`Some MCP servers could not be used:\n  ${errorMessage(error)}`);
   }
 }
 
@@ -198,7 +225,9 @@ function modelOf({ apiKey, baseURL, model }: AgentOptions): Model {
 /** Starts the hosts the tools need now, off the first call's path. */
 function warmHosts(executor: HostExecutor, catalog: ToolCatalog, limits: CallLimits): void {
   executor.warm(
-    catalog.list().map((tool) => ({ ...tool, limits: resolveLimits(tool.limits, limits) })),
+    catalog.list()
+      .filter((tool) => !isMcpTool(tool.moduleUrl))
+      .map((tool) => ({ ...tool, limits: resolveLimits(tool.limits, limits) })),
   );
 }
 

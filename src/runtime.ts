@@ -36,7 +36,7 @@ export const DEFAULT_DATA_PATH = ".agent/journal.kv";
 export async function createRuntime(
   options: Pick<
     CliOptions,
-    "toolDirs" | "model" | "timeoutMs" | "turnLimitMs" | "maxSteps" | "system"
+    "toolDirs" | "mcpServers" | "model" | "timeoutMs" | "turnLimitMs" | "maxSteps" | "system"
   >,
   { server }: { server: boolean },
 ): Promise<Runtime> {
@@ -51,6 +51,7 @@ export async function createRuntime(
     ...modelFromEnvironment(),
     modelName: options.model ?? Deno.env.get("AGENT_MODEL") ?? DEFAULT_MODEL,
     tools: options.toolDirs,
+    mcpServers: options.mcpServers,
     builtinTools: true,
     journal: dataPath,
     system: options.system,

@@ -31,7 +31,8 @@ export interface CatalogTool extends ToolDeclaration {
 
 // Ajv caches compiled schemas per object, so validating at load time and
 // compiling in the catalog costs one compilation.
-const ajv = new Ajv2020({ allErrors: true, strict: false });
+// Formats ("uri", "email"…) are hints to the model here, as most tool runners treat them.
+const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
 
 const grant = z.union([z.boolean(), z.array(z.string())]);
 const toolDescription = z.object({
@@ -120,6 +121,51 @@ export class ToolCatalog {
       throw new ConfigError(`Some tools could not be loaded:\n  ${problems.join("\n  ")}`);
     }
     return new ToolCatalog(tools);
+  }
+
+  /**
+   * This catalog and `tools` from another source (an MCP server's), or a
+   * {@linkcode ConfigError} if a name is taken or a schema is not valid.
+   *
+   * @example
+   * ```ts
+   * import { ToolCatalog } from "./tool_catalog.ts";
+   * const echo = {
+   *   name: "everything__echo",
+   *   description: "Echoes its input",
+   *   inputSchema: { type: "object" as const, properties: { message: { type: "string" } } },
+   *   permissions: {},
+   *   moduleUrl: "mcp://everything/echo",
+   * };
+   * console.log(new ToolCatalog([]).with([echo]).names); // ["everything__echo"]
+   * ```
+   */
+  with(tools: CatalogTool[]): ToolCatalog {
+    const problems: string[] = [];
+    for (const tool of tools) {
+      const taken = this.#tools.get(tool.name);
+      if (taken) {
+        problems.push(
+          `two tools are named "${tool.name}": ${taken.moduleUrl} and ${tool.moduleUrl} (rename one, or its server)`,
+        );
+      } else if (!/^[a-zA-Z0-9_-]{1,64}$/.test(tool.name)) {
+        problems.push(
+          `${tool.moduleUrl}: "${tool.name}" is longer than the 64 characters a tool name may have`,
+        );
+      } else {
+        try {
+          ajv.compile(tool.inputSchema);
+        } catch (error) {
+          problems.push(
+            `${tool.moduleUrl}: the input schema is not valid JSON Schema: ${errorMessage(error)}`,
+          );
+        }
+      }
+    }
+    if (problems.length > 0) {
+      throw new ConfigError(`Some tools could not be offered:\n  ${problems.join("\n  ")}`);
+    }
+    return new ToolCatalog([...this.list(), ...tools]);
   }
 
   /** The tool names, in load order. */

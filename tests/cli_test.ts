@@ -54,6 +54,15 @@ Deno.test("bad flags get a clear message and exit 2", async () => {
       ],
       [["--timeout", "0", "hi"], '--timeout must be a whole number from 1 to 3600000, got "0".'],
       [["--model"], "--model needs a value."],
+      [
+        ["--mcp", "everything", "hi"],
+        '--mcp takes NAME=COMMAND ARGS… or NAME=https://…, got "everything".',
+      ],
+      [["--mcp", "a=x", "--mcp", "a=y", "hi"], "--mcp names the server a twice."],
+      [
+        ["--mcp", "gone=/no/such/mcp-server", "hi"],
+        "The MCP server gone (/no/such/mcp-server) did not start: there is no such command",
+      ],
       [["--tools", "/no/such/dir", "hi"], "Cannot read the tool module or folder /no/such/dir"],
     ]
   ) {

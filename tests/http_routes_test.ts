@@ -50,7 +50,7 @@ Deno.test("with a token, every /v1 route requires it", async () => {
   assertEquals(ok.status, 200);
 });
 
-Deno.test("GET /v1/tools lists name, description, schema, permissions and timeout", async () => {
+Deno.test("GET /v1/tools lists name, description, source, schema, permissions and timeout", async () => {
   await using test = await testApp();
   const { app } = test;
   const { tools } = await (await app.request("/v1/tools")).json();
@@ -58,6 +58,10 @@ Deno.test("GET /v1/tools lists name, description, schema, permissions and timeou
   assertEquals(fetchUrl.permissions, { net: true, env: ["AGENT_FETCH_ALLOW"] });
   assertEquals(fetchUrl.timeoutMs, 20_000);
   assertEquals(fetchUrl.inputSchema.required, ["url"]);
+  assertEquals(fetchUrl.source, {
+    type: "module",
+    url: new URL("../tools/fetch_url.ts", import.meta.url).href,
+  });
   assertEquals(tools.find((tool: { name: string }) => tool.name === "sleep").timeoutMs, 10_000);
 });
 

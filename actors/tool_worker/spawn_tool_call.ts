@@ -8,7 +8,7 @@ import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { FromWorker } from "./protocol.ts";
-import { progressGate } from "./_progress_gate.ts";
+import { progressGate } from "../progress_gate.ts";
 import type { Exchange, ToolWorker } from "./tool_worker.ts";
 import type { CallEnd, WorkerLease, WorkerPool } from "./worker_pool.ts";
 

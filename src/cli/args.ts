@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError } from "../config_error.ts";
+import { type McpServers, parseMcpFlag } from "../mcp_servers.ts";
 import { wholeNumber } from "../whole_number.ts";
 
 /** The parsed and checked command line. */
@@ -12,6 +13,8 @@ export interface CliOptions {
   /** The prompt; none means an interactive session. */
   prompt?: string;
   toolDirs: string[];
+  /** From `--mcp NAME=COMMAND ARGS…` and `--mcp NAME=https://…`. */
+  mcpServers: McpServers;
   model?: string;
   timeoutMs: number;
   turnLimitMs: number;
@@ -24,6 +27,8 @@ export interface CliOptions {
 /** The flags `deno task run` and `deno task serve` share, for their help texts. */
 export const RUNTIME_FLAGS =
   `  --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
+  --mcp NAME=CMD   also offer the tools of an MCP server, as NAME__TOOL (repeatable):
+                   NAME=COMMAND ARGS… starts it (stdio), NAME=https://… reaches it
   --model NAME     model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
   --timeout MS     per-call time limit for tools that declare none (default 30000)
   --turn-limit MS  a call still running after MS continues as a background task (default 20000)
@@ -54,7 +59,7 @@ a second Ctrl-C quits.
 
 ${RUNTIME_ENV}`;
 
-const STRING_FLAGS = ["tools", "model", "timeout", "turn-limit", "max-steps", "system"];
+const STRING_FLAGS = ["tools", "mcp", "model", "timeout", "turn-limit", "max-steps", "system"];
 const BOOLEAN_FLAGS = ["json", "help"];
 
 /**
@@ -71,7 +76,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   const flags: Record<string, unknown> & { _: string[] } = parseArgs(args, {
     string: [...STRING_FLAGS, "_"],
     boolean: BOOLEAN_FLAGS,
-    collect: ["tools"],
+    collect: ["tools", "mcp"],
     alias: { h: "help" },
     unknown: (arg: string, key?: string) => {
       if (/^-\d/.test(arg)) {
@@ -90,7 +95,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   for (const name of STRING_FLAGS) {
     const values = [flags[name] ?? []].flat() as string[];
     if (values.some((value) => value === "")) throw new ConfigError(`--${name} needs a value.`);
-    if (name !== "tools" && Array.isArray(flags[name])) {
+    if (name !== "tools" && name !== "mcp" && Array.isArray(flags[name])) {
       throw new ConfigError(`--${name} may be given only once.`);
     }
   }
@@ -98,6 +103,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   return {
     prompt: prompt || undefined,
     toolDirs: flags.tools as string[],
+    mcpServers: mcpServersOf(flags.mcp as string[]),
     model: flags.model as string | undefined,
     timeoutMs: wholeNumber("--timeout", flags.timeout, 30_000, 1, 3_600_000),
     turnLimitMs: wholeNumber("--turn-limit", flags["turn-limit"], 20_000, 1, 3_600_000),
@@ -106,4 +112,13 @@ export function parseCliArgs(args: string[]): CliOptions {
     json: flags.json as boolean,
     help: flags.help as boolean,
   };
+}
+
+function mcpServersOf(flags: string[]): McpServers {
+  const servers: McpServers = {};
+  for (const [name, spec] of flags.map(parseMcpFlag)) {
+    if (servers[name]) throw new ConfigError(`--mcp names the server ${name} twice.`);
+    servers[name] = spec;
+  }
+  return servers;
 }

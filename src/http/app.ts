@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { isMcpTool } from "../../actors/mcp/mcp_executor.ts";
 import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { except } from "hono/combine";
@@ -99,6 +100,9 @@ export function createApp(options: AppOptions): Hono {
         name: tool.name,
         description: tool.description,
         inputSchema: tool.inputSchema,
+        source: isMcpTool(tool.moduleUrl)
+          ? { type: "mcp", server: new URL(tool.moduleUrl).host }
+          : { type: "module", url: tool.moduleUrl },
         permissions: tool.permissions,
         timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
         policies: {

@@ -57,6 +57,7 @@ async function runtimeDriver(apiUrl: string): Promise<Driver> {
   );
   const runtime = await createRuntime({
     toolDirs: [TOOLS_DIR],
+    mcpServers: {},
     model: MODEL,
     timeoutMs: 60_000,
     turnLimitMs: 60_000,

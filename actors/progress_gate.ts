@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { cutText } from "../../src/limit_result.ts";
+import { cutText } from "../src/limit_result.ts";
 
 /** A gate for one call's progress; `close()` drops what is still held. */
 export interface ProgressGate {
@@ -20,7 +20,7 @@ export interface ProgressGate {
  *
  * @example
  * ```ts
- * import { progressGate } from "./_progress_gate.ts";
+ * import { progressGate } from "./progress_gate.ts";
  * import { assertEquals } from "@std/assert";
  * const seen: string[] = [];
  * const gate = progressGate(1, 64, (text) => seen.push(text));

@@ -1,0 +1,209 @@
+/**
+ * One MCP server, as its tools' calls see it: a client session that is
+ * opened on first use, and opened again on the next call after the server
+ * stopped.
+ *
+ * @module
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  type CallToolResult,
+  ErrorCode,
+  McpError,
+  type Progress,
+  type Tool,
+} from "@modelcontextprotocol/sdk/types.js";
+import { errorMessage } from "../../src/_error_message.ts";
+import type { McpServerSpec } from "../../src/mcp_servers.ts";
+
+/** How long a server has to answer MCP's `initialize` and `tools/list`. */
+export const MCP_CONNECT_TIMEOUT_MS = 30_000;
+
+/** What a stdio server gets of this process's environment: no secrets, only what finding and fetching packages needs. */
+const PASSED_ENV = [
+  "PATH",
+  "HOME",
+  "USER",
+  "LOGNAME",
+  "SHELL",
+  "TERM",
+  "TMPDIR",
+  "DENO_DIR",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
+  "NODE_EXTRA_CA_CERTS",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+];
+
+/** How much of a stdio server's stderr is kept, to say why it stopped. */
+const STDERR_TAIL = 1000;
+
+/** A call the server did not complete because its session ended under it. */
+export class McpServerStopped extends Error {
+  override name = "McpServerStopped";
+}
+
+/**
+ * A session with one MCP server, named `name` in messages.
+ *
+ * @example
+ * ```ts ignore
+ * await using server = new McpConnection("everything", { command: "deno", args: ["run", "-A", "npm:@modelcontextprotocol/server-everything"] });
+ * const tools = await server.listTools();
+ * const result = await server.callTool("echo", { message: "hi" }, { timeoutMs: 5_000 });
+ * ```
+ */
+export class McpConnection implements AsyncDisposable {
+  #session: Promise<Client> | undefined;
+  /** The client of the session that is open now. */
+  #live: Client | undefined;
+  #stderr = "";
+  #closed = false;
+
+  constructor(readonly name: string, readonly spec: McpServerSpec) {}
+
+  /** The server's tools; rejects with a message that says what went wrong. */
+  async listTools(): Promise<Tool[]> {
+    const client = await this.#client();
+    const tools: Tool[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.listTools({ cursor }, { timeout: MCP_CONNECT_TIMEOUT_MS });
+      tools.push(...page.tools);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return tools;
+  }
+
+  /**
+   * Calls a tool. Rejects with {@linkcode McpServerStopped} when the
+   * session ends during the call (the next call starts a new one), with
+   * the signal's reason when it aborts (the server is told to cancel), and
+   * with the server's error otherwise.
+   */
+  async callTool(
+    tool: string,
+    input: unknown,
+    options: { timeoutMs: number; signal?: AbortSignal; onProgress?: (text: string) => void },
+  ): Promise<CallToolResult> {
+    const client = await this.#client();
+    const { onProgress } = options;
+    try {
+      return await client.callTool(
+        { name: tool, arguments: input as Record<string, unknown> },
+        undefined,
+        {
+          timeout: options.timeoutMs,
+          signal: options.signal,
+          onprogress: onProgress &&
+            ((progress: Progress) => onProgress(describeProgress(progress))),
+        },
+      ) as CallToolResult;
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      if (this.#live !== client) throw new McpServerStopped(this.#whyStopped());
+      // Not an answer of the server's: its address did not answer, so the next call starts afresh.
+      if (!(error instanceof McpError)) this.#forget(client);
+      throw error;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#closed = true;
+    const session = this.#session;
+    this.#session = undefined;
+    await session?.then((client) => client.close()).catch(() => {});
+  }
+
+  /** The open session, or a new one if there is none (never started, or the server stopped). */
+  #client(): Promise<Client> {
+    if (this.#closed) return Promise.reject(new Error(`the MCP server ${this.name} is closed`));
+    this.#session ??= this.#open().catch((error) => {
+      this.#session = undefined;
+      const failed = "url" in this.spec ? "did not answer" : "did not start";
+      throw new Error(`${this.#describe()} ${failed}: ${this.#reason(error)}`);
+    });
+    return this.#session;
+  }
+
+  async #open(): Promise<Client> {
+    this.#stderr = "";
+    const client = new Client({ name: "agent-runtime", version: "0.1.0" });
+    client.onclose = () => this.#forget(client);
+    await client.connect(this.#transport(), { timeout: MCP_CONNECT_TIMEOUT_MS });
+    this.#live = client;
+    return client;
+  }
+
+  /** The session's client ends: the next call opens a new one. */
+  #forget(client: Client): void {
+    if (this.#live !== client) return;
+    this.#live = undefined;
+    this.#session = undefined;
+    client.close().catch(() => {});
+  }
+
+  #transport(): Transport {
+    if ("url" in this.spec) {
+      return new StreamableHTTPClientTransport(new URL(this.spec.url), {
+        requestInit: { headers: this.spec.headers },
+      });
+    }
+    const env: Record<string, string> = {};
+    for (const name of PASSED_ENV) {
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    }
+    const transport = new StdioClientTransport({
+      command: this.spec.command,
+      args: this.spec.args ?? [],
+      env: { ...env, ...this.spec.env },
+      stderr: "pipe",
+    });
+    transport.stderr?.on("data", (chunk: Uint8Array) => {
+      this.#stderr = (this.#stderr + new TextDecoder().decode(chunk)).slice(-STDERR_TAIL);
+    });
+    return transport;
+  }
+
+  #describe(): string {
+    return "url" in this.spec
+      ? `The MCP server ${this.name} at ${this.spec.url}`
+      : `The MCP server ${this.name} (${[this.spec.command, ...this.spec.args ?? []].join(" ")})`;
+  }
+
+  #reason(error: unknown): string {
+    const said = this.#stderr.trim().split("\n").slice(-3).join(" | ");
+    return failureOf(error) + (said ? `; it said: ${said}` : "");
+  }
+
+  #whyStopped(): string {
+    return `${this.#describe()} stopped during the call${
+      this.#stderr.trim() ? ` (it said: ${this.#stderr.trim().split("\n").at(-1)})` : ""
+    }; it will be started again on the next call.`;
+  }
+}
+
+function describeProgress({ progress, total, message }: Progress): string {
+  return message ?? (total ? `${progress}/${total}` : String(progress));
+}
+
+/** What went wrong in opening a session, in words that say what to check. */
+function failureOf(error: unknown): string {
+  if (error instanceof McpError && (error as McpError).code === ErrorCode.ConnectionClosed) {
+    return "it ended before answering MCP's initialize (is it an MCP server that speaks on stdio?)";
+  }
+  if ((error as { code?: string }).code === "ENOENT") return "there is no such command";
+  const cause = error instanceof Error && error.cause ? ` (${errorMessage(error.cause)})` : "";
+  return errorMessage(error) + cause;
+}

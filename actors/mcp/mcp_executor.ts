@@ -1,0 +1,128 @@
+/**
+ * Calls of MCP servers' tools. The supervisor sees them as any tool call:
+ * the same request, the same outcomes, the same timeouts and cancellation.
+ *
+ * @module
+ */
+import { ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { errorMessage } from "../../src/_error_message.ts";
+import { limitResult } from "../../src/limit_result.ts";
+import { MCP_SEPARATOR, type McpServers } from "../../src/mcp_servers.ts";
+import type { CatalogTool } from "../../src/tool_catalog.ts";
+import { progressGate } from "../progress_gate.ts";
+import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import { McpConnection, McpServerStopped } from "./mcp_connection.ts";
+import { resultText } from "./_result_text.ts";
+
+/** Where an MCP tool "is": `mcp://SERVER/TOOL`, its catalog entry's `moduleUrl`. */
+const SCHEME = "mcp:";
+
+/**
+ * Whether a catalog entry's `moduleUrl` names an MCP server's tool.
+ *
+ * @example
+ * ```ts
+ * import { isMcpTool } from "./mcp_executor.ts";
+ * console.log(isMcpTool("mcp://everything/echo"), isMcpTool("file:///tools/echo.ts")); // true false
+ * ```
+ */
+export function isMcpTool(moduleUrl: string): boolean {
+  return moduleUrl.startsWith(SCHEME);
+}
+
+/**
+ * The sessions with the configured MCP servers, and their tools' calls.
+ *
+ * @example
+ * ```ts ignore
+ * await using mcp = new McpExecutor({ memory: { command: "deno", args: ["run", "-A", "npm:@modelcontextprotocol/server-memory"] } });
+ * const tools = await mcp.listTools(); // memory__read_graph, memory__create_entities, …
+ * ```
+ */
+export class McpExecutor implements AsyncDisposable {
+  readonly #servers = new Map<string, McpConnection>();
+
+  constructor(servers: McpServers) {
+    for (const [name, spec] of Object.entries(servers)) {
+      this.#servers.set(name, new McpConnection(name, spec));
+    }
+  }
+
+  /**
+   * Every server's tools, as catalog entries named `SERVER__TOOL`. Rejects
+   * with a message naming each server that did not start or answer.
+   */
+  async listTools(): Promise<CatalogTool[]> {
+    const listed = await Promise.allSettled(
+      [...this.#servers.values()].map(async (server) =>
+        (await server.listTools()).map((tool) => catalogEntry(server.name, tool))
+      ),
+    );
+    const problems = listed.flatMap((result) =>
+      result.status === "rejected" ? [errorMessage(result.reason)] : []
+    );
+    if (problems.length > 0) throw new Error(problems.join("\n  "));
+    return listed.flatMap((result) => result.status === "fulfilled" ? result.value : []);
+  }
+
+  /** Runs one call; never rejects: every failure is an outcome the model can read. */
+  async run(request: ToolCallRequest): Promise<ToolCallOutcome> {
+    const started = performance.now();
+    const outcome = (status: ToolCallOutcome["status"], content: string): ToolCallOutcome => ({
+      status,
+      content: limitResult(content, request.limits.resultBytes),
+      ms: performance.now() - started,
+    });
+    if (request.signal?.aborted) return outcome("cancelled", "Cancelled before the tool started.");
+    const url = new URL(request.moduleUrl);
+    const server = this.#servers.get(url.host)!;
+    const { progressPerSecond, progressBytes } = request.limits;
+    const progress = progressGate(progressPerSecond, progressBytes, (text) => {
+      request.onProgress?.(text);
+    });
+    try {
+      const result = await server.callTool(
+        decodeURIComponent(url.pathname.slice(1)),
+        request.input,
+        {
+          timeoutMs: request.timeoutMs,
+          signal: request.signal,
+          onProgress: (text) => progress.push(text),
+        },
+      );
+      return outcome(result.isError ? "failed" : "succeeded", resultText(result));
+    } catch (error) {
+      if (request.signal?.aborted) {
+        return outcome("cancelled", "Cancelled before the tool finished; the MCP server was told.");
+      }
+      if (error instanceof McpError && (error as McpError).code === ErrorCode.RequestTimeout) {
+        return outcome(
+          "timed_out",
+          `The tool timed out after ${request.timeoutMs} ms; the MCP server was told to cancel it.`,
+        );
+      }
+      if (error instanceof McpServerStopped) return outcome("failed", error.message);
+      const said = error instanceof McpError ? "answered with an error" : "could not be reached";
+      return outcome("failed", `The MCP server ${server.name} ${said}: ${errorMessage(error)}`);
+    } finally {
+      progress.close();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all([...this.#servers.values()].map((server) => server[Symbol.asyncDispose]()));
+  }
+}
+
+function catalogEntry(server: string, tool: Tool): CatalogTool {
+  // Ajv compiles the catalog's schemas as JSON Schema 2020-12, whatever draft a server names.
+  const { $schema: _, ...inputSchema } = tool.inputSchema;
+  return {
+    // The Messages API takes letters, digits, _ and - in a tool's name; MCP also allows . and /.
+    name: `${server}${MCP_SEPARATOR}${tool.name.replace(/[^a-zA-Z0-9_-]/g, "_")}`,
+    description: tool.description || tool.title || `${tool.name} of the MCP server ${server}`,
+    inputSchema,
+    permissions: {},
+    moduleUrl: `${SCHEME}//${server}/${encodeURIComponent(tool.name)}`,
+  };
+}

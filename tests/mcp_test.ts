@@ -1,0 +1,290 @@
+/**
+ * MCP servers as a source of tools, against real servers from npm: their
+ * tools reach the model, and every way a call can end comes back as a
+ * result the model can read.
+ */
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { join } from "node:path";
+import { pathToFileURL as toFileUrl } from "node:url";
+import { type AgentOptions, ConfigError, createAgentSystem } from "../mod.ts";
+import type Anthropic from "@anthropic-ai/sdk";
+import type { TurnResult } from "../actors/supervisor/conversation_supervisor.ts";
+import type { ToolCallSummary } from "../src/events.ts";
+import { type FakeScript, startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import {
+  childPids,
+  EVERYTHING,
+  memoryServer,
+  startEverythingOverHttp,
+} from "./support/mcp_servers.ts";
+import { startTestServer } from "./support/test_server.ts";
+import { nextEvent, recordEvents } from "./support/test_system.ts";
+
+/** A model that calls the tools a message names as JSON (`[{name, input}]`), then says what it got. */
+const callsAsAsked: FakeScript = (request) => {
+  const content = request.body.messages.at(-1)!.content;
+  if (typeof content !== "string" && content.some((block) => block.type === "tool_result")) {
+    return { text: JSON.stringify(content) };
+  }
+  const text = typeof content === "string"
+    ? content
+    : content.map((block) => block.type === "text" ? block.text : "").join("");
+  return text.startsWith("[{") ? { toolCalls: JSON.parse(text) } : { text: "Noted." };
+};
+
+async function agentsWith(options: Partial<AgentOptions>) {
+  const api = startFakeMessagesApi(callsAsAsked);
+  const agents = await createAgentSystem({ apiKey: "sk-ant-test", baseURL: api.url, ...options });
+  return {
+    api,
+    agents,
+    async [Symbol.asyncDispose]() {
+      await agents[Symbol.asyncDispose]();
+      await api[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** The `tool_result` blocks the model got back, in order (the model above says them back). */
+function resultsSeen(result: TurnResult): { content: string; is_error?: boolean }[] {
+  if (result.status !== "completed") throw new Error(`the turn ${result.status}`);
+  return JSON.parse(result.text);
+}
+
+function statuses(calls: ToolCallSummary[]): string[] {
+  return calls.map((call) => `${call.name}: ${call.status}`);
+}
+
+Deno.test("an MCP server's tools reach the model under its name, and a turn calls them at once", async () => {
+  await using test = await agentsWith({ mcpServers: { everything: EVERYTHING } });
+  const conversation = await test.agents.createConversation();
+  const result = await conversation.send(JSON.stringify([
+    { name: "everything__get-sum", input: { a: 2, b: 40 } },
+    { name: "everything__echo", input: { message: "over MCP" } },
+  ]));
+  assert(result.status === "completed");
+  assertEquals(statuses(result.toolCalls), [
+    "everything__get-sum: succeeded",
+    "everything__echo: succeeded",
+  ]);
+  const seen = resultsSeen(result).map((block) => block.content);
+  assertEquals(seen, ["The sum of 2 and 40 is 42.", "Echo: over MCP"]);
+  const offered = test.api.requests[0].body.tools as Anthropic.Tool[];
+  const echo = offered.find((tool) => tool.name === "everything__echo")!;
+  assertEquals(echo.input_schema.required, ["message"]);
+  assert(!("$schema" in echo.input_schema), "the server's draft-07 $schema is not passed on");
+  await using server = startTestServer(test.agents);
+  const { tools } = await (await fetch(`${server.url}/v1/tools`)).json();
+  assertEquals(tools.find((tool: { name: string }) => tool.name === "everything__echo").source, {
+    type: "mcp",
+    server: "everything",
+  });
+});
+
+Deno.test("a stdio MCP server gets only the permissions and environment it is given", async () => {
+  const folder = await Deno.makeTempDir();
+  Deno.env.set("AGENT_TEST_SECRET", "do-not-leak");
+  await using test = await agentsWith({
+    mcpServers: { memory: memoryServer(folder), everything: EVERYTHING },
+  });
+  const conversation = await test.agents.createConversation();
+  const result = await conversation.send(JSON.stringify([
+    {
+      name: "memory__create_entities",
+      input: { entities: [{ name: "Oslo", entityType: "city", observations: ["cold"] }] },
+    },
+    { name: "everything__get-env", input: {} },
+  ]));
+  assert(result.status === "completed");
+  assertEquals(statuses(result.toolCalls), [
+    "memory__create_entities: succeeded",
+    "everything__get-env: succeeded",
+  ]);
+  assertStringIncludes(await Deno.readTextFile(join(folder, "memory.jsonl")), '"Oslo"');
+  const seenEnv = resultsSeen(result)[1].content;
+  assertStringIncludes(seenEnv, "PATH");
+  assert(!seenEnv.includes("do-not-leak"), "a variable of this process reached the server");
+});
+
+Deno.test("an MCP tool's error comes back to the model as an error result", async () => {
+  await using test = await agentsWith({
+    mcpServers: { memory: memoryServer(await Deno.makeTempDir()) },
+  });
+  const conversation = await test.agents.createConversation();
+  const result = await conversation.send(JSON.stringify([
+    {
+      name: "memory__add_observations",
+      input: { observations: [{ entityName: "Nobody", contents: ["x"] }] },
+    },
+  ]));
+  assert(result.status === "completed");
+  assertEquals(statuses(result.toolCalls), ["memory__add_observations: failed"]);
+  const [block] = resultsSeen(result);
+  assertEquals(block, {
+    ...block,
+    is_error: true,
+    content: "Entity with name Nobody not found",
+  });
+});
+
+const LONG = {
+  name: "everything__trigger-long-running-operation",
+  input: { duration: 60, steps: 60 },
+};
+
+Deno.test("a hanging MCP call times out, and a cancelled one is cancelled, while the server stays up", async () => {
+  await using test = await agentsWith({ mcpServers: { everything: EVERYTHING }, timeoutMs: 1_500 });
+  const conversation = await test.agents.createConversation();
+  const timedOut = await conversation.send(JSON.stringify([LONG]));
+  assert(timedOut.status === "completed");
+  assertEquals(statuses(timedOut.toolCalls), [`${LONG.name}: timed_out`]);
+  assertStringIncludes(
+    resultsSeen(timedOut)[0].content,
+    "timed out after 1500 ms; the MCP server was told to cancel it",
+  );
+
+  const [pid] = childPids("server-everything");
+  const progressed = nextEvent(conversation, "tool_call_progress");
+  const cancelled = conversation.send(JSON.stringify([LONG]));
+  assertEquals((await progressed).text, "1/60");
+  assert(conversation.cancel());
+  const result = await cancelled;
+  assertEquals(statuses(result.toolCalls), [`${LONG.name}: cancelled`]);
+  assertEquals(childPids("server-everything"), [pid], "the same server answered both calls");
+});
+
+Deno.test("an MCP server killed mid-call fails that call, and is started again on the next", async () => {
+  await using test = await agentsWith({ mcpServers: { everything: EVERYTHING } });
+  const conversation = await test.agents.createConversation();
+  const events = recordEvents(conversation);
+  const [pid] = childPids("server-everything");
+  const progressed = nextEvent(conversation, "tool_call_progress");
+  const killedTurn = conversation.send(JSON.stringify([LONG]));
+  await progressed;
+  Deno.kill(pid, "SIGKILL");
+  const killed = await killedTurn;
+  assert(killed.status === "completed");
+  assertEquals(statuses(killed.toolCalls), [`${LONG.name}: failed`]);
+  const told = resultsSeen(killed)[0];
+  assertEquals(told.is_error, true);
+  assertStringIncludes(told.content, "The MCP server everything");
+  assertStringIncludes(told.content, "stopped during the call");
+  assertStringIncludes(told.content, "it will be started again on the next call");
+
+  const again = await conversation.send(
+    JSON.stringify([{ name: "everything__echo", input: { message: "back" } }]),
+  );
+  assertEquals(statuses(again.toolCalls), ["everything__echo: succeeded"]);
+  const [restarted] = childPids("server-everything");
+  assertNotEquals(restarted, pid);
+  assert(events.some((event) => event.type === "tool_call_finished" && event.status === "failed"));
+});
+
+Deno.test("an MCP call that outlives the turn limit continues as a task whose result reaches the model", async () => {
+  await using test = await agentsWith({ mcpServers: { everything: EVERYTHING }, turnLimitMs: 300 });
+  const conversation = await test.agents.createConversation();
+  const taskTurn = nextEvent(conversation, "turn_started", (event) => !!event.taskId, 30_000);
+  const result = await conversation.send(JSON.stringify([
+    { name: "everything__trigger-long-running-operation", input: { duration: 1, steps: 1 } },
+  ]));
+  assertEquals(statuses(result.toolCalls), [
+    "everything__trigger-long-running-operation: running",
+  ]);
+  assertStringIncludes((await taskTurn).text, "Long running operation completed.");
+});
+
+Deno.test("an MCP server over Streamable HTTP is used as one over stdio", async () => {
+  await using server = await startEverythingOverHttp();
+  await using test = await agentsWith({ mcpServers: { remote: { url: server.url } } });
+  const conversation = await test.agents.createConversation();
+  const result = await conversation.send(
+    JSON.stringify([{ name: "remote__echo", input: { message: "over HTTP" } }]),
+  );
+  assertEquals(statuses(result.toolCalls), ["remote__echo: succeeded"]);
+  assertEquals(resultsSeen(result)[0].content, "Echo: over HTTP");
+});
+
+Deno.test("MCP servers that cannot be used are refused with what to fix", async (t) => {
+  const refused = async (options: Partial<AgentOptions>, ...parts: string[]) => {
+    const error = await assertRejects(
+      () => createAgentSystem({ apiKey: "sk-ant-test", ...options }),
+      ConfigError,
+    );
+    for (const part of parts) assertStringIncludes(error.message, part);
+  };
+  await t.step("a command that does not exist", () =>
+    refused(
+      { mcpServers: { gone: { command: "/nonexistent/mcp-server" } } },
+      "The MCP server gone (/nonexistent/mcp-server) did not start: there is no such command",
+    ));
+  await t.step("a program that speaks something else", () =>
+    refused(
+      { mcpServers: { chatty: { command: Deno.execPath(), args: ["eval", "console.log('hi')"] } } },
+      "The MCP server chatty",
+      "did not start: it ended before answering MCP's initialize",
+    ));
+  await t.step("an address where nothing answers", async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    listener.close();
+    const url = `http://127.0.0.1:${listener.addr.port}/mcp`;
+    await refused(
+      { mcpServers: { far: { url } } },
+      `The MCP server far at ${url} did not answer: TypeError: fetch failed`,
+    );
+  });
+  await t.step(
+    "a name that is not one",
+    () =>
+      refused(
+        { mcpServers: { "my server": { url: "https://example.com/mcp" } } },
+        '"my server" cannot name an MCP server',
+      ),
+  );
+  await t.step("a tool name another tool has", async () => {
+    const folder = await Deno.makeTempDir();
+    await Deno.writeTextFile(
+      join(folder, "echo.ts"),
+      `export default { name: "everything__echo", description: "mine", inputSchema: { type: "object" }, run: () => "mine" };`,
+    );
+    await refused(
+      { tools: [folder], mcpServers: { everything: EVERYTHING } },
+      `two tools are named "everything__echo": ${
+        toFileUrl(folder).href
+      }/echo.ts and mcp://everything/echo`,
+    );
+  });
+});
+
+Deno.test("deno task run --mcp offers a server's tools to the model", async () => {
+  await using api = startFakeMessagesApi(callsAsAsked);
+  const { command, args } = EVERYTHING;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--no-check",
+      new URL("../main.ts", import.meta.url).pathname,
+      "--mcp",
+      `everything=${command} ${args!.join(" ")}`,
+      "--json",
+      JSON.stringify([{ name: "everything__echo", input: { message: "from the CLI" } }]),
+    ],
+    env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: api.url, AGENT_DATA: ":memory:" },
+  }).output();
+  assertEquals(code, 0);
+  const events = new TextDecoder().decode(stdout).trim().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+  const finished = events.find((event) => event.type === "tool_call_finished");
+  assertEquals([finished.name, finished.status, finished.content], [
+    "everything__echo",
+    "succeeded",
+    "Echo: from the CLI",
+  ]);
+});
