@@ -15,6 +15,8 @@ import {
 import { TaskBoard } from "../../actors/task_board.ts";
 import type { ToolExecutor } from "../../actors/tool_executor.ts";
 import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
+import { McpExecutor } from "../../actors/mcp/mcp_executor.ts";
+import { EVERYTHING } from "../support/mcp_servers.ts";
 import { WorkerExecutor } from "../../actors/tool_worker/worker_executor.ts";
 import type { Tool } from "../../src/tool.ts";
 import { ToolCatalog } from "../../src/tool_catalog.ts";
@@ -173,6 +175,21 @@ async function measureInProcess(): Promise<Figures> {
   };
 }
 
+/** A trivial MCP call (the reference server's `echo`, over stdio), as the runtime makes it. */
+async function measureMcp(): Promise<number[]> {
+  await using mcp = new McpExecutor({ everything: EVERYTHING });
+  const echo = (await mcp.listTools()).find((tool) => tool.name === "everything__echo")!;
+  // Awaited here: the server is stopped when this function returns.
+  return await warmSamples(60, () =>
+    mcp.run({
+      name: echo.name,
+      ...callPlacement(echo, "mcp", DEFAULT_LIMITS),
+      callId: "x",
+      input: { message: "hi" },
+      timeoutMs: 10_000,
+    }));
+}
+
 const hosts = new HostExecutor();
 const columns: [string, Figures][] = [
   ["tool hosts (default)", await measure("hosts", hosts)],
@@ -180,6 +197,7 @@ const columns: [string, Figures][] = [
   ["Promise.all in process", await measureInProcess()],
 ];
 await hosts[Symbol.asyncDispose]();
+const mcpCall = await measureMcp();
 
 const rate = (value: number) => value.toFixed(1);
 const p = (values: number[]) => `${ms(percentile(values, 0.5))} / ${ms(percentile(values, 0.99))}`;
@@ -207,5 +225,10 @@ for (const row of rows) console.log(line(row));
 const [host, worker] = columns.map(([, f]) => median(f.noop));
 console.log(
   `\nA warm tool host adds ${ms(host - worker)} p50 to a no-op call over workers in process.`,
+);
+console.log(
+  `An MCP call (server-everything's echo, stdio), p50 / p99: ${
+    p(mcpCall)
+  }; a module tool's in a reused worker of a tool host: ${p(columns[0][1].noopReused)}.`,
 );
 Deno.exit(0);
