@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { traceConversation, tracingEnabled } from "../src/tracing.ts";
 import type { Model } from "../src/model/model.ts";
 import type { ToolCatalog } from "../src/tool_catalog.ts";
 import type { Journal, JournalHealth } from "../src/journal/journal.ts";
@@ -106,7 +107,13 @@ export class AgentSystem implements AsyncDisposable {
     };
     const node = crypto.randomUUID();
     this.tasks = new TaskBoard(options.journal, node, (id) => void this.#wake(id, false));
-    this.#deps = { settings, journal: options.journal, tasks: this.tasks, node };
+    this.#deps = {
+      settings,
+      journal: options.journal,
+      tasks: this.tasks,
+      node,
+      onSpawn: tracingEnabled() ? traceConversation : undefined,
+    };
   }
 
   /**

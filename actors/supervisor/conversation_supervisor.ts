@@ -49,6 +49,8 @@ export interface SupervisorDeps {
   tasks: TaskBoard;
   /** This process, as leases name it. */
   node: string;
+  /** Called with each supervisor as it is spawned: where observers (tracing) attach. */
+  onSpawn?: (supervisor: ConversationSupervisor) => void;
 }
 
 /** What may differ per conversation. */
@@ -168,6 +170,7 @@ export class ConversationSupervisor {
     this.id = loaded.state.id;
     this.#deps = deps;
     this.#loaded = loaded;
+    deps.onSpawn?.(this);
   }
 
   /** Journals a new conversation and spawns its supervisor. */

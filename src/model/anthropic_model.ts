@@ -33,6 +33,8 @@ export class AnthropicModel implements Model {
       apiKey: options.apiKey,
       baseURL: options.baseURL,
       maxRetries: options.maxRetries ?? 2,
+      // The runtime traces each model call itself (src/tracing.ts), as a child of its turn.
+      openTelemetry: false,
     });
   }
 
