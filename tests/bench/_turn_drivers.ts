@@ -42,6 +42,8 @@ type Run = (input: { ms: number }) => unknown;
 /** The columns, by name. */
 export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
   "this runtime": runtimeDriver,
+  // Run with OTEL_DENO=true by the turns bench: the cost of tracing on.
+  "this runtime (traced)": runtimeDriver,
   "this runtime (HTTP)": httpDriver,
   "SDK Promise.all loop": sdkLoopDriver,
   "AI SDK generateText": aiSdkDriver,

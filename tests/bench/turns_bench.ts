@@ -52,6 +52,9 @@ const WORKLOADS: Record<string, (driver: Driver) => Promise<Partial<Figures>>> =
   },
 };
 
+/** What the traced column measures, and how its process is started. */
+const TRACED_WORKLOADS = ["w1Reused", "w2Reused"];
+
 if (Deno.args.length > 0) {
   const [column, workload] = Deno.args;
   {
@@ -73,18 +76,37 @@ await using api = startFakeMessagesApi((request) => {
   };
 });
 const forget = setInterval(() => api.requests.length = 0, 500); // only the columns are measured
-const columns: [string, Figures][] = [];
+// Where the traced column's spans go: received and dropped, as a collector on loopback would.
+await using collector = Deno.serve(
+  { hostname: "127.0.0.1", port: 0, onListen() {} },
+  async (request) => {
+    await request.body?.cancel();
+    return Response.json({});
+  },
+);
+const TRACING_ENV = {
+  OTEL_DENO: "true",
+  OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+  OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
+};
+const columns: [string, Partial<Figures>][] = [];
 for (const column of Object.keys(DRIVERS)) {
   const figures: Partial<Figures> = {};
-  for (const workload of Object.keys(WORKLOADS)) {
-    Object.assign(figures, await runWorkload(column, workload));
+  const traced = column.endsWith("(traced)");
+  // Tracing's cost shows in the turn figures; the rest would only repeat the column before.
+  for (const workload of traced ? TRACED_WORKLOADS : Object.keys(WORKLOADS)) {
+    Object.assign(figures, await runWorkload(column, workload, traced ? TRACING_ENV : {}));
   }
-  columns.push([column, figures as Figures]);
+  columns.push([column, figures]);
 }
 clearInterval(forget);
 printTable(columns);
 
-async function runWorkload(column: string, workload: string): Promise<Partial<Figures>> {
+async function runWorkload(
+  column: string,
+  workload: string,
+  env: Record<string, string>,
+): Promise<Partial<Figures>> {
   const child = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -94,7 +116,7 @@ async function runWorkload(column: string, workload: string): Promise<Partial<Fi
       column,
       workload,
     ],
-    env: { BENCH_API_URL: api.url },
+    env: { BENCH_API_URL: api.url, ...env },
     stderr: "inherit",
   }).output();
   const lines = new TextDecoder().decode(child.stdout).trim().split("\n");
@@ -153,24 +175,25 @@ async function crowdRun(driver: Driver) {
   return { ms: performance.now() - started, peakBytes, results };
 }
 
-function printTable(columns: [string, Figures][]): void {
+function printTable(columns: [string, Partial<Figures>][]): void {
   const ms = (value: number) => `${value.toFixed(0)} ms`;
   const mb = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(0)} MB`;
-  const row = (label: string, cell: (f: Figures) => string) => [
+  const rate = (value: number) => value.toFixed(1);
+  const row = (label: string, key: keyof Figures, format: (value: number) => string) => [
     label,
-    ...columns.map(([, figures]) => cell(figures)),
+    ...columns.map(([, figures]) => figures[key] === undefined ? "–" : format(figures[key])),
   ];
   const rows = [
     ["", ...columns.map(([name]) => name)],
-    row("W1: 10 × 200 ms I/O, turn wall: fresh", (f) => ms(f.w1)),
-    row("                                reused", (f) => ms(f.w1Reused)),
-    row("W2: 50 convs, 3 × 100 ms, turns/s: fresh", (f) => f.w2.toFixed(1)),
-    row("                                   reused", (f) => f.w2Reused.toFixed(1)),
-    row("W3: 2 × 500 ms CPU-bound, turn wall", (f) => ms(f.w3)),
-    row("W5: peak memory (PSS) during W2 reused", (f) => mb(f.peakBytes)),
-    row("1,000 convs × 3 calls at once: wall", (f) => ms(f.crowdMs)),
-    row("                          peak memory", (f) => mb(f.crowdPeakBytes)),
-    row("                      results returned", (f) => String(f.crowdResults)),
+    row("W1: 10 × 200 ms I/O, turn wall: fresh", "w1", ms),
+    row("                                reused", "w1Reused", ms),
+    row("W2: 50 convs, 3 × 100 ms, turns/s: fresh", "w2", rate),
+    row("                                   reused", "w2Reused", rate),
+    row("W3: 2 × 500 ms CPU-bound, turn wall", "w3", ms),
+    row("W5: peak memory (PSS) during W2 reused", "peakBytes", mb),
+    row("1,000 convs × 3 calls at once: wall", "crowdMs", ms),
+    row("                          peak memory", "crowdPeakBytes", mb),
+    row("                      results returned", "crowdResults", String),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((cells) => cells[i].length)));
   console.log(
