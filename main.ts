@@ -117,11 +117,4 @@ function tasksDone(conversation: ConversationSupervisor): Promise<void> {
 
 // Deno.exit, not a return: a terminated tool stuck in a CPU loop keeps its
 // thread alive, and the process must still end with the conversation.
-if (import.meta.main) {
-  // A compiled binary starts its tool hosts by running itself with `tool-host SOCKET`.
-  if (Deno.args[0] === "tool-host") {
-    const { runToolHost } = await import("./actors/tool_host/host_main.ts");
-    await runToolHost(Deno.args[1]);
-  }
-  Deno.exit(await main(Deno.args));
-}
+if (import.meta.main) Deno.exit(await main(Deno.args));

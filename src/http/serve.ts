@@ -169,13 +169,25 @@ function isLoopback(hostname: string): boolean {
   return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
-if (import.meta.main) {
+/**
+ * `deno task serve`: serves until stopped, and resolves with the exit
+ * status: 0, or 2 for bad flags or settings (their message printed).
+ *
+ * @example
+ * ```ts ignore
+ * Deno.exit(await serveCommand(Deno.args));
+ * ```
+ */
+export async function serveCommand(args: string[]): Promise<number> {
   try {
-    await serve(Deno.args);
-    Deno.exit(0); // a tool stuck in a CPU loop must not keep the process alive
+    await serve(args);
+    return 0;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`error: ${error.message}`);
-    Deno.exit(2);
+    return 2;
   }
 }
+
+// Deno.exit: a tool stuck in a CPU loop must not keep the process alive.
+if (import.meta.main) Deno.exit(await serveCommand(Deno.args));
