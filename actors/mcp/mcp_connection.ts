@@ -48,9 +48,9 @@ const PASSED_ENV = [
 /** How much of a stdio server's stderr is kept, to say why it stopped. */
 const STDERR_TAIL = 1000;
 
-/** A call the server did not complete because its session ended under it. */
-export class McpServerStopped extends Error {
-  override name = "McpServerStopped";
+/** The server is not there to answer: it did not start, or stopped during the call. */
+export class McpServerUnavailable extends Error {
+  override name = "McpServerUnavailable";
 }
 
 /**
@@ -86,8 +86,9 @@ export class McpConnection implements AsyncDisposable {
   }
 
   /**
-   * Calls a tool. Rejects with {@linkcode McpServerStopped} when the
-   * session ends during the call (the next call starts a new one), with
+   * Calls a tool. Rejects with {@linkcode McpServerUnavailable} when the
+   * server does not start, or its session ends during the call (the next
+   * call starts a new one), with
    * the signal's reason when it aborts (the server is told to cancel), and
    * with the server's error otherwise.
    */
@@ -111,7 +112,7 @@ export class McpConnection implements AsyncDisposable {
       ) as CallToolResult;
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      if (this.#live !== client) throw new McpServerStopped(this.#whyStopped());
+      if (this.#live !== client) throw new McpServerUnavailable(this.#whyStopped());
       // Not an answer of the server's: its address did not answer, so the next call starts afresh.
       if (!(error instanceof McpError)) this.#forget(client);
       throw error;
@@ -131,7 +132,7 @@ export class McpConnection implements AsyncDisposable {
     this.#session ??= this.#open().catch((error) => {
       this.#session = undefined;
       const failed = "url" in this.spec ? "did not answer" : "did not start";
-      throw new Error(`${this.#describe()} ${failed}: ${this.#reason(error)}`);
+      throw new McpServerUnavailable(`${this.#describe()} ${failed}: ${this.#reason(error)}`);
     });
     return this.#session;
   }

@@ -11,7 +11,7 @@ import { MCP_SEPARATOR, type McpServers } from "../../src/mcp_servers.ts";
 import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { progressGate } from "../progress_gate.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
-import { McpConnection, McpServerStopped } from "./mcp_connection.ts";
+import { McpConnection, McpServerUnavailable } from "./mcp_connection.ts";
 import { resultText } from "./_result_text.ts";
 
 /** Where an MCP tool "is": `mcp://SERVER/TOOL`, its catalog entry's `moduleUrl`. */
@@ -59,7 +59,7 @@ export class McpExecutor implements AsyncDisposable {
       ),
     );
     const problems = listed.flatMap((result) =>
-      result.status === "rejected" ? [errorMessage(result.reason)] : []
+      result.status === "rejected" ? [messageOf(result.reason)] : []
     );
     if (problems.length > 0) throw new Error(problems.join("\n  "));
     return listed.flatMap((result) => result.status === "fulfilled" ? result.value : []);
@@ -101,7 +101,7 @@ export class McpExecutor implements AsyncDisposable {
           `The tool timed out after ${request.timeoutMs} ms; the MCP server was told to cancel it.`,
         );
       }
-      if (error instanceof McpServerStopped) return outcome("failed", error.message);
+      if (error instanceof McpServerUnavailable) return outcome("failed", error.message);
       const said = error instanceof McpError ? "answered with an error" : "could not be reached";
       return outcome("failed", `The MCP server ${server.name} ${said}: ${errorMessage(error)}`);
     } finally {
@@ -125,4 +125,9 @@ function catalogEntry(server: string, tool: Tool): CatalogTool {
     permissions: {},
     moduleUrl: `${SCHEME}//${server}/${encodeURIComponent(tool.name)}`,
   };
+}
+
+/** An unavailable server's message says all; anything else is named by its kind. */
+function messageOf(error: unknown): string {
+  return error instanceof McpServerUnavailable ? error.message : errorMessage(error);
 }
