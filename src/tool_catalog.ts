@@ -34,11 +34,14 @@ export interface CatalogTool extends ToolDeclaration {
 // Formats ("uri", "email"…) are hints to the model here, as most tool runners treat them.
 const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
 
+/** What the Messages API accepts as a tool's name. */
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
 const grant = z.union([z.boolean(), z.array(z.string())]);
 const toolDescription = z.object({
   name: z.string({ error: "`name` is missing" }).regex(
-    /^[a-zA-Z0-9_-]{1,64}$/,
-    "`name` must match ^[a-zA-Z0-9_-]{1,64}$",
+    TOOL_NAME,
+    `\`name\` must match ${TOOL_NAME.source}`,
   ),
   description: z.string({ error: "`description` must be a string" }).min(
     1,
@@ -148,18 +151,13 @@ export class ToolCatalog {
         problems.push(
           `two tools are named "${tool.name}": ${taken.moduleUrl} and ${tool.moduleUrl} (rename one, or its server)`,
         );
-      } else if (!/^[a-zA-Z0-9_-]{1,64}$/.test(tool.name)) {
+      } else if (!TOOL_NAME.test(tool.name)) {
         problems.push(
           `${tool.moduleUrl}: "${tool.name}" is longer than the 64 characters a tool name may have`,
         );
       } else {
-        try {
-          ajv.compile(tool.inputSchema);
-        } catch (error) {
-          problems.push(
-            `${tool.moduleUrl}: the input schema is not valid JSON Schema: ${errorMessage(error)}`,
-          );
-        }
+        const invalid = schemaProblem(tool.inputSchema);
+        if (invalid) problems.push(`${tool.moduleUrl}: ${invalid}`);
       }
     }
     if (problems.length > 0) {
@@ -245,12 +243,18 @@ async function loadTool(
     throw new Error("`retries` needs `idempotent: true`: only a tool safe to run twice is retried");
   }
   const tool = { ...described, moduleUrl } as CatalogTool;
-  try {
-    ajv.compile(tool.inputSchema);
-  } catch (error) {
-    throw new Error(`the input schema is not valid JSON Schema: ${errorMessage(error)}`);
-  }
+  const invalid = schemaProblem(tool.inputSchema);
+  if (invalid) throw new Error(invalid);
   return tool;
+}
+
+/** Why `schema` does not compile, or undefined if it does (and is then cached by Ajv). */
+function schemaProblem(schema: Anthropic.Tool.InputSchema): string | undefined {
+  try {
+    ajv.compile(schema);
+  } catch (error) {
+    return `the input schema is not valid JSON Schema: ${errorMessage(error)}`;
+  }
 }
 
 function formatSchemaError(error: ErrorObject): string {

@@ -31,6 +31,19 @@ export function isMcpTool(moduleUrl: string): boolean {
 }
 
 /**
+ * The MCP server whose tool a catalog entry's `moduleUrl` names, if it names one.
+ *
+ * @example
+ * ```ts
+ * import { mcpServerOf } from "./mcp_executor.ts";
+ * console.log(mcpServerOf("mcp://everything/echo")); // "everything"
+ * ```
+ */
+export function mcpServerOf(moduleUrl: string): string | undefined {
+  return isMcpTool(moduleUrl) ? new URL(moduleUrl).host : undefined;
+}
+
+/**
  * The sessions with the configured MCP servers, and their tools' calls.
  *
  * @example

@@ -17,10 +17,8 @@ export interface ToolRate {
 /** Ends a call's hold on its tool's gate. */
 export type GateRelease = () => void;
 
-interface Waiter {
-  resolve: (release: GateRelease) => void;
-  reject: (reason: unknown) => void;
-}
+/** Hands a waiting call its place. */
+type Waiter = (release: GateRelease) => void;
 
 /**
  * The gates of every tool, shared by every conversation.
@@ -97,12 +95,9 @@ class Gate {
     const release = this.tryEnter();
     if (release) return Promise.resolve(release);
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: (release) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(release);
-        },
-        reject,
+      const waiter: Waiter = (release) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(release);
       };
       const onAbort = () => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
@@ -145,7 +140,7 @@ class Gate {
         this.#timer = setTimeout(() => this.#pump(), wait);
         return;
       }
-      this.#waiters.shift()!.resolve(this.#start());
+      this.#waiters.shift()!(this.#start());
     }
   }
 }

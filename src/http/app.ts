@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { isMcpTool } from "../../actors/mcp/mcp_executor.ts";
+import { mcpServerOf } from "../../actors/mcp/mcp_executor.ts";
 import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { except } from "hono/combine";
@@ -100,9 +100,7 @@ export function createApp(options: AppOptions): Hono {
         name: tool.name,
         description: tool.description,
         inputSchema: tool.inputSchema,
-        source: isMcpTool(tool.moduleUrl)
-          ? { type: "mcp", server: new URL(tool.moduleUrl).host }
-          : { type: "module", url: tool.moduleUrl },
+        source: sourceOf(tool.moduleUrl),
         permissions: tool.permissions,
         timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
         policies: {
@@ -121,4 +119,10 @@ export function createApp(options: AppOptions): Hono {
   app.route("/v1/conversations", conversationRoutes(system, shutdown));
   app.route("/v1/tasks", taskRoutes(system.tasks));
   return app;
+}
+
+/** Where a tool comes from, as `GET /v1/tools` says it. */
+function sourceOf(moduleUrl: string) {
+  const server = mcpServerOf(moduleUrl);
+  return server ? { type: "mcp", server } : { type: "module", url: moduleUrl };
 }

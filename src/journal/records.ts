@@ -52,10 +52,10 @@ export type JournalRecord =
     error?: TurnError;
   };
 
-/** A change to a call: its new state, and what the model was told, once it was. */
 /** A model response, as journaled. */
 export type AssistantRecord = Extract<JournalRecord, { type: "assistant" }>;
 
+/** A change to a call: its new state, and what the model was told, once it was. */
 export interface CallUpdate {
   callId: string;
   state: CallState;
