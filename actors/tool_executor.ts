@@ -17,6 +17,7 @@ export interface ToolCallRequest {
   limits: CallLimits;
   callId: string;
   input: unknown;
+  /** How long the call may run, from when its worker begins it (loading the worker is not counted). */
   timeoutMs: number;
   /** Calls with different keys never share a failure domain (see the tool's `isolation`). */
   isolationKey?: string;
@@ -24,6 +25,8 @@ export interface ToolCallRequest {
   reuse?: ReuseTerms;
   /** Aborting it cancels the call: the worker is stopped, the outcome is `cancelled`. */
   signal?: AbortSignal;
+  /** The worker has begun the call: its `timeoutMs` counts from here. */
+  onStarted?: () => void;
   onProgress?: (text: string) => void;
   /** The task the call becomes if the tool hands its work off (`ctx.handOff()`); none refuses it. */
   task?: { taskId: string; secret: string };

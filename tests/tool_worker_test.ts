@@ -175,6 +175,11 @@ test("a worker is reused only for calls with the same reuse key, and keeps its m
   assertEquals(await count("a"), "4");
 });
 
+test("a call's timeout counts from when its worker begins it, not while the worker loads", async (call) => {
+  const outcome = await call("slow_load", {}, { timeoutMs: 100 });
+  assertEquals([outcome.status, outcome.content], ["succeeded", "loaded"]);
+});
+
 test("a reused worker is retired after a failure", async (call) => {
   assertEquals((await call("counter", {}, { reuse: { key: "a", concurrency: 1 } })).content, "1");
   const failed = await call("counter", { fail: true }, { reuse: { key: "a", concurrency: 1 } });

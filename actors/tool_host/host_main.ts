@@ -61,6 +61,7 @@ function runCall({ id, call }: Extract<ToHost, { type: "run" }>, host: Host): vo
   spawnToolCall({
     ...call,
     signal: stop.signal,
+    onStarted: () => send({ type: "started", id }),
     onProgress: (text) => send({ type: "progress", id, text }),
     onHandOff: () => send({ type: "handed_off", id }),
     onLateResult: (outcome) => send({ type: "late", id, outcome }),

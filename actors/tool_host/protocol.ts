@@ -2,7 +2,7 @@
  * The messages between the runtime and a tool host process, sent as
  * length-prefixed JSON frames over a private Unix socket.
  *
- * A host runs calls: `run` → `progress`*, `handed_off`?, `outcome`, and
+ * A host runs calls: `run` → `started`, `progress`*, `handed_off`?, `outcome`, and
  * possibly `late` (a result that came in the grace after a timeout).
  * `cancel` stops a call. `prepare` warms a worker for a call about to come. `describe` loads a tool module and answers
  * `described`. A host whose socket closes exits.
@@ -15,7 +15,7 @@ import type { WorkerSpec } from "../tool_worker/worker_pool.ts";
 /** A call as it crosses to the host: the request without its callbacks. */
 export type HostedCall = Omit<
   ToolCallRequest,
-  "signal" | "onProgress" | "onHandOff" | "onLateResult"
+  "signal" | "onStarted" | "onProgress" | "onHandOff" | "onLateResult"
 >;
 
 /** Sent to a host. `id` numbers the host's calls (tool_use ids need not be unique). */
@@ -29,6 +29,7 @@ export type ToHost =
 /** Sent by a host. */
 export type FromHost =
   | { type: "ready"; pid: number }
+  | { type: "started"; id: number }
   | { type: "progress"; id: number; text: string }
   | { type: "handed_off"; id: number }
   | { type: "outcome"; id: number; outcome: ToolCallOutcome }

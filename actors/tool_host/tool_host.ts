@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { CallPreview, ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import { DESCRIBE_TIMEOUT_MS } from "../tool_worker/describe_tool.ts";
-import { STOP_GRACE_MS, timedOut } from "../tool_worker/spawn_tool_call.ts";
+import { CALL_START_TIMEOUT_MS, STOP_GRACE_MS, timedOut } from "../tool_worker/spawn_tool_call.ts";
 import { hostCommand, type HostProfile } from "./_host_command.ts";
 import { processStats } from "./_process_stats.ts";
 import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
@@ -161,21 +161,26 @@ export class ToolHost {
     const id = this.#nextId++;
     const started = performance.now();
     const { promise, resolve } = Promise.withResolvers<ToolCallOutcome>();
-    const { signal, onProgress: _p, onHandOff: _h, onLateResult: _l, ...call } = request;
-    // The host keeps the time; this holds the deadline when the host answers late or never.
-    const timer = setTimeout(
-      () => {
-        this.#send({ type: "cancel", id }); // the host may not have stopped it
-        this.#settle(id, timedOut(request.timeoutMs));
-      },
-      request.timeoutMs + STOP_GRACE_MS + RESPONSE_GRACE_MS,
-    );
+    const { signal, onStarted: _s, onProgress: _p, onHandOff: _h, onLateResult: _l, ...call } =
+      request;
+    const timer = this.#deadline(id, request.timeoutMs, CALL_START_TIMEOUT_MS);
     this.#calls.set(id, { request, started, resolve, timer });
     this.#liveChanged();
     const onAbort = () => this.#send({ type: "cancel", id });
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#send({ type: "run", id, call });
     return promise.finally(() => signal?.removeEventListener("abort", onAbort));
+  }
+
+  /**
+   * The host keeps the time; this holds the deadline when the host answers
+   * late or never.
+   */
+  #deadline(id: number, timeoutMs: number, startMs = 0): ReturnType<typeof setTimeout> {
+    return setTimeout(() => {
+      this.#send({ type: "cancel", id }); // the host may not have stopped it
+      this.#settle(id, timedOut(timeoutMs));
+    }, startMs + timeoutMs + STOP_GRACE_MS + RESPONSE_GRACE_MS);
   }
 
   /** Has a worker ready in the host for a call about to come. */
@@ -248,7 +253,11 @@ export class ToolHost {
     if (message.type === "described") return this.#described(message);
     const pending = this.#calls.get(message.id);
     if (!pending) return;
-    if (message.type === "progress") pending.request.onProgress?.(message.text);
+    if (message.type === "started") {
+      clearTimeout(pending.timer);
+      pending.timer = this.#deadline(message.id, pending.request.timeoutMs);
+      pending.request.onStarted?.();
+    } else if (message.type === "progress") pending.request.onProgress?.(message.text);
     else if (message.type === "handed_off") pending.request.onHandOff?.();
     else if (message.type === "outcome") this.#settle(message.id, message.outcome);
   }

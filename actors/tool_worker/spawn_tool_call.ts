@@ -16,9 +16,16 @@ import type { CallEnd, WorkerLease, WorkerPool } from "./worker_pool.ts";
 export const STOP_GRACE_MS = 100;
 
 /**
+ * How long a call's worker may take to load its tool and begin the call.
+ * The call's own `timeoutMs` counts from that moment, so that a call does
+ * not time out because the machine was busy starting other workers.
+ */
+export const CALL_START_TIMEOUT_MS = 30_000;
+
+/**
  * Takes a worker for the call from `pool`, sends it the input, and settles
- * when the result arrives, the worker crashes, the timeout passes or
- * `signal` aborts. A worker whose call succeeded stays in the pool if the
+ * when the result arrives, the worker crashes, the timeout passes (counted
+ * from when the worker begins the call) or `signal` aborts. A worker whose call succeeded stays in the pool if the
  * request's `reuse` allows; any other is stopped. Never rejects:
  * every failure is an outcome the model can read.
  *
@@ -89,13 +96,25 @@ export function spawnToolCall(
       resolve(outcome(status, content));
     };
     const onAbort = () => settle("cancelled", "Cancelled before the tool finished.");
-    const timer = setTimeout(
-      () => settle("timed_out", timedOut(request.timeoutMs).content),
-      request.timeoutMs,
+    let begun = false;
+    let timer = setTimeout(
+      () => settle("timed_out", notStarted(CALL_START_TIMEOUT_MS)),
+      CALL_START_TIMEOUT_MS,
     );
+    const begin = () => {
+      if (begun) return; // tool code can post "started" too: it never buys more time
+      begun = true;
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => settle("timed_out", timedOut(request.timeoutMs).content),
+        request.timeoutMs,
+      );
+      request.onStarted?.();
+    };
     const exchange: Exchange = {
       onMessage: (message) => {
-        if (message.type === "progress") progress.push(message.text);
+        if (message.type === "started") begin();
+        else if (message.type === "progress") progress.push(message.text);
         else if (message.type === "handed_off") request.onHandOff?.();
         else if (message.type === "result") settle(...resultOf(message));
       },
@@ -123,6 +142,11 @@ export function timedOut(timeoutMs: number): ToolCallOutcome {
     content: `The tool timed out after ${timeoutMs} ms and was stopped.`,
     ms: timeoutMs,
   };
+}
+
+/** Why a call whose worker never began it was stopped. */
+function notStarted(ms: number): string {
+  return `The tool did not start within ${ms} ms (its module took too long to load, or the machine is overloaded) and was stopped.`;
 }
 
 type Settled = [ToolCallOutcome["status"], string];

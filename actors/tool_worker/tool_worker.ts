@@ -114,14 +114,16 @@ export class ToolWorker {
 /**
  * The worker's main module imports the tool statically: a dynamic import
  * would need read permission, which most tools must not have. The sandbox
- * prelude is imported first, so it runs before any of the tool's code.
+ * prelude is imported first, so it runs before any of the tool's code; the
+ * worker's main module next, so it holds the messages that come while the
+ * tool's module is still loading.
  */
 function entryUrl(moduleUrl: string): string {
   let url = entryUrls.get(moduleUrl);
   if (!url) {
     const source = `import ${JSON.stringify(SANDBOX_PRELUDE)};\n` +
-      `import tool from ${JSON.stringify(moduleUrl)};\n` +
-      `import { serveTool } from ${JSON.stringify(WORKER_MAIN)};\nserveTool(tool);\n`;
+      `import { serveTool } from ${JSON.stringify(WORKER_MAIN)};\n` +
+      `import tool from ${JSON.stringify(moduleUrl)};\nserveTool(tool);\n`;
     url = `data:application/typescript,${encodeURIComponent(source)}`;
     entryUrls.set(moduleUrl, url);
   }

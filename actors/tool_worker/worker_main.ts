@@ -11,6 +11,13 @@ import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
 
 /**
+ * Messages that came while the tool's module was still loading (it may await
+ * at its top level): without a handler they would be dropped.
+ */
+const early: MessageEvent<ToWorker>[] = [];
+self.onmessage = (event: MessageEvent<ToWorker>) => early.push(event);
+
+/**
  * Serves one tool (a module's default export) to the thread that spawned this worker.
  *
  * @example
@@ -26,7 +33,7 @@ export function serveTool(module: unknown): void {
   // Calls by exchange id: a worker its tool allows to be reused may serve several.
   const running = new Map<number, AbortController>();
   const reply = (message: FromWorker) => self.postMessage(message);
-  self.onmessage = async ({ data }: MessageEvent<ToWorker>) => {
+  const receive = async ({ data }: MessageEvent<ToWorker>) => {
     switch (data.type) {
       case "describe":
         return reply({ type: "description", id: data.id, tool: describe(tool) });
@@ -46,6 +53,8 @@ export function serveTool(module: unknown): void {
       }
     }
   };
+  self.onmessage = receive;
+  early.splice(0).forEach(receive);
 }
 
 function describe(tool: Tool | undefined): ToolDescription {
