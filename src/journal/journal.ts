@@ -20,6 +20,7 @@ import {
   readValue,
   type StoredValue,
 } from "./_stored_value.ts";
+import { CommitGroup, type KvWrite, type WriteResult } from "./_commit_group.ts";
 import { applyRecord, type ConversationState, type JournalRecord } from "./records.ts";
 import { JournalUnavailable, retryWhileBusy, storageProblem } from "./storage_errors.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
@@ -58,12 +59,20 @@ export class Journal implements AsyncDisposable {
   readonly kv: Deno.Kv;
   /** The store's file, when it is one (not ":memory:", not the platform's KV). */
   readonly file: string | undefined;
+  readonly #group: CommitGroup;
   #inboxCounter = 0;
   #health: JournalHealth = { ok: true };
 
   constructor(kv: Deno.Kv, file?: string) {
     this.kv = kv;
     this.file = file;
+    this.#group = new CommitGroup(kv);
+  }
+
+  /** Commits one atomic write, grouped with the ones of other conversations that wait. */
+  #commit(checks: Deno.AtomicCheck[], mutations: Deno.KvMutation[]): Promise<WriteResult> {
+    const write: KvWrite = { checks, mutations };
+    return retryWhileBusy(() => this.#group.commit(write));
   }
 
   /**
@@ -111,11 +120,10 @@ export class Journal implements AsyncDisposable {
   create(id: string, created: Extract<JournalRecord, { type: "created" }>): Promise<void> {
     return this.#op(async () => {
       const head = await prepareValue(this.kv, ["log", id, 0], created);
-      const result = await this.kv.atomic()
-        .check({ key: ["conversation", id], versionstamp: null })
-        .set(["conversation", id], { createdAt: created.at })
-        .set(["log", id, 0], head)
-        .commit();
+      const result = await this.#commit([{ key: ["conversation", id], versionstamp: null }], [
+        { type: "set", key: ["conversation", id], value: { createdAt: created.at } },
+        { type: "set", key: ["log", id, 0], value: head },
+      ]);
       if (!result.ok) throw new Error(`Conversation ${id} exists already.`);
     });
   }
@@ -166,19 +174,23 @@ export class Journal implements AsyncDisposable {
     return this.#op(async () => {
       let next = seq + 1;
       for (const batch of await this.#prepare(id, next, records)) {
-        const atomic = this.kv.atomic().check({ key: ["log", id, next], versionstamp: null });
-        if (lease) atomic.check({ key: ["lease", id], versionstamp: lease });
+        const checks: Deno.AtomicCheck[] = [{ key: ["log", id, next], versionstamp: null }];
+        const mutations: Deno.KvMutation[] = [];
+        if (lease) checks.push({ key: ["lease", id], versionstamp: lease });
         if (consume) {
-          atomic.check(consume).delete(consume.key);
+          checks.push(consume);
+          mutations.push({ type: "delete", key: consume.key });
           consume = undefined;
         }
         for (const { record, head } of batch) {
-          atomic.set(["log", id, next++], head);
-          if (record.type === "turn_started") atomic.set(["open", id], true);
-          if (record.type === "turn_ended") atomic.delete(["open", id]);
+          mutations.push({ type: "set", key: ["log", id, next++], value: head });
+          if (record.type === "turn_started") {
+            mutations.push({ type: "set", key: ["open", id], value: true });
+          }
+          if (record.type === "turn_ended") mutations.push({ type: "delete", key: ["open", id] });
         }
         // Retried per commit: a busy store committed nothing, and an earlier batch stays.
-        if (!(await retryWhileBusy(() => atomic.commit())).ok) return undefined;
+        if (!(await this.#commit(checks, mutations)).ok) return undefined;
       }
       return next - 1;
     });
@@ -204,8 +216,10 @@ export class Journal implements AsyncDisposable {
   enqueue(id: string, item: InboxItem): Promise<ListedValue<InboxItem>> {
     const key = ["inbox", id, Date.now(), ++this.#inboxCounter, crypto.randomUUID()];
     return this.#op(async () => {
-      const { versionstamp } = await this.kv.set(key, await prepareValue(this.kv, key, item));
-      return { key, versionstamp, value: item };
+      const value = await prepareValue(this.kv, key, item);
+      const result = await this.#commit([], [{ type: "set", key, value }]);
+      if (!result.ok) throw new Error("The inbox refused a write that checks nothing.");
+      return { key, versionstamp: result.versionstamp, value: item };
     });
   }
 
@@ -269,7 +283,9 @@ export class Journal implements AsyncDisposable {
       const holder = lease.value?.node;
       if (holder === node) return { ok: true, lease: lease.versionstamp! };
       if (holder && await this.isAlive(holder)) return { ok: false, holder };
-      const result = await this.kv.atomic().check(lease).set(["lease", id], { node }).commit();
+      const result = await this.#commit([lease], [
+        { type: "set", key: ["lease", id], value: { node } },
+      ]);
       return result.ok
         ? { ok: true, lease: result.versionstamp }
         : { ok: false, holder: "another process" };
@@ -281,7 +297,7 @@ export class Journal implements AsyncDisposable {
     return this.#op(async () => {
       const lease = await this.kv.get<{ node: string }>(["lease", id]);
       if (lease.value?.node !== node) return;
-      await this.kv.atomic().check(lease).delete(lease.key).commit();
+      await this.#commit([lease], [{ type: "delete", key: lease.key }]);
     });
   }
 
@@ -291,10 +307,13 @@ export class Journal implements AsyncDisposable {
    */
   startTask(task: TaskRecord): Promise<void> {
     return this.#op(async () => {
-      const atomic = this.kv.atomic().set(["task", task.taskId], task);
-      if (task.node) atomic.set(["running_task", task.taskId], { node: task.node });
-      else atomic.delete(["running_task", task.taskId]);
-      await atomic.commit();
+      const running = ["running_task", task.taskId];
+      await this.#commit([], [
+        { type: "set", key: ["task", task.taskId], value: task },
+        task.node
+          ? { type: "set", key: running, value: { node: task.node } }
+          : { type: "delete", key: running },
+      ]);
     });
   }
 
@@ -330,13 +349,12 @@ export class Journal implements AsyncDisposable {
       const task = { ...entry.value, state: outcome.state, finishedAt: Date.now() };
       const inboxKey = ["inbox", task.conversationId, Date.now(), ++this.#inboxCounter, taskId];
       const item: InboxItem = { type: "task_result", taskId };
-      const result = await this.kv.atomic()
-        .check(entry)
-        .set(entry.key, task)
-        .set(["task_result", taskId], head)
-        .delete(["running_task", taskId])
-        .set(inboxKey, await prepareValue(this.kv, inboxKey, item))
-        .commit();
+      const result = await this.#commit([entry], [
+        { type: "set", key: entry.key, value: task },
+        { type: "set", key: ["task_result", taskId], value: head },
+        { type: "delete", key: ["running_task", taskId] },
+        { type: "set", key: inboxKey, value: await prepareValue(this.kv, inboxKey, item) },
+      ]);
       if (result.ok) return task;
     }
   }
