@@ -40,6 +40,7 @@ export async function main(args: string[]): Promise<number> {
       else view.render(event);
     });
     using _ = cancelOnCtrlC(conversation);
+    using _approvals = askForApprovals(conversation);
     if (options.prompt) {
       await conversation.send({ type: "user_message", text: options.prompt });
       if (status !== 130) await tasksDone(conversation);
@@ -79,12 +80,43 @@ function cancelOnCtrlC(conversation: ConversationSupervisor): Disposable {
 const COMMANDS = `Commands: /help this list, /exit or /quit leave. Ctrl-C cancels a running turn.
 Anything else is sent to the model.`;
 
+let stdinLines: ReadableStreamDefaultReader<string> | undefined;
+
+/** The next line of stdin, or undefined at its end: messages and approvals read the same lines. */
+async function readLine(): Promise<string | undefined> {
+  if (!stdinLines) {
+    const lines: ReadableStream<string> = Deno.stdin.readable
+      .pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
+    stdinLines = lines.getReader();
+  }
+  const { value, done } = await stdinLines.read();
+  return done ? undefined : value;
+}
+
+/** A call that needs approval is put to the person at stdin, one at a time: y approves it. */
+function askForApprovals(conversation: ConversationSupervisor): Disposable {
+  let asking = Promise.resolve();
+  const ask = async (callId: string, name: string, input: unknown) => {
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(`Run ${name} ${JSON.stringify(input)}? [y/N] `),
+    );
+    const answer = await readLine();
+    const approved = /^y(es)?$/i.test(answer?.trim() ?? "");
+    const reason = answer === undefined ? "no one answered" : "denied at the command line";
+    await conversation.decide(callId, approved ? { approved } : { approved, reason });
+  };
+  const unsubscribe = conversation.subscribe((event) => {
+    if (event.type !== "tool_call_awaiting_approval") return;
+    const { callId, name, input } = event;
+    asking = asking.then(() => ask(callId, name, input)).catch(() => {});
+  });
+  return { [Symbol.dispose]: unsubscribe };
+}
+
 async function interactive(conversation: ConversationSupervisor): Promise<void> {
   console.error("Interactive session: type a message, /help for commands, /exit to leave.");
-  const lines: ReadableStream<string> = Deno.stdin.readable.pipeThrough(new TextDecoderStream())
-    .pipeThrough(new TextLineStream());
   Deno.stderr.writeSync(new TextEncoder().encode("> "));
-  for await (const line of lines) {
+  for (let line = await readLine(); line !== undefined; line = await readLine()) {
     const text = line.trim();
     if (text === "/exit" || text === "/quit") break;
     if (text === "/help") console.error(COMMANDS);

@@ -49,6 +49,8 @@ export interface RuntimeSettings {
   slots: CallSlots;
   /** Circuit breakers, per-tool limits and retry defaults, shared by every conversation. */
   policies: CallPolicies;
+  /** How long a call may wait for approval before it is denied; none waits until decided. */
+  approvalTimeoutMs?: number;
 }
 
 /** How the system keeps its journal. */

@@ -69,6 +69,8 @@ export interface AgentOptions {
   turnLimitMs?: number;
   /** Model calls per turn at most. Default 20. */
   maxSteps?: number;
+  /** A call waiting for approval (its tool `needsApproval`) is denied after this long. Default: it waits until decided. */
+  approvalTimeoutMs?: number;
   /** `max_tokens` of each model call. Default 8192. */
   maxTokens?: number;
   /** Defaults for what one call may use, where its tool declares nothing. */
@@ -103,6 +105,7 @@ const optionNumbers = z.object({
   timeoutMs: wholeNumberSchema("timeoutMs", 1, 86_400_000).optional(),
   turnLimitMs: wholeNumberSchema("turnLimitMs", 1, 86_400_000).optional(),
   maxSteps: wholeNumberSchema("maxSteps", 1, 1_000).optional(),
+  approvalTimeoutMs: wholeNumberSchema("approvalTimeoutMs", 1, 30 * 86_400_000).optional(),
   maxTokens: wholeNumberSchema("maxTokens", 1, 1_000_000).optional(),
   maxWorkers: wholeNumberSchema("maxWorkers", 1, 100_000).optional(),
   maxQueuedCalls: wholeNumberSchema("maxQueuedCalls", 0, 1_000_000).optional(),
@@ -166,6 +169,7 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
       defaultTimeoutMs: options.timeoutMs ?? 30_000,
       turnLimitMs: options.turnLimitMs ?? 20_000,
       maxSteps: options.maxSteps ?? 20,
+      approvalTimeoutMs: options.approvalTimeoutMs,
       maxTokens: options.maxTokens ?? 8192,
       handOff: options.server ?? false,
       defaultSystem: options.system,

@@ -76,6 +76,19 @@ export type ConversationEvent =
       /** What the previous attempt ended with. */
       previous: string;
     }
+    /**
+     * The call's tool `needsApproval`: it does not start (nor hold a worker)
+     * until it is approved; it is denied when no one decides by `expiresAt`.
+     */
+    | {
+      type: "tool_call_awaiting_approval";
+      callId: string;
+      name: string;
+      input: unknown;
+      expiresAt?: number;
+    }
+    | { type: "tool_call_approved"; callId: string; name: string }
+    | { type: "tool_call_denied"; callId: string; name: string; reason?: string }
     | { type: "tool_call_started"; callId: string; name: string; input: unknown }
     | { type: "tool_call_progress"; callId: string; name: string; text: string }
     | ({ type: "tool_call_finished"; content: string } & ToolCallSummary)

@@ -170,6 +170,12 @@ export interface ToolDeclaration {
    */
   critical?: boolean;
   /**
+   * A person must approve each call before it runs (over HTTP, on the web
+   * page or at the CLI's prompt); a denied call reaches the model as an
+   * error with the reason. It holds no worker while it waits.
+   */
+  needsApproval?: boolean;
+  /**
    * `"low"`: when every worker slot is taken, this tool's calls wait behind
    * interactive ones (yet get one freed slot in four, so they never starve).
    * Default: `"low"` for `background` tools, else `"normal"`.

@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { FIXTURE_TOOLS } from "./support/test_system.ts";
 
@@ -165,6 +166,32 @@ Deno.test("--timeout applies to tools that declare none; the process exits despi
   assertEquals(stdout, "Gave up on both.\n");
   assertMatch(stderr, /⏱ spin timed out \d+\.\d\d s: The tool timed out after 300 ms/);
   assertMatch(stderr, /⏱ sleep timed out \d+\.\d\d s: The tool timed out after 200 ms/);
+});
+
+Deno.test("a call that needs approval is put to the person at stdin: y runs it, anything else denies it", async () => {
+  await using api = startFakeMessagesApi([
+    { toolCalls: [{ name: "guarded", input: { say: "one" } }] },
+    { toolCalls: [{ name: "guarded", input: { say: "two" } }] },
+    { text: "Done." },
+  ]);
+  const { code, stderr } = await cli(["--tools", fixtures, "say things"], {
+    env: withApi(api.url),
+    stdin: "y\nno\n",
+  });
+  assertEquals(code, 0, stderr);
+  assertStringIncludes(stderr, 'Run guarded {"say":"one"}? [y/N]');
+  const results = api.requests.slice(1).map((request) =>
+    (request.body.messages.at(-1)!.content as Anthropic.ToolResultBlockParam[])[0]
+  );
+  assertEquals(results, [
+    { type: "tool_result", tool_use_id: results[0].tool_use_id, content: "said: one" },
+    {
+      type: "tool_result",
+      tool_use_id: results[1].tool_use_id,
+      content: "The call was denied, so it did not run: denied at the command line",
+      is_error: true,
+    },
+  ]);
 });
 
 Deno.test("without an API key the offline model runs real tools in parallel workers", async () => {

@@ -76,6 +76,7 @@ Deno.test("GET /v1/tools shows each tool's policies, with the defaults it gets",
     maxConcurrent: null,
     perSecond: null,
     critical: false,
+    needsApproval: false,
     priority: "normal",
     reuse: null,
     concurrency: 1,
@@ -84,6 +85,7 @@ Deno.test("GET /v1/tools shows each tool's policies, with the defaults it gets",
   assertEquals(policies("flaky_fetch").retries, 3);
   assertEquals(policies("gated").maxConcurrent, 2);
   assertEquals(policies("critical_check").critical, true);
+  assertEquals(policies("guarded").needsApproval, true);
   assertEquals([policies("gather").reuse, policies("gather").concurrency], ["any", 3]);
   assertEquals(policies("low_sleep").priority, "low");
   assertEquals(policies("slow_report").priority, "low", "a background tool waits behind turns");

@@ -11,6 +11,7 @@ import { QueueFull, type Slot } from "../call_slots.ts";
 import { priorityOf } from "../scheduler/call_policies.ts";
 import type { GateRelease } from "../scheduler/tool_gates.ts";
 import type { ToolBatchContext } from "./run_tool_calls.ts";
+import { needsDecision } from "./approval_desk.ts";
 
 /** What a running call holds: a place under its tool's limits, and a worker slot. */
 export interface Hold {
@@ -32,7 +33,8 @@ export function admit(call: CallRecord, context: ToolBatchContext): Admitted {
   const tool = typeof resolved === "string"
     ? resolved
     : context.policies.breakers.admit(resolved.name) ?? resolved;
-  if (typeof tool === "string") return { call, tool };
+  // A call awaiting approval takes nothing: it may wait for hours.
+  if (typeof tool === "string" || needsDecision(call, tool)) return { call, tool };
   const gate = context.policies.gates.tryEnter(tool.name, tool);
   return { call, tool, gate, slot: gate && context.slots.tryAcquire() };
 }

@@ -19,6 +19,7 @@ import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
 import type { ListedValue } from "../../src/journal/_stored_value.ts";
 import {
   applyRecord,
+  type ApprovalDecision,
   type AssistantRecord,
   type CallUpdate,
   type ConversationState,
@@ -41,6 +42,7 @@ import type { RuntimeSettings } from "../agent_system.ts";
 import type { TaskBoard } from "../task_board.ts";
 import { Mailbox } from "../mailbox.ts";
 import { callPlacement, runToolCalls } from "./run_tool_calls.ts";
+import { ApprovalDesk } from "./approval_desk.ts";
 
 /** What a supervisor works with, shared by the system's supervisors. */
 export interface SupervisorDeps {
@@ -165,11 +167,13 @@ export class ConversationSupervisor {
   #idSeq = -1;
   #idCount = 0;
   #running: AbortController | undefined;
+  readonly #approvals: ApprovalDesk;
 
   private constructor(deps: SupervisorDeps, loaded: LoadedConversation) {
     this.id = loaded.state.id;
     this.#deps = deps;
     this.#loaded = loaded;
+    this.#approvals = new ApprovalDesk(deps.journal, this.id);
     deps.onSpawn?.(this);
   }
 
@@ -280,6 +284,21 @@ export class ConversationSupervisor {
   subscribe(listener: (event: ConversationEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Decides a call that awaits approval. `"decided"` once; `"unknown"` for
+   * no such call; `"not_awaiting"` if it was decided already or needs none.
+   */
+  async decide(
+    callId: string,
+    decision: ApprovalDecision,
+  ): Promise<"decided" | "unknown" | "not_awaiting"> {
+    await this.refresh();
+    const call = this.#state.calls.get(callId);
+    if (!call) return "unknown";
+    if (call.state !== "awaiting_approval" || call.decision) return "not_awaiting";
+    return await this.#approvals.decide(callId, decision) ? "decided" : "not_awaiting";
   }
 
   /** Stops the running turn, if any: its tool workers are terminated. */
@@ -466,6 +485,8 @@ export class ConversationSupervisor {
               limits: this.#deps.settings.toolLimits,
               slots: this.#deps.settings.slots,
               policies: this.#deps.settings.policies,
+              approvals: this.#approvals,
+              approvalTimeoutMs: this.#deps.settings.approvalTimeoutMs,
             }),
           );
           if (running.signal.aborted) {

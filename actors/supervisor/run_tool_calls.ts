@@ -23,6 +23,7 @@ import type {
 } from "../tool_executor.ts";
 import type { TaskBoard } from "../task_board.ts";
 import { admit, type Admitted, type Hold, releaseHold, waitForHold } from "./_admission.ts";
+import { type ApprovalDesk, awaitApproval, needsDecision } from "./approval_desk.ts";
 
 /** What a batch of tool calls needs from its conversation. */
 export interface ToolBatchContext {
@@ -47,6 +48,10 @@ export interface ToolBatchContext {
   /** The cap on live workers, shared by every conversation. */
   slots: CallSlots;
   policies: CallPolicies;
+  /** Where calls of tools that `needsApproval` wait for a decision. */
+  approvals: ApprovalDesk;
+  /** How long a call may wait for approval before it is denied; none waits until decided. */
+  approvalTimeoutMs?: number;
 }
 
 /** Why a critical call's siblings were cancelled. */
@@ -137,6 +142,10 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<T
   if (typeof tool === "string") {
     context.emit({ type: "tool_call_started", callId, name, input: call.input });
     return reportCall(call, context, "failed", tool, 0);
+  }
+  if (needsDecision(call, tool)) {
+    const ended = await awaitApproval(call, context);
+    if (ended) return reportCall(call, context, ended.status, ended.content, 0);
   }
   let hold: Hold;
   if (gate && slot) hold = { gate, slot };

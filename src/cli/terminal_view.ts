@@ -18,6 +18,7 @@ interface CallLine {
 }
 
 const MARK: Record<CallState, string> = {
+  awaiting_approval: "⏸",
   queued: "·",
   running: "↻",
   succeeded: "✓",
@@ -74,6 +75,32 @@ export class TerminalView {
         return this.#live
           ? this.#startTicker()
           : this.#line(`▶ ${event.name} started (${event.callId})`);
+      case "tool_call_awaiting_approval":
+        this.#endTextLine();
+        this.#calls.set(event.callId, {
+          name: event.name,
+          started: event.at,
+          status: "awaiting_approval",
+          note: "awaits approval",
+        });
+        return this.#live
+          ? this.#startTicker()
+          : this.#line(`⏸ ${event.name} awaits approval (${event.callId})`);
+      case "tool_call_approved":
+      case "tool_call_denied": {
+        const approved = event.type === "tool_call_approved";
+        if (!this.#live) {
+          const reason = !approved && event.reason ? `: ${event.reason}` : "";
+          return this.#line(
+            `${approved ? "✔" : "✗"} ${event.name} ${approved ? "approved" : "denied"}${reason}`,
+          );
+        }
+        const call = this.#calls.get(event.callId);
+        if (call) {
+          Object.assign(call, { status: undefined, note: approved ? "approved" : "denied" });
+        }
+        return this.#redraw();
+      }
       case "tool_call_progress": {
         // A background task reports on after its batch has left the table.
         const call = this.#calls.get(event.callId);
@@ -82,7 +109,10 @@ export class TerminalView {
         return call ? this.#redraw() : undefined;
       }
       case "tool_call_finished": {
-        const call = Object.assign(this.#calls.get(event.callId)!, {
+        // A denied call never started.
+        const line = this.#calls.get(event.callId) ?? { name: event.name, started: event.at };
+        this.#calls.set(event.callId, line);
+        const call = Object.assign(line, {
           status: event.status,
           ms: event.ms,
           note: event.status === "running"

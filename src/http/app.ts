@@ -109,6 +109,7 @@ export function createApp(options: AppOptions): Hono {
           maxConcurrent: tool.maxConcurrent ?? null,
           perSecond: tool.perSecond ?? null,
           critical: tool.critical ?? false,
+          needsApproval: tool.needsApproval ?? false,
           priority: priorityOf(tool),
           reuse: tool.reuse ?? null,
           concurrency: tool.concurrency ?? 1,

@@ -1,6 +1,6 @@
 /**
  * `/v1/conversations`: create, send messages (JSON or a live stream),
- * read history and status, watch events, cancel.
+ * read history and status, watch events, cancel, approve or deny a call.
  *
  * @module
  */
@@ -27,6 +27,11 @@ const newMessage = z.strictObject({
     MAX_TEXT_CHARS,
     `must be at most ${MAX_TEXT_CHARS} characters`,
   ),
+});
+
+const approval = z.strictObject({
+  approved: z.boolean({ error: "must be true or false" }),
+  reason: z.string().max(2_000, "must be at most 2000 characters").optional(),
 });
 
 type Env = { Variables: { conversation: ConversationSupervisor } };
@@ -135,6 +140,30 @@ export function conversationRoutes(
   });
 
   routes.post("/:id/cancel", (c) => c.json({ cancelled: c.get("conversation").cancel() }));
+
+  routes.post("/:id/calls/:callId/approval", requireJson, jsonBody(approval), async (c) => {
+    const conversation = c.get("conversation");
+    const callId = c.req.param("callId");
+    const { approved, reason } = c.req.valid("json");
+    const decided = await conversation.decide(callId, { approved, ...(reason ? { reason } : {}) });
+    if (decided === "unknown") {
+      return apiError(
+        c,
+        404,
+        "not_found",
+        `Conversation ${conversation.id} has no call ${callId}.`,
+      );
+    }
+    if (decided === "not_awaiting") {
+      return apiError(
+        c,
+        409,
+        "not_awaiting_approval",
+        `Call ${callId} is not awaiting approval: it was decided already, or its tool needs none.`,
+      );
+    }
+    return c.json({ callId, approved });
+  });
 
   return routes;
 }

@@ -10,6 +10,7 @@
  * - `["lease", id]`: the process that drives it
  * - `["node", node]`: a process, and until when it is known to be alive
  * - `["task", taskId]`, `["task_result", taskId]`, `["running_task", taskId]`
+ * - `["approval", id, callId]`: the decision on a call awaiting approval, written once
  *
  * @module
  */
@@ -21,7 +22,12 @@ import {
   type StoredValue,
 } from "./_stored_value.ts";
 import { CommitGroup, type KvWrite, type WriteResult } from "./_commit_group.ts";
-import { applyRecord, type ConversationState, type JournalRecord } from "./records.ts";
+import {
+  applyRecord,
+  type ApprovalDecision,
+  type ConversationState,
+  type JournalRecord,
+} from "./records.ts";
 import { JournalUnavailable, retryWhileBusy, storageProblem } from "./storage_errors.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
 
@@ -357,6 +363,24 @@ export class Journal implements AsyncDisposable {
       ]);
       if (result.ok) return task;
     }
+  }
+
+  /**
+   * Records the decision on a call awaiting approval, unless there is one
+   * already: a call is decided once. Returns whether this decision counted.
+   */
+  decide(id: string, callId: string, decision: ApprovalDecision): Promise<boolean> {
+    const key = ["approval", id, callId];
+    return this.#op(async () =>
+      (await this.#commit([{ key, versionstamp: null }], [{ type: "set", key, value: decision }]))
+        .ok
+    );
+  }
+
+  /** The decision on a call, if one was made. */
+  async decisionOf(id: string, callId: string): Promise<ApprovalDecision | undefined> {
+    const entry = await this.#op(() => this.kv.get<ApprovalDecision>(["approval", id, callId]));
+    return entry.value ?? undefined;
   }
 
   /** Tasks still running, with the process that runs them. */

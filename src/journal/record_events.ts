@@ -10,6 +10,7 @@ import type { ConversationEvent, ConversationEventInit } from "../events.ts";
 import {
   applyRecord,
   type AssistantRecord,
+  type CallUpdate,
   type ConversationState,
   type JournalRecord,
   turnText,
@@ -136,7 +137,20 @@ function eventsOf(
     }
     case "call": {
       const call = state.calls.get(record.callId);
-      if (!record.reported || !call) return [];
+      if (!call) return [];
+      const { callId, decision } = record;
+      if (record.state === "awaiting_approval" && !decision && !record.reported) {
+        const { name, input } = call;
+        return [{ type: "tool_call_awaiting_approval", callId, name, input, ...expiry(record) }];
+      }
+      if (decision) {
+        return [
+          decision.approved
+            ? { type: "tool_call_approved", callId, name: call.name }
+            : { type: "tool_call_denied", callId, name: call.name, reason: decision.reason },
+        ];
+      }
+      if (!record.reported) return [];
       return [{
         type: "tool_call_finished",
         callId: record.callId,
@@ -161,4 +175,8 @@ function eventsOf(
       ] as ConversationEventInit[];
     }
   }
+}
+
+function expiry({ expiresAt }: CallUpdate): { expiresAt?: number } {
+  return expiresAt === undefined ? {} : { expiresAt };
 }

@@ -10,6 +10,7 @@ import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
 
 /** The life of a tool call. The last five are final. */
 export type CallState =
+  | "awaiting_approval"
   | "queued"
   | "running"
   | "succeeded"
@@ -66,6 +67,16 @@ export interface CallUpdate {
   /** How often a worker was started for it. */
   attempts?: number;
   ms?: number;
+  /** While `awaiting_approval`: when no decision means it is denied (epoch ms); none waits. */
+  expiresAt?: number;
+  /** A person's (or the expiry's) decision on a call of a tool that `needsApproval`. */
+  decision?: ApprovalDecision;
+}
+
+/** Whether a call of a tool that `needsApproval` may run, and why not. */
+export interface ApprovalDecision {
+  approved: boolean;
+  reason?: string;
 }
 
 /** A tool call as the journal knows it. */

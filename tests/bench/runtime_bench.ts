@@ -23,6 +23,7 @@ import { ToolCatalog } from "../../src/tool_catalog.ts";
 import { DEFAULT_LIMITS } from "../../src/tool_limits.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import type { CallRecord } from "../../src/journal/records.ts";
+import { ApprovalDesk } from "../../actors/supervisor/approval_desk.ts";
 import noopTool from "./tools/noop.ts";
 import wait from "./tools/wait.ts";
 import burn from "./tools/burn.ts";
@@ -58,6 +59,7 @@ async function batchContext(id: string, executor: ToolExecutor): Promise<ToolBat
     limits: DEFAULT_LIMITS,
     slots: new CallSlots({ max: 10_000, maxQueued: 10_000 }),
     policies: callPolicies(),
+    approvals: new ApprovalDesk(journal, id),
   };
 }
 

@@ -1,0 +1,137 @@
+/**
+ * Human approval of tool calls: a call of a tool that `needsApproval` waits
+ * here, holding no worker, until a person decides or its time runs out.
+ * Decisions are journaled once per call, so one made in another process,
+ * or before a restart, counts the same.
+ *
+ * @module
+ */
+import type { Journal } from "../../src/journal/journal.ts";
+import type { ApprovalDecision, CallRecord, CallState } from "../../src/journal/records.ts";
+import type { CatalogTool } from "../../src/tool_catalog.ts";
+import type { ToolBatchContext } from "./run_tool_calls.ts";
+
+/** How often a waiting call looks for a decision written by another process. */
+const POLL_MS = 1_000;
+
+/**
+ * The decisions of one conversation's calls.
+ *
+ * @example
+ * ```ts
+ * import { ApprovalDesk } from "./approval_desk.ts";
+ * import { Journal } from "../../src/journal/journal.ts";
+ * await using journal = await Journal.open(":memory:");
+ * const desk = new ApprovalDesk(journal, "c1");
+ * const waiting = desk.wait("toolu_1", undefined, new AbortController().signal);
+ * await desk.decide("toolu_1", { approved: true });
+ * console.log(await waiting); // { approved: true }
+ * console.log(await desk.decide("toolu_1", { approved: false })); // false: decided already
+ * ```
+ */
+export class ApprovalDesk {
+  readonly #journal: Journal;
+  readonly #conversationId: string;
+  readonly #waiting = new Map<string, (decision: ApprovalDecision) => void>();
+
+  constructor(journal: Journal, conversationId: string) {
+    this.#journal = journal;
+    this.#conversationId = conversationId;
+  }
+
+  /** Records a decision; false if the call was decided already. */
+  async decide(callId: string, decision: ApprovalDecision): Promise<boolean> {
+    const counted = await this.#journal.decide(this.#conversationId, callId, decision);
+    if (counted) this.#waiting.get(callId)?.(decision);
+    return counted;
+  }
+
+  /**
+   * The decision on `callId` once there is one; a denial once `expiresAt`
+   * (epoch ms) passes undecided; undefined if `signal` aborts first.
+   */
+  async wait(
+    callId: string,
+    expiresAt: number | undefined,
+    signal: AbortSignal,
+  ): Promise<ApprovalDecision | undefined> {
+    const here = Promise.withResolvers<ApprovalDecision>();
+    this.#waiting.set(callId, here.resolve);
+    try {
+      while (!signal.aborted) {
+        const decided = await this.#journal.decisionOf(this.#conversationId, callId);
+        if (decided) return decided;
+        if (expiresAt !== undefined && Date.now() >= expiresAt) {
+          const expired = { approved: false, reason: "no one decided in time" };
+          if (await this.decide(callId, expired)) return expired;
+          continue; // a decision came at the last moment: it counts
+        }
+        const wake = Math.min(POLL_MS, (expiresAt ?? Infinity) - Date.now());
+        const decision = await Promise.race([here.promise, pause(wake, signal)]);
+        if (decision) return decision;
+      }
+      return undefined;
+    } finally {
+      this.#waiting.delete(callId);
+    }
+  }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve(undefined);
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Whether the call must wait for a decision before it may run. */
+export function needsDecision(call: CallRecord, tool: CatalogTool): boolean {
+  return tool.needsApproval === true && call.decision?.approved !== true;
+}
+
+/**
+ * Asks for approval (journaled and announced) and waits for it. Resolves
+ * with nothing once approved, or with how the call ends without running.
+ */
+export async function awaitApproval(
+  call: CallRecord,
+  context: ToolBatchContext,
+): Promise<{ status: CallState; content: string } | undefined> {
+  const { callId, name, input } = call;
+  let expiresAt = call.expiresAt;
+  if (call.state !== "awaiting_approval") {
+    const ms = context.approvalTimeoutMs;
+    expiresAt = ms === undefined ? undefined : Date.now() + ms;
+    await context.record([{ callId, state: "awaiting_approval", expiresAt }]);
+  }
+  context.emit({ type: "tool_call_awaiting_approval", callId, name, input, expiresAt });
+  const decision = await context.approvals.wait(callId, expiresAt, context.signal);
+  if (!decision) return { status: "cancelled", content: "Cancelled while waiting for approval." };
+  const state = decision.approved ? "queued" : "awaiting_approval";
+  await context.record([{ callId, state, decision }]);
+  if (decision.approved) {
+    context.emit({ type: "tool_call_approved", callId, name });
+    return undefined;
+  }
+  context.emit({ type: "tool_call_denied", callId, name, reason: decision.reason });
+  return { status: "failed", content: deniedText(decision) };
+}
+
+/**
+ * What the model reads of a denied call.
+ *
+ * @example
+ * ```ts
+ * import { deniedText } from "./approval_desk.ts";
+ * console.log(deniedText({ approved: false, reason: "not on prod" }));
+ * // "The call was denied, so it did not run: not on prod"
+ * ```
+ */
+export function deniedText({ reason }: ApprovalDecision): string {
+  return `The call was denied, so it did not run${reason ? `: ${reason}` : "."}`;
+}
