@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
+import type { AgentSystem } from "../actors/agent_system.ts";
 import { CallSlots } from "../actors/call_slots.ts";
 import type { TurnResult } from "../actors/supervisor/conversation_supervisor.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
@@ -30,6 +31,16 @@ const decide = (url: string, id: string, callId: string, body: unknown) =>
     body: JSON.stringify(body),
   });
 
+/** Starts a turn and resolves once its guarded call awaits approval. */
+async function startGuardedTurn(system: AgentSystem) {
+  const conversation = await system.createConversation();
+  const events = recordEvents(conversation);
+  const awaiting = nextEvent(conversation, "tool_call_awaiting_approval");
+  const turn = conversation.send({ type: "user_message", text: "go" });
+  const { callId } = await awaiting;
+  return { conversation, events, turn, callId };
+}
+
 /** What the model was told of the guarded call, as it repeated it. */
 function guardedResult(result: TurnResult): Anthropic.ToolResultBlockParam {
   if (result.status !== "completed") throw new Error(`the turn ${result.status}`);
@@ -43,11 +54,7 @@ Deno.test("a call that needs approval holds no worker while it waits, and runs o
     slots: new CallSlots({ max: 1, maxQueued: 10 }),
   });
   await using server = startTestServer(system);
-  const conversation = await system.createConversation();
-  const events = recordEvents(conversation);
-  const awaiting = nextEvent(conversation, "tool_call_awaiting_approval");
-  const turn = conversation.send({ type: "user_message", text: "go" });
-  const { callId } = await awaiting;
+  const { conversation, events, turn, callId } = await startGuardedTurn(system);
   const sleeps = () => events.filter((e) => e.type === "tool_call_finished" && e.name === "sleep");
   while (sleeps().length < 2) await nextEvent(conversation, "tool_call_finished");
   assertEquals(
@@ -78,11 +85,7 @@ Deno.test("a denied call reaches the model as an error with the reason, and neve
   await using api = guardedModel();
   await using system = await testSystem(api);
   await using server = startTestServer(system);
-  const conversation = await system.createConversation();
-  const events = recordEvents(conversation);
-  const awaiting = nextEvent(conversation, "tool_call_awaiting_approval");
-  const turn = conversation.send({ type: "user_message", text: "go" });
-  const { callId } = await awaiting;
+  const { conversation, events, turn, callId } = await startGuardedTurn(system);
 
   const unknown = await decide(server.url, conversation.id, "toolu_nope", { approved: true });
   assertEquals(unknown.status, 404);

@@ -32,11 +32,19 @@ const POLL_MS = 1_000;
 export class ApprovalDesk {
   readonly #journal: Journal;
   readonly #conversationId: string;
+  readonly #timeoutMs: number | undefined;
   readonly #waiting = new Map<string, (decision: ApprovalDecision) => void>();
 
-  constructor(journal: Journal, conversationId: string) {
+  /** With `timeoutMs`, a call no one decides in that time is denied; without, it waits. */
+  constructor(journal: Journal, conversationId: string, timeoutMs?: number) {
     this.#journal = journal;
     this.#conversationId = conversationId;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** When a call that starts waiting now is denied undecided (epoch ms), if ever. */
+  deadline(): number | undefined {
+    return this.#timeoutMs === undefined ? undefined : Date.now() + this.#timeoutMs;
   }
 
   /** Records a decision; false if the call was decided already. */
@@ -105,8 +113,7 @@ export async function awaitApproval(
   const { callId, name, input } = call;
   let expiresAt = call.expiresAt;
   if (call.state !== "awaiting_approval") {
-    const ms = context.approvalTimeoutMs;
-    expiresAt = ms === undefined ? undefined : Date.now() + ms;
+    expiresAt = context.approvals.deadline();
     await context.record([{ callId, state: "awaiting_approval", expiresAt }]);
   }
   context.emit({ type: "tool_call_awaiting_approval", callId, name, input, expiresAt });

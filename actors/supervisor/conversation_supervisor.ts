@@ -173,7 +173,7 @@ export class ConversationSupervisor {
     this.id = loaded.state.id;
     this.#deps = deps;
     this.#loaded = loaded;
-    this.#approvals = new ApprovalDesk(deps.journal, this.id);
+    this.#approvals = new ApprovalDesk(deps.journal, this.id, deps.settings.approvalTimeoutMs);
     deps.onSpawn?.(this);
   }
 
@@ -486,7 +486,6 @@ export class ConversationSupervisor {
               slots: this.#deps.settings.slots,
               policies: this.#deps.settings.policies,
               approvals: this.#approvals,
-              approvalTimeoutMs: this.#deps.settings.approvalTimeoutMs,
             }),
           );
           if (running.signal.aborted) {

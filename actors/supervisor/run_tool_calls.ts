@@ -48,10 +48,8 @@ export interface ToolBatchContext {
   /** The cap on live workers, shared by every conversation. */
   slots: CallSlots;
   policies: CallPolicies;
-  /** Where calls of tools that `needsApproval` wait for a decision. */
+  /** Where calls of tools that `needsApproval` wait for a decision, and until when. */
   approvals: ApprovalDesk;
-  /** How long a call may wait for approval before it is denied; none waits until decided. */
-  approvalTimeoutMs?: number;
 }
 
 /** Why a critical call's siblings were cancelled. */

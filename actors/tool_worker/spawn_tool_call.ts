@@ -25,9 +25,10 @@ export const CALL_START_TIMEOUT_MS = 30_000;
 /**
  * Takes a worker for the call from `pool`, sends it the input, and settles
  * when the result arrives, the worker crashes, the timeout passes (counted
- * from when the worker begins the call) or `signal` aborts. A worker whose call succeeded stays in the pool if the
- * request's `reuse` allows; any other is stopped. Never rejects:
- * every failure is an outcome the model can read.
+ * from when the worker begins the call) or `signal` aborts. A worker whose
+ * call succeeded stays in the pool if the request's `reuse` allows; any
+ * other is stopped. Never rejects: every failure is an outcome the model
+ * can read.
  *
  * @example
  * ```ts ignore

@@ -144,8 +144,8 @@ export function conversationRoutes(
   routes.post("/:id/calls/:callId/approval", requireJson, jsonBody(approval), async (c) => {
     const conversation = c.get("conversation");
     const callId = c.req.param("callId");
-    const { approved, reason } = c.req.valid("json");
-    const decided = await conversation.decide(callId, { approved, ...(reason ? { reason } : {}) });
+    const decision = c.req.valid("json");
+    const decided = await conversation.decide(callId, decision);
     if (decided === "unknown") {
       return apiError(
         c,
@@ -162,7 +162,7 @@ export function conversationRoutes(
         `Call ${callId} is not awaiting approval: it was decided already, or its tool needs none.`,
       );
     }
-    return c.json({ callId, approved });
+    return c.json({ callId, approved: decision.approved });
   });
 
   return routes;

@@ -61,9 +61,10 @@ export class CommitGroup {
   /** Commits `write` on its own or with others; resolves with its own result. */
   commit(write: KvWrite): Promise<WriteResult> {
     const { promise, resolve, reject } = Promise.withResolvers<WriteResult>();
-    const keys = [...write.checks.map((check) => check.key), ...write.mutations.map((m) => m.key)]
-      .map(keyId);
-    this.#waiting.push({ write, keys, bytes: sizeOf(write), resolve, reject });
+    const mutated = write.mutations.map((mutation) => keyId(mutation.key));
+    const keys = [...write.checks.map((check) => keyId(check.key)), ...mutated];
+    const bytes = mutated.reduce((sum, key) => sum + key.length, 0) + valueBytes(write);
+    this.#waiting.push({ write, keys, bytes, resolve, reject });
     if (!this.#committing) this.#next();
     return promise;
   }
@@ -143,15 +144,13 @@ function keyId(key: Deno.KvKey): string {
   );
 }
 
-/** Roughly what the write adds to a commit's size: its keys and values. */
-function sizeOf(write: KvWrite): number {
+/** Roughly what the write's values add to a commit's size. */
+function valueBytes(write: KvWrite): number {
   let bytes = 0;
   for (const mutation of write.mutations) {
-    bytes += keyId(mutation.key).length;
-    if (mutation.type === "set") {
-      const value = mutation.value;
-      bytes += value instanceof Uint8Array ? value.length : JSON.stringify(value)?.length ?? 8;
-    }
+    if (mutation.type !== "set") continue;
+    const value = mutation.value;
+    bytes += value instanceof Uint8Array ? value.length : JSON.stringify(value)?.length ?? 8;
   }
   return bytes;
 }

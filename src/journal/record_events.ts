@@ -10,7 +10,6 @@ import type { ConversationEvent, ConversationEventInit } from "../events.ts";
 import {
   applyRecord,
   type AssistantRecord,
-  type CallUpdate,
   type ConversationState,
   type JournalRecord,
   turnText,
@@ -141,7 +140,14 @@ function eventsOf(
       const { callId, decision } = record;
       if (record.state === "awaiting_approval" && !decision && !record.reported) {
         const { name, input } = call;
-        return [{ type: "tool_call_awaiting_approval", callId, name, input, ...expiry(record) }];
+        const { expiresAt } = record;
+        return [{
+          type: "tool_call_awaiting_approval",
+          callId,
+          name,
+          input,
+          ...(expiresAt === undefined ? {} : { expiresAt }),
+        }];
       }
       if (decision) {
         return [
@@ -175,8 +181,4 @@ function eventsOf(
       ] as ConversationEventInit[];
     }
   }
-}
-
-function expiry({ expiresAt }: CallUpdate): { expiresAt?: number } {
-  return expiresAt === undefined ? {} : { expiresAt };
 }
