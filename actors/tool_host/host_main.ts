@@ -13,7 +13,7 @@ import { errorMessage } from "../../src/_error_message.ts";
 import { describeTool } from "../tool_worker/describe_tool.ts";
 import { spawnToolCall } from "../tool_worker/spawn_tool_call.ts";
 import { WorkerPool } from "../tool_worker/worker_pool.ts";
-import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
+import { chunksOf, FrameWriter, type FromHost, readFrames, type ToHost } from "./protocol.ts";
 
 /**
  * Serves calls over the socket at `socketPath` until it closes.
@@ -25,15 +25,11 @@ import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.
  */
 export async function serveToolHost(socketPath: string): Promise<void> {
   const connection = await Deno.connect({ transport: "unix", path: socketPath });
-  const writer = connection.writable.getWriter();
-  let writing = Promise.resolve();
-  const send = (message: FromHost) => {
-    const frame = encodeFrame(message);
-    writing = writing.then(() => writer.write(frame)).catch(() => {});
-  };
+  const frames = new FrameWriter(connection);
+  const send = (message: FromHost) => frames.send(message);
   const host: Host = { calls: new Map(), workers: new WorkerPool(), send };
   send({ type: "ready", pid: Deno.pid });
-  for await (const data of readFrames(connection.readable)) {
+  for await (const data of readFrames(chunksOf(connection))) {
     const message = data as ToHost;
     if (message.type === "cancel") host.calls.get(message.id)?.abort();
     else if (message.type === "run") runCall(message, host);

@@ -58,7 +58,8 @@ export function encodeFrame(message: ToHost | FromHost): Uint8Array {
 }
 
 /**
- * The messages of a stream of frames, in order. Throws on a frame over
+ * The messages of a stream of frames (for a socket, see
+ * {@linkcode chunksOf}), in order. Throws on a frame over
  * {@linkcode MAX_FRAME_BYTES} or one that is not JSON.
  *
  * @example
@@ -70,7 +71,7 @@ export function encodeFrame(message: ToHost | FromHost): Uint8Array {
  * ```
  */
 export async function* readFrames(
-  stream: ReadableStream<Uint8Array>,
+  stream: AsyncIterable<Uint8Array>,
   maxBytes = MAX_FRAME_BYTES,
 ): AsyncGenerator<unknown> {
   const decoder = new TextDecoder();
@@ -89,6 +90,80 @@ export async function* readFrames(
       length = undefined;
     }
   }
+}
+
+/**
+ * What a socket reads, chunk by chunk, until it closes: read straight from
+ * the connection, without the stream machinery a `readable` adds to every
+ * frame.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const message of readFrames(chunksOf(connection))) console.log(message);
+ * ```
+ */
+export async function* chunksOf(connection: Deno.Conn): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(64 * 1024);
+  while (true) {
+    const n = await connection.read(buffer);
+    if (n === null) return;
+    yield buffer.slice(0, n);
+  }
+}
+
+/**
+ * Sends frames over a socket in order. Frames sent while a write is under
+ * way (the three results of a batch, say) leave together in the next one:
+ * one system call for many frames.
+ *
+ * @example
+ * ```ts ignore
+ * const frames = new FrameWriter(connection);
+ * frames.send({ type: "cancel", id: 1 });
+ * ```
+ */
+export class FrameWriter {
+  readonly #connection: Deno.Conn;
+  #waiting: Uint8Array[] = [];
+  #writing = false;
+
+  constructor(connection: Deno.Conn) {
+    this.#connection = connection;
+  }
+
+  /** Queues `message`; a connection that fails drops it (its reader learns of that on its own). */
+  send(message: ToHost | FromHost): void {
+    this.#waiting.push(encodeFrame(message));
+    if (!this.#writing) this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    try {
+      // One turn of the event loop first, so that what the same task sends goes together.
+      await Promise.resolve();
+      while (this.#waiting.length > 0) {
+        const bytes = concatenate(this.#waiting);
+        this.#waiting = [];
+        for (let at = 0; at < bytes.length;) at += await this.#connection.write(bytes.subarray(at));
+      }
+    } catch {
+      this.#waiting = [];
+    } finally {
+      this.#writing = false;
+    }
+  }
+}
+
+function concatenate(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 /** Chunks as they came, copied once into the frame that needs them. */

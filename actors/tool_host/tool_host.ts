@@ -12,7 +12,7 @@ import { DESCRIBE_TIMEOUT_MS } from "../tool_worker/describe_tool.ts";
 import { CALL_START_TIMEOUT_MS, STOP_GRACE_MS, timedOut } from "../tool_worker/spawn_tool_call.ts";
 import { hostCommand, type HostProfile } from "./_host_command.ts";
 import { processStats } from "./_process_stats.ts";
-import { encodeFrame, type FromHost, readFrames, type ToHost } from "./protocol.ts";
+import { chunksOf, FrameWriter, type FromHost, readFrames, type ToHost } from "./protocol.ts";
 
 /** How long a host may take to start and connect (a cold module cache compiles first). */
 const START_TIMEOUT_MS = 60_000;
@@ -58,8 +58,7 @@ export class ToolHost {
   readonly exited: Promise<void>;
   #child: Deno.ChildProcess;
   #connection: Deno.UnixConn;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #writing = Promise.resolve();
+  #frames: FrameWriter;
   #calls = new Map<number, Pending>();
   #describing = new Map<number, Describing>();
   /** Calls reported timed out or cancelled, whose result may still come late. */
@@ -84,7 +83,7 @@ export class ToolHost {
     this.#child = child;
     this.#stderr = stderr;
     this.#connection = connection;
-    this.#writer = connection.writable.getWriter();
+    this.#frames = new FrameWriter(connection);
     this.#watch = setInterval(() => this.#checkUsage(), WATCH_MS);
     Deno.unrefTimer(this.#watch);
     this.exited = Promise.all([this.#read(frames), this.#child.status]).then(([, status]) =>
@@ -113,7 +112,7 @@ export class ToolHost {
     const stderr = readTail(child.stderr);
     try {
       const connection = await connectOrFail(listener, child, stderr);
-      const frames = readFrames(connection.readable);
+      const frames = readFrames(chunksOf(connection));
       const ready = (await frames.next()).value as FromHost | undefined;
       if (ready?.type !== "ready") throw new Error("the host did not say it was ready");
       return new ToolHost(profile, child, connection, frames, stderr);
@@ -233,8 +232,7 @@ export class ToolHost {
   }
 
   #send(message: ToHost): void {
-    const frame = encodeFrame(message);
-    this.#writing = this.#writing.then(() => this.#writer.write(frame)).catch(() => {});
+    this.#frames.send(message);
   }
 
   async #read(frames: AsyncGenerator<unknown>): Promise<void> {
