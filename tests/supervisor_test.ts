@@ -386,8 +386,8 @@ Deno.test("a sweep that sees a message in the inbox before its sender posts it l
   // Holds the sender between putting its message in the inbox and posting it.
   const enqueued = Promise.withResolvers<void>();
   const proceed = Promise.withResolvers<void>();
-  const enqueue = journal.enqueue.bind(journal);
-  journal.enqueue = async (...args) => {
+  const enqueue = journal.enqueueTakingLease.bind(journal);
+  journal.enqueueTakingLease = async (...args) => {
     const entry = await enqueue(...args);
     enqueued.resolve();
     await proceed.promise;

@@ -15,7 +15,7 @@ import type {
 } from "../../src/events.ts";
 import { ModelError } from "../../src/model/model.ts";
 import { addUsage, NO_USAGE, type TokenUsage, usageOf } from "../../src/token_usage.ts";
-import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
+import type { Journal, LeaseResult, LoadedConversation } from "../../src/journal/journal.ts";
 import type { ListedValue } from "../../src/journal/_stored_value.ts";
 import {
   applyRecord,
@@ -156,6 +156,8 @@ export class ConversationSupervisor {
   #holds = 0;
   /** The versionstamp of the lease this process holds, which fences its appends. */
   #lease: string | undefined;
+  /** Whether this process holds `#lease` (taken and not given back or lost). */
+  #leaseHeld = false;
   #leaseOps: Promise<unknown> = Promise.resolve();
   #intake: Promise<unknown> = Promise.resolve();
   #writes: Promise<unknown> = Promise.resolve();
@@ -211,13 +213,8 @@ export class ConversationSupervisor {
     this.#holds++;
     // One submission at a time, so messages reach the mailbox in the order they were sent.
     const submitted = this.#intake.then(async (): Promise<Submission> => {
-      const lease = await this.#acquire();
-      if (!lease.ok) return { accepted: false, holder: lease.holder };
-      const entry = await this.#deps.journal.enqueue(this.id, {
-        type: "user_message",
-        messageId,
-        text,
-      });
+      const entry = await this.#enqueueHolding({ type: "user_message", messageId, text });
+      if ("holder" in entry) return { accepted: false, holder: entry.holder };
       return { accepted: true, messageId, result: this.#post({ type: "inbox", entry }) };
     });
     this.#intake = submitted.catch(() => {});
@@ -595,7 +592,10 @@ export class ConversationSupervisor {
         consume,
         lease: this.#lease,
       });
-      if (seq === undefined) throw new LeaseLost();
+      if (seq === undefined) {
+        this.#leaseHeld = false; // someone else holds it now: the next take asks the journal
+        throw new LeaseLost();
+      }
       for (const record of batch.records) applyRecord(this.#state, record);
       this.#loaded.seq = seq;
     }).catch((error) => {
@@ -637,22 +637,53 @@ export class ConversationSupervisor {
     }
   }
 
-  #acquire() {
-    const lease = this.#leaseOps.then(async () => {
-      const result = await this.#deps.journal.acquireLease(this.id, this.#deps.node);
-      if (result.ok) this.#lease = result.lease;
-      return result;
+  #acquire(): Promise<LeaseResult> {
+    return this.#withLease(() => this.#take());
+  }
+
+  /**
+   * Journals `item` in the inbox while holding the lease. A free lease is
+   * taken in the same commit: an idle conversation's message costs one write.
+   */
+  #enqueueHolding(item: InboxItem): Promise<ListedValue<InboxItem> | { holder: string }> {
+    return this.#withLease(async () => {
+      if (!this.#leaseHeld) {
+        const { journal, node } = this.#deps;
+        const taken = await journal.enqueueTakingLease(this.id, node, item);
+        if (taken) {
+          [this.#lease, this.#leaseHeld] = [taken.lease, true];
+          return taken.entry;
+        }
+      }
+      const lease = await this.#take();
+      return lease.ok ? await this.#deps.journal.enqueue(this.id, item) : lease;
     });
-    this.#leaseOps = lease.catch(() => {});
-    return lease;
+  }
+
+  /** Runs `operation` after the lease changes under way. */
+  #withLease<T>(operation: () => Promise<T>): Promise<T> {
+    const done = this.#leaseOps.then(operation);
+    this.#leaseOps = done.catch(() => {});
+    return done;
+  }
+
+  async #take(): Promise<LeaseResult> {
+    // Held since the last take and not given back: no need to ask the journal again.
+    if (this.#leaseHeld && this.#lease) return { ok: true, lease: this.#lease };
+    const result = await this.#deps.journal.acquireLease(this.id, this.#deps.node);
+    if (result.ok) this.#lease = result.lease;
+    this.#leaseHeld = result.ok;
+    return result;
   }
 
   /** The lease is given back as soon as this process has nothing left to do here. */
   #release(): Promise<unknown> {
     if (--this.#holds > 0) return Promise.resolve();
-    return this.#leaseOps = this.#leaseOps.then(() =>
-      this.#holds === 0 ? this.#deps.journal.releaseLease(this.id, this.#deps.node) : undefined
-    ).catch(() => {}).finally(() => {
+    return this.#leaseOps = this.#leaseOps.then(() => {
+      if (this.#holds > 0 || !this.#leaseHeld || !this.#lease) return;
+      this.#leaseHeld = false;
+      return this.#deps.journal.releaseLease(this.id, this.#lease);
+    }).catch(() => {}).finally(() => {
       if (this.busy) return;
       this.#whenIdle.forEach((resolve) => resolve());
       this.#whenIdle.length = 0;

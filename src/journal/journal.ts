@@ -219,13 +219,44 @@ export class Journal implements AsyncDisposable {
   }
 
   /** Puts an item in a conversation's inbox, where it waits for a turn. */
-  enqueue(id: string, item: InboxItem): Promise<ListedValue<InboxItem>> {
+  async enqueue(id: string, item: InboxItem): Promise<ListedValue<InboxItem>> {
+    const entry = await this.#enqueue(id, item);
+    if (!entry) throw new Error("The inbox refused a write that checks nothing.");
+    return entry;
+  }
+
+  /**
+   * Journals `item` in the inbox and takes the conversation's lease for
+   * `node` in the same commit, if the lease is free. Returns undefined, and
+   * writes nothing, if it is not.
+   */
+  async enqueueTakingLease(
+    id: string,
+    node: string,
+    item: InboxItem,
+  ): Promise<{ entry: ListedValue<InboxItem>; lease: string } | undefined> {
+    const key = ["lease", id];
+    const entry = await this.#enqueue(id, item, { key, versionstamp: null }, {
+      type: "set",
+      key,
+      value: { node },
+    });
+    return entry && { entry, lease: entry.versionstamp };
+  }
+
+  #enqueue(
+    id: string,
+    item: InboxItem,
+    ...[check, mutation]: [Deno.AtomicCheck, Deno.KvMutation] | []
+  ): Promise<ListedValue<InboxItem> | undefined> {
     const key = ["inbox", id, Date.now(), ++this.#inboxCounter, crypto.randomUUID()];
     return this.#op(async () => {
       const value = await prepareValue(this.kv, key, item);
-      const result = await this.#commit([], [{ type: "set", key, value }]);
-      if (!result.ok) throw new Error("The inbox refused a write that checks nothing.");
-      return { key, versionstamp: result.versionstamp, value: item };
+      const result = await this.#commit(check ? [check] : [], [
+        { type: "set", key, value },
+        ...(mutation ? [mutation] : []),
+      ]);
+      return result.ok ? { key, versionstamp: result.versionstamp, value: item } : undefined;
     });
   }
 
@@ -282,28 +313,33 @@ export class Journal implements AsyncDisposable {
     return holder && holder !== node && await this.isAlive(holder) ? holder : undefined;
   }
 
-  /** Takes the conversation's lease for `node`, unless a live process holds it. */
+  /**
+   * Takes the conversation's lease for `node`, unless a live process holds
+   * it. A free lease (the usual case) is taken in one commit, with no read.
+   */
   acquireLease(id: string, node: string): Promise<LeaseResult> {
+    const key = ["lease", id];
+    const take = (versionstamp: string | null) =>
+      this.#commit([{ key, versionstamp }], [{ type: "set", key, value: { node } }]);
     return this.#op(async (): Promise<LeaseResult> => {
-      const lease = await this.kv.get<{ node: string }>(["lease", id]);
+      const free = await take(null);
+      if (free.ok) return { ok: true, lease: free.versionstamp };
+      const lease = await this.kv.get<{ node: string }>(key);
       const holder = lease.value?.node;
       if (holder === node) return { ok: true, lease: lease.versionstamp! };
       if (holder && await this.isAlive(holder)) return { ok: false, holder };
-      const result = await this.#commit([lease], [
-        { type: "set", key: ["lease", id], value: { node } },
-      ]);
+      const result = await take(lease.versionstamp);
       return result.ok
         ? { ok: true, lease: result.versionstamp }
         : { ok: false, holder: "another process" };
     });
   }
 
-  /** Gives the lease back, if `node` holds it. */
-  releaseLease(id: string, node: string): Promise<void> {
+  /** Gives back the lease taken as `lease` (its versionstamp), unless someone has taken it since. */
+  releaseLease(id: string, lease: string): Promise<void> {
     return this.#op(async () => {
-      const lease = await this.kv.get<{ node: string }>(["lease", id]);
-      if (lease.value?.node !== node) return;
-      await this.#commit([lease], [{ type: "delete", key: lease.key }]);
+      const key = ["lease", id];
+      await this.#commit([{ key, versionstamp: lease }], [{ type: "delete", key }]);
     });
   }
 
