@@ -8,7 +8,7 @@
 import { traceConversation, tracingEnabled } from "../src/tracing.ts";
 import type { Model } from "../src/model/model.ts";
 import type { ToolCatalog } from "../src/tool_catalog.ts";
-import type { Journal, JournalHealth } from "../src/journal/journal.ts";
+import type { ConversationSummary, Journal, JournalHealth } from "../src/journal/journal.ts";
 import { ConfigError } from "../src/config_error.ts";
 import { errorMessage } from "../src/_error_message.ts";
 import { deadline } from "@std/async/deadline";
@@ -193,6 +193,14 @@ export class AgentSystem implements AsyncDisposable {
     const supervisor = await ConversationSupervisor.create(this.#deps, options);
     this.#remember(supervisor.id, Promise.resolve(supervisor));
     return supervisor;
+  }
+
+  /**
+   * The newest conversations first, at most `limit`, as the journal knows
+   * them (those of other processes too).
+   */
+  list(limit = 50): Promise<ConversationSummary[]> {
+    return this.#options.journal.list(limit);
   }
 
   /** The conversation with this id, spawning its supervisor from the journal if need be. */

@@ -37,6 +37,10 @@ async function loadedAtRunTime(): Promise<string[]> {
   for await (const file of walk(join(REPOSITORY, "tools"))) {
     if (!file.endsWith("_test.ts")) found.add(relative(REPOSITORY, file));
   }
+  // The web page's files, served as they are.
+  for await (const entry of Deno.readDir(join(REPOSITORY, "src/http/page"))) {
+    found.add(`src/http/page/${entry.name}`);
+  }
   return [...found].sort();
 }
 
@@ -61,6 +65,7 @@ Deno.test("every module that workers, tool hosts and the tool catalog load at ru
   const loaded = await loadedAtRunTime();
   assert(loaded.includes("actors/tool_worker/worker_main.ts"), "the scan finds the worker entry");
   assert(loaded.includes("tools/run_javascript.ts"), "the scan finds the built-in tools");
+  assert(loaded.includes("src/http/page/app.js"), "the scan finds the web page");
   const missing = loaded.filter((path) =>
     !graph.has(path) &&
     !include.some((entry) => entry.endsWith("/") ? path.startsWith(entry) : path === entry)

@@ -278,3 +278,40 @@ Deno.test("hundreds of malformed and random requests never produce a 500", async
   }
   assertEquals((await app.request("/healthz")).status, 200);
 });
+
+Deno.test("GET /v1/conversations lists the newest first with state and title; a bad limit is a 400 that names it", async () => {
+  await using test = await testApp();
+  const { app, system } = test;
+  for (const text of ["first", "second", "third"]) {
+    await (await system.createConversation()).send(text);
+  }
+  const empty = await system.createConversation();
+  const listed = await (await app.request("/v1/conversations?limit=3")).json();
+  assertEquals(
+    listed.conversations.map((c: { title: string; state: string }) => [c.title, c.state]),
+    [["", "idle"], ["third", "idle"], ["second", "idle"]],
+  );
+  assertEquals(listed.conversations[0].id, empty.id);
+  const bad = await app.request("/v1/conversations?limit=0");
+  assertEquals(bad.status, 400);
+  assertMatch((await bad.json()).error.message, /^Invalid query: limit: must be at least 1/);
+});
+
+Deno.test("the web page is served to browsers without a token, kept to this server by its policy; other clients get the API's name at /", async () => {
+  await using test = await testApp({ token: "s3cret" });
+  const { app } = test;
+  const page = await app.request("/", { headers: { accept: "text/html" } });
+  assertEquals(page.status, 200);
+  assertMatch(page.headers.get("content-type")!, /^text\/html/);
+  assertMatch(
+    page.headers.get("content-security-policy")!,
+    /default-src 'none'.*connect-src 'self'/,
+  );
+  assertMatch(await page.text(), /<script type="module" src="\/page\/app.js">/);
+  const script = await app.request("/page/app.js");
+  assertEquals(script.status, 200);
+  assertMatch(script.headers.get("content-type")!, /^text\/javascript/);
+  assertEquals((await app.request("/page/..%2Fpage.ts")).status, 404);
+  assertEquals((await app.request("/page/nothing.js")).status, 404);
+  assertEquals((await (await app.request("/")).json()).api, "/v1");
+});

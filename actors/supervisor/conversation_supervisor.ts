@@ -609,7 +609,8 @@ export class ConversationSupervisor {
 
   async #recordCalls(updates: CallUpdate[]): Promise<void> {
     try {
-      await this.#write(updates.map((update) => ({ type: "call", ...update })));
+      const at = Date.now();
+      await this.#write(updates.map((update) => ({ type: "call", at, ...update })));
     } catch (error) {
       if (error instanceof LeaseLost) await this.#handOver(updates);
       throw error;

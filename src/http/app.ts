@@ -14,6 +14,7 @@ import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
 import { errorBody, notFound, onError, RETRY_AFTER_SECONDS, unavailable } from "./errors.ts";
 import { limitBody } from "./validation.ts";
+import { pageRoutes } from "./page.ts";
 import config from "../../deno.json" with { type: "json" };
 
 /** What the app serves, and how it guards it. */
@@ -52,11 +53,7 @@ export function createApp(options: AppOptions): Hono {
     return unavailable(c, "shutting_down", "The server is shutting down; try again shortly.");
   });
 
-  app.get(
-    "/",
-    (c) =>
-      c.json({ name: "agent-runtime", version: config.version, api: "/v1", health: "/healthz" }),
-  );
+  app.route("/", pageRoutes());
   app.get("/healthz", (c) => {
     const journal = system.health;
     if (!journal.ok) c.header("Retry-After", String(RETRY_AFTER_SECONDS));

@@ -1,5 +1,5 @@
 /**
- * `/v1/conversations`: create, send messages (JSON or a live stream),
+ * `/v1/conversations`: list, create, send messages (JSON or a live stream),
  * read history and status, watch events, cancel, approve or deny a call.
  *
  * @module
@@ -11,7 +11,7 @@ import type { ConversationSupervisor } from "../../actors/supervisor/conversatio
 import { ConfigError } from "../config_error.ts";
 import { apiError, unavailable } from "./errors.ts";
 import { replayable, streamEvents } from "./event_stream.ts";
-import { jsonBody, requireJson } from "./validation.ts";
+import { jsonBody, query, requireJson } from "./validation.ts";
 
 /** Longest message or system prompt accepted, in characters. */
 const MAX_TEXT_CHARS = 200_000;
@@ -27,6 +27,13 @@ const newMessage = z.strictObject({
     MAX_TEXT_CHARS,
     `must be at most ${MAX_TEXT_CHARS} characters`,
   ),
+});
+
+const listing = z.object({
+  limit: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(
+    1,
+    "must be at least 1",
+  ).max(200, "must be at most 200").default(50),
 });
 
 const approval = z.strictObject({
@@ -49,6 +56,18 @@ export function conversationRoutes(
   shutdown: AbortSignal,
 ): Hono<Env> {
   const routes = new Hono<Env>();
+
+  routes.get("/", query(listing), async (c) => {
+    const conversations = await system.list(c.req.valid("query").limit);
+    return c.json({
+      conversations: conversations.map(({ id, createdAt, turnOpen, title }) => ({
+        id,
+        createdAt,
+        state: turnOpen ? "running" : "idle",
+        title,
+      })),
+    });
+  });
 
   routes.post("/", requireJson, jsonBody(newConversation), async (c) => {
     const body = c.req.valid("json");

@@ -1,5 +1,5 @@
 /**
- * Request validation: JSON bodies checked with zod, answered with a 4xx
+ * Request validation: JSON bodies and query strings checked with zod, answered with a 4xx
  * that names the field to fix.
  *
  * @module
@@ -22,12 +22,32 @@ import { apiError } from "./errors.ts";
 export function jsonBody<T extends z.ZodType>(schema: T) {
   return zValidator("json", schema, (result, c) => {
     if (result.success) return;
-    const problems = result.error.issues.map((issue) => {
-      const at = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-      return `${at}${issue.message}`;
-    });
-    return apiError(c, 400, "invalid_request", `Invalid request body: ${problems.join("; ")}.`);
+    return apiError(c, 400, "invalid_request", `Invalid request body: ${problems(result.error)}.`);
   });
+}
+
+/**
+ * Validates the query string against `schema` (its values are strings:
+ * coerce numbers in the schema).
+ *
+ * @example
+ * ```ts ignore
+ * app.get("/v1/things", query(z.object({ limit: z.coerce.number().optional() })), (c) => c.json(c.req.valid("query")));
+ * ```
+ */
+export function query<T extends z.ZodType>(schema: T) {
+  return zValidator("query", schema, (result, c) => {
+    if (result.success) return;
+    return apiError(c, 400, "invalid_request", `Invalid query: ${problems(result.error)}.`);
+  });
+}
+
+/** What is wrong, field by field. */
+function problems(error: { issues: readonly { path: PropertyKey[]; message: string }[] }): string {
+  return error.issues.map((issue) => {
+    const at = issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : "";
+    return `${at}${issue.message}`;
+  }).join("; ");
 }
 
 /** Rejects a body that is not declared as JSON (415), before it is read. */

@@ -27,6 +27,7 @@ import {
   type ApprovalDecision,
   type ConversationState,
   type JournalRecord,
+  turnText,
 } from "./records.ts";
 import { JournalUnavailable, retryWhileBusy, storageProblem } from "./storage_errors.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
@@ -42,6 +43,16 @@ export interface LoadedConversation {
  * or who holds it.
  */
 export type LeaseResult = { ok: true; lease: string } | { ok: false; holder: string };
+
+/** A conversation as {@linkcode Journal.list} lists it. */
+export interface ConversationSummary {
+  id: string;
+  createdAt: number;
+  /** Whether a turn has started and not ended. */
+  turnOpen: boolean;
+  /** The start of the first message, or "" before there is one. */
+  title: string;
+}
 
 /** Whether the store takes writes; when not, why, and since when (epoch ms). */
 export type JournalHealth = { ok: true } | { ok: false; reason: string; since: number };
@@ -139,6 +150,28 @@ export class Journal implements AsyncDisposable {
     const loaded = { state: { id } as ConversationState, seq: -1 };
     await this.catchUp(id, loaded);
     return loaded.seq < 0 ? undefined : loaded;
+  }
+
+  /**
+   * The newest conversations first, at most `limit`: when each was created,
+   * whether a turn is open, and the first message's start as its title.
+   */
+  list(limit: number): Promise<ConversationSummary[]> {
+    return this.#op(async () => {
+      const all = await Array.fromAsync(
+        this.kv.list<{ createdAt: number }>({ prefix: ["conversation"] }, { batchSize: 1000 }),
+      );
+      const newest = all.sort((a, b) => b.value.createdAt - a.value.createdAt).slice(0, limit);
+      return await Promise.all(newest.map(async ({ key, value }) => {
+        const id = key[1] as string;
+        const [open, first] = await Promise.all([
+          this.kv.get(["open", id]),
+          readValue<JournalRecord>(this.kv, ["log", id, 1]),
+        ]);
+        const title = first?.type === "turn_started" ? turnText(first.cause).slice(0, 120) : "";
+        return { id, createdAt: value.createdAt, turnOpen: open.versionstamp !== null, title };
+      }));
+    });
   }
 
   /** Every record of a conversation, with its sequence number. */

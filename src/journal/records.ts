@@ -44,7 +44,8 @@ export type JournalRecord =
     /** Absent in journals written before usage was recorded. */
     usage?: TokenUsage;
   }
-  | ({ type: "call" } & CallUpdate)
+  /** `at`: when the change happened (epoch ms); absent in records written before it was kept. */
+  | ({ type: "call"; at?: number } & CallUpdate)
   | {
     type: "turn_ended";
     status: "completed" | "failed";
@@ -159,7 +160,7 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
       }
       break;
     case "call": {
-      const { type: _, ...update } = record;
+      const { type: _, at: _at, ...update } = record;
       const call = state.calls.get(record.callId);
       if (call) Object.assign(call, update, { reported: call.reported ?? update.reported });
       break;
