@@ -4,7 +4,7 @@
  * @module
  */
 import { mcpServerOf } from "../../actors/mcp/mcp_executor.ts";
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bearerAuth } from "hono/bearer-auth";
 import { except } from "hono/combine";
 import type { AgentSystem } from "../../actors/agent_system.ts";
@@ -15,6 +15,7 @@ import { taskRoutes } from "./tasks.ts";
 import { errorBody, notFound, onError, RETRY_AFTER_SECONDS, unavailable } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import { pageRoutes } from "./page.ts";
+import { json } from "./schemas.ts";
 import config from "../../deno.json" with { type: "json" };
 
 /** What the app serves, and how it guards it. */
@@ -41,10 +42,10 @@ export interface AppOptions {
  * const response = await app.request("/healthz");
  * ```
  */
-export function createApp(options: AppOptions): Hono {
+export function createApp(options: AppOptions): OpenAPIHono {
   const { system, platform } = options;
   const shutdown = options.shutdown ?? new AbortController().signal;
-  const app = new Hono();
+  const app = new OpenAPIHono();
   app.notFound(notFound);
   app.onError(onError);
   app.use(async (c, next) => {
@@ -54,7 +55,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.route("/", pageRoutes());
-  app.get("/healthz", (c) => {
+  app.openapi(HEALTH, (c) => {
     const journal = system.health;
     if (!journal.ok) c.header("Retry-After", String(RETRY_AFTER_SECONDS));
     return c.json({
@@ -91,7 +92,7 @@ export function createApp(options: AppOptions): Hono {
   }
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? 1024 * 1024));
 
-  app.get("/v1/tools", (c) =>
+  app.openapi(TOOLS, (c) =>
     c.json({
       tools: system.settings.catalog.list().map((tool) => ({
         name: tool.name,
@@ -116,7 +117,51 @@ export function createApp(options: AppOptions): Hono {
     }));
   app.route("/v1/conversations", conversationRoutes(system, shutdown));
   app.route("/v1/tasks", taskRoutes(system.tasks));
+  describeApi(app, Boolean(options.token));
   return app;
+}
+
+const HEALTH = createRoute({
+  method: "get",
+  path: "/healthz",
+  summary: "Whether the server can take work: its journal, workers and circuit breakers",
+  responses: {
+    200: json(z.looseObject({ ok: z.boolean() }), "Healthy"),
+    503: json(z.looseObject({ ok: z.boolean() }), "The journal does not take writes"),
+  },
+});
+
+const TOOLS = createRoute({
+  method: "get",
+  path: "/v1/tools",
+  summary: "The tools, with their schemas, permissions and policies",
+  responses: {
+    200: json(z.object({ tools: z.array(z.looseObject({ name: z.string() })) }), "The tools"),
+  },
+});
+
+/** `GET /openapi.json`: this API in OpenAPI 3.1, from the schemas that validate its requests. */
+function describeApi(app: OpenAPIHono, tokenRequired: boolean): void {
+  const registry = app.openAPIRegistry;
+  registry.registerComponent("securitySchemes", "apiToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "AGENT_API_TOKEN, required on /v1 when the server has one.",
+  });
+  registry.registerComponent("securitySchemes", "taskSecret", {
+    type: "http",
+    scheme: "bearer",
+    description: "The secret a handed-off task was given.",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "agent-runtime",
+      version: config.version,
+      description: "Conversations with Claude whose tool calls run isolated and in parallel.",
+    },
+    ...(tokenRequired ? { security: [{ apiToken: [] }] } : {}),
+  });
 }
 
 /** Where a tool comes from, as `GET /v1/tools` says it. */

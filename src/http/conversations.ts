@@ -4,44 +4,35 @@
  *
  * @module
  */
-import { Hono, type MiddlewareHandler } from "hono";
-import { z } from "zod";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { ConversationSupervisor } from "../../actors/supervisor/conversation_supervisor.ts";
 import { ConfigError } from "../config_error.ts";
 import { apiError, unavailable } from "./errors.ts";
 import { replayable, streamEvents } from "./event_stream.ts";
-import { jsonBody, query, requireJson } from "./validation.ts";
-
-/** Longest message or system prompt accepted, in characters. */
-const MAX_TEXT_CHARS = 200_000;
-
-const newConversation = z.strictObject({
-  system: z.string().max(MAX_TEXT_CHARS).optional(),
-  model: z.string().min(1).max(200).optional(),
-  tools: z.array(z.string().max(64)).max(256).optional(),
-});
-
-const newMessage = z.strictObject({
-  content: z.string().min(1, "must not be empty").max(
-    MAX_TEXT_CHARS,
-    `must be at most ${MAX_TEXT_CHARS} characters`,
-  ),
-});
-
-const listing = z.object({
-  limit: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(
-    1,
-    "must be at least 1",
-  ).max(200, "must be at most 200").default(50),
-});
-
-const approval = z.strictObject({
-  approved: z.boolean({ error: "must be true or false" }),
-  reason: z.string().max(2_000, "must be at most 2000 characters").optional(),
-});
+import {
+  Approval,
+  CallParams,
+  Conversation,
+  ConversationParams,
+  ConversationSummary,
+  errors,
+  json,
+  Listing,
+  NewConversation,
+  NewMessage,
+  TurnResult,
+} from "./schemas.ts";
+import { requireJson, validationHook } from "./validation.ts";
 
 type Env = { Variables: { conversation: ConversationSupervisor } };
+
+const EVENTS = {
+  content: { "text/event-stream": { schema: z.string() } },
+  description:
+    "Server-sent events: `id` (increasing for the conversation's whole life), `event` (its type), `data` (the event as JSON).",
+};
 
 /**
  * The conversation routes of `system`.
@@ -54,68 +45,111 @@ type Env = { Variables: { conversation: ConversationSupervisor } };
 export function conversationRoutes(
   system: AgentSystem,
   shutdown: AbortSignal,
-): Hono<Env> {
-  const routes = new Hono<Env>();
+): OpenAPIHono<Env> {
+  const routes = new OpenAPIHono<Env>({ defaultHook: validationHook });
+  const found = findConversation(system);
 
-  routes.get("/", query(listing), async (c) => {
-    const conversations = await system.list(c.req.valid("query").limit);
-    return c.json({
-      conversations: conversations.map(({ id, createdAt, turnOpen, title }) => ({
-        id,
-        createdAt,
-        state: turnOpen ? "running" : "idle",
-        title,
-      })),
-    });
-  });
+  routes.openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      summary: "The newest conversations first",
+      request: { query: Listing },
+      responses: {
+        200: json(z.object({ conversations: z.array(ConversationSummary) }), "Conversations"),
+        ...errors({ 400: "A bad limit" }),
+      },
+    }),
+    async (c) => {
+      const conversations = await system.list(c.req.valid("query").limit);
+      return c.json({
+        conversations: conversations.map(({ id, createdAt, turnOpen, title }) => ({
+          id,
+          createdAt,
+          state: turnOpen ? "running" as const : "idle" as const,
+          title,
+        })),
+      }, 200);
+    },
+  );
 
-  routes.post("/", requireJson, jsonBody(newConversation), async (c) => {
-    const body = c.req.valid("json");
-    try {
-      const conversation = await system.createConversation({
-        system: body.system,
-        modelName: body.model,
-        tools: body.tools,
-      });
-      return c.json(describe(conversation), 201);
-    } catch (error) {
-      if (error instanceof ConfigError) return apiError(c, 400, "invalid_request", error.message);
-      throw error;
-    }
-  });
+  routes.openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      summary: "Start a conversation",
+      middleware: [requireJson] as const,
+      request: { body: { ...json(NewConversation, "Its settings, all optional") } },
+      responses: {
+        201: json(Conversation, "Created"),
+        ...errors({ 400: "An unknown tool or a bad field", 415: "A body that is not JSON" }),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      try {
+        const conversation = await system.createConversation({
+          system: body.system,
+          modelName: body.model,
+          tools: body.tools,
+        });
+        return c.json(describe(conversation), 201);
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          return apiError(c, 400, "invalid_request", error.message);
+        }
+        throw error;
+      }
+    },
+  );
 
-  const findConversation: MiddlewareHandler<Env> = async (c, next) => {
-    const id = c.req.param("id") ?? "";
-    const conversation = await system.get(id);
-    if (!conversation) return apiError(c, 404, "not_found", `There is no conversation ${id}.`);
-    c.set("conversation", conversation);
-    await next();
-  };
-  routes.use("/:id", findConversation);
-  routes.use("/:id/*", findConversation);
+  routes.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      summary: "A conversation, its status and history",
+      middleware: [found] as const,
+      request: { params: ConversationParams },
+      responses: {
+        200: json(
+          Conversation.extend({ history: z.array(z.unknown()) }),
+          "With its history in Messages API format",
+        ),
+        ...errors({ 404: "No such conversation" }),
+      },
+    }),
+    async (c) => {
+      const conversation = c.get("conversation");
+      await conversation.refresh();
+      return c.json({ ...describe(conversation), history: conversation.history }, 200);
+    },
+  );
 
-  routes.get("/:id", async (c) => {
-    const conversation = c.get("conversation");
-    await conversation.refresh();
-    return c.json({ ...describe(conversation), history: conversation.history });
-  });
-
-  // A full line of waiting tool calls means new turns would only wait longer: say so now.
-  const refuseWhenSaturated: MiddlewareHandler = async (c, next) => {
-    const { slots } = system.settings;
-    if (!slots.full) return await next();
-    return unavailable(
-      c,
-      "server_busy",
-      `Every tool worker is busy and ${slots.queued} tool calls are waiting; send the message again later.`,
-    );
-  };
-
-  routes.post(
-    "/:id/messages",
-    refuseWhenSaturated,
-    requireJson,
-    jsonBody(newMessage),
+  routes.openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/messages",
+      summary: "Send a message and get its turn's result (JSON), or watch the turn (SSE)",
+      description: "With `Accept: text/event-stream` the turn's events stream as it runs.",
+      middleware: [found, refuseWhenSaturated(system), requireJson] as const,
+      request: {
+        params: ConversationParams,
+        body: { ...json(NewMessage, "The message"), required: true },
+      },
+      responses: {
+        200: {
+          ...json(TurnResult, "The turn's result"),
+          content: { ...json(TurnResult, "").content, ...EVENTS.content },
+        },
+        ...errors({
+          400: "An empty or over-long message",
+          404: "No such conversation",
+          409: "Another process drives the conversation",
+          415: "A body that is not JSON",
+          503: "Every tool worker is busy",
+        }),
+      },
+    }),
     async (c) => {
       const conversation = c.get("conversation");
       // Subscribed before the message is queued, so the stream has its turn from the start.
@@ -135,7 +169,7 @@ export function conversationRoutes(
       if (!c.req.header("accept")?.includes("text/event-stream")) {
         events.stop();
         const result = await submission.result;
-        return result ? c.json({ conversationId: conversation.id, ...result }) : busy();
+        return result ? c.json({ conversationId: conversation.id, ...result }, 200) : busy();
       }
       let inTurn = false;
       return streamEvents(c, events, {
@@ -147,44 +181,118 @@ export function conversationRoutes(
     },
   );
 
-  routes.get("/:id/events", (c) => {
-    const last = c.req.header("last-event-id");
-    if (last !== undefined && !/^\d{1,15}$/.test(last)) {
-      return apiError(c, 400, "invalid_request", "Last-Event-ID must be the id of an event sent.");
-    }
-    return streamEvents(c, c.get("conversation"), {
-      shutdown,
-      after: last === undefined ? undefined : Number(last),
-    });
-  });
+  routes.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}/events",
+      summary: "Watch every event of the conversation",
+      description:
+        "Send `Last-Event-ID` to get what came after that event first (`0` for everything journaled).",
+      middleware: [found] as const,
+      request: { params: ConversationParams },
+      responses: {
+        200: EVENTS,
+        ...errors({ 400: "A bad Last-Event-ID", 404: "No such conversation" }),
+      },
+    }),
+    (c) => {
+      const last = c.req.header("last-event-id");
+      if (last !== undefined && !/^\d{1,15}$/.test(last)) {
+        return apiError(
+          c,
+          400,
+          "invalid_request",
+          "Last-Event-ID must be the id of an event sent.",
+        );
+      }
+      return streamEvents(c, c.get("conversation"), {
+        shutdown,
+        after: last === undefined ? undefined : Number(last),
+      });
+    },
+  );
 
-  routes.post("/:id/cancel", (c) => c.json({ cancelled: c.get("conversation").cancel() }));
+  routes.openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/cancel",
+      summary: "Cancel the running turn",
+      middleware: [found] as const,
+      request: { params: ConversationParams },
+      responses: {
+        200: json(z.object({ cancelled: z.boolean() }), "Whether a turn was running"),
+        ...errors({ 404: "No such conversation" }),
+      },
+    }),
+    (c) => c.json({ cancelled: c.get("conversation").cancel() }, 200),
+  );
 
-  routes.post("/:id/calls/:callId/approval", requireJson, jsonBody(approval), async (c) => {
-    const conversation = c.get("conversation");
-    const callId = c.req.param("callId");
-    const decision = c.req.valid("json");
-    const decided = await conversation.decide(callId, decision);
-    if (decided === "unknown") {
-      return apiError(
-        c,
-        404,
-        "not_found",
-        `Conversation ${conversation.id} has no call ${callId}.`,
-      );
-    }
-    if (decided === "not_awaiting") {
-      return apiError(
-        c,
-        409,
-        "not_awaiting_approval",
-        `Call ${callId} is not awaiting approval: it was decided already, or its tool needs none.`,
-      );
-    }
-    return c.json({ callId, approved: decision.approved });
-  });
+  routes.openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/calls/{callId}/approval",
+      summary: "Approve or deny a call that awaits approval",
+      middleware: [found, requireJson] as const,
+      request: { params: CallParams, body: { ...json(Approval, "The decision"), required: true } },
+      responses: {
+        200: json(z.object({ callId: z.string(), approved: z.boolean() }), "Decided"),
+        ...errors({
+          400: "A bad body",
+          404: "No such conversation or call",
+          409: "Decided already, or its tool needs no approval",
+        }),
+      },
+    }),
+    async (c) => {
+      const conversation = c.get("conversation");
+      const { callId } = c.req.valid("param");
+      const decision = c.req.valid("json");
+      const decided = await conversation.decide(callId, decision);
+      if (decided === "unknown") {
+        return apiError(
+          c,
+          404,
+          "not_found",
+          `Conversation ${conversation.id} has no call ${callId}.`,
+        );
+      }
+      if (decided === "not_awaiting") {
+        return apiError(
+          c,
+          409,
+          "not_awaiting_approval",
+          `Call ${callId} is not awaiting approval: it was decided already, or its tool needs none.`,
+        );
+      }
+      return c.json({ callId, approved: decision.approved }, 200);
+    },
+  );
 
   return routes;
+}
+
+/** Finds the path's conversation (404 if there is none) for the handler. */
+function findConversation(system: AgentSystem): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const id = c.req.param("id") ?? "";
+    const conversation = await system.get(id);
+    if (!conversation) return apiError(c, 404, "not_found", `There is no conversation ${id}.`);
+    c.set("conversation", conversation);
+    await next();
+  };
+}
+
+/** A full line of waiting tool calls means new turns would only wait longer: say so now. */
+function refuseWhenSaturated(system: AgentSystem): MiddlewareHandler {
+  return async (c, next) => {
+    const { slots } = system.settings;
+    if (!slots.full) return await next();
+    return unavailable(
+      c,
+      "server_busy",
+      `Every tool worker is busy and ${slots.queued} tool calls are waiting; send the message again later.`,
+    );
+  };
 }
 
 function describe(conversation: ConversationSupervisor) {

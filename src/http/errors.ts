@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Context } from "hono";
+import type { Context, TypedResponse } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { JournalUnavailable } from "../journal/storage_errors.ts";
@@ -25,12 +25,12 @@ export interface ApiErrorBody {
  * app.get("/v1/conversations/:id", (c) => apiError(c, 404, "not_found", "No conversation abc."));
  * ```
  */
-export function apiError(
+export function apiError<S extends ContentfulStatusCode>(
   c: Context,
-  status: ContentfulStatusCode,
+  status: S,
   type: string,
   message: string,
-): Response {
+): Response & TypedResponse<ApiErrorBody, S, "json"> {
   return c.json(errorBody(type, message), status);
 }
 

@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import config from "../../deno.json" with { type: "json" };
+import { notFound } from "./errors.ts";
 
 const FILES: Record<string, string> = {
   "index.html": "text/html; charset=utf-8",
@@ -32,21 +33,51 @@ const POLICY =
  * app.route("/", pageRoutes());
  * ```
  */
-export function pageRoutes(): Hono {
-  const routes = new Hono();
-  routes.get("/", (c) => {
-    if (c.req.header("accept")?.includes("text/html")) return servePageFile("index.html");
-    return c.json({
-      name: "agent-runtime",
-      version: config.version,
-      api: "/v1",
-      health: "/healthz",
-    });
-  });
-  routes.get("/page/:file", (c, next) => {
-    const file = c.req.param("file");
-    return Object.hasOwn(FILES, file) ? servePageFile(file) : next();
-  });
+export function pageRoutes(): OpenAPIHono {
+  const routes = new OpenAPIHono();
+  routes.openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      summary: "The web page (for a browser), or the API's name",
+      responses: {
+        200: {
+          description: "HTML for `Accept: text/html`, else JSON",
+          content: {
+            "text/html": { schema: z.string() },
+            "application/json": {
+              schema: z.object({ name: z.string(), version: z.string(), api: z.string() }),
+            },
+          },
+        },
+      },
+    }),
+    (c) => {
+      if (c.req.header("accept")?.includes("text/html")) return servePageFile("index.html");
+      return c.json({
+        name: "agent-runtime",
+        version: config.version,
+        api: "/v1",
+        health: "/healthz",
+      });
+    },
+  );
+  routes.openapi(
+    createRoute({
+      method: "get",
+      path: "/page/{file}",
+      summary: "The web page's scripts and style",
+      request: { params: z.object({ file: z.string() }) },
+      responses: {
+        200: { description: "The file", content: { "text/javascript": { schema: z.string() } } },
+        404: { description: "No such file" },
+      },
+    }),
+    (c) => {
+      const { file } = c.req.valid("param");
+      return Object.hasOwn(FILES, file) ? servePageFile(file) : notFound(c);
+    },
+  );
   return routes;
 }
 

@@ -4,17 +4,12 @@
  *
  * @module
  */
-import { Hono, type MiddlewareHandler } from "hono";
-import { z } from "zod";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import type { TaskBoard } from "../../actors/task_board.ts";
-import { MAX_RESULT_BYTES } from "../limit_result.ts";
 import { apiError } from "./errors.ts";
-import { jsonBody, requireJson } from "./validation.ts";
-
-const delivery = z.strictObject({
-  content: z.string().max(MAX_RESULT_BYTES * 4, "must be at most 4 MiB of text"),
-  isError: z.boolean().optional(),
-});
+import { errors, json, TaskDelivery, TaskParams } from "./schemas.ts";
+import { requireJson, validationHook } from "./validation.ts";
 
 type Env = { Variables: { secret: string } };
 
@@ -43,34 +38,71 @@ const requireSecret: MiddlewareHandler<Env> = async (c, next) => {
  * app.route("/v1/tasks", taskRoutes(system.tasks));
  * ```
  */
-export function taskRoutes(tasks: TaskBoard): Hono<Env> {
-  const routes = new Hono<Env>();
+export function taskRoutes(tasks: TaskBoard): OpenAPIHono<Env> {
+  const routes = new OpenAPIHono<Env>({ defaultHook: validationHook });
 
-  routes.get("/:id", async (c) => {
-    const found = await tasks.get(c.req.param("id"));
-    if (!found) return apiError(c, 404, "not_found", `There is no task ${c.req.param("id")}.`);
-    return c.json(found);
-  });
+  routes.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      summary: "A background task: its state, and its result once it has one",
+      request: { params: TaskParams },
+      responses: {
+        200: json(z.looseObject({ task: z.looseObject({ taskId: z.string() }) }), "The task"),
+        ...errors({ 404: "No such task" }),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const found = await tasks.get(id);
+      if (!found) return apiError(c, 404, "not_found", `There is no task ${id}.`);
+      return c.json(found, 200);
+    },
+  );
 
-  routes.post("/:id/result", requireSecret, requireJson, jsonBody(delivery), async (c) => {
-    const taskId = c.req.param("id");
-    const { content, isError } = c.req.valid("json");
-    switch (await tasks.deliver(taskId, c.get("secret"), content, isError ?? false)) {
-      case "delivered":
-        return c.json({ taskId, delivered: true });
-      case "not_found":
-        return apiError(c, 404, "not_found", `There is no handed-off task ${taskId}.`);
-      case "forbidden":
-        return apiError(c, 403, "forbidden", `The secret is not the one of task ${taskId}.`);
-      case "conflict":
-        return apiError(
-          c,
-          409,
-          "already_delivered",
-          `Task ${taskId} has its result already; this delivery changed nothing.`,
-        );
-    }
-  });
+  routes.openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/result",
+      summary: "Deliver the result of a task handed to an outside system",
+      description: "Authenticated by the task's own secret, not by the API token.",
+      security: [{ taskSecret: [] }],
+      middleware: [requireSecret, requireJson] as const,
+      request: {
+        params: TaskParams,
+        body: { ...json(TaskDelivery, "The result"), required: true },
+      },
+      responses: {
+        200: json(z.object({ taskId: z.string(), delivered: z.boolean() }), "Delivered"),
+        ...errors({
+          400: "A bad body",
+          401: "No secret",
+          403: "Not this task's secret",
+          404: "No such handed-off task",
+          409: "Delivered already",
+        }),
+      },
+    }),
+    async (c) => {
+      const { id: taskId } = c.req.valid("param");
+      const { content, isError } = c.req.valid("json");
+      switch (await tasks.deliver(taskId, c.get("secret"), content, isError ?? false)) {
+        case "delivered":
+          return c.json({ taskId, delivered: true }, 200);
+        case "not_found":
+          return apiError(c, 404, "not_found", `There is no handed-off task ${taskId}.`);
+        case "forbidden":
+          return apiError(c, 403, "forbidden", `The secret is not the one of task ${taskId}.`);
+        case "conflict":
+          return apiError(
+            c,
+            409,
+            "already_delivered",
+            `Task ${taskId} has its result already; this delivery changed nothing.`,
+          );
+      }
+    },
+  );
 
   return routes;
 }

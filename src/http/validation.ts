@@ -4,46 +4,39 @@
  *
  * @module
  */
-import { zValidator } from "@hono/zod-validator";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { z } from "zod";
 import { apiError } from "./errors.ts";
 
-/**
- * Validates the JSON body against `schema`. A missing body counts as `{}`,
- * so that all-optional bodies may be left out.
- *
- * @example
- * ```ts ignore
- * app.post("/v1/things", jsonBody(z.object({ name: z.string() })), (c) => c.json(c.req.valid("json")));
- * ```
- */
-export function jsonBody<T extends z.ZodType>(schema: T) {
-  return zValidator("json", schema, (result, c) => {
-    if (result.success) return;
-    return apiError(c, 400, "invalid_request", `Invalid request body: ${problems(result.error)}.`);
-  });
-}
+const TARGETS: Record<string, string> = {
+  json: "request body",
+  query: "query",
+  param: "path",
+  header: "headers",
+};
 
 /**
- * Validates the query string against `schema` (its values are strings:
- * coerce numbers in the schema).
+ * The routes' validation hook: a request that fails its schema gets a 400
+ * that names each field to fix.
  *
  * @example
  * ```ts ignore
- * app.get("/v1/things", query(z.object({ limit: z.coerce.number().optional() })), (c) => c.json(c.req.valid("query")));
+ * const routes = new OpenAPIHono({ defaultHook: validationHook });
  * ```
  */
-export function query<T extends z.ZodType>(schema: T) {
-  return zValidator("query", schema, (result, c) => {
-    if (result.success) return;
-    return apiError(c, 400, "invalid_request", `Invalid query: ${problems(result.error)}.`);
-  });
+export function validationHook(
+  result: { success: true } | { success: false; error: { issues: Issue[] }; target: string },
+  c: Context,
+): Response | undefined {
+  if (result.success) return;
+  const where = TARGETS[result.target] ?? result.target;
+  return apiError(c, 400, "invalid_request", `Invalid ${where}: ${problems(result.error)}.`);
 }
+
+type Issue = { path: PropertyKey[]; message: string };
 
 /** What is wrong, field by field. */
-function problems(error: { issues: readonly { path: PropertyKey[]; message: string }[] }): string {
+function problems(error: { issues: readonly Issue[] }): string {
   return error.issues.map((issue) => {
     const at = issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : "";
     return `${at}${issue.message}`;

@@ -1,0 +1,71 @@
+import { assert, assertEquals } from "@std/assert";
+import { createApp } from "../src/http/app.ts";
+import { detectPlatform } from "../src/platform.ts";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { testSystem } from "./support/test_system.ts";
+
+async function appWith(token?: string) {
+  const api = startFakeMessagesApi(() => ({ text: "Hi." }));
+  const system = await testSystem(api);
+  return {
+    app: createApp({ system, platform: detectPlatform(), token }),
+    async [Symbol.asyncDispose]() {
+      await system[Symbol.asyncDispose]();
+      await api[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("GET /openapi.json describes every route the app serves, in OpenAPI 3.1", async () => {
+  await using test = await appWith();
+  const response = await test.app.request("/openapi.json");
+  assertEquals(response.status, 200);
+  const spec = await response.json();
+  assertEquals(spec.openapi, "3.1.0");
+  const served = new Set(
+    test.app.routes
+      .filter((route) => route.method !== "ALL") // middleware
+      .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, "{$1}")}`),
+  );
+  const described = Object.entries(spec.paths as Record<string, object>).flatMap(
+    ([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+  );
+  const missing = [...served].filter((route) =>
+    route !== "GET /openapi.json" && !described.includes(route)
+  );
+  assertEquals(missing, []);
+  assert(served.size >= 14, `the walk found the routes: ${[...served].join(", ")}`);
+});
+
+Deno.test("the spec's request schemas are the ones that validate: a required field in one is required by the other", async () => {
+  await using test = await appWith();
+  const spec = await (await test.app.request("/openapi.json")).json();
+  const message = spec.paths["/v1/conversations/{id}/messages"].post;
+  assertEquals(message.requestBody.required, true);
+  const schema = message.requestBody.content["application/json"].schema;
+  const resolved = schema.$ref ? spec.components.schemas[schema.$ref.split("/").at(-1)] : schema;
+  assertEquals(resolved.required, ["content"]);
+  assertEquals(resolved.properties.content.maxLength, 200_000);
+  assertEquals(resolved.additionalProperties, false);
+  const conversation = await (await test.app.request("/v1/conversations", {
+    method: "POST",
+  })).json();
+  const refused = await test.app.request(`/v1/conversations/${conversation.id}/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ content: "hi", extra: 1 }),
+  });
+  assertEquals(refused.status, 400);
+  assertEquals((await refused.json()).error.type, "invalid_request");
+});
+
+Deno.test("with a token, the spec says the API needs it, and is itself readable without one", async () => {
+  await using test = await appWith("s3cret");
+  const response = await test.app.request("/openapi.json");
+  assertEquals(response.status, 200);
+  const spec = await response.json();
+  assertEquals(spec.security, [{ apiToken: [] }]);
+  assertEquals(spec.components.securitySchemes.apiToken.scheme, "bearer");
+  assertEquals(spec.paths["/v1/tasks/{id}/result"].post.security, [{ taskSecret: [] }]);
+});
