@@ -2,7 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
 import { readEvents } from "./support/test_server.ts";
-import { lastUserText } from "./support/test_system.ts";
+import { lastUserText, nextEvent, testSystem } from "./support/test_system.ts";
 
 const threeTools = (request: { body: { messages: { content: unknown }[] } }) =>
   lastUserText(request).includes("tool_result")
@@ -78,4 +78,24 @@ Deno.test("a Last-Event-ID that is not an event id is refused", async () => {
   });
   assertEquals(response.status, 400);
   assertEquals((await response.json()).error.type, "invalid_request");
+});
+
+Deno.test("a client that asks for everything mid-call gets the journal's events and then what is only in memory since (a call's progress)", async () => {
+  await using api = startFakeMessagesApi((request) =>
+    lastUserText(request).includes("tool_result")
+      ? { text: "Stopped." }
+      : { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] }
+  );
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
+  const progress = nextEvent(conversation, "tool_call_progress");
+  const turn = conversation.send("Sleep a minute.");
+  const { id } = await progress;
+  const everything = await conversation.eventsAfter(0);
+  assertEquals(everything.at(-1)?.type, "tool_call_progress");
+  assertEquals(everything.at(-1)?.id, id);
+  const ids = everything.map((event) => event.id);
+  assertEquals(ids, [...new Set(ids)].sort((a, b) => a - b), "in order, none twice");
+  conversation.cancel();
+  await turn;
 });

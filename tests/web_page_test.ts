@@ -68,8 +68,12 @@ test("the page starts a conversation whose three parallel calls show as overlapp
   await using server = startTestServer(system);
   await using browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
-  await startFromPage(page, server.url, "three sleeps");
+  await startFromPage(page, server.url, "hello");
   await page.waitForSelector(".turn[data-done=finished]");
+  // The page follows the conversation live from here on.
+  await page.fill("form.send textarea", "three sleeps");
+  await page.click("form.send button");
+  await page.waitForSelector(".turn[data-turn='2'][data-done=finished]");
   const shown = await bars(page);
   assertEquals(shown.map((bar) => bar.state), ["succeeded", "succeeded", "succeeded"]);
   // All started before the first ended: on the server's clock, and on the screen.
@@ -78,11 +82,14 @@ test("the page starts a conversation whose three parallel calls show as overlapp
   const leftmostRight = Math.min(...shown.map((bar) => bar.right));
   assert(shown.every((bar) => bar.left < leftmostRight), JSON.stringify(shown));
   assertStringIncludes(await page.textContent(".batches") ?? "", "3 calls in");
-  assertStringIncludes(await page.textContent(".answer") ?? "", "Done (0 errors).");
+  assertStringIncludes(
+    await page.textContent(".turn[data-turn='2'] .answer") ?? "",
+    "Done (0 errors).",
+  );
   const lags = shown.map((bar) => bar.shownAt - bar.start);
   console.log(`from a call's start on the server to its bar on screen: ${lags.join(", ")} ms`);
   await Deno.mkdir(".test-artifacts", { recursive: true });
-  await page.locator(".turn").screenshot({ path: ".test-artifacts/timeline.png" });
+  await page.locator(".turn[data-turn='2']").screenshot({ path: ".test-artifacts/timeline.png" });
 });
 
 test("the page lists conversations newest first with their state", async () => {

@@ -268,13 +268,17 @@ export class ConversationSupervisor {
   /**
    * The events after the one with id `lastId`: from memory when it reaches
    * back that far, else rebuilt from the journal (after a restart, or in
-   * another process), where only durable events are.
+   * another process), where only durable events are, followed by those of
+   * this process since the journal's last record.
    */
   async eventsAfter(lastId: number): Promise<ConversationEvent[]> {
     const oldest = this.#recent[0];
     if (oldest && oldest.id <= lastId) return this.#recent.filter((event) => event.id > lastId);
     const records = await this.#deps.journal.records(this.id);
-    return eventsOfRecords(this.id, records, seqOfEventId(lastId));
+    const replayed = eventsOfRecords(this.id, records, seqOfEventId(lastId));
+    // What came since the journal's last record (streamed text, progress) is only in memory.
+    const newest = replayed.at(-1)?.id ?? lastId;
+    return [...replayed, ...this.#recent.filter((event) => event.id > newest)];
   }
 
   /** Calls `listener` with every event from now on; returns the unsubscribe function. */

@@ -71,14 +71,20 @@ export class Timeline {
   /** Lays every bar out on the turn's axis, running ones up to `now`. */
   draw(now = Date.now()) {
     const calls = [...this.calls.values()];
-    const from = Math.min(...calls.map(startOf));
+    const from = Math.min(...calls.map((call) => call.since ?? startOf(call)));
     const to = Math.max(from + 1, ...calls.map((call) => call.end ?? now));
+    const place = (node, start, end) => {
+      node.style.left = `${((start - from) / (to - from)) * 100}%`;
+      node.style.width = `max(2px, ${((end - start) / (to - from)) * 100}%)`;
+    };
     for (const call of calls) {
       const start = startOf(call);
       const end = call.end ?? now;
-      const { bar, state, duration, note, actions } = call.view;
-      bar.style.left = `${((start - from) / (to - from)) * 100}%`;
-      bar.style.width = `max(2px, ${((end - start) / (to - from)) * 100}%)`;
+      const { bar, wait, state, duration, note, actions } = call.view;
+      place(bar, start, end);
+      // The time it waited (for a worker, a limit or a person) before it ran, drawn faint.
+      wait.hidden = !(call.since < start);
+      if (!wait.hidden) place(wait, call.since, start);
       bar.className = `bar ${call.state}`;
       Object.assign(bar.dataset, { state: call.state, start, end: call.end ?? "" });
       if (call.state === "running" && !bar.dataset.runningShownAt) {
@@ -116,6 +122,7 @@ export class Timeline {
   #row(call) {
     const view = {
       bar: element("div", { className: "bar" }),
+      wait: element("div", { className: "wait", hidden: true }),
       state: element("span", { className: "state" }),
       duration: element("span", { className: "duration" }),
       note: element("span", { className: "note" }),
@@ -141,7 +148,7 @@ export class Timeline {
         view.actions,
         view.note,
       ]),
-      element("div", { className: "track" }, [view.bar]),
+      element("div", { className: "track" }, [view.wait, view.bar]),
     ]));
     return view;
   }
@@ -151,7 +158,7 @@ export class Timeline {
       textContent: `${count} call${count === 1 ? "" : "s"} in ${Math.round(wallMs)} ms (${
         Math.round(summedMs)
       } ms summed${
-        wallMs > 0 && count > 1 ? `, ${(summedMs / wallMs).toFixed(1)}× in parallel` : ""
+        summedMs > wallMs * 1.05 ? `, ${(summedMs / wallMs).toFixed(1)}× in parallel` : ""
       })`,
     }));
   }
