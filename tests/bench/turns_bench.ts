@@ -5,7 +5,8 @@
  * the same tools. Each column runs in a process of its own, so the memory
  * it reports is its own (with its tool hosts, or its server's).
  *
- * `deno run -A tests/bench/turns_bench.ts`
+ * `deno run -A tests/bench/turns_bench.ts`; `BENCH_ONLY=w1Reused,w2Reused` runs
+ * only those workloads (the names of `WORKLOADS`).
  *
  * @module
  */
@@ -89,12 +90,14 @@ const TRACING_ENV = {
   OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
   OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
 };
+const only = Deno.env.get("BENCH_ONLY")?.split(",");
+const chosen = (workload: string) => !only || only.includes(workload);
 const columns: [string, Partial<Figures>][] = [];
 for (const column of Object.keys(DRIVERS)) {
   const figures: Partial<Figures> = {};
   const traced = column.endsWith("(traced)");
   // Tracing's cost shows in the turn figures; the rest would only repeat the column before.
-  for (const workload of traced ? TRACED_WORKLOADS : Object.keys(WORKLOADS)) {
+  for (const workload of (traced ? TRACED_WORKLOADS : Object.keys(WORKLOADS)).filter(chosen)) {
     Object.assign(figures, await runWorkload(column, workload, traced ? TRACING_ENV : {}));
   }
   columns.push([column, figures]);
