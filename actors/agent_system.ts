@@ -184,6 +184,9 @@ export class AgentSystem implements AsyncDisposable {
   /** Spawns a supervisor for a new conversation. Throws a ConfigError for unknown tool names. */
   async createConversation(options: NewConversation = {}): Promise<ConversationSupervisor> {
     const { catalog } = this.settings;
+    if (options.id !== undefined && !UUID.test(options.id)) {
+      throw new ConfigError(`A conversation's id must be a UUID, got "${options.id}".`);
+    }
     const unknown = (options.tools ?? []).filter((name) => !catalog.get(name));
     if (unknown.length > 0) {
       throw new ConfigError(

@@ -57,6 +57,8 @@ export interface SupervisorDeps {
 
 /** What may differ per conversation. */
 export interface NewConversation {
+  /** Its id, a UUID (an A2A client's `contextId`, say); a random one when absent. */
+  id?: string;
   system?: string;
   modelName?: string;
   /** A subset of the catalog's tool names; all of them when absent. */
@@ -184,7 +186,7 @@ export class ConversationSupervisor {
     deps: SupervisorDeps,
     options: NewConversation = {},
   ): Promise<ConversationSupervisor> {
-    const id = crypto.randomUUID();
+    const id = options.id ?? crypto.randomUUID();
     const created: JournalRecord = {
       type: "created",
       modelName: options.modelName ?? deps.settings.modelName,

@@ -15,6 +15,7 @@ import { taskRoutes } from "./tasks.ts";
 import { errorBody, notFound, onError, RETRY_AFTER_SECONDS, unavailable } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import { pageRoutes } from "./page.ts";
+import { a2aRoutes } from "./a2a.ts";
 import { json } from "./schemas.ts";
 import config from "../../deno.json" with { type: "json" };
 
@@ -74,23 +75,21 @@ export function createApp(options: AppOptions): OpenAPIHono {
 
   if (options.token) {
     const error = (message: string) => errorBody("authentication_error", message);
+    const auth = bearerAuth({
+      token: options.token,
+      noAuthenticationHeader: { message: error('Send "Authorization: Bearer <token>".') },
+      invalidAuthenticationHeader: {
+        message: error('The Authorization header must be "Bearer <token>".'),
+      },
+      invalidToken: { message: error("The token is not valid.") },
+    });
     // A task's result is posted with the task's own secret instead.
-    app.use(
-      "/v1/*",
-      except(
-        "/v1/tasks/:id/result",
-        bearerAuth({
-          token: options.token,
-          noAuthenticationHeader: { message: error('Send "Authorization: Bearer <token>".') },
-          invalidAuthenticationHeader: {
-            message: error('The Authorization header must be "Bearer <token>".'),
-          },
-          invalidToken: { message: error("The token is not valid.") },
-        }),
-      ),
-    );
+    app.use("/v1/*", except("/v1/tasks/:id/result", auth));
+    app.use("/a2a", auth);
   }
-  app.use("/v1/*", limitBody(options.maxBodyBytes ?? 1024 * 1024));
+  const limit = limitBody(options.maxBodyBytes ?? 1024 * 1024);
+  app.use("/v1/*", limit);
+  app.use("/a2a", limit);
 
   app.openapi(TOOLS, (c) =>
     c.json({
@@ -117,6 +116,7 @@ export function createApp(options: AppOptions): OpenAPIHono {
     }));
   app.route("/v1/conversations", conversationRoutes(system, shutdown));
   app.route("/v1/tasks", taskRoutes(system.tasks));
+  app.route("/", a2aRoutes(system, options.token));
   describeApi(app, Boolean(options.token));
   return app;
 }

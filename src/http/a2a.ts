@@ -1,0 +1,176 @@
+/**
+ * The A2A 1.0 endpoint, through the official `@a2a-js/sdk` request
+ * handler: the agent card at `/.well-known/agent-card.json` (skills from
+ * the tools) and JSON-RPC at `POST /a2a` (`SendMessage`,
+ * `SendStreamingMessage`, `GetTask`, `CancelTask`…). Bad requests get
+ * JSON-RPC error objects, never a 5xx.
+ *
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import { AgentCard } from "@a2a-js/sdk";
+import {
+  DefaultRequestHandler,
+  defaultServerCallContextBuilder,
+  InMemoryTaskStore,
+  JsonRpcTransportHandler,
+  UnauthenticatedUser,
+  validateVersion,
+} from "@a2a-js/sdk/server";
+import type { AgentSystem } from "../../actors/agent_system.ts";
+import config from "../../deno.json" with { type: "json" };
+import { TurnExecutor } from "./a2a_executor.ts";
+
+/** Where the JSON-RPC endpoint is, under the server's origin. */
+const ENDPOINT = "/a2a";
+
+const JSON_RPC = {
+  content: {
+    "application/json": { schema: z.looseObject({ jsonrpc: z.literal("2.0") }) },
+    "text/event-stream": { schema: z.string() },
+  },
+  description:
+    "A JSON-RPC 2.0 response (errors too, with HTTP 200), or for SendStreamingMessage server-sent events, each `data:` a JSON-RPC response",
+};
+
+/**
+ * The A2A routes for `system`; `token` is announced as the card's bearer
+ * scheme (the app requires it on `/a2a`).
+ *
+ * @example
+ * ```ts ignore
+ * app.route("/", a2aRoutes(system, token));
+ * ```
+ */
+export function a2aRoutes(system: AgentSystem, token?: string): OpenAPIHono {
+  const card = agentCard(system, "http://localhost", Boolean(token));
+  const handler = new DefaultRequestHandler(
+    card,
+    new InMemoryTaskStore(),
+    new TurnExecutor(system),
+  );
+  const transport = new JsonRpcTransportHandler(handler);
+  const routes = new OpenAPIHono();
+  routes.openapi(
+    createRoute({
+      method: "get",
+      path: "/.well-known/agent-card.json",
+      summary: "The A2A agent card: name, skills (the tools), the endpoint, its security",
+      responses: {
+        200: {
+          description: "The card",
+          content: { "application/json": { schema: z.looseObject({}) } },
+        },
+      },
+    }),
+    (c) =>
+      c.json(
+        AgentCard.toJSON(agentCard(system, originOf(c), Boolean(token))) as object,
+        200,
+      ),
+  );
+  routes.openapi(
+    createRoute({
+      method: "post",
+      path: ENDPOINT,
+      summary: "A2A JSON-RPC: SendMessage, SendStreamingMessage, GetTask, CancelTask",
+      description:
+        "A message's `contextId` is the conversation's id (a new conversation when there is none); its task is the turn it starts.",
+      responses: { 200: JSON_RPC },
+    }),
+    (c) => serveJsonRpc(c, transport, card),
+  );
+  return routes;
+}
+
+async function serveJsonRpc(
+  c: Context,
+  transport: JsonRpcTransportHandler,
+  card: AgentCard,
+): Promise<Response> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    return c.json(rpcError(null, -32700, "Parse error: the body is not JSON."));
+  }
+  const id = (body as { id?: unknown })?.id ?? null;
+  try {
+    const context = defaultServerCallContextBuilder({
+      extensions: undefined,
+      user: new UnauthenticatedUser(),
+      headers: Object.fromEntries(c.req.raw.headers),
+      requestedVersion: c.req.header("a2a-version") || undefined,
+    });
+    validateVersion(context.requestedVersion ?? "1.0", card, "JSONRPC");
+    const answer = await transport.handle(body as Record<string, unknown>, context);
+    if (!(Symbol.asyncIterator in answer)) return c.json(answer);
+    return streamSSE(c, async (stream) => {
+      try {
+        for await (const event of answer) await stream.writeSSE({ data: JSON.stringify(event) });
+      } catch (error) {
+        const { code, message } = JsonRpcTransportHandler.mapToJSONRPCError(error);
+        await stream.writeSSE({
+          event: "error",
+          data: JSON.stringify(rpcError(id, code, message)),
+        });
+      }
+    });
+  } catch (error) {
+    const { code, message } = JsonRpcTransportHandler.mapToJSONRPCError(error);
+    return c.json(rpcError(id, code, message));
+  }
+}
+
+/** How clients reach this server: its Host (behind the front door the URL is a socket's). */
+function originOf(c: Context): string {
+  const url = new URL(c.req.url);
+  const scheme = c.req.header("x-forwarded-proto") ??
+    (url.protocol === "https:" ? "https" : "http");
+  return `${scheme}://${c.req.header("host") ?? url.host}`;
+}
+
+function rpcError(id: unknown, code: number, message: string) {
+  return { jsonrpc: "2.0", id, error: { code, message } };
+}
+
+/** The card: its skills are the tools, its interface this server's `/a2a`. */
+function agentCard(system: AgentSystem, origin: string, tokenRequired: boolean): AgentCard {
+  const bearer = {
+    scheme: {
+      $case: "httpAuthSecurityScheme" as const,
+      value: { description: "AGENT_API_TOKEN", scheme: "Bearer", bearerFormat: "" },
+    },
+  };
+  return {
+    name: "agent-runtime",
+    description:
+      "Claude with tools that run isolated and in parallel; each message is a turn of the conversation its contextId names.",
+    version: config.version,
+    supportedInterfaces: [{
+      url: `${origin}${ENDPOINT}`,
+      protocolBinding: "JSONRPC",
+      protocolVersion: "1.0",
+      tenant: "",
+    }],
+    provider: undefined,
+    capabilities: { streaming: true, pushNotifications: false, extensions: [] },
+    securitySchemes: tokenRequired ? { bearer } : {},
+    securityRequirements: tokenRequired ? [{ schemes: { bearer: { list: [] } } }] : [],
+    defaultInputModes: ["text/plain"],
+    defaultOutputModes: ["text/plain"],
+    skills: system.settings.catalog.list().map((tool) => ({
+      id: tool.name,
+      name: tool.name,
+      description: tool.description,
+      tags: ["tool"],
+      examples: [],
+      inputModes: ["text/plain"],
+      outputModes: ["text/plain"],
+      securityRequirements: [],
+    })),
+    signatures: [],
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * The agent behind the A2A endpoint: an A2A task is one turn of a
+ * conversation, and the A2A `contextId` is the conversation's id.
+ *
+ * @module
+ */
+import { type Message, type Part, Role, type Task, TaskState } from "@a2a-js/sdk";
+import {
+  AgentEvent,
+  type AgentExecutor,
+  type ExecutionEventBus,
+  type RequestContext,
+} from "@a2a-js/sdk/server";
+import type { AgentSystem } from "../../actors/agent_system.ts";
+import { NO_USAGE } from "../token_usage.ts";
+import type {
+  ConversationSupervisor,
+  TurnResult,
+} from "../../actors/supervisor/conversation_supervisor.ts";
+
+/**
+ * Runs each A2A message as a turn. A task stays `working` while its turn
+ * runs and while calls of it continue as background tasks; it completes
+ * with the answer once their results have reached the model.
+ *
+ * @example
+ * ```ts ignore
+ * const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), new TurnExecutor(system));
+ * ```
+ */
+export class TurnExecutor implements AgentExecutor {
+  readonly #system: AgentSystem;
+  /** The conversation of each task under way, and whether it was cancelled. */
+  readonly #running = new Map<
+    string,
+    { conversation: ConversationSupervisor; cancelled: boolean }
+  >();
+
+  constructor(system: AgentSystem) {
+    this.#system = system;
+  }
+
+  async execute(request: RequestContext, bus: ExecutionEventBus): Promise<void> {
+    const { taskId, contextId, userMessage } = request;
+    const status = (state: TaskState, text?: string) => ({
+      taskId,
+      contextId,
+      status: statusOf(state, contextId, taskId, text),
+      metadata: undefined,
+    });
+    bus.publish(AgentEvent.task(newTask(taskId, contextId, userMessage)));
+    const text = userMessage.parts.map(textOf).join("");
+    const conversation = await this.#conversation(contextId);
+    if (!text.trim() || !conversation) {
+      const why = conversation
+        ? "The message has no text part."
+        : `The contextId must be a conversation's id (a UUID), not "${contextId}".`;
+      bus.publish(AgentEvent.statusUpdate(status(TaskState.TASK_STATE_REJECTED, why)));
+      return bus.finished();
+    }
+    const run = { conversation, cancelled: false };
+    this.#running.set(taskId, run);
+    try {
+      const result = await this.#untilSettled(conversation, text, (interim) => {
+        // Its answer so far, while calls of it go on as background tasks.
+        const said = interim.status === "completed" ? interim.text : interim.error.message;
+        bus.publish(AgentEvent.statusUpdate(status(TaskState.TASK_STATE_WORKING, said)));
+      });
+      if (run.cancelled) return; // cancelTask said so already
+      const [state, answer] = result.status === "completed"
+        ? [TaskState.TASK_STATE_COMPLETED, result.text]
+        : [TaskState.TASK_STATE_FAILED, result.error.message];
+      bus.publish(AgentEvent.statusUpdate(status(state, answer)));
+    } finally {
+      this.#running.delete(taskId);
+      bus.finished();
+    }
+  }
+
+  cancelTask(taskId: string, bus: ExecutionEventBus): Promise<void> {
+    const run = this.#running.get(taskId);
+    if (run) {
+      run.cancelled = true;
+      run.conversation.cancel();
+      const contextId = run.conversation.id;
+      bus.publish(AgentEvent.statusUpdate({
+        taskId,
+        contextId,
+        status: statusOf(TaskState.TASK_STATE_CANCELED, contextId, taskId, "Cancelled."),
+        metadata: undefined,
+      }));
+    }
+    return Promise.resolve();
+  }
+
+  /** The conversation `contextId` names, made on its first message. */
+  async #conversation(contextId: string): Promise<ConversationSupervisor | undefined> {
+    const found = await this.#system.get(contextId);
+    if (found) return found;
+    try {
+      return await this.#system.createConversation({ id: contextId });
+    } catch {
+      return await this.#system.get(contextId); // made meanwhile by a message sent at once, or not a UUID
+    }
+  }
+
+  /**
+   * The turn's result, or, when calls of it continue as background tasks,
+   * the result of the turn their last result starts.
+   */
+  async #untilSettled(
+    conversation: ConversationSupervisor,
+    text: string,
+    interim: (result: TurnResult) => void,
+  ): Promise<TurnResult> {
+    const background = new Set<string>();
+    let sent = false;
+    const settled = Promise.withResolvers<TurnResult>();
+    const stop = conversation.subscribe((event) => {
+      if (event.type === "task_started") background.add(event.taskId);
+      else if (event.type === "turn_started" && event.taskId) background.delete(event.taskId);
+      else if (event.type === "turn_finished" || event.type === "turn_failed") {
+        if (sent && background.size === 0) settled.resolve(turnResultOf(event));
+      }
+    });
+    try {
+      const result = await conversation.send(text);
+      sent = true;
+      if (background.size === 0) return result;
+      interim(result);
+      return await settled.promise;
+    } finally {
+      stop();
+    }
+  }
+}
+
+function turnResultOf(
+  event: { type: "turn_finished"; text: string; stopReason: string } | {
+    type: "turn_failed";
+    error: { type: string; message: string };
+  },
+): TurnResult {
+  const common = { steps: 0, toolCalls: [], usage: NO_USAGE };
+  return event.type === "turn_finished"
+    ? { ...common, status: "completed", stopReason: event.stopReason, text: event.text }
+    : { ...common, status: "failed", error: event.error };
+}
+
+function textOf(part: Part): string {
+  return part.content?.$case === "text" ? part.content.value : "";
+}
+
+function newTask(id: string, contextId: string, message: Message): Task {
+  return {
+    id,
+    contextId,
+    status: statusOf(TaskState.TASK_STATE_WORKING, contextId, id),
+    artifacts: [],
+    history: [message],
+    metadata: undefined,
+  };
+}
+
+function statusOf(state: TaskState, contextId: string, taskId: string, text?: string) {
+  return {
+    state,
+    timestamp: new Date().toISOString(),
+    message: text === undefined ? undefined : {
+      messageId: crypto.randomUUID(),
+      contextId,
+      taskId,
+      role: Role.ROLE_AGENT,
+      parts: [{
+        content: { $case: "text" as const, value: text },
+        metadata: undefined,
+        filename: "",
+        mediaType: "text/plain",
+      }],
+      metadata: undefined,
+      extensions: [],
+      referenceTaskIds: [],
+    },
+  };
+}

@@ -1,0 +1,195 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { type Message, type Part, Role, type Task, TaskState } from "@a2a-js/sdk";
+import { ClientFactory } from "@a2a-js/sdk/client";
+import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import {
+  eventually,
+  journaledServerEnv,
+  request,
+  startServerProcess,
+} from "./support/server_process.ts";
+import { lastUserText, testSystem } from "./support/test_system.ts";
+import { createApp } from "../src/http/app.ts";
+import { detectPlatform } from "../src/platform.ts";
+
+/** Echoes; sleeps a minute on "sleep"; writes a report in the background on "report". */
+function scriptedModel() {
+  return startFakeMessagesApi((request) => {
+    const last = lastUserText(request);
+    if (last.includes("[Background task")) return { text: "The report is in: all good." };
+    if (last.includes("tool_result")) return { text: "Started the report." };
+    if (last.includes("sleep")) return { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] };
+    if (last.includes("report")) {
+      return { toolCalls: [{ name: "slow_report", input: { ms: 300, topic: "sales" } }] };
+    }
+    return { text: `Echo: ${JSON.parse(last)[0].text}` };
+  });
+}
+
+function userMessage(text: string, contextId = ""): Message {
+  return {
+    messageId: crypto.randomUUID(),
+    contextId,
+    taskId: "",
+    role: Role.ROLE_USER,
+    parts: [{
+      content: { $case: "text", value: text },
+      metadata: undefined,
+      filename: "",
+      mediaType: "",
+    }],
+    metadata: undefined,
+    extensions: [],
+    referenceTaskIds: [],
+  };
+}
+
+const send = (message: Message) => ({
+  tenant: "",
+  message,
+  configuration: undefined,
+  metadata: undefined,
+});
+
+function textOf(task: Task): string {
+  return (task.status?.message?.parts ?? [])
+    .map((part: Part) => part.content?.$case === "text" ? part.content.value : "").join("");
+}
+
+async function a2aServer() {
+  const api = scriptedModel();
+  const server = await startServerProcess(await journaledServerEnv(api.url));
+  const client = await new ClientFactory().createFromUrl(server.url);
+  return {
+    api,
+    server,
+    client,
+    async [Symbol.asyncDispose]() {
+      await server[Symbol.asyncDispose]();
+      await api[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** A raw JSON-RPC call, as a client that is not the SDK would make it. */
+async function rawCall(url: string, body: string) {
+  const response = await fetch(`${url}/a2a`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "a2a-version": "1.0" },
+    body,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+Deno.test("A2A: the official client reads the card and runs turns; a contextId is the conversation, a task its turn", async () => {
+  await using a2a = await a2aServer();
+  const card = await a2a.client.getAgentCard();
+  assertEquals(card.name, "agent-runtime");
+  assert(card.skills.some((skill) => skill.id === "sleep"), "skills are the tools");
+  assertEquals(card.supportedInterfaces[0].url, `${a2a.server.url}/a2a`);
+
+  const first = await a2a.client.sendMessage(send(userMessage("hello"))) as Task;
+  assertEquals(first.status?.state, TaskState.TASK_STATE_COMPLETED);
+  assertEquals(textOf(first), "Echo: hello");
+  const second = await a2a.client.sendMessage(
+    send(userMessage("again", first.contextId)),
+  ) as Task;
+  assertEquals(second.contextId, first.contextId);
+  assert(second.id !== first.id, "each message is a task of its own");
+  const conversation = await request(
+    `${a2a.server.url}/v1/conversations/${first.contextId}`,
+    "GET",
+  );
+  assertEquals(conversation.body.history.length, 4, "both turns are the one conversation's");
+
+  const fetched = await a2a.client.getTask({ tenant: "", id: first.id, historyLength: undefined });
+  assertEquals(fetched.status?.state, TaskState.TASK_STATE_COMPLETED);
+});
+
+Deno.test("A2A: a streamed message reports the task working, then completed with the answer", async () => {
+  await using a2a = await a2aServer();
+  const states: TaskState[] = [];
+  let answer = "";
+  for await (const response of a2a.client.sendMessageStream(send(userMessage("stream me")))) {
+    const payload = response.payload;
+    if (payload?.$case === "task") states.push(payload.value.status!.state);
+    if (payload?.$case === "statusUpdate") {
+      states.push(payload.value.status!.state);
+      answer = textOf({ status: payload.value.status } as Task);
+    }
+  }
+  assertEquals(states, [TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED]);
+  assertEquals(answer, "Echo: stream me");
+});
+
+Deno.test("A2A: a task whose call continues in the background stays working until the result lands", async () => {
+  await using a2a = await a2aServer();
+  const updates: [TaskState, string][] = [];
+  for await (const response of a2a.client.sendMessageStream(send(userMessage("report")))) {
+    const payload = response.payload;
+    if (payload?.$case === "statusUpdate") {
+      updates.push([payload.value.status!.state, textOf({ status: payload.value.status } as Task)]);
+    }
+  }
+  assertEquals(updates, [
+    [TaskState.TASK_STATE_WORKING, "Started the report."],
+    [TaskState.TASK_STATE_COMPLETED, "The report is in: all good."],
+  ]);
+});
+
+Deno.test("A2A: CancelTask cancels the running turn", async () => {
+  await using a2a = await a2aServer();
+  const stream = a2a.client.sendMessageStream(send(userMessage("sleep")));
+  const first = (await stream.next()).value?.payload;
+  if (first?.$case !== "task") throw new Error(`the stream began with ${first?.$case}`);
+  const { id, contextId } = first.value;
+  // The turn has its call running once the conversation says so.
+  await eventually(async () => {
+    const { body } = await request(`${a2a.server.url}/v1/conversations/${contextId}`, "GET");
+    return body.status.callsInFlight.length > 0 || undefined;
+  });
+  const cancelled = await a2a.client.cancelTask({ tenant: "", id, metadata: undefined });
+  assertEquals(cancelled.status?.state, TaskState.TASK_STATE_CANCELED);
+  for await (const _ of stream) { /* drained: the stream ends */ }
+  const ended = await eventually(async () => {
+    const { body } = await request(`${a2a.server.url}/v1/conversations/${contextId}`, "GET");
+    return body.status.state === "idle" ? body : undefined;
+  });
+  assertStringIncludes(JSON.stringify(ended.history.at(-1)), "Cancelled", "the model's result");
+});
+
+Deno.test("A2A: bad requests get JSON-RPC errors, never a 5xx", async () => {
+  await using a2a = await a2aServer();
+  const { url } = a2a.server;
+  const notJson = await rawCall(url, "{not json");
+  assertEquals([notJson.status, notJson.body.error.code], [200, -32700]);
+  const unknownMethod = await rawCall(
+    url,
+    JSON.stringify({ jsonrpc: "2.0", id: 1, method: "Nope", params: {} }),
+  );
+  assertEquals([unknownMethod.status, unknownMethod.body.error.code], [200, -32601]);
+  const unknownTask = await rawCall(
+    url,
+    JSON.stringify({ jsonrpc: "2.0", id: 2, method: "GetTask", params: { id: "no-such-task" } }),
+  );
+  assertEquals([unknownTask.status, unknownTask.body.id], [200, 2]);
+  assertEquals(unknownTask.body.error.code, -32001);
+  assertEquals(unknownTask.body.error.message, "Task not found: no-such-task");
+  const noMessage = await rawCall(
+    url,
+    JSON.stringify({ jsonrpc: "2.0", id: 3, method: "SendMessage", params: {} }),
+  );
+  assertEquals([noMessage.status, noMessage.body.error.code], [200, -32602]);
+  assertStringIncludes(noMessage.body.error.message, "messageId is required");
+});
+
+Deno.test("A2A: with a token, the card names the bearer scheme and is public, the endpoint needs the token", async () => {
+  await using api = scriptedModel();
+  await using system = await testSystem(api);
+  const app = createApp({ system, platform: detectPlatform(), token: "s3cret" });
+  const card = await (await app.request("/.well-known/agent-card.json")).json();
+  assertEquals(card.securitySchemes.bearer.httpAuthSecurityScheme.scheme, "Bearer");
+  assertEquals(card.securityRequirements, [{ schemes: { bearer: {} } }]);
+  const refused = await app.request("/a2a", { method: "POST", body: "{}" });
+  assertEquals(refused.status, 401);
+});
