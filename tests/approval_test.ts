@@ -4,7 +4,14 @@ import type { AgentSystem } from "../actors/agent_system.ts";
 import { CallSlots } from "../actors/call_slots.ts";
 import type { TurnResult } from "../actors/supervisor/conversation_supervisor.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { readEvents, startTestServer } from "./support/test_server.ts";
+import {
+  conversationWhen,
+  journaledServerEnv,
+  request,
+  sendWithoutWaiting,
+  startServerProcess,
+} from "./support/server_process.ts";
 import { nextEvent, recordEvents, testSystem } from "./support/test_system.ts";
 
 /** Asks for a guarded call and two sleeps at once; then repeats the results it got. */
@@ -139,4 +146,38 @@ Deno.test("a call no one decides is denied once its approval time runs out", asy
   );
   const late = await decide(server.url, conversation.id, callId, { approved: true });
   assertEquals(late.status, 409);
+});
+
+Deno.test("a call waiting for approval shows in GET, still waits after its server stops and restarts, and runs once approved on the new server", async () => {
+  await using api = guardedModel();
+  const env = await journaledServerEnv(api.url);
+  const first = await startServerProcess({ ...env, AGENT_DRAIN_MS: "0" });
+  const id = (await request(`${first.url}/v1/conversations`, "POST", {})).body.id;
+  const events = await fetch(`${first.url}/v1/conversations/${id}/events`);
+  sendWithoutWaiting(first.url, id, "go");
+  const awaiting = await readEvents(events, (e) => e.type === "tool_call_awaiting_approval");
+  const { callId } = awaiting.at(-1) as unknown as { callId: string };
+  const waiting = (await request(`${first.url}/v1/conversations/${id}`, "GET")).body;
+  assertEquals(
+    waiting.status.callsInFlight.find((call: { callId: string }) => call.callId === callId)?.state,
+    "awaiting_approval",
+  );
+  first.child.kill("SIGTERM");
+  await first.child.status;
+  await first[Symbol.asyncDispose]();
+
+  await using second = await startServerProcess(env);
+  const approval = await request(
+    `${second.url}/v1/conversations/${id}/calls/${callId}/approval`,
+    "POST",
+    { approved: true },
+  );
+  assertEquals(approval.status, 200);
+  const ended = await conversationWhen(
+    second.url,
+    id,
+    (body) => body.status.state === "idle" && body.history.length === 4,
+  );
+  const told = JSON.stringify(ended.history.at(-1));
+  assertStringIncludes(told, "said: hello", "the approved call ran, after the restart");
 });

@@ -78,9 +78,9 @@ type SupervisorMessage =
 export interface CallInFlight {
   callId: string;
   name: string;
-  /** `queued` while it waits for a worker slot. */
-  state: "queued" | "running";
-  /** When it was queued or, once running, started. */
+  /** `queued` while it waits for a worker slot, `awaiting_approval` for a person's decision. */
+  state: "awaiting_approval" | "queued" | "running";
+  /** When it began to wait or, once running, started. */
   since: number;
   /** The attempt running, from 2, once an idempotent call is retried. */
   attempt?: number;
@@ -108,6 +108,13 @@ export type TurnResult =
 export type Submission =
   | { accepted: true; messageId: string; result: Promise<TurnResult | undefined> }
   | { accepted: false; holder: string };
+
+/** The events that put a call in flight, and the state each gives it in `status.callsInFlight`. */
+const IN_FLIGHT_STATES = {
+  tool_call_awaiting_approval: "awaiting_approval",
+  tool_call_queued: "queued",
+  tool_call_started: "running",
+} as const;
 
 /** How many recent events a supervisor keeps for clients that reconnect. */
 const RECENT_EVENTS = 1_000;
@@ -699,8 +706,11 @@ export class ConversationSupervisor {
 
   #emit(event: ConversationEventInit): void {
     const at = Date.now();
-    if (event.type === "tool_call_queued" || event.type === "tool_call_started") {
-      const state = event.type === "tool_call_queued" ? "queued" : "running";
+    if (
+      event.type === "tool_call_awaiting_approval" || event.type === "tool_call_queued" ||
+      event.type === "tool_call_started"
+    ) {
+      const state = IN_FLIGHT_STATES[event.type];
       this.#inFlight.set(event.callId, {
         callId: event.callId,
         name: event.name,
