@@ -288,3 +288,21 @@ Deno.test("deno task run --mcp offers a server's tools to the model", async () =
     "Echo: from the CLI",
   ]);
 });
+
+Deno.test("MCP calls take no worker slot: with one worker, a batch of them runs without queueing", async () => {
+  await using test = await agentsWith({ mcpServers: { everything: EVERYTHING }, maxWorkers: 1 });
+  const conversation = await test.agents.createConversation();
+  const events = recordEvents(conversation);
+  const result = await conversation.send(JSON.stringify([
+    { name: "everything__get-sum", input: { a: 1, b: 2 } },
+    { name: "everything__get-sum", input: { a: 3, b: 4 } },
+    { name: "everything__echo", input: { message: "third" } },
+  ]));
+  assert(result.status === "completed");
+  assertEquals(statuses(result.toolCalls), [
+    "everything__get-sum: succeeded",
+    "everything__get-sum: succeeded",
+    "everything__echo: succeeded",
+  ]);
+  assertEquals(events.filter((event) => event.type === "tool_call_queued"), []);
+});

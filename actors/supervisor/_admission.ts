@@ -12,6 +12,10 @@ import { priorityOf } from "../scheduler/call_policies.ts";
 import type { GateRelease } from "../scheduler/tool_gates.ts";
 import type { ToolBatchContext } from "./run_tool_calls.ts";
 import { needsDecision } from "./approval_desk.ts";
+import { isMcpTool } from "../mcp/mcp_executor.ts";
+
+/** An MCP call runs in its server's process, not in a worker of ours: it takes no worker slot. */
+const NO_WORKER: Slot = { release() {} };
 
 /** What a running call holds: a place under its tool's limits, and a worker slot. */
 export interface Hold {
@@ -36,7 +40,8 @@ export function admit(call: CallRecord, context: ToolBatchContext): Admitted {
   // A call awaiting approval takes nothing: it may wait for hours.
   if (typeof tool === "string" || needsDecision(call, tool)) return { call, tool };
   const gate = context.policies.gates.tryEnter(tool.name, tool);
-  return { call, tool, gate, slot: gate && context.slots.tryAcquire() };
+  const slot = gate && (isMcpTool(tool.moduleUrl) ? NO_WORKER : context.slots.tryAcquire());
+  return { call, tool, gate, slot };
 }
 
 /** The tool to run, or why there is none. */
@@ -67,6 +72,7 @@ export async function waitForHold(
   } catch {
     return `Cancelled while waiting for ${tool.name}'s limit on calls.`;
   }
+  if (isMcpTool(tool.moduleUrl)) return { gate, slot: NO_WORKER };
   try {
     const { conversationId, signal } = context;
     return { gate, slot: await context.slots.acquire(conversationId, { priority, signal }) };
