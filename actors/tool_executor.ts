@@ -23,6 +23,8 @@ export interface ToolCallRequest {
   isolationKey?: string;
   /** Calls with the same key may share a worker, up to `concurrency` at once (see the tool's `reuse`). */
   reuse?: ReuseTerms;
+  /** `"needsApproval"`: ask the tool whether this input needs a person's approval, instead of running it. */
+  entry?: "needsApproval";
   /** Aborting it cancels the call: the worker is stopped, the outcome is `cancelled`. */
   signal?: AbortSignal;
   /** The worker has begun the call: its `timeoutMs` counts from here. */

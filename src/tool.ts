@@ -172,9 +172,11 @@ export interface ToolDeclaration {
   /**
    * A person must approve each call before it runs (over HTTP, on the web
    * page or at the CLI's prompt); a denied call reaches the model as an
-   * error with the reason. It holds no worker while it waits.
+   * error with the reason. It holds no worker while it waits. On a
+   * {@linkcode Tool}, a function of the call's input may decide instead; as
+   * the catalog describes a tool, that is `"by_input"`.
    */
-  needsApproval?: boolean;
+  needsApproval?: boolean | "by_input";
   /**
    * `"low"`: when every worker slot is taken, this tool's calls wait behind
    * interactive ones (yet get one freed slot in four, so they never starve).
@@ -184,13 +186,19 @@ export interface ToolDeclaration {
 }
 
 /** A tool: its declaration, input schema and `run`. */
-export interface Tool<Input = unknown> extends ToolDeclaration {
+export interface Tool<Input = unknown> extends Omit<ToolDeclaration, "needsApproval"> {
   /** The input as JSON Schema. Give this or `input`. */
   inputSchema?: JsonSchema;
   /** The input as a Standard Schema (e.g. zod); converted to JSON Schema for the model. */
   input?: StandardSchema<Input>;
   /** Runs one call. Return a string, or any JSON value (sent to the model as JSON). */
   run(input: Input, ctx: ToolContext): unknown;
+  /**
+   * `true`, or a function of the (validated) input: whether a person must
+   * approve this call before it runs. The function runs in the tool's own
+   * worker, with the tool's permissions; if it throws, the call fails.
+   */
+  needsApproval?: boolean | ((input: Input) => boolean | Promise<boolean>);
 }
 
 /**

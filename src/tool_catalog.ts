@@ -71,7 +71,9 @@ const toolDescription = z.object({
   maxConcurrent: wholeNumberSchema("maxConcurrent", 1, 100_000).optional(),
   perSecond: wholeNumberSchema("perSecond", 1, 100_000).optional(),
   critical: z.boolean({ error: "`critical` must be true or false" }).optional(),
-  needsApproval: z.boolean({ error: "`needsApproval` must be true or false" }).optional(),
+  needsApproval: z.union([z.boolean(), z.literal("by_input")], {
+    error: "`needsApproval` must be true, false or a function of the input",
+  }).optional(),
   priority: z.enum(["normal", "low"], { error: '`priority` must be "normal" or "low"' }).optional(),
   runs: z.literal(true, { error: "`run` must be a function: `run(input, ctx) { … }`" }),
 });

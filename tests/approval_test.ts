@@ -181,3 +181,33 @@ Deno.test("a call waiting for approval shows in GET, still waits after its serve
   const told = JSON.stringify(ended.history.at(-1));
   assertStringIncludes(told, "said: hello", "the approved call ran, after the restart");
 });
+
+Deno.test("a tool's needsApproval function decides per input, in the tool's worker: a small payment runs, a large one waits for a person, a check that throws fails the call", async () => {
+  await using api = startFakeMessagesApi((request) => {
+    const last = request.body.messages.at(-1)!.content as Anthropic.ContentBlockParam[];
+    if (last[0].type === "tool_result") return { text: JSON.stringify(last) };
+    return { toolCalls: [5, 500, -1].map((amount) => ({ name: "pay", input: { amount } })) };
+  });
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
+  const events = recordEvents(conversation);
+  const awaiting = nextEvent(conversation, "tool_call_awaiting_approval");
+  const turn = conversation.send({ type: "user_message", text: "pay" });
+  const { callId, input } = await awaiting;
+  assertEquals(input, { amount: 500 });
+  while (!events.some((e) => e.type === "tool_call_finished" && e.status === "succeeded")) {
+    await nextEvent(conversation, "tool_call_finished");
+  }
+  assertEquals(await conversation.decide(callId, { approved: true }), "decided");
+  const result = await turn;
+  if (result.status !== "completed") throw new Error(`the turn ${result.status}`);
+  const told = (JSON.parse(result.text) as Anthropic.ToolResultBlockParam[]).map((
+    block,
+  ) => [block.content, block.is_error ?? false]);
+  assertEquals(told.slice(0, 2), [["paid 5", false], ["paid 500", false]]);
+  assertStringIncludes(String(told[2][0]), "needsApproval check failed");
+  assertStringIncludes(String(told[2][0]), "a negative amount (-1) cannot be paid");
+  assertEquals(told[2][1], true);
+  const asked = events.filter((e) => e.type === "tool_call_awaiting_approval");
+  assertEquals(asked.length, 1, "only the large payment waited for a person");
+});

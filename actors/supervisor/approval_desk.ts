@@ -9,7 +9,7 @@
 import type { Journal } from "../../src/journal/journal.ts";
 import type { ApprovalDecision, CallRecord, CallState } from "../../src/journal/records.ts";
 import type { CatalogTool } from "../../src/tool_catalog.ts";
-import type { ToolBatchContext } from "./run_tool_calls.ts";
+import { callPlacement, type ToolBatchContext } from "./run_tool_calls.ts";
 
 /** How often a waiting call looks for a decision written by another process. */
 const POLL_MS = 1_000;
@@ -97,9 +97,46 @@ function pause(ms: number, signal: AbortSignal): Promise<undefined> {
   });
 }
 
-/** Whether the call must wait for a decision before it may run. */
+/**
+ * Whether the call must wait for a decision before it may run: its tool
+ * always needs one, or its tool's own check said so before (the call
+ * waits, after a restart too).
+ */
 export function needsDecision(call: CallRecord, tool: CatalogTool): boolean {
-  return tool.needsApproval === true && call.decision?.approved !== true;
+  if (call.decision?.approved === true) return false;
+  return tool.needsApproval === true ||
+    (tool.needsApproval === "by_input" && call.state === "awaiting_approval");
+}
+
+/** Whether the call's tool must first be asked, in its own worker, if this input needs approval. */
+export function asksByInput(call: CallRecord, tool: CatalogTool): boolean {
+  return tool.needsApproval === "by_input" && call.decision === undefined &&
+    call.state !== "awaiting_approval";
+}
+
+/**
+ * Asks a `by_input` tool's `needsApproval(input)`, in the tool's own
+ * worker: whether the call needs approval, or why it cannot run (the check
+ * failed: the call fails rather than run unchecked).
+ */
+export async function askTool(
+  call: CallRecord,
+  tool: CatalogTool,
+  context: ToolBatchContext,
+): Promise<boolean | string> {
+  const outcome = await context.executor.run({
+    name: call.name,
+    ...callPlacement(tool, context.conversationId, context.limits),
+    callId: call.callId,
+    input: call.input,
+    timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,
+    signal: context.signal,
+    entry: "needsApproval",
+  });
+  if (outcome.status === "succeeded") return outcome.content === "true";
+  return `The tool's needsApproval check ${
+    outcome.status.replace("_", " ")
+  }, so the call did not run: ${outcome.content}`;
 }
 
 /**

@@ -23,7 +23,13 @@ import type {
 } from "../tool_executor.ts";
 import type { TaskBoard } from "../task_board.ts";
 import { admit, type Admitted, type Hold, releaseHold, waitForHold } from "./_admission.ts";
-import { type ApprovalDesk, awaitApproval, needsDecision } from "./approval_desk.ts";
+import {
+  type ApprovalDesk,
+  asksByInput,
+  askTool,
+  awaitApproval,
+  needsDecision,
+} from "./approval_desk.ts";
 
 /** What a batch of tool calls needs from its conversation. */
 export interface ToolBatchContext {
@@ -74,7 +80,10 @@ export async function runToolCalls(
   const batch = { ...context, signal: AbortSignal.any([context.signal, failFast.signal]) };
   const admitted = calls.map((call) => admit(call, batch));
   // Journaled before any worker starts: from here on, a crash interrupts these calls.
-  const starting = admitted.filter(({ slot }) => slot);
+  // A call whose tool decides by its input on approval is journaled once that is settled.
+  const starting = admitted.filter(({ call, tool, slot }) =>
+    slot && !(typeof tool !== "string" && asksByInput(call, tool))
+  );
   if (starting.length > 0) await context.record(starting.map(({ call }) => runningUpdate(call)));
   const summaries = await Promise.all(
     admitted.map(async (admission) => {
@@ -135,20 +144,30 @@ function runningUpdate(call: CallRecord): CallUpdate {
 }
 
 async function runOne(admission: Admitted, context: ToolBatchContext): Promise<ToolCallSummary> {
-  const { call, tool, gate, slot } = admission;
+  const { call, tool } = admission;
+  let { gate, slot } = admission;
   const { callId, name } = call;
   if (typeof tool === "string") {
     context.emit({ type: "tool_call_started", callId, name, input: call.input });
     return reportCall(call, context, "failed", tool, 0);
   }
-  if (needsDecision(call, tool)) {
+  const byInput = asksByInput(call, tool);
+  const asked = byInput ? await askTool(call, tool, context) : false;
+  if (asked !== false || needsDecision(call, tool)) {
+    // A call that waits for a person holds nothing meanwhile: that may take hours.
+    slot?.release();
+    gate?.();
+    [gate, slot] = [undefined, undefined];
+    if (typeof asked === "string") return reportCall(call, context, "failed", asked, 0);
     const ended = await awaitApproval(call, context);
     if (ended) return reportCall(call, context, ended.status, ended.content, 0);
   }
   let hold: Hold;
-  if (gate && slot) hold = { gate, slot };
+  if (gate && slot && !byInput) hold = { gate, slot }; // journaled as running with its batch
   else {
-    const waited = await waitForHold(admission, tool, context);
+    const waited = gate && slot
+      ? { gate, slot }
+      : await waitForHold({ ...admission, gate, slot }, tool, context);
     if (typeof waited === "string") {
       return reportCall(call, context, context.signal.aborted ? "cancelled" : "failed", waited, 0);
     }

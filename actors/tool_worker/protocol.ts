@@ -22,6 +22,8 @@ export type ToWorker =
     task?: { taskId: string; secret: string };
     /** The result is cut to this many UTF-8 bytes before it leaves the worker. */
     resultBytes: number;
+    /** `"needsApproval"`: answer the tool's `needsApproval(input)` (JSON true or false) instead of running it. */
+    entry?: "needsApproval";
   }
   | { type: "abort"; id: number; reason: "timeout" | "cancelled" };
 

@@ -123,8 +123,8 @@ export function spawnToolCall(
     };
     const id = worker.open(exchange);
     request.signal?.addEventListener("abort", onAbort, { once: true });
-    const { callId, input, task } = request;
-    worker.send(id, { type: "run", callId, input, task, resultBytes });
+    const { callId, input, task, entry } = request;
+    worker.send(id, { type: "run", callId, input, task, resultBytes, entry });
   });
 }
 

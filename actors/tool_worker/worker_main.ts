@@ -58,11 +58,14 @@ export function serveTool(module: unknown): void {
 }
 
 function describe(tool: Tool | undefined): ToolDescription {
-  const { run, input, inputSchema, ...declared } = tool ?? ({} as Partial<Tool>);
+  const { run, input, inputSchema, needsApproval, ...declared } = tool ?? ({} as Partial<Tool>);
   // Only data crosses to the receiver, which keeps the fields it knows and validates them.
   const data = Object.entries(declared).filter(([, value]) => typeof value !== "function");
   return {
     ...Object.fromEntries(data),
+    ...(needsApproval === undefined
+      ? {}
+      : { needsApproval: typeof needsApproval === "function" ? "by_input" : needsApproval }),
     permissions: declared.permissions ?? {},
     inputSchema: inputSchema ?? jsonSchemaOf(input),
     runs: typeof run === "function",
@@ -81,7 +84,7 @@ type Result = WithoutId<Extract<FromWorker, { type: "result" }>>;
 
 async function run(
   tool: Tool,
-  { id, callId, input: rawInput, task, resultBytes }: Extract<ToWorker, { type: "run" }>,
+  { id, callId, input: rawInput, task, resultBytes, entry }: Extract<ToWorker, { type: "run" }>,
   signal: AbortSignal,
   reply: (message: FromWorker) => void,
 ): Promise<Result> {
@@ -97,6 +100,12 @@ async function run(
         };
       }
       input = parsed.value;
+    }
+    if (entry === "needsApproval") {
+      const asks = typeof tool.needsApproval === "function"
+        ? await tool.needsApproval(input)
+        : tool.needsApproval;
+      return { type: "result", ok: true, content: JSON.stringify(asks === true) };
     }
     const progress = (text: string) => reply({ type: "progress", id, text: String(text) });
     const handOff = () => {
