@@ -3,6 +3,8 @@ import type { Page } from "playwright-core";
 import type Anthropic from "@anthropic-ai/sdk";
 import { type FakeMessagesApi, startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { startTestServer } from "./support/test_server.ts";
+import { createApp } from "../src/http/app.ts";
+import { detectPlatform } from "../src/platform.ts";
 import { testSystem } from "./support/test_system.ts";
 import { HAS_CHROMIUM, launchBrowser } from "./support/browser.ts";
 
@@ -159,4 +161,37 @@ test("with a token set, the page asks for it once and then shows the conversatio
   await startFromPage(page, server.url, "hello");
   await page.waitForSelector(".turn[data-done=finished]");
   assertStringIncludes(await page.textContent(".answer") ?? "", "Echo: hello");
+});
+
+test("the page takes a dropped event stream up again with Last-Event-ID: a turn run while it was away shows once, complete", async () => {
+  await using api = scriptedModel();
+  await using system = await testSystem(api);
+  // One port, two apps in turn: the first shuts down (its streams end), the second serves on.
+  const stopping = new AbortController();
+  let app = createApp({ system, platform: detectPlatform(), shutdown: stopping.signal });
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => app.fetch(request),
+  );
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  await using browser = await launchBrowser();
+  const page = await browser.newPage();
+  await startFromPage(page, url, "hello");
+  await page.waitForSelector(".turn[data-done=finished]");
+  const id = new URL(page.url()).hash.slice("#/c/".length);
+
+  stopping.abort();
+  await page.waitForSelector(".status:has-text('reconnecting')");
+  const conversation = (await system.get(id))!;
+  assertEquals((await conversation.send("three sleeps")).status, "completed");
+  app = createApp({ system, platform: detectPlatform() });
+
+  await page.waitForSelector(".turn[data-turn='2'][data-done=finished]");
+  assertEquals(await page.locator(".turn").count(), 2);
+  assertEquals(await page.locator(".turn[data-turn='2'] .bar").count(), 3);
+  assertEquals(
+    await page.locator(".turn[data-turn='2'] .answer").allTextContents(),
+    ["Done (0 errors)."],
+  );
+  assertEquals(await page.textContent(".status"), "idle");
 });
