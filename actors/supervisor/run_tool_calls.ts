@@ -158,7 +158,9 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<T
     slot?.release();
     gate?.();
     [gate, slot] = [undefined, undefined];
-    if (typeof asked === "string") return reportCall(call, context, "failed", asked, 0);
+    if (typeof asked === "string") {
+      return reportCall(call, context, context.signal.aborted ? "cancelled" : "failed", asked, 0);
+    }
     const ended = await awaitApproval(call, context);
     if (ended) return reportCall(call, context, ended.status, ended.content, 0);
   }
