@@ -91,13 +91,19 @@ Deno.test("a tools folder outside the repository loads with --tools", async () =
   ]);
 });
 
-Deno.test("deno task run downloads none of the benchmark's dependencies", async () => {
+Deno.test("deno task run downloads none of the benchmark's or the browser tests' dependencies", async () => {
   // Deno fetches every package that deno.json maps or deno.lock holds, on every fresh machine.
   const config = await Deno.readTextFile(join(REPOSITORY, "deno.json"));
   const lock = await Deno.readTextFile(join(REPOSITORY, "deno.lock"));
-  const benchDeps = await Deno.readTextFile(join(REPOSITORY, "tests/bench/_deps.ts"));
-  const packages = [...benchDeps.matchAll(/"npm:(@?[^@"]+)@/g)].map(([, name]) => name);
-  assertEquals(packages, ["@ai-sdk/anthropic", "ai", "autocannon"]);
+  const ownDeps = await Promise.all(
+    ["tests/bench/_deps.ts", "tests/browser/_deps.ts"].map((path) =>
+      Deno.readTextFile(join(REPOSITORY, path))
+    ),
+  );
+  const packages = ownDeps.flatMap((deps) =>
+    [...deps.matchAll(/"npm:(@?[^@"]+)@/g)].map(([, name]) => name)
+  );
+  assertEquals(packages, ["@ai-sdk/anthropic", "ai", "autocannon", "playwright-core"]);
   for (const name of packages) {
     assertEquals(config.includes(`npm:${name}@`), false, `deno.json maps ${name}`);
     assertEquals(lock.includes(`"${name}@`), false, `deno.lock holds ${name}`);

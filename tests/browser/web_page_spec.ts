@@ -1,12 +1,12 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import type { Page } from "playwright-core";
+import type { Page } from "./_deps.ts";
 import type Anthropic from "@anthropic-ai/sdk";
-import { type FakeMessagesApi, startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { startTestServer } from "./support/test_server.ts";
-import { createApp } from "../src/http/app.ts";
-import { detectPlatform } from "../src/platform.ts";
-import { testSystem } from "./support/test_system.ts";
-import { HAS_CHROMIUM, launchBrowser } from "./support/browser.ts";
+import { type FakeMessagesApi, startFakeMessagesApi } from "../support/fake_messages_api.ts";
+import { startTestServer } from "../support/test_server.ts";
+import { createApp } from "../../src/http/app.ts";
+import { detectPlatform } from "../../src/platform.ts";
+import { testSystem } from "../support/test_system.ts";
+import { HAS_CHROMIUM, launchBrowser } from "./_browser.ts";
 
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name, ignore: !HAS_CHROMIUM, fn });
