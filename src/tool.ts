@@ -170,6 +170,13 @@ export interface ToolDeclaration {
    */
   critical?: boolean;
   /**
+   * `false`: failures of its calls never open its circuit breaker. For a
+   * tool whose failures are its input's fault, not an outage (run_javascript
+   * runs the model's code): one conversation's bad input must not make the
+   * tool unavailable to every other. Default: a breaker like every tool's.
+   */
+  breaker?: boolean;
+  /**
    * A person must approve each call before it runs (over HTTP, on the web
    * page or at the CLI's prompt); a denied call reaches the model as an
    * error with the reason. It holds no worker while it waits. On a

@@ -71,6 +71,7 @@ const toolDescription = z.object({
   maxConcurrent: wholeNumberSchema("maxConcurrent", 1, 100_000).optional(),
   perSecond: wholeNumberSchema("perSecond", 1, 100_000).optional(),
   critical: z.boolean({ error: "`critical` must be true or false" }).optional(),
+  breaker: z.boolean({ error: "`breaker` must be true or false" }).optional(),
   needsApproval: z.union([z.boolean(), z.literal("by_input")], {
     error: "`needsApproval` must be true, false or a function of the input",
   }).optional(),

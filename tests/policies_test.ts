@@ -188,3 +188,21 @@ Deno.test("with every worker slot taken, interactive calls start before low-prio
     ["low", "low", "low", "normal", "normal", "normal"],
   );
 });
+
+Deno.test("a tool that declares breaker: false keeps running after any number of failures (run_javascript: the model's code failing is not an outage)", async () => {
+  const code = (body: string) => ({
+    toolCalls: [{ name: "run_javascript", input: { code: body } }],
+  });
+  const failing = Array.from({ length: 3 }, () => [code("throw new Error('bad code');"), {
+    text: "ok",
+  }]).flat();
+  await using api = startFakeMessagesApi([...failing, code("return 42;"), { text: "ok" }]);
+  await using system = await testSystem(api, {
+    policies: callPolicies({ breaker: { failures: 2, cooldownMs: 60_000 } }),
+  });
+  const conversation = await system.createConversation();
+  for (let turn = 0; turn < 4; turn++) await conversation.send(user("Run it."));
+  assertStringIncludes(resultsOf(api.requests[5])[0].content as string, "bad code");
+  assertStringIncludes(resultsOf(api.requests[7])[0].content as string, '"result":42');
+  assertEquals(system.settings.policies.breakers.state("run_javascript").state, "closed");
+});

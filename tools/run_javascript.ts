@@ -23,6 +23,8 @@ export default defineTool<{ code: string }>({
   limits: { memoryMb: 128, resultBytes: 64 * 1024, progressPerSecond: 1 },
   // Model-written code shares its process with no other conversation's calls.
   isolation: "conversation",
+  // Its failures are the model's code failing, not the tool: they must not make it unavailable.
+  breaker: false,
   async run({ code }) {
     const logs: string[] = [];
     console.log = (...args: unknown[]) => logs.push(args.map(String).join(" "));

@@ -326,7 +326,9 @@ function runWithRetries(
   };
   const plan = { attempts: allowed, backoffMs: retry.backoffMs, signal: request.signal! };
   return runAttempts(attempt, plan).then((outcome) => {
-    if (outcome.status !== "cancelled") breakers.record(name, outcome.status === "succeeded");
+    if (outcome.status !== "cancelled" && tool.breaker !== false) {
+      breakers.record(name, outcome.status === "succeeded");
+    }
     return { ...outcome, attempts: made };
   });
 }

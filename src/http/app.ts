@@ -110,7 +110,9 @@ export function createApp(options: AppOptions): OpenAPIHono {
           priority: priorityOf(tool),
           reuse: tool.reuse ?? null,
           concurrency: tool.concurrency ?? 1,
-          breaker: system.settings.policies.breakers.state(tool.name),
+          breaker: tool.breaker === false
+            ? null
+            : system.settings.policies.breakers.state(tool.name),
         },
       })),
     }));
