@@ -171,8 +171,9 @@ export class McpConnection implements AsyncDisposable {
       env: { ...env, ...this.spec.env },
       stderr: "pipe",
     });
+    const decoder = new TextDecoder();
     transport.stderr?.on("data", (chunk: Uint8Array) => {
-      this.#stderr = (this.#stderr + new TextDecoder().decode(chunk)).slice(-STDERR_TAIL);
+      this.#stderr = (this.#stderr + decoder.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
     });
     return transport;
   }
@@ -184,14 +185,21 @@ export class McpConnection implements AsyncDisposable {
   }
 
   #reason(error: unknown): string {
-    const said = this.#stderr.trim().split("\n").slice(-3).join(" | ");
+    const said = this.#lastLines(3);
     return failureOf(error) + (said ? `; it said: ${said}` : "");
   }
 
   #whyStopped(): string {
+    const said = this.#lastLines(1);
     return `${this.#describe()} stopped during the call${
-      this.#stderr.trim() ? ` (it said: ${this.#stderr.trim().split("\n").at(-1)})` : ""
+      said ? ` (it said: ${said})` : ""
     }; it will be started again on the next call.`;
+  }
+
+  /** The last `count` lines the server wrote to stderr, joined with " | "; "" if none. */
+  #lastLines(count: number): string {
+    const text = this.#stderr.trim();
+    return text ? text.split("\n").slice(-count).join(" | ") : "";
   }
 }
 

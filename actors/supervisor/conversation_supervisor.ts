@@ -116,6 +116,12 @@ const IN_FLIGHT_STATES = {
   tool_call_started: "running",
 } as const;
 
+function putsInFlight(
+  event: ConversationEventInit,
+): event is Extract<ConversationEventInit, { type: keyof typeof IN_FLIGHT_STATES }> {
+  return event.type in IN_FLIGHT_STATES;
+}
+
 /** How many recent events a supervisor keeps for clients that reconnect. */
 const RECENT_EVENTS = 1_000;
 
@@ -706,10 +712,7 @@ export class ConversationSupervisor {
 
   #emit(event: ConversationEventInit): void {
     const at = Date.now();
-    if (
-      event.type === "tool_call_awaiting_approval" || event.type === "tool_call_queued" ||
-      event.type === "tool_call_started"
-    ) {
+    if (putsInFlight(event)) {
       const state = IN_FLIGHT_STATES[event.type];
       this.#inFlight.set(event.callId, {
         callId: event.callId,

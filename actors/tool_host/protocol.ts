@@ -140,7 +140,7 @@ export class FrameWriter {
   async #flush(): Promise<void> {
     this.#writing = true;
     try {
-      // One turn of the event loop first, so that what the same task sends goes together.
+      // After the sender's synchronous code: what it sends together leaves in one write.
       await Promise.resolve();
       while (this.#waiting.length > 0) {
         const bytes = concatenate(this.#waiting);

@@ -63,9 +63,7 @@ function describe(tool: Tool | undefined): ToolDescription {
   const data = Object.entries(declared).filter(([, value]) => typeof value !== "function");
   return {
     ...Object.fromEntries(data),
-    ...(needsApproval === undefined
-      ? {}
-      : { needsApproval: typeof needsApproval === "function" ? "by_input" : needsApproval }),
+    needsApproval: typeof needsApproval === "function" ? "by_input" : needsApproval,
     permissions: declared.permissions ?? {},
     inputSchema: inputSchema ?? jsonSchemaOf(input),
     runs: typeof run === "function",

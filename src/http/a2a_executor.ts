@@ -12,7 +12,6 @@ import {
   type RequestContext,
 } from "@a2a-js/sdk/server";
 import type { AgentSystem } from "../../actors/agent_system.ts";
-import { NO_USAGE } from "../token_usage.ts";
 import type {
   ConversationSupervisor,
   TurnResult,
@@ -61,16 +60,13 @@ export class TurnExecutor implements AgentExecutor {
     const run = { conversation, cancelled: false };
     this.#running.set(taskId, run);
     try {
-      const result = await this.#untilSettled(conversation, text, (interim) => {
+      const answer = await this.#untilSettled(conversation, text, (interim) => {
         // Its answer so far, while calls of it go on as background tasks.
-        const said = interim.status === "completed" ? interim.text : interim.error.message;
-        bus.publish(AgentEvent.statusUpdate(status(TaskState.TASK_STATE_WORKING, said)));
+        bus.publish(AgentEvent.statusUpdate(status(TaskState.TASK_STATE_WORKING, interim.text)));
       });
       if (run.cancelled) return; // cancelTask said so already
-      const [state, answer] = result.status === "completed"
-        ? [TaskState.TASK_STATE_COMPLETED, result.text]
-        : [TaskState.TASK_STATE_FAILED, result.error.message];
-      bus.publish(AgentEvent.statusUpdate(status(state, answer)));
+      const state = answer.completed ? TaskState.TASK_STATE_COMPLETED : TaskState.TASK_STATE_FAILED;
+      bus.publish(AgentEvent.statusUpdate(status(state, answer.text)));
     } finally {
       this.#running.delete(taskId);
       bus.finished();
@@ -105,29 +101,29 @@ export class TurnExecutor implements AgentExecutor {
   }
 
   /**
-   * The turn's result, or, when calls of it continue as background tasks,
-   * the result of the turn their last result starts.
+   * The turn's answer, or, when calls of it continue as background tasks,
+   * the answer of the turn their last result starts.
    */
   async #untilSettled(
     conversation: ConversationSupervisor,
     text: string,
-    interim: (result: TurnResult) => void,
-  ): Promise<TurnResult> {
+    interim: (answer: Answer) => void,
+  ): Promise<Answer> {
     const background = new Set<string>();
     let sent = false;
-    const settled = Promise.withResolvers<TurnResult>();
+    const settled = Promise.withResolvers<Answer>();
     const stop = conversation.subscribe((event) => {
       if (event.type === "task_started") background.add(event.taskId);
       else if (event.type === "turn_started" && event.taskId) background.delete(event.taskId);
       else if (event.type === "turn_finished" || event.type === "turn_failed") {
-        if (sent && background.size === 0) settled.resolve(turnResultOf(event));
+        if (sent && background.size === 0) settled.resolve(answerOf(event));
       }
     });
     try {
-      const result = await conversation.send(text);
+      const answer = answerOf(await conversation.send(text));
       sent = true;
-      if (background.size === 0) return result;
-      interim(result);
+      if (background.size === 0) return answer;
+      interim(answer);
       return await settled.promise;
     } finally {
       stop();
@@ -135,16 +131,16 @@ export class TurnExecutor implements AgentExecutor {
   }
 }
 
-function turnResultOf(
-  event: { type: "turn_finished"; text: string; stopReason: string } | {
-    type: "turn_failed";
-    error: { type: string; message: string };
-  },
-): TurnResult {
-  const common = { steps: 0, toolCalls: [], usage: NO_USAGE };
-  return event.type === "turn_finished"
-    ? { ...common, status: "completed", stopReason: event.stopReason, text: event.text }
-    : { ...common, status: "failed", error: event.error };
+/** How a turn ended, as its task reports it: the answer, or why it failed. */
+interface Answer {
+  completed: boolean;
+  text: string;
+}
+
+function answerOf(ended: TurnResult | { text: string } | { error: { message: string } }): Answer {
+  return "error" in ended
+    ? { completed: false, text: ended.error.message }
+    : { completed: true, text: ended.text };
 }
 
 function textOf(part: Part): string {

@@ -268,27 +268,24 @@ export class Journal implements AsyncDisposable {
     node: string,
     item: InboxItem,
   ): Promise<{ entry: ListedValue<InboxItem>; lease: string } | undefined> {
-    const key = ["lease", id];
-    const entry = await this.#enqueue(id, item, { key, versionstamp: null }, {
-      type: "set",
-      key,
-      value: { node },
-    });
+    const entry = await this.#enqueue(id, item, node);
     return entry && { entry, lease: entry.versionstamp };
   }
 
+  /** With `leaseFor`, the commit also takes the free lease for that node, or writes nothing. */
   #enqueue(
     id: string,
     item: InboxItem,
-    ...[check, mutation]: [Deno.AtomicCheck, Deno.KvMutation] | []
+    leaseFor?: string,
   ): Promise<ListedValue<InboxItem> | undefined> {
     const key = ["inbox", id, Date.now(), ++this.#inboxCounter, crypto.randomUUID()];
+    const lease = ["lease", id];
     return this.#op(async () => {
       const value = await prepareValue(this.kv, key, item);
-      const result = await this.#commit(check ? [check] : [], [
-        { type: "set", key, value },
-        ...(mutation ? [mutation] : []),
-      ]);
+      const mutations: Deno.KvMutation[] = [{ type: "set", key, value }];
+      if (leaseFor) mutations.push({ type: "set", key: lease, value: { node: leaseFor } });
+      const checks = leaseFor ? [{ key: lease, versionstamp: null }] : [];
+      const result = await this.#commit(checks, mutations);
       return result.ok ? { key, versionstamp: result.versionstamp, value: item } : undefined;
     });
   }
