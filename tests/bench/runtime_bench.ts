@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { delay } from "@std/async/delay";
 import { CallSlots } from "../../actors/call_slots.ts";
 import { callPolicies } from "../../actors/scheduler/call_policies.ts";
 import {
@@ -97,11 +98,10 @@ const inProcess = (tool: Tool, count: number, input: unknown) => () =>
   );
 
 const median = (values: number[]) => percentile(values, 0.5);
+const inProcessNoop = inProcess(noopTool as Tool, 1, {});
 
 /** Fresh workers (the default), and workers the tool allows to be reused. */
 interface Figures {
-  noop: number[];
-  noopReused: number[];
   batch: number;
   batchReused: number;
   cpu: number;
@@ -109,17 +109,42 @@ interface Figures {
   turnsPerSecondReused: number;
 }
 
+/** A no-op call of tool `name` on `executor`, as the runtime places it. */
+const noopCall = (executor: ToolExecutor, name: string) => () =>
+  executor.run({
+    name,
+    ...callPlacement(catalog.get(name)!, "noop", DEFAULT_LIMITS),
+    callId: "x",
+    input: {},
+    timeoutMs: 10_000,
+  });
+
+/**
+ * Sorted no-op call times of tool `name` on each executor, sampled in turn
+ * (one call on each, then again), so that the machine's other load weighs
+ * on every executor alike. With `pauseMs`, each call waits that long first,
+ * long enough for its executor to have a warm worker ready.
+ */
+async function alternatingNoops(
+  executors: ToolExecutor[],
+  name: string,
+  pauseMs = 0,
+): Promise<number[][]> {
+  const calls = executors.map((executor) => noopCall(executor, name));
+  for (const call of calls) await call(), await call(); // start hosts, fill the warm pools
+  const times: number[][] = executors.map(() => []);
+  for (let i = 0; i < 60; i++) {
+    for (const [at, call] of calls.entries()) {
+      await delay(pauseMs);
+      times[at].push(await timed(call));
+    }
+  }
+  return times.map((list) => list.sort((a, b) => a - b));
+}
+
 /** Every figure for one executor; each measurement is warmed first, as a running server is. */
 async function measure(label: string, executor: ToolExecutor): Promise<Figures> {
   const context = await batchContext(label, executor);
-  const noopCall = (name: string) => () =>
-    executor.run({
-      name,
-      ...callPlacement(catalog.get(name)!, label, DEFAULT_LIMITS),
-      callId: "x",
-      input: {},
-      timeoutMs: 10_000,
-    });
   const batchOf = (name: string) => () => runToolCalls(calls(name, 10, { ms: 200 }), context);
   const contexts = await Promise.all(
     Array.from({ length: 50 }, (_, i) => batchContext(`${label}-${i}`, executor)),
@@ -129,8 +154,6 @@ async function measure(label: string, executor: ToolExecutor): Promise<Figures> 
     return Promise.all(contexts.map((_, i) => turn(i))).then(() => turnRate(turn));
   };
   return {
-    noop: await warmSamples(60, noopCall("noop")),
-    noopReused: await warmSamples(60, noopCall("noop_reused")),
     batch: median(await warmSamples(7, batchOf("wait"))),
     batchReused: median(await warmSamples(7, batchOf("wait_reused"))),
     cpu: median(await samples(3, () => runToolCalls(calls("burn", 2, { ms: 500 }), context))),
@@ -161,14 +184,11 @@ async function turnRate(turn: (conversation: number) => Promise<unknown>): Promi
 }
 
 async function measureInProcess(): Promise<Figures> {
-  const noop = await samples(60, inProcess(noopTool as Tool, 1, {}));
   const batch = median(await samples(7, inProcess(wait as Tool, 10, { ms: 200 })));
   const cpu = median(await samples(3, inProcess(burn as Tool, 2, { ms: 500 })));
   const turnsPerSecond = await turnRate(inProcess(wait as Tool, 3, { ms: 100 }));
   // In process, every call "reuses" the one isolate.
   return {
-    noop,
-    noopReused: noop,
     batch,
     batchReused: batch,
     cpu,
@@ -193,9 +213,21 @@ async function measureMcp(): Promise<number[]> {
 }
 
 const hosts = new HostExecutor();
+const workers = new WorkerExecutor();
+const noops = {
+  spawned: [...await alternatingNoops([hosts, workers], "noop"), await samples(60, inProcessNoop)],
+  fresh: [
+    ...await alternatingNoops([hosts, workers], "noop", 200),
+    await samples(60, inProcessNoop),
+  ],
+  reused: [
+    ...await alternatingNoops([hosts, workers], "noop_reused"),
+    await samples(60, inProcessNoop),
+  ],
+};
 const columns: [string, Figures][] = [
   ["tool hosts (default)", await measure("hosts", hosts)],
-  ["workers in process", await measure("workers", new WorkerExecutor())],
+  ["workers in process", await measure("workers", workers)],
   ["Promise.all in process", await measureInProcess()],
 ];
 await hosts[Symbol.asyncDispose]();
@@ -204,8 +236,9 @@ const mcpCall = await measureMcp();
 const rate = (value: number) => value.toFixed(1);
 const p = (values: number[]) => `${ms(percentile(values, 0.5))} / ${ms(percentile(values, 0.99))}`;
 const rows: [string, ...string[]][] = [
-  ["no-op call, p50 / p99: fresh worker", ...columns.map(([, f]) => p(f.noop))],
-  ["                       reused worker", ...columns.map(([, f]) => p(f.noopReused))],
+  ["no-op call, p50 / p99: fresh worker, warm", ...noops.fresh.map(p)],
+  ["                       fresh worker, back to back", ...noops.spawned.map(p)],
+  ["                       reused worker", ...noops.reused.map(p)],
   ["10 × 200 ms I/O, batch wall: fresh", ...columns.map(([, f]) => ms(f.batch))],
   ["                             reused", ...columns.map(([, f]) => ms(f.batchReused))],
   ["2 × 500 ms CPU-bound tools, wall", ...columns.map(([, f]) => ms(f.cpu))],
@@ -224,13 +257,16 @@ const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).joi
 console.log(`Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores\n`);
 console.log(line(header));
 for (const row of rows) console.log(line(row));
-const [host, worker] = columns.map(([, f]) => median(f.noop));
+const added = (times: number[][]) => ms(median(times[0]) - median(times[1]));
 console.log(
-  `\nA warm tool host adds ${ms(host - worker)} p50 to a no-op call over workers in process.`,
+  `\nA warm tool host adds ${added(noops.fresh)} p50 to a no-op call in a fresh worker over ` +
+    `workers in process (${added(noops.reused)} in a reused worker, ${
+      added(noops.spawned)
+    } when calls come back to back, faster than warm workers are refilled).`,
 );
 console.log(
   `An MCP call (server-everything's echo, stdio), p50 / p99: ${
     p(mcpCall)
-  }; a module tool's in a reused worker of a tool host: ${p(columns[0][1].noopReused)}.`,
+  }; a module tool's in a reused worker of a tool host: ${p(noops.reused[0])}.`,
 );
 Deno.exit(0);
