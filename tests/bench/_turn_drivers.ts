@@ -38,6 +38,8 @@ const IN_PROCESS: Record<string, { description: string; inputSchema: object; run
   burn,
 };
 type Run = (input: { ms: number }) => unknown;
+/** Every column offers the model these tools, and only these. */
+const TOOL_NAMES = Object.keys(IN_PROCESS);
 
 /** The columns, by name. */
 export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
@@ -69,7 +71,7 @@ async function runtimeDriver(apiUrl: string): Promise<Driver> {
   return {
     pid: Deno.pid,
     async open() {
-      const conversation = await runtime.system.createConversation();
+      const conversation = await runtime.system.createConversation({ tools: TOOL_NAMES });
       return async (text) => {
         const result = await conversation.send({ type: "user_message", text });
         return result.toolCalls.filter((call) => call.status === "succeeded").length;
@@ -94,7 +96,9 @@ async function httpDriver(apiUrl: string): Promise<Driver> {
   return {
     pid: server.child.pid,
     async open() {
-      const { body } = await request(`${server.url}/v1/conversations`, "POST", {});
+      const { body } = await request(`${server.url}/v1/conversations`, "POST", {
+        tools: TOOL_NAMES,
+      });
       const messages = `${server.url}/v1/conversations/${body.id}/messages`;
       return async (content) => {
         const reply = await request(messages, "POST", { content });
