@@ -55,8 +55,9 @@ Deno.test("tool results up to 1 MiB survive a restart whole; larger ones are cut
   assertEquals(bytesOf(contents[4]), MAX_RESULT_BYTES, "the cut result, note included, fits");
   const sent = api.requests[1].body.messages[2].content as Anthropic.ToolResultBlockParam[];
   assertEquals(sent.map((block) => block.content), contents, "the model got what was journaled");
+  // The answer, as the API sent it (an unstreamed text block carries `citations: null`).
   assertEquals(history.at(-1), {
     role: "assistant",
-    content: [{ type: "text", text: "Read them all." }],
+    content: [{ type: "text", text: "Read them all.", citations: null }],
   });
 });

@@ -201,6 +201,27 @@ Deno.test("the loop runs several steps and streams text as it arrives", async ()
   ]);
 });
 
+Deno.test("a conversation nobody watches asks the model in one piece, and its events still carry the text", async () => {
+  await using api = startFakeMessagesApi([
+    { text: "Step one.", toolCalls: [{ name: "shout", input: { text: "a" } }] },
+    { text: "The answer is A." },
+    { text: "Again, A." },
+  ]);
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
+  const result = await conversation.send(user("Shout a."));
+  assertEquals(result.text, "The answer is A.");
+  assertEquals(api.requests.map((request) => request.body.stream ?? false), [false, false]);
+  // Who reconnects later still reads every answer, one delta per model call.
+  const deltas = (await conversation.eventsAfter(0)).filter((event) => event.type === "text_delta");
+  assertEquals(deltas.map((event) => event.text), ["Step one.", "The answer is A."]);
+  // Once someone watches, the same conversation streams again.
+  const events = recordEvents(conversation);
+  await conversation.send(user("Again."));
+  assertEquals(api.requests.map((request) => request.body.stream ?? false), [false, false, true]);
+  assert(events.some((event) => event.type === "text_delta"));
+});
+
 Deno.test("max steps stops the loop with an error and leaves a valid history", async () => {
   await using api = startFakeMessagesApi((request) =>
     request.body.messages.length > 6

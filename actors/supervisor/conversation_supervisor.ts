@@ -475,7 +475,7 @@ export class ConversationSupervisor {
 
   /** Runs the open turn from wherever its journal stands until it ends. */
   async #drive(): Promise<TurnResult> {
-    const { model, maxSteps, catalog, defaultTimeoutMs, turnLimitMs } = this.#deps.settings;
+    const { maxSteps, catalog, defaultTimeoutMs, turnLimitMs } = this.#deps.settings;
     const running = this.#running = new AbortController();
     const toolCalls: ToolCallSummary[] = [];
     const steps = () => this.#state.openTurn?.steps ?? 0;
@@ -517,11 +517,7 @@ export class ConversationSupervisor {
           });
         }
         this.#emit({ type: "model_call_started", step: steps() + 1 });
-        const response = await model.createMessage(this.#request(), {
-          signal: running.signal,
-          onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
-          onToolUse: (name) => this.#prepareCall(name),
-        });
+        const response = await this.#callModel(running.signal);
         const record: AssistantRecord = {
           type: "assistant",
           content: response.content,
@@ -535,7 +531,7 @@ export class ConversationSupervisor {
           continue;
         }
         // A final answer and the end of its turn are one write.
-        const text = response.content.flatMap((b) => b.type === "text" ? [b.text] : []).join("");
+        const text = textOf(response.content);
         return await end({ stopReason: response.stop_reason ?? "end_turn", text }, record);
       }
     } catch (error) {
@@ -573,6 +569,27 @@ export class ConversationSupervisor {
   }
 
   /** The model named a tool it is about to call: its worker may start while the input streams. */
+  /**
+   * One model call: streamed while someone watches the conversation (its
+   * text as it is generated, a worker prepared as each `tool_use` block
+   * starts); else in one piece, which costs the process a fraction of the
+   * CPU, its text then one delta, as a replay from the journal shows it.
+   */
+  async #callModel(signal: AbortSignal): Promise<Anthropic.Message> {
+    const { model } = this.#deps.settings;
+    if (this.#listeners.size > 0) {
+      return await model.createMessage(this.#request(), {
+        signal,
+        onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
+        onToolUse: (name) => this.#prepareCall(name),
+      });
+    }
+    const response = await model.createMessage(this.#request(), { signal });
+    const text = textOf(response.content);
+    if (text.length > 0) this.#emit({ type: "text_delta", text });
+    return response;
+  }
+
   #prepareCall(name: string): void {
     const { catalog, executor, toolLimits } = this.#deps.settings;
     const tool = this.toolNames.includes(name) ? catalog.get(name) : undefined;
@@ -736,6 +753,11 @@ export class ConversationSupervisor {
     if (this.#recent.length > RECENT_EVENTS) this.#recent.shift();
     for (const listener of this.#listeners) listener(stamped);
   }
+}
+
+/** The text blocks of a model's answer, joined. */
+function textOf(content: Anthropic.ContentBlock[]): string {
+  return content.flatMap((block) => block.type === "text" ? [block.text] : []).join("");
 }
 
 /**

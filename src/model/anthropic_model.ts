@@ -1,5 +1,6 @@
 /**
- * Claude through the official SDK, streamed.
+ * Claude through the official SDK: streamed when the caller watches the
+ * answer arrive, else in one piece.
  *
  * @module
  */
@@ -8,6 +9,13 @@ import { type Model, type ModelCallOptions, ModelError, type ModelRequest } from
 
 /** Model used when neither `--model` nor `AGENT_MODEL` names one. */
 export const DEFAULT_MODEL = "claude-sonnet-5-5";
+
+/**
+ * The most output a call asks for and still gets in one piece: the SDK
+ * insists on streaming beyond it, lest the answer outlast its 10-minute
+ * timeout for unstreamed calls (8,192 for some models).
+ */
+const MAX_UNSTREAMED_TOKENS = 8192;
 
 /**
  * The Messages API through `@anthropic-ai/sdk`, keeping its retries (429,
@@ -42,14 +50,19 @@ export class AnthropicModel implements Model {
     request: ModelRequest,
     options: ModelCallOptions = {},
   ): Promise<Anthropic.Message> {
+    const params = {
+      model: request.model,
+      max_tokens: request.maxTokens,
+      messages: request.messages,
+      ...(request.system ? { system: request.system } : {}),
+      ...(request.tools.length > 0 ? { tools: request.tools } : {}),
+    };
     try {
-      const stream = this.#client.messages.stream({
-        model: request.model,
-        max_tokens: request.maxTokens,
-        messages: request.messages,
-        ...(request.system ? { system: request.system } : {}),
-        ...(request.tools.length > 0 ? { tools: request.tools } : {}),
-      }, { signal: options.signal });
+      const watched = options.onText !== undefined || options.onToolUse !== undefined;
+      if (!watched && request.maxTokens <= MAX_UNSTREAMED_TOKENS) {
+        return await this.#client.messages.create(params, { signal: options.signal });
+      }
+      const stream = this.#client.messages.stream(params, { signal: options.signal });
       if (options.onText) stream.on("text", options.onText);
       const { onToolUse } = options;
       if (onToolUse) {

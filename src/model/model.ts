@@ -14,7 +14,10 @@ export interface ModelRequest {
   maxTokens: number;
 }
 
-/** Callbacks and cancellation for one model call. */
+/**
+ * Callbacks and cancellation for one model call. A model may answer a call
+ * given neither callback in one piece, without streaming.
+ */
 export interface ModelCallOptions {
   /** Called with each piece of assistant text as it is generated. */
   onText?: (text: string) => void;
