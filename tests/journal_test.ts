@@ -61,3 +61,31 @@ Deno.test("tool results up to 1 MiB survive a restart whole; larger ones are cut
     content: [{ type: "text", text: "Read them all.", citations: null }],
   });
 });
+
+Deno.test("an append that ends a turn can give the lease back in its own commit, and its holder writes nothing after", async () => {
+  await using journal = await Journal.open(":memory:");
+  const id = crypto.randomUUID();
+  await journal.create(id, { type: "created", modelName: "claude-test", at: 0 });
+  const taken = await journal.acquireLease(id, "node-a");
+  if (!taken.ok) throw new Error(`the lease of a new conversation is held by ${taken.holder}`);
+  const lease = taken.lease;
+  const cause = { type: "user_message", messageId: "m1", text: "Hi" } as const;
+  const started = { type: "turn_started", turn: 1, cause, at: 0 } as const;
+  const seq = await journal.append(id, 0, [started], { lease });
+  assertEquals(seq, 1);
+  assertEquals(
+    (await journal.kv.get(["lease", id])).versionstamp,
+    lease,
+    "a plain append keeps it",
+  );
+
+  const ended = {
+    type: "turn_ended",
+    status: "completed",
+    stopReason: "end_turn",
+    text: "",
+  } as const;
+  assertEquals(await journal.append(id, 1, [ended], { lease, releaseLease: true }), 2);
+  assertEquals((await journal.kv.get(["lease", id])).value, null, "free for anyone");
+  assertEquals(await journal.append(id, 2, [started], { lease }), undefined);
+});

@@ -177,7 +177,7 @@ export class ConversationSupervisor {
   #intake: Promise<unknown> = Promise.resolve();
   #writes: Promise<unknown> = Promise.resolve();
   /** The write that waits for the one under way; later records join it. */
-  #waitingWrite: { records: JournalRecord[]; written: Promise<void> } | undefined;
+  #waitingWrite: { records: JournalRecord[]; release: boolean; written: Promise<void> } | undefined;
   /** The latest events, for clients that reconnect (`Last-Event-ID`). */
   readonly #recent: ConversationEvent[] = [];
   /** The journal seq the last event id was given at, and how many ids since. */
@@ -400,7 +400,7 @@ export class ConversationSupervisor {
       if (cause.type === "task_result" && this.#state.calls.has(cause.callId)) {
         records.push({ type: "call", callId: cause.callId, state: cause.state });
       }
-      await this.#write(records, message.entry);
+      await this.#write(records, { consume: message.entry });
       this.#emit({
         type: "turn_started",
         turn: this.#state.turns,
@@ -559,16 +559,15 @@ export class ConversationSupervisor {
     const usage = addUsage(used, answer?.usage);
     if ("stopReason" in outcome) {
       const ended: JournalRecord = { type: "turn_ended", status: "completed", ...outcome };
-      await this.#write(answer ? [answer, ended] : [ended]);
+      await this.#writeEnd(answer ? [answer, ended] : [ended]);
       this.#emit({ type: "turn_finished", ...outcome, steps, usage });
       return { status: "completed", ...outcome, steps, usage, toolCalls };
     }
-    await this.#write([{ type: "turn_ended", status: "failed", error: outcome }]);
+    await this.#writeEnd([{ type: "turn_ended", status: "failed", error: outcome }]);
     this.#emit({ type: "turn_failed", error: outcome, steps, usage });
     return { status: "failed", error: outcome, steps, usage, toolCalls };
   }
 
-  /** The model named a tool it is about to call: its worker may start while the input streams. */
   /**
    * One model call: streamed while someone watches the conversation (its
    * text as it is generated, a worker prepared as each `tool_use` block
@@ -590,6 +589,7 @@ export class ConversationSupervisor {
     return response;
   }
 
+  /** The model named a tool it is about to call: its worker may start while the input streams. */
   #prepareCall(name: string): void {
     const { catalog, executor, toolLimits } = this.#deps.settings;
     const tool = this.toolNames.includes(name) ? catalog.get(name) : undefined;
@@ -615,23 +615,29 @@ export class ConversationSupervisor {
    * on a reused worker). A refused append means another process took the
    * conversation over: this one stops driving it at once.
    */
-  #write(records: JournalRecord[], consume?: ListedValue<unknown>): Promise<void> {
+  #write(
+    records: JournalRecord[],
+    { consume, release = false }: { consume?: ListedValue<unknown>; release?: boolean } = {},
+  ): Promise<void> {
     if (this.#waitingWrite && !consume) {
       this.#waitingWrite.records.push(...records);
+      this.#waitingWrite.release ||= release;
       return this.#waitingWrite.written;
     }
-    const batch = { records: [...records], written: Promise.resolve() };
+    const batch = { records: [...records], release, written: Promise.resolve() };
     this.#waitingWrite = batch;
     batch.written = this.#writes.then(async () => {
       if (this.#waitingWrite === batch) this.#waitingWrite = undefined;
       const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, batch.records, {
         consume,
         lease: this.#lease,
+        releaseLease: batch.release,
       });
       if (seq === undefined) {
         this.#leaseHeld = false; // someone else holds it now: the next take asks the journal
         throw new LeaseLost();
       }
+      if (batch.release) this.#leaseHeld = false;
       for (const record of batch.records) applyRecord(this.#state, record);
       this.#loaded.seq = seq;
     }).catch((error) => {
@@ -641,6 +647,15 @@ export class ConversationSupervisor {
     });
     this.#writes = batch.written.catch(() => {});
     return batch.written;
+  }
+
+  /**
+   * Journals the end of a turn. When the turn is all this process still
+   * does here, the same commit gives the lease back (a lease operation, so
+   * a message submitted meanwhile waits and then takes the lease anew).
+   */
+  #writeEnd(records: JournalRecord[]): Promise<void> {
+    return this.#withLease(() => this.#write(records, { release: this.#holds === 1 }));
   }
 
   async #recordCalls(updates: CallUpdate[]): Promise<void> {

@@ -201,21 +201,30 @@ export class Journal implements AsyncDisposable {
    * Appends records after `seq`, consuming an inbox item with the first
    * commit if given. With `lease`, every commit also checks that the lease
    * is still the one taken, so a process that lost the conversation to
-   * another cannot write one more record. Returns the new last sequence
+   * another cannot write one more record; with `releaseLease` too, the
+   * last commit gives the lease back. Returns the new last sequence
    * number, or undefined if someone else wrote first or took the lease.
    */
   append(
     id: string,
     seq: number,
     records: JournalRecord[],
-    { consume, lease }: { consume?: ListedValue<unknown>; lease?: string } = {},
+    { consume, lease, releaseLease = false }: {
+      consume?: ListedValue<unknown>;
+      lease?: string;
+      releaseLease?: boolean;
+    } = {},
   ): Promise<number | undefined> {
     return this.#op(async () => {
       let next = seq + 1;
-      for (const batch of await this.#prepare(id, next, records)) {
+      const batches = await this.#prepare(id, next, records);
+      for (const [at, batch] of batches.entries()) {
         const checks: Deno.AtomicCheck[] = [{ key: ["log", id, next], versionstamp: null }];
         const mutations: Deno.KvMutation[] = [];
         if (lease) checks.push({ key: ["lease", id], versionstamp: lease });
+        if (lease && releaseLease && at === batches.length - 1) {
+          mutations.push({ type: "delete", key: ["lease", id] });
+        }
         if (consume) {
           checks.push(consume);
           mutations.push({ type: "delete", key: consume.key });
