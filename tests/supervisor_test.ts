@@ -210,7 +210,7 @@ Deno.test("a conversation nobody watches asks the model in one piece, and its ev
   await using system = await testSystem(api);
   const conversation = await system.createConversation();
   const result = await conversation.send(user("Shout a."));
-  assertEquals(result.text, "The answer is A.");
+  assertEquals(result, { ...result, status: "completed", text: "The answer is A." });
   assertEquals(api.requests.map((request) => request.body.stream ?? false), [false, false]);
   // Who reconnects later still reads every answer, one delta per model call.
   const deltas = (await conversation.eventsAfter(0)).filter((event) => event.type === "text_delta");
