@@ -89,3 +89,23 @@ Deno.test("an append that ends a turn can give the lease back in its own commit,
   assertEquals((await journal.kv.get(["lease", id])).value, null, "free for anyone");
   assertEquals(await journal.append(id, 2, [started], { lease }), undefined);
 });
+
+Deno.test("a turn starts with the lease taken in one commit only while nobody holds it and nothing follows in the log", async () => {
+  await using journal = await Journal.open(":memory:");
+  const id = crypto.randomUUID();
+  await journal.create(id, { type: "created", modelName: "claude-test", at: 0 });
+  const cause = { type: "user_message", messageId: "m1", text: "Hi" } as const;
+  const started = { type: "turn_started", turn: 1, cause, at: 0 } as const;
+
+  const taken = await journal.startTurnTakingLease(id, "node-a", 0, started);
+  assertEquals(taken?.seq, 1);
+  assertEquals((await journal.kv.get(["lease", id])).versionstamp, taken?.lease);
+  assertEquals((await journal.load(id))?.state.openTurn?.turn, 1);
+  // Held by node-a: node-b cannot start one, even after the right sequence number.
+  assertEquals(await journal.startTurnTakingLease(id, "node-b", 1, started), undefined);
+
+  await journal.releaseLease(id, taken!.lease);
+  // Free again, but the log has moved on past 0: a process that has not seen record 1 is refused.
+  assertEquals(await journal.startTurnTakingLease(id, "node-b", 0, started), undefined);
+  assertEquals((await journal.kv.get(["lease", id])).value, null, "a refused start takes nothing");
+});

@@ -7,6 +7,7 @@ import {
   eventOf,
   failureOf,
   lastUserText,
+  nextEvent,
   recordEvents,
   testSystem,
 } from "./support/test_system.ts";
@@ -222,6 +223,43 @@ Deno.test("a conversation nobody watches asks the model in one piece, and its ev
   assert(events.some((event) => event.type === "text_delta"));
 });
 
+Deno.test("a message to an idle conversation starts its turn in the commit that accepts it; one sent during a turn waits in the inbox", async () => {
+  await using api = startFakeMessagesApi((request) => {
+    const last = lastUserText(request);
+    if (last.includes("tool_result")) return { text: "Slept." };
+    if (last.includes("sleep")) return { toolCalls: [{ name: "sleep", input: { ms: 300 } }] };
+    return { text: "Hello." };
+  });
+  const journal = await Journal.open(":memory:");
+  const inboxWrites: string[] = [];
+  for (const method of ["enqueue", "enqueueTakingLease"] as const) {
+    const original = journal[method].bind(journal) as (...args: unknown[]) => unknown;
+    journal[method] = ((...args: unknown[]) => {
+      inboxWrites.push(method);
+      return original(...args);
+    }) as never;
+  }
+  await using system = await testSystem(api, {}, { journal });
+  const conversation = await system.createConversation();
+  const sleeping = nextEvent(conversation, "tool_call_started");
+  const first = conversation.send(user("sleep please"));
+  await sleeping;
+  const second = conversation.send(user("hello"));
+  assertEquals((await first).status, "completed");
+  assertEquals(await second, { ...await second, status: "completed", text: "Hello." });
+  assertEquals(inboxWrites, ["enqueue"], "only the message sent during a turn");
+  assertEquals(await journal.inbox(conversation.id), []);
+  assertEquals((await journal.kv.get(["lease", conversation.id])).value, null, "given back");
+  assertEquals(conversation.history.map((message) => message.role), [
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+});
+
 Deno.test("max steps stops the loop with an error and leaves a valid history", async () => {
   await using api = startFakeMessagesApi((request) =>
     request.body.messages.length > 6
@@ -404,6 +442,9 @@ Deno.test("idle conversations beyond maxLoaded are dropped from memory and reloa
 Deno.test("a sweep that sees a message in the inbox before its sender posts it leaves it to the sender: one turn, and the sender gets its answer", async () => {
   await using api = startFakeMessagesApi((request) => ({ text: `Echo: ${lastUserText(request)}` }));
   const journal = await Journal.open(":memory:");
+  // As when another process wrote last: the message cannot start its turn at once, so it goes
+  // through the inbox.
+  journal.startTurnTakingLease = () => Promise.resolve(undefined);
   // Holds the sender between putting its message in the inbox and posting it.
   const enqueued = Promise.withResolvers<void>();
   const proceed = Promise.withResolvers<void>();

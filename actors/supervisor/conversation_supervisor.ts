@@ -69,8 +69,12 @@ export interface NewConversation {
 export type UserMessage = { type: "user_message"; text: string; id?: string };
 
 /** The messages a supervisor's mailbox receives. */
+type UserMessageItem = Extract<InboxItem, { type: "user_message" }>;
+
 type SupervisorMessage =
   | { type: "inbox"; entry: ListedValue<InboxItem> }
+  /** Start a turn for a message to an idle conversation, accepting it in the same commit. */
+  | { type: "start"; item: UserMessageItem; started: (ok: boolean) => void }
   /** Finish a turn that a crashed process left open. */
   | { type: "resume" };
 
@@ -228,7 +232,10 @@ export class ConversationSupervisor {
     this.#holds++;
     // One submission at a time, so messages reach the mailbox in the order they were sent.
     const submitted = this.#intake.then(async (): Promise<Submission> => {
-      const entry = await this.#enqueueHolding({ type: "user_message", messageId, text });
+      const item = { type: "user_message", messageId, text } as const;
+      const atOnce = await this.#startAtOnce(item);
+      if (atOnce) return { accepted: true, messageId, result: atOnce.result };
+      const entry = await this.#enqueueHolding(item);
       if ("holder" in entry) return { accepted: false, holder: entry.holder };
       return { accepted: true, messageId, result: this.#post({ type: "inbox", entry }) };
     });
@@ -385,10 +392,29 @@ export class ConversationSupervisor {
     return this.#mailbox.post(message);
   }
 
+  /**
+   * A message to a conversation idle here goes straight to the mailbox, to
+   * start its turn in the commit that accepts it. Resolves with the turn's
+   * result to come, or undefined if the turn could not start that way (work
+   * here, or another process holds the conversation or wrote to it).
+   */
+  async #startAtOnce(
+    item: UserMessageItem,
+  ): Promise<{ result: Promise<TurnResult | undefined> } | undefined> {
+    if (this.#holds > 1 || this.#leaseHeld) return undefined;
+    const started = Promise.withResolvers<boolean>();
+    const result = this.#post({ type: "start", item, started: started.resolve });
+    return await started.promise ? { result } : undefined;
+  }
+
   async #receive(message: SupervisorMessage): Promise<TurnResult | undefined> {
     // Cleared whatever happens next, so that a later sweep can try again.
     if (message.type === "resume") this.#resumePosted = false;
     try {
+      if (message.type === "start") {
+        if (!(await this.#startTurnTakingLease(message))) return undefined;
+        return await this.#begin(message.item);
+      }
       if (!(await this.#acquire()).ok) return undefined; // the holder's sweep takes it up
       await this.refresh();
       const resumed = this.#state.openTurn ? await this.#resume() : undefined;
@@ -401,14 +427,7 @@ export class ConversationSupervisor {
         records.push({ type: "call", callId: cause.callId, state: cause.state });
       }
       await this.#write(records, { consume: message.entry });
-      this.#emit({
-        type: "turn_started",
-        turn: this.#state.turns,
-        messageId: cause.type === "user_message" ? cause.messageId : `task:${cause.taskId}`,
-        text: turnText(cause),
-        ...(cause.type === "task_result" ? { taskId: cause.taskId } : {}),
-      });
-      return await this.#drive();
+      return await this.#begin(cause);
     } catch (error) {
       if (error instanceof LeaseLost) return undefined;
       throw error;
@@ -417,6 +436,50 @@ export class ConversationSupervisor {
       // Given back before the reply: whoever hears "done" may go on in another process.
       await this.#release();
     }
+  }
+
+  /**
+   * Journals the turn's start and takes the free lease in one commit, as a
+   * lease operation after the writes under way; says whether it could.
+   * Never throws: a journal that fails here is met again on the inbox path.
+   */
+  async #startTurnTakingLease(
+    { item, started }: Extract<SupervisorMessage, { type: "start" }>,
+  ): Promise<boolean> {
+    let ok = false;
+    try {
+      ok = await this.#withLease(async () => {
+        await this.#writes;
+        if (this.#leaseHeld || this.#state.openTurn) return false;
+        const record = {
+          type: "turn_started",
+          turn: this.#state.turns + 1,
+          cause: item,
+          at: Date.now(),
+        } as const;
+        const { journal, node } = this.#deps;
+        const taken = await journal.startTurnTakingLease(this.id, node, this.#loaded.seq, record);
+        if (!taken) return false;
+        [this.#lease, this.#leaseHeld] = [taken.lease, true];
+        applyRecord(this.#state, record);
+        this.#loaded.seq = taken.seq;
+        return true;
+      });
+    } catch { /* the message goes through the inbox, which says what failed */ }
+    started(ok);
+    return ok;
+  }
+
+  /** Announces the turn whose start was just journaled, and drives it. */
+  #begin(cause: TurnCause): Promise<TurnResult> {
+    this.#emit({
+      type: "turn_started",
+      turn: this.#state.turns,
+      messageId: cause.type === "user_message" ? cause.messageId : `task:${cause.taskId}`,
+      text: turnText(cause),
+      ...(cause.type === "task_result" ? { taskId: cause.taskId } : {}),
+    });
+    return this.#drive();
   }
 
   async #causeOf(item: InboxItem): Promise<TurnCause> {

@@ -152,8 +152,10 @@ export function conversationRoutes(
     }),
     async (c) => {
       const conversation = c.get("conversation");
-      // Subscribed before the message is queued, so the stream has its turn from the start.
-      const events = replayable(conversation);
+      const streamed = c.req.header("accept")?.includes("text/event-stream");
+      // Subscribed before the message is queued, so the stream has its turn from the start (and
+      // only then: a conversation nobody watches gets the model's answer unstreamed, for less CPU).
+      const events = streamed ? replayable(conversation) : undefined;
       const submission = await conversation.submit(c.req.valid("json").content);
       const busy = () =>
         apiError(
@@ -163,11 +165,10 @@ export function conversationRoutes(
           `Conversation ${conversation.id} is being driven by another process; try again when its turn has ended.`,
         );
       if (!submission.accepted) {
-        events.stop();
+        events?.stop();
         return busy();
       }
-      if (!c.req.header("accept")?.includes("text/event-stream")) {
-        events.stop();
+      if (!events) {
         const result = await submission.result;
         return result ? c.json({ conversationId: conversation.id, ...result }, 200) : busy();
       }

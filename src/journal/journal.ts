@@ -244,6 +244,36 @@ export class Journal implements AsyncDisposable {
     });
   }
 
+  /**
+   * Starts a turn of a conversation nobody holds: takes the lease for
+   * `node` and appends `started` after `seq` in one commit, so an idle
+   * conversation's message needs no inbox entry and no read (that nothing
+   * follows `seq` proves the caller has the whole log). Resolves with the
+   * lease and the new last sequence number, or undefined if the lease is
+   * held or the log has moved on.
+   */
+  startTurnTakingLease(
+    id: string,
+    node: string,
+    seq: number,
+    started: Extract<JournalRecord, { type: "turn_started" }>,
+  ): Promise<{ lease: string; seq: number } | undefined> {
+    return this.#op(async () => {
+      const lease = ["lease", id];
+      const key = ["log", id, seq + 1];
+      const head = await prepareValue(this.kv, key, started);
+      const result = await this.#commit(
+        [{ key: lease, versionstamp: null }, { key, versionstamp: null }],
+        [
+          { type: "set", key: lease, value: { node } },
+          { type: "set", key, value: head },
+          { type: "set", key: ["open", id], value: true },
+        ],
+      );
+      return result.ok ? { lease: result.versionstamp, seq: seq + 1 } : undefined;
+    });
+  }
+
   async #prepare(id: string, first: number, records: JournalRecord[]) {
     const batches: { record: JournalRecord; head: StoredValue }[][] = [[]];
     let bytes = 0;
