@@ -68,9 +68,10 @@ export interface NewConversation {
 /** A user message; `id` names the turn it starts in events. */
 export type UserMessage = { type: "user_message"; text: string; id?: string };
 
-/** The messages a supervisor's mailbox receives. */
+/** A person's message, as the journal keeps it. */
 type UserMessageItem = Extract<InboxItem, { type: "user_message" }>;
 
+/** The messages a supervisor's mailbox receives. */
 type SupervisorMessage =
   | { type: "inbox"; entry: ListedValue<InboxItem> }
   /** Start a turn for a message to an idle conversation, accepting it in the same commit. */
