@@ -6,7 +6,8 @@
  * it reports is its own (with its tool hosts, or its server's).
  *
  * `deno run -A tests/bench/turns_bench.ts`; `BENCH_ONLY=w1Reused,w2Reused` runs
- * only those workloads (the names of `WORKLOADS`).
+ * only those workloads (the names of `WORKLOADS`). W2 with reused workers
+ * runs three rounds, and each figure is the median.
  *
  * @module
  */
@@ -56,6 +57,12 @@ const WORKLOADS: Record<string, (driver: Driver) => Promise<Partial<Figures>>> =
 /** What the traced column measures, and how its process is started. */
 const TRACED_WORKLOADS = ["w1Reused", "w2Reused"];
 
+/**
+ * Workloads run in rounds, each column once per round, reporting each
+ * figure's median: W2's rate swings most with the machine's other load.
+ */
+const ROUNDS: Record<string, number> = { w2Reused: 3 };
+
 if (Deno.args.length > 0) {
   const [column, workload] = Deno.args;
   {
@@ -92,18 +99,35 @@ const TRACING_ENV = {
 };
 const only = Deno.env.get("BENCH_ONLY")?.split(",");
 const chosen = (workload: string) => !only || only.includes(workload);
-const columns: [string, Partial<Figures>][] = [];
-for (const column of Object.keys(DRIVERS)) {
-  const figures: Partial<Figures> = {};
-  const traced = column.endsWith("(traced)");
-  // Tracing's cost shows in the turn figures; the rest would only repeat the column before.
-  for (const workload of (traced ? TRACED_WORKLOADS : Object.keys(WORKLOADS)).filter(chosen)) {
-    Object.assign(figures, await runWorkload(column, workload, traced ? TRACING_ENV : {}));
+const traced = (column: string) => column.endsWith("(traced)");
+// Tracing's cost shows in the turn figures; the rest would only repeat the column before.
+const runsWorkload = (column: string, workload: string) =>
+  chosen(workload) && (!traced(column) || TRACED_WORKLOADS.includes(workload));
+const figures = new Map(Object.keys(DRIVERS).map((column) => [column, {} as Partial<Figures>]));
+// Workload by workload, every column in turn, so that the machine's other load, which drifts
+// over minutes, weighs on the columns of one workload alike.
+for (const workload of Object.keys(WORKLOADS)) {
+  const columns = Object.keys(DRIVERS).filter((column) => runsWorkload(column, workload));
+  const runs = new Map(columns.map((column) => [column, [] as Partial<Figures>[]]));
+  for (let round = 0; round < (ROUNDS[workload] ?? 1); round++) {
+    for (const column of columns) {
+      const env = traced(column) ? TRACING_ENV : {};
+      runs.get(column)!.push(await runWorkload(column, workload, env));
+    }
   }
-  columns.push([column, figures]);
+  for (const column of columns) Object.assign(figures.get(column)!, medianOf(runs.get(column)!));
 }
 clearInterval(forget);
-printTable(columns);
+printTable([...figures]);
+
+/** Each figure's median over the runs of one workload. */
+function medianOf(runs: Partial<Figures>[]): Partial<Figures> {
+  const keys = Object.keys(runs[0]) as (keyof Figures)[];
+  return Object.fromEntries(keys.map((key) => {
+    const values = runs.map((run) => run[key]!).sort((a, b) => a - b);
+    return [key, values[Math.floor(values.length / 2)]];
+  }));
+}
 
 async function runWorkload(
   column: string,
