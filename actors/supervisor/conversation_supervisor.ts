@@ -759,7 +759,8 @@ export class ConversationSupervisor {
 
   /**
    * Journals `item` in the inbox while holding the lease. A free lease is
-   * taken in the same commit: an idle conversation's message costs one write.
+   * taken in the same commit (a message whose turn could not start at once,
+   * because another process wrote last, still costs one write).
    */
   #enqueueHolding(item: InboxItem): Promise<ListedValue<InboxItem> | { holder: string }> {
     return this.#withLease(async () => {

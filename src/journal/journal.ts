@@ -231,11 +231,7 @@ export class Journal implements AsyncDisposable {
           consume = undefined;
         }
         for (const { record, head } of batch) {
-          mutations.push({ type: "set", key: ["log", id, next++], value: head });
-          if (record.type === "turn_started") {
-            mutations.push({ type: "set", key: ["open", id], value: true });
-          }
-          if (record.type === "turn_ended") mutations.push({ type: "delete", key: ["open", id] });
+          mutations.push(...logMutations(id, next++, record, head));
         }
         // Retried per commit: a busy store committed nothing, and an earlier batch stays.
         if (!(await this.#commit(checks, mutations)).ok) return undefined;
@@ -264,11 +260,7 @@ export class Journal implements AsyncDisposable {
       const head = await prepareValue(this.kv, key, started);
       const result = await this.#commit(
         [{ key: lease, versionstamp: null }, { key, versionstamp: null }],
-        [
-          { type: "set", key: lease, value: { node } },
-          { type: "set", key, value: head },
-          { type: "set", key: ["open", id], value: true },
-        ],
+        [{ type: "set", key: lease, value: { node } }, ...logMutations(id, seq + 1, started, head)],
       );
       return result.ok ? { lease: result.versionstamp, seq: seq + 1 } : undefined;
     });
@@ -508,4 +500,22 @@ export class Journal implements AsyncDisposable {
     this.close();
     return Promise.resolve();
   }
+}
+
+/**
+ * What appending `record` at `seq` writes: the record, and the open-turn
+ * marker that a turn's start sets and its end clears.
+ */
+function logMutations(
+  id: string,
+  seq: number,
+  record: JournalRecord,
+  head: StoredValue,
+): Deno.KvMutation[] {
+  const mutations: Deno.KvMutation[] = [{ type: "set", key: ["log", id, seq], value: head }];
+  if (record.type === "turn_started") {
+    mutations.push({ type: "set", key: ["open", id], value: true });
+  }
+  if (record.type === "turn_ended") mutations.push({ type: "delete", key: ["open", id] });
+  return mutations;
 }
