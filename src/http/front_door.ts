@@ -107,13 +107,14 @@ async function admit(conn: Deno.Conn, path: string, options: FrontDoorOptions): 
       return void answer(conn, request, "request_too_large", line ? LONG_URL : LONG_HEAD);
     }
     upstream = await Deno.connect({ transport: "unix", path });
-    await upstream.write(request.head.forwarded);
+    await writeAll(upstream, request.head.forwarded);
     // The body's end clears the deadline; from then on the request may take as long as its turn.
-    const body = watchBody(request.head, request.rest, () => clearTimeout(timer));
+    const seeBody = bodyWatcher(request.head, () => clearTimeout(timer));
+    seeBody(request.rest);
     // Whichever side ends first ends both: a client that leaves ends its response.
     await Promise.race([
-      pipe(conn.readable.pipeThrough(body), upstream.writable, request.rest),
-      pipe(upstream.readable, conn.writable),
+      copy(conn, upstream, request.rest, seeBody),
+      copy(upstream, conn),
     ]);
   } catch {
     // The client went away or was timed out: nothing to answer.
@@ -154,37 +155,43 @@ async function readRequestHead(
   }
 }
 
-/** Passes the body on and calls `done` once it is complete (at once for a request without one). */
-function watchBody(head: RequestHead, first: Uint8Array, done: () => void) {
+/** Sees the body pass, chunk by chunk, and calls `done` once it is complete (at once for none). */
+function bodyWatcher(head: RequestHead, done: () => void): (chunk: Uint8Array) => void {
   let received = 0;
   let tail = "";
-  const see = (chunk: Uint8Array) => {
+  const decoder = new TextDecoder();
+  return (chunk) => {
     received += chunk.length;
-    tail = (tail + new TextDecoder().decode(chunk.subarray(Math.max(0, chunk.length - 7)))).slice(
-      -7,
-    );
+    tail = (tail + decoder.decode(chunk.subarray(Math.max(0, chunk.length - 7)))).slice(-7);
     if (bodyComplete(head.body, received, tail)) done();
   };
-  see(first);
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      see(chunk);
-      controller.enqueue(chunk);
-    },
-  });
 }
 
-async function pipe(
-  from: ReadableStream<Uint8Array>,
-  to: WritableStream<Uint8Array>,
+/**
+ * Copies what `from` sends to `to` until either ends, `first` before it:
+ * read and written straight, without the stream machinery that costs each
+ * request a share of the main thread.
+ */
+async function copy(
+  from: Deno.Conn,
+  to: Deno.Conn,
   first?: Uint8Array,
+  see?: (chunk: Uint8Array) => void,
 ): Promise<void> {
-  if (first?.length) {
-    const writer = to.getWriter();
-    await writer.write(first);
-    writer.releaseLock();
-  }
-  await from.pipeTo(to).catch(() => {});
+  const buffer = new Uint8Array(64 * 1024);
+  try {
+    if (first?.length) await writeAll(to, first);
+    while (true) {
+      const n = await from.read(buffer);
+      if (n === null) return;
+      see?.(buffer.subarray(0, n));
+      await writeAll(to, buffer.subarray(0, n));
+    }
+  } catch { /* either side went away: the caller closes both */ }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
