@@ -97,3 +97,43 @@ Deno.test("a process whose conversation was taken over mid-call stops writing, a
   const { state } = (await journal.load(conversation.id))!;
   assertEquals(state.calls.values().next().value!.state, "running", "the log was not written");
 });
+
+Deno.test("an answer whose commit is refused starts none of its calls, and the conversation goes on from what the journal holds", async () => {
+  const journal = await Journal.open(`${await Deno.makeTempDir()}/journal.kv`);
+  let id = "";
+  await using api = startFakeMessagesApi(async (_, i) => {
+    if (i > 0) return { text: "Done." };
+    // Another live process takes the conversation while the model answers.
+    await journal.kv.set(["node", "other"], { until: Date.now() + 600_000, pid: 0 });
+    await journal.kv.set(["lease", id], { node: "other" });
+    return { toolCalls: [{ name: "sleep", input: { ms: 10 } }] };
+  });
+  await using system = await testSystem(api, {}, { journal });
+  const conversation = await system.createConversation();
+  id = conversation.id;
+  const started: string[] = [];
+  conversation.subscribe((event) =>
+    event.type === "tool_call_started" && started.push(event.callId)
+  );
+
+  assertEquals((await conversation.send("Sleep.")).status, "failed", "it stops driving");
+  assertEquals(started, [], "no call starts before its answer is journaled");
+  const { state } = (await journal.load(id))!;
+  assertEquals([state.transcript.length, state.calls.size], [1, 0], "only the user's message");
+
+  // The other process lets go: this one takes the conversation up from the journal.
+  await journal.kv.delete(["lease", id]);
+  const next = await conversation.send("Again.");
+  assertEquals(next.status, "completed", "the open turn is finished first, then the message's own");
+  assertEquals(api.requests[1].body.messages, [{
+    role: "user",
+    content: [{ type: "text", text: "Sleep." }],
+  }], "the refused answer is not in the history");
+  assertEquals(conversation.history.map((message) => message.role), [
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+  assertEquals(started, []);
+});

@@ -181,8 +181,15 @@ export class ConversationSupervisor {
   #leaseOps: Promise<unknown> = Promise.resolve();
   #intake: Promise<unknown> = Promise.resolve();
   #writes: Promise<unknown> = Promise.resolve();
+  /** The latest write, failing if it failed (where `#writes` never fails). */
+  #lastWrite: Promise<void> = Promise.resolve();
   /** The write that waits for the one under way; later records join it. */
   #waitingWrite: { records: JournalRecord[]; release: boolean; written: Promise<void> } | undefined;
+  /** Records applied to the state ahead of the journal, which the next write carries. */
+  #staged: JournalRecord[] = [];
+  readonly #appliedEarly = new WeakSet<JournalRecord>();
+  /** A write that carried staged records failed: the state must be read again from the journal. */
+  #stale = false;
   /** The latest events, for clients that reconnect (`Last-Event-ID`). */
   readonly #recent: ConversationEvent[] = [];
   /** The journal seq the last event id was given at, and how many ids since. */
@@ -278,9 +285,18 @@ export class ConversationSupervisor {
 
   /** Takes in what other processes have journaled since this one last looked. */
   refresh(): Promise<void> {
-    const caughtUp = this.#writes.then(() => this.#deps.journal.catchUp(this.id, this.#loaded));
+    const caughtUp = this.#writes.then(() =>
+      this.#stale ? this.#reload() : this.#deps.journal.catchUp(this.id, this.#loaded)
+    );
     this.#writes = caughtUp.catch(() => {});
     return caughtUp;
+  }
+
+  /** Reads the whole state again, dropping what was applied ahead of a write that failed. */
+  async #reload(): Promise<void> {
+    const fresh = await this.#deps.journal.load(this.id);
+    if (fresh) Object.assign(this.#loaded, fresh);
+    this.#stale = false;
   }
 
   /** Resolves once the journal writes and lease changes under way are done. */
@@ -402,7 +418,7 @@ export class ConversationSupervisor {
   async #startAtOnce(
     item: UserMessageItem,
   ): Promise<{ result: Promise<TurnResult | undefined> } | undefined> {
-    if (this.#holds > 1 || this.#leaseHeld) return undefined;
+    if (this.#holds > 1 || this.#leaseHeld || this.#stale) return undefined;
     const started = Promise.withResolvers<boolean>();
     const result = this.#post({ type: "start", item, started: started.resolve });
     return await started.promise ? { result } : undefined;
@@ -418,8 +434,8 @@ export class ConversationSupervisor {
       }
       if (!(await this.#acquire()).ok) return undefined; // the holder's sweep takes it up
       await this.refresh();
-      const resumed = this.#state.openTurn ? await this.#resume() : undefined;
-      if (message.type === "resume") return resumed;
+      if (message.type === "resume") return this.#state.openTurn ? await this.#resume() : undefined;
+      if (this.#state.openTurn) await this.#resumeBeforeTurn();
       const cause = await this.#causeOf(message.entry.value);
       const records: JournalRecord[] = [
         { type: "turn_started", turn: this.#state.turns + 1, cause, at: Date.now() },
@@ -509,6 +525,16 @@ export class ConversationSupervisor {
     });
   }
 
+  /** Finishes the open turn that a message's own turn must follow; its end keeps the lease. */
+  async #resumeBeforeTurn(): Promise<void> {
+    this.#holds++;
+    try {
+      await this.#resume();
+    } finally {
+      this.#holds--;
+    }
+  }
+
   /** Settles the calls a crash cut short (re-running idempotent ones once), then drives the turn on. */
   async #resume(): Promise<TurnResult> {
     const interrupted: string[] = [];
@@ -591,7 +617,8 @@ export class ConversationSupervisor {
         // Like the text it streamed, before its record is durable (event ids stay in journal order).
         this.#emit(modelCallFinished(record, steps() + 1));
         if (response.content.some((block) => block.type === "tool_use")) {
-          await this.#write([record]);
+          // The calls' first write carries it: an answer and the start of its calls are one commit.
+          this.#stage(record);
           continue;
         }
         // A final answer and the end of its turn are one write.
@@ -683,12 +710,15 @@ export class ConversationSupervisor {
     records: JournalRecord[],
     { consume, release = false }: { consume?: ListedValue<unknown>; release?: boolean } = {},
   ): Promise<void> {
+    records = [...this.#staged.splice(0), ...records];
+    // Nothing new: what was asked for so far is durable once the latest write is.
+    if (records.length === 0) return this.#waitingWrite?.written ?? this.#lastWrite;
     if (this.#waitingWrite && !consume) {
       this.#waitingWrite.records.push(...records);
       this.#waitingWrite.release ||= release;
       return this.#waitingWrite.written;
     }
-    const batch = { records: [...records], release, written: Promise.resolve() };
+    const batch = { records, release, written: Promise.resolve() };
     this.#waitingWrite = batch;
     batch.written = this.#writes.then(async () => {
       if (this.#waitingWrite === batch) this.#waitingWrite = undefined;
@@ -702,15 +732,29 @@ export class ConversationSupervisor {
         throw new LeaseLost();
       }
       if (batch.release) this.#leaseHeld = false;
-      for (const record of batch.records) applyRecord(this.#state, record);
+      for (const record of batch.records) {
+        if (!this.#appliedEarly.delete(record)) applyRecord(this.#state, record);
+      }
       this.#loaded.seq = seq;
     }).catch((error) => {
+      if (batch.records.some((record) => this.#appliedEarly.has(record))) this.#stale = true;
       // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
       if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#running?.abort();
       throw error;
     });
     this.#writes = batch.written.catch(() => {});
+    this.#lastWrite = batch.written;
     return batch.written;
+  }
+
+  /**
+   * Applies `record` to the state now and leaves its journaling to the next
+   * write, which must come before anything acts on it outside this process.
+   */
+  #stage(record: JournalRecord): void {
+    applyRecord(this.#state, record);
+    this.#appliedEarly.add(record);
+    this.#staged.push(record);
   }
 
   /**

@@ -43,7 +43,11 @@ export interface ToolBatchContext {
   /** Cancels the calls that still belong to the turn. */
   signal: AbortSignal;
   emit: (event: ConversationEventInit) => void;
-  /** Journals call updates; rejects if the conversation is no longer ours to write. */
+  /**
+   * Journals call updates, after what the conversation has yet to journal
+   * before them (the answer that asked for the calls); rejects if the
+   * conversation is no longer ours to write.
+   */
   record: (updates: CallUpdate[]) => Promise<void>;
   tasks: TaskBoard;
   /** Whether an outside system can deliver a handed-off call's result here. */
@@ -81,10 +85,11 @@ export async function runToolCalls(
   const admitted = calls.map((call) => admit(call, batch));
   // Journaled before any worker starts: from here on, a crash interrupts these calls.
   // A call whose tool decides by its input on approval is journaled once that is settled.
+  // Written even if none starts yet: the write also carries the answer that asked for the calls.
   const starting = admitted.filter(({ call, tool, slot }) =>
     slot && !(typeof tool !== "string" && asksByInput(call, tool))
   );
-  if (starting.length > 0) await context.record(starting.map(({ call }) => runningUpdate(call)));
+  await context.record(starting.map(({ call }) => runningUpdate(call)));
   const summaries = await Promise.all(
     admitted.map(async (admission) => {
       const { call, tool } = admission;
