@@ -23,7 +23,11 @@ import { ToolHost } from "./tool_host.ts";
 export interface HostExecutorOptions {
   /** Most hosts per profile; default: the number of cores, so worker start-ups spread over them. */
   maxHostsPerProfile?: number;
-  /** Calls a host runs before another host of its profile is started. Default 4. */
+  /**
+   * Calls a host runs before another host of its profile is started, default 4;
+   * times the calls a reused worker serves at once, since such calls start no
+   * worker, the work that more hosts spread over the cores.
+   */
   spreadAt?: number;
   /** An idle host beyond the first of its profile is stopped after this long. Default 60 s. */
   idleMs?: number;
@@ -149,7 +153,7 @@ class HostPool {
   async run(request: ToolCallRequest): Promise<ToolCallOutcome> {
     const started = performance.now();
     try {
-      const host = await this.#pick();
+      const host = await this.#pick(request.reuse?.concurrency ?? 1);
       return await host.run(request);
     } catch (error) {
       return { status: "failed", content: errorMessage(error), ms: performance.now() - started };
@@ -193,9 +197,9 @@ class HostPool {
     );
   }
 
-  #pick(): Promise<ToolHost> {
+  #pick(callsPerWorker = 1): Promise<ToolHost> {
     const best = this.#leastBusy();
-    const crowded = !best || best.live >= this.#options.spreadAt;
+    const crowded = !best || best.live >= this.#options.spreadAt * callsPerWorker;
     const open = this.#hosts.filter((host) => host.accepting).length;
     if (crowded && open < this.#options.maxHostsPerProfile) {
       const growing = this.#grow();
