@@ -185,10 +185,9 @@ export class ConversationSupervisor {
   #lastWrite: Promise<void> = Promise.resolve();
   /** The write that waits for the one under way; later records join it. */
   #waitingWrite: { records: JournalRecord[]; release: boolean; written: Promise<void> } | undefined;
-  /** Records applied to the state ahead of the journal, which the next write carries. */
+  /** Records applied to the state and left for the next write to carry. */
   #staged: JournalRecord[] = [];
-  readonly #appliedEarly = new WeakSet<JournalRecord>();
-  /** A write that carried staged records failed: the state must be read again from the journal. */
+  /** A write failed, so the state holds records the journal does not: read it again. */
   #stale = false;
   /** The latest events, for clients that reconnect (`Last-Event-ID`). */
   readonly #recent: ConversationEvent[] = [];
@@ -571,30 +570,33 @@ export class ConversationSupervisor {
     const steps = () => this.#state.openTurn?.steps ?? 0;
     const end = (outcome: TurnOutcome, answer?: AssistantRecord) =>
       this.#endTurn(outcome, toolCalls, answer);
+    /** The last batch's results, on their way to the journal. */
+    let results: Promise<void> | undefined;
     try {
       while (true) {
         const pending = unreportedCalls(this.#state);
         if (pending.length > 0) {
-          toolCalls.push(
-            ...await runToolCalls(pending, {
-              conversationId: this.id,
-              catalog,
-              allowed: this.toolNames,
-              defaultTimeoutMs,
-              turnLimitMs,
-              signal: running.signal,
-              emit: (event) => this.#emit(event),
-              record: (updates) => this.#recordCalls(updates),
-              tasks: this.#deps.tasks,
-              handOff: this.#deps.settings.handOff,
-              executor: this.#deps.settings.executor,
-              limits: this.#deps.settings.toolLimits,
-              slots: this.#deps.settings.slots,
-              policies: this.#deps.settings.policies,
-              approvals: this.#approvals,
-            }),
-          );
+          const batch = await runToolCalls(pending, {
+            conversationId: this.id,
+            catalog,
+            allowed: this.toolNames,
+            defaultTimeoutMs,
+            turnLimitMs,
+            signal: running.signal,
+            emit: (event) => this.#emit(event),
+            record: (updates) => this.#recordCalls(updates),
+            tasks: this.#deps.tasks,
+            handOff: this.#deps.settings.handOff,
+            executor: this.#deps.settings.executor,
+            limits: this.#deps.settings.toolLimits,
+            slots: this.#deps.settings.slots,
+            policies: this.#deps.settings.policies,
+            approvals: this.#approvals,
+          });
+          toolCalls.push(...batch.summaries);
+          results = batch.durable;
           if (running.signal.aborted) {
+            await results;
             return await end({ type: "cancelled", message: "The turn was cancelled." });
           }
           continue;
@@ -606,8 +608,8 @@ export class ConversationSupervisor {
               `Stopped after ${maxSteps} model calls without a final answer (raise --max-steps to allow more).`,
           });
         }
-        this.#emit({ type: "model_call_started", step: steps() + 1 });
-        const response = await this.#callModel(running.signal);
+        const response = await this.#callModel(running.signal, steps() + 1, results);
+        results = undefined;
         const record: AssistantRecord = {
           type: "assistant",
           content: response.content,
@@ -665,16 +667,28 @@ export class ConversationSupervisor {
    * starts); else in one piece, which costs the process a fraction of the
    * CPU, its text then one delta, as a replay from the journal shows it.
    */
-  async #callModel(signal: AbortSignal): Promise<Anthropic.Message> {
+  async #callModel(
+    signal: AbortSignal,
+    step: number,
+    results: Promise<void> = Promise.resolve(),
+  ): Promise<Anthropic.Message> {
     const { model } = this.#deps.settings;
     if (this.#listeners.size > 0) {
+      await results; // what streams is announced as it comes, after the results it follows
+      this.#emit({ type: "model_call_started", step });
       return await model.createMessage(this.#request(), {
         signal,
         onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
         onToolUse: (name) => this.#prepareCall(name),
       });
     }
-    const response = await model.createMessage(this.#request(), { signal });
+    // The request goes while the results it carries are being journaled (a commit's
+    // round trip off the turn's path); its answer is taken only once they are durable.
+    const answer = model.createMessage(this.#request(), { signal });
+    answer.catch(() => {}); // a failed write aborts the call: its error is not the turn's
+    await results;
+    this.#emit({ type: "model_call_started", step });
+    const response = await answer;
     const text = textOf(response.content);
     if (text.length > 0) this.#emit({ type: "text_delta", text });
     return response;
@@ -700,16 +714,19 @@ export class ConversationSupervisor {
   }
 
   /**
-   * Appends records, one write at a time, and applies them once they are
-   * durable. Writes asked for while one is under way wait together and go
-   * as one commit (a journal commit costs about as much CPU as a tool call
-   * on a reused worker). A refused append means another process took the
-   * conversation over: this one stops driving it at once.
+   * Applies records to the state and appends them, one write at a time.
+   * Writes asked for while one is under way wait together and go as one
+   * commit (a journal commit costs about as much CPU as a tool call on a
+   * reused worker). The state runs ahead of the journal by the writes under
+   * way: whatever acts outside this process on a record waits for its write.
+   * A refused append means another process took the conversation over: this
+   * one stops driving it at once.
    */
   #write(
     records: JournalRecord[],
     { consume, release = false }: { consume?: ListedValue<unknown>; release?: boolean } = {},
   ): Promise<void> {
+    for (const record of records) applyRecord(this.#state, record);
     records = [...this.#staged.splice(0), ...records];
     // Nothing new: what was asked for so far is durable once the latest write is.
     if (records.length === 0) return this.#waitingWrite?.written ?? this.#lastWrite;
@@ -722,6 +739,8 @@ export class ConversationSupervisor {
     this.#waitingWrite = batch;
     batch.written = this.#writes.then(async () => {
       if (this.#waitingWrite === batch) this.#waitingWrite = undefined;
+      // Nothing may land after a write that did not: the log would miss what this one follows.
+      if (this.#stale) throw new JournalUnavailable("an earlier write of the conversation failed");
       const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, batch.records, {
         consume,
         lease: this.#lease,
@@ -732,12 +751,9 @@ export class ConversationSupervisor {
         throw new LeaseLost();
       }
       if (batch.release) this.#leaseHeld = false;
-      for (const record of batch.records) {
-        if (!this.#appliedEarly.delete(record)) applyRecord(this.#state, record);
-      }
       this.#loaded.seq = seq;
     }).catch((error) => {
-      if (batch.records.some((record) => this.#appliedEarly.has(record))) this.#stale = true;
+      this.#stale = true;
       // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
       if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#running?.abort();
       throw error;
@@ -747,13 +763,9 @@ export class ConversationSupervisor {
     return batch.written;
   }
 
-  /**
-   * Applies `record` to the state now and leaves its journaling to the next
-   * write, which must come before anything acts on it outside this process.
-   */
+  /** Applies `record` to the state now and leaves it to the next write to carry. */
   #stage(record: JournalRecord): void {
     applyRecord(this.#state, record);
-    this.#appliedEarly.add(record);
     this.#staged.push(record);
   }
 

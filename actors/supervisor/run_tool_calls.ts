@@ -65,19 +65,34 @@ export interface ToolBatchContext {
 /** Why a critical call's siblings were cancelled. */
 class CriticalFailure extends Error {}
 
+/** What the model will hear of a batch's calls, and when the journal has all of it. */
+export interface ToolBatch {
+  summaries: ToolCallSummary[];
+  /** Settles once every result is journaled and announced; rejects as the journal's write does. */
+  durable: Promise<void>;
+}
+
+/** A call's outcome as the model will hear it, on its way to the journal. */
+interface Reported {
+  summary: ToolCallSummary;
+  durable: Promise<void>;
+}
+
 /**
  * Runs every call concurrently and resolves once the model can hear back on
  * each: a result, an error, a timeout, a cancellation, or "continues as task".
+ * The results may still be on their way to the journal then: the next model
+ * call can start meanwhile, and its answer waits for `durable`.
  *
  * @example
  * ```ts ignore
- * const summaries = await runToolCalls(unreportedCalls(state), context);
+ * const { summaries, durable } = await runToolCalls(unreportedCalls(state), context);
  * ```
  */
 export async function runToolCalls(
   calls: CallRecord[],
   context: ToolBatchContext,
-): Promise<ToolCallSummary[]> {
+): Promise<ToolBatch> {
   const started = performance.now();
   // A critical call that fails cancels the siblings still running.
   const failFast = new AbortController();
@@ -90,10 +105,11 @@ export async function runToolCalls(
     slot && !(typeof tool !== "string" && asksByInput(call, tool))
   );
   await context.record(starting.map(({ call }) => runningUpdate(call)));
-  const summaries = await Promise.all(
+  const reported = await Promise.all(
     admitted.map(async (admission) => {
       const { call, tool } = admission;
-      const summary = await runOne(admission, batch);
+      const reported = await runOne(admission, batch);
+      const { summary } = reported;
       const failed = summary.status === "failed" || summary.status === "timed_out";
       if (typeof tool !== "string" && tool.critical && failed && !failFast.signal.aborted) {
         failFast.abort(
@@ -104,16 +120,20 @@ export async function runToolCalls(
           ),
         );
       }
-      return summary;
+      return reported;
     }),
   );
-  context.emit({
-    type: "tool_batch_finished",
-    count: calls.length,
-    wallMs: performance.now() - started,
-    summedMs: summaries.reduce((sum, summary) => sum + summary.ms, 0),
-  });
-  return summaries;
+  const wallMs = performance.now() - started;
+  const summaries = reported.map(({ summary }) => summary);
+  const durable = Promise.all(reported.map((each) => each.durable)).then(() =>
+    context.emit({
+      type: "tool_batch_finished",
+      count: calls.length,
+      wallMs,
+      summedMs: summaries.reduce((sum, summary) => sum + summary.ms, 0),
+    })
+  );
+  return { summaries, durable };
 }
 
 /**
@@ -148,7 +168,7 @@ function runningUpdate(call: CallRecord): CallUpdate {
   return { callId: call.callId, state: "running", attempts: call.attempts + 1 };
 }
 
-async function runOne(admission: Admitted, context: ToolBatchContext): Promise<ToolCallSummary> {
+async function runOne(admission: Admitted, context: ToolBatchContext): Promise<Reported> {
   const { call, tool } = admission;
   let { gate, slot } = admission;
   const { callId, name } = call;
@@ -189,11 +209,11 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<T
 }
 
 /**
- * Journals what the model hears of a call, then announces it. A tool's
- * result comes cut to its `resultBytes` already: the executor measures it
- * on what the worker sent.
+ * Journals what the model hears of a call, and announces it once durable.
+ * A tool's result comes cut to its `resultBytes` already: the executor
+ * measures it on what the worker sent.
  */
-async function reportCall(
+function reportCall(
   { callId, name }: CallRecord,
   context: ToolBatchContext,
   status: CallState,
@@ -201,12 +221,19 @@ async function reportCall(
   ms: number,
   taskId?: string,
   attempts = 1,
-): Promise<ToolCallSummary> {
+): Reported {
   const isError = status !== "succeeded" && status !== "running";
-  await context.record([{ callId, state: status, reported: { content, isError }, ms, taskId }]);
   const summary = { callId, name, status, ms, taskId, ...(attempts > 1 ? { attempts } : {}) };
-  context.emit({ type: "tool_call_finished", ...summary, content });
-  return summary;
+  const durable = context.record([{
+    callId,
+    state: status,
+    reported: { content, isError },
+    ms,
+    taskId,
+  }])
+    .then(() => context.emit({ type: "tool_call_finished", ...summary, content }));
+  durable.catch(() => {}); // whoever awaits the batch hears of a failed write; no one else must
+  return { summary, durable };
 }
 
 /** Runs a call that holds a slot; the slot is given back when its worker is done. */
@@ -215,7 +242,7 @@ async function runStarted(
   tool: CatalogTool,
   hold: Hold,
   context: ToolBatchContext,
-): Promise<ToolCallSummary> {
+): Promise<Reported> {
   const { callId, name } = call;
   const report = (
     status: CallState,
