@@ -29,17 +29,21 @@ export async function serveToolHost(socketPath: string): Promise<void> {
   const send = (message: FromHost) => frames.send(message);
   const host: Host = { calls: new Map(), workers: new WorkerPool(), send };
   send({ type: "ready", pid: Deno.pid });
-  for await (const data of readFrames(chunksOf(connection))) {
-    const message = data as ToHost;
-    if (message.type === "cancel") host.calls.get(message.id)?.abort();
-    else if (message.type === "run") runCall(message, host);
-    else if (message.type === "prepare") host.workers.prepare(message.spec, message.reuse);
-    else if (message.type === "describe") {
-      describeTool(message.moduleUrl).then(
-        (tool) => send({ type: "described", id: message.id, tool }),
-        (error) => send({ type: "described", id: message.id, error: errorMessage(error) }),
-      );
-    }
+  for await (const messages of readFrames(chunksOf(connection))) {
+    for (const message of messages as ToHost[]) receive(message, host);
+  }
+}
+
+function receive(message: ToHost, host: Host): void {
+  const { send } = host;
+  if (message.type === "cancel") host.calls.get(message.id)?.abort();
+  else if (message.type === "run") runCall(message, host);
+  else if (message.type === "prepare") host.workers.prepare(message.spec, message.reuse);
+  else if (message.type === "describe") {
+    describeTool(message.moduleUrl).then(
+      (tool) => send({ type: "described", id: message.id, tool }),
+      (error) => send({ type: "described", id: message.id, error: errorMessage(error) }),
+    );
   }
 }
 

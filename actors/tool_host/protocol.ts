@@ -59,26 +59,33 @@ export function encodeFrame(message: ToHost | FromHost): Uint8Array {
 
 /**
  * The messages of a stream of frames (for a socket, see
- * {@linkcode chunksOf}), in order. Throws on a frame over
+ * {@linkcode chunksOf}), in order, those completed by one chunk together:
+ * the results a host sent at once are then handled in one go, and their
+ * journal writes join in one commit. Throws on a frame over
  * {@linkcode MAX_FRAME_BYTES} or one that is not JSON.
  *
  * @example
  * ```ts
  * import { encodeFrame, readFrames } from "./protocol.ts";
  * import { assertEquals } from "@std/assert";
- * const stream = ReadableStream.from([encodeFrame({ type: "cancel", id: 7 })]);
- * assertEquals(await Array.fromAsync(readFrames(stream)), [{ type: "cancel", id: 7 }]);
+ * const both = [encodeFrame({ type: "cancel", id: 7 }), encodeFrame({ type: "cancel", id: 8 })];
+ * const stream = ReadableStream.from([new Uint8Array([...both[0], ...both[1]])]);
+ * assertEquals(await Array.fromAsync(readFrames(stream)), [[
+ *   { type: "cancel", id: 7 },
+ *   { type: "cancel", id: 8 },
+ * ]]);
  * ```
  */
 export async function* readFrames(
   stream: AsyncIterable<Uint8Array>,
   maxBytes = MAX_FRAME_BYTES,
-): AsyncGenerator<unknown> {
+): AsyncGenerator<unknown[]> {
   const decoder = new TextDecoder();
   const bytes = new ByteQueue();
   let length: number | undefined;
   for await (const chunk of stream) {
     bytes.push(chunk);
+    const messages: unknown[] = [];
     while (true) {
       if (length === undefined) {
         if (bytes.size < 4) break;
@@ -86,9 +93,10 @@ export async function* readFrames(
         if (length > maxBytes) throw new Error(`a frame of ${length} bytes is over the limit`);
       }
       if (bytes.size < length) break;
-      yield JSON.parse(decoder.decode(bytes.take(length)));
+      messages.push(JSON.parse(decoder.decode(bytes.take(length))));
       length = undefined;
     }
+    if (messages.length > 0) yield messages;
   }
 }
 
@@ -99,7 +107,7 @@ export async function* readFrames(
  *
  * @example
  * ```ts ignore
- * for await (const message of readFrames(chunksOf(connection))) console.log(message);
+ * for await (const messages of readFrames(chunksOf(connection))) console.log(messages);
  * ```
  */
 export async function* chunksOf(connection: Deno.Conn): AsyncGenerator<Uint8Array> {

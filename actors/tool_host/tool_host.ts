@@ -76,7 +76,7 @@ export class ToolHost {
     profile: HostProfile,
     child: Deno.ChildProcess,
     connection: Deno.UnixConn,
-    frames: AsyncGenerator<unknown>,
+    frames: AsyncGenerator<unknown[]>,
     stderr: () => string,
   ) {
     this.profile = profile;
@@ -113,7 +113,8 @@ export class ToolHost {
     try {
       const connection = await connectOrFail(listener, child, stderr);
       const frames = readFrames(chunksOf(connection));
-      const ready = (await frames.next()).value as FromHost | undefined;
+      // The host says it is ready before it can be sent anything: its first frame comes alone.
+      const [ready] = ((await frames.next()).value ?? []) as FromHost[];
       if (ready?.type !== "ready") throw new Error("the host did not say it was ready");
       return new ToolHost(profile, child, connection, frames, stderr);
     } catch (error) {
@@ -235,9 +236,11 @@ export class ToolHost {
     this.#frames.send(message);
   }
 
-  async #read(frames: AsyncGenerator<unknown>): Promise<void> {
+  async #read(frames: AsyncGenerator<unknown[]>): Promise<void> {
     try {
-      for await (const frame of frames) this.#receive(frame as FromHost);
+      for await (const messages of frames) {
+        messages.forEach((message) => this.#receive(message as FromHost));
+      }
     } catch (error) {
       this.kill(`it broke the protocol (${errorMessage(error)})`);
     }
