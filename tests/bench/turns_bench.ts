@@ -14,6 +14,7 @@
 import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
 import { type Driver, DRIVERS } from "./_turn_drivers.ts";
 import { peakMemory } from "../support/server_process.ts";
+import { delay } from "@std/async/delay";
 
 /** What a turn asks for: `<tool> <calls> <ms>`. */
 const W1 = "wait 10 200";
@@ -24,6 +25,12 @@ const W3 = "burn 2 500";
 const CONVERSATIONS = 50;
 const SECONDS = 5;
 const CROWD = 1_000;
+/**
+ * The pause between the turns whose wall time is measured, as between a
+ * person's messages: warm workers are refilled in it, as in use. (Back to
+ * back, a turn of ten fresh calls would find them still starting.)
+ */
+const THINK_MS = 1_000;
 
 /** The figures of one column. */
 interface Figures {
@@ -158,6 +165,7 @@ async function medianWall(driver: Driver, ask: string, samples: number): Promise
   await converse(ask);
   const walls: number[] = [];
   for (let i = 0; i < samples; i++) {
+    await delay(THINK_MS);
     const started = performance.now();
     await converse(ask);
     walls.push(performance.now() - started);
