@@ -1,8 +1,8 @@
 /**
  * The messages between the supervisor's side and a tool worker.
  *
- * A worker serves `describe` → `description`, or `run` → `started`,
- * `progress`*, `handed_off`?, `result`. Each exchange has an `id`, so a
+ * A worker serves `describe` → `description`, `ping` → `pong`, or `run` →
+ * `started`, `progress`*, `handed_off`?, `result`. Each exchange has an `id`, so a
  * worker whose tool allows reuse can serve several calls, in turn or (with
  * `concurrency`) at once. Then it is terminated.
  *
@@ -13,6 +13,8 @@ import type { JsonSchema, ToolDeclaration, ToolPermissions } from "../../src/too
 /** Sent to a tool worker. */
 export type ToWorker =
   | { type: "describe"; id: number }
+  /** Answered with `pong`: a warm worker's messaging is readied before its call. */
+  | { type: "ping"; id: number }
   /** `task` is what the call becomes if the tool hands off; absent where no one could deliver. */
   | {
     type: "run";
@@ -42,6 +44,7 @@ export type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 export type FromWorker =
   | { type: "description"; id: number; tool: ToolDescription }
   | { type: "started"; id: number }
+  | { type: "pong"; id: number }
   | { type: "progress"; id: number; text: string }
   | { type: "handed_off"; id: number }
   | { type: "result"; id: number; ok: true; content: string }
@@ -69,6 +72,7 @@ export function readWorkerMessage(data: unknown): FromWorker | undefined {
   if (typeof id !== "number") return undefined;
   switch (message.type) {
     case "started":
+    case "pong":
     case "handed_off":
       return { type: message.type, id };
     case "progress":

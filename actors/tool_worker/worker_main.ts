@@ -41,6 +41,8 @@ export function serveTool(module: unknown): void {
     switch (data.type) {
       case "describe":
         return reply({ type: "description", id: data.id, tool: describe(tool) });
+      case "ping":
+        return reply({ type: "pong", id: data.id });
       case "abort":
         return running.get(data.id)?.abort(
           data.reason === "timeout"

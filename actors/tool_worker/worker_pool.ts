@@ -171,7 +171,9 @@ export class WorkerPool {
       const wanted = Math.min(this.#options.maxIdle, workers.demand) - workers.idle;
       if (wanted <= 0 || workers.failing) return this.#refillDone(workers);
       try {
-        workers.warm.push(workers.adopt(ToolWorker.spawn(spec.moduleUrl, spec.permissions)));
+        const worker = ToolWorker.spawn(spec.moduleUrl, spec.permissions);
+        workers.warm.push(workers.adopt(worker));
+        worker.warmUp();
       } catch {
         workers.failing = true;
       }
