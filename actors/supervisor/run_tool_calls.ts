@@ -133,6 +133,7 @@ export async function runToolCalls(
       summedMs: summaries.reduce((sum, summary) => sum + summary.ms, 0),
     })
   );
+  durable.catch(() => {}); // a turn that ends without awaiting it meets the failure in its next write
   return { summaries, durable };
 }
 

@@ -184,15 +184,46 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
  * ```
  */
 export function historyOf(state: ConversationState): Anthropic.MessageParam[] {
-  const history: Anthropic.MessageParam[] = [];
+  // Turns before the newest are settled (their calls' results are final): their
+  // messages are built once per state, and only the newest turn's each time.
+  const newest = state.transcript.findLastIndex((record) => record.type === "turn_started");
+  const upTo = Math.max(0, newest);
+  let settled = settledHistories.get(state);
+  if (!settled || settled.upTo > upTo || settled.transcript !== state.transcript) {
+    settled = { transcript: state.transcript, upTo: 0, messages: [] };
+  }
+  if (settled.upTo < upTo) {
+    const messages = [...settled.messages];
+    appendHistory(state, state.transcript.slice(settled.upTo, upTo), messages);
+    settled = { transcript: state.transcript, upTo, messages };
+    settledHistories.set(state, settled);
+  }
+  const history = [...settled.messages];
+  appendHistory(state, state.transcript.slice(upTo), history);
+  return history;
+}
+
+/** Each state's messages up to its newest turn; a state's transcript only grows. */
+const settledHistories = new WeakMap<
+  ConversationState,
+  { transcript: ConversationState["transcript"]; upTo: number; messages: Anthropic.MessageParam[] }
+>();
+
+/** Appends the messages of `records` to `history`, never changing a message already in it. */
+function appendHistory(
+  state: ConversationState,
+  records: ConversationState["transcript"],
+  history: Anthropic.MessageParam[],
+): void {
   // Consecutive user content goes into one message, so a turn that failed
   // after the user spoke still leaves a history the API accepts.
   const addUserContent = (content: Anthropic.ContentBlockParam[]) => {
     const last = history.at(-1);
-    if (last?.role === "user") last.content = [...last.content as [], ...content];
-    else if (content.length > 0) history.push({ role: "user", content });
+    if (last?.role === "user") {
+      history[history.length - 1] = { role: "user", content: [...last.content as [], ...content] };
+    } else if (content.length > 0) history.push({ role: "user", content });
   };
-  for (const record of state.transcript) {
+  for (const record of records) {
     if (record.type === "turn_started") {
       addUserContent([{ type: "text", text: turnText(record.cause) }]);
       continue;
@@ -210,7 +241,6 @@ export function historyOf(state: ConversationState): Anthropic.MessageParam[] {
       }];
     }));
   }
-  return history;
 }
 
 /** The calls of the open turn's last model response that the model has not heard back on. */
