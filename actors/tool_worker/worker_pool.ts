@@ -84,6 +84,7 @@ export class WorkerPool {
   readonly #options: Required<WorkerPoolOptions>;
   readonly #sweep: ReturnType<typeof setInterval>;
   #refills = 0;
+  #closed = false;
   #refilled = Promise.withResolvers<void>();
 
   constructor(options: WorkerPoolOptions = {}) {
@@ -139,6 +140,7 @@ export class WorkerPool {
 
   /** Stops every idle worker, and the refills to come. */
   close(): void {
+    this.#closed = true;
     clearInterval(this.#sweep);
     for (const workers of this.#specs.values()) {
       if (workers.refill) this.#refillDone(workers);
@@ -159,6 +161,7 @@ export class WorkerPool {
    * `afterMs` on; a refill asked for sooner than one waiting starts sooner.
    */
   #refill(spec: WorkerSpec, workers: SpecWorkers, afterMs = 0): void {
+    if (this.#closed) return; // a call that ends after the pool closed leaves no worker behind
     const at = performance.now() + afterMs;
     if (workers.refill) {
       if (workers.refill.started || workers.refill.at <= at) return;

@@ -104,10 +104,16 @@ Deno.test("a reused worker is retired after its bounded number of calls", async 
   }
 });
 
-Deno.test("closing the pool stops its idle workers", async () => {
+Deno.test("closing the pool stops its idle workers, and a call ending after it starts none", async () => {
   const pool = new WorkerPool();
   assertEquals([await served(pool, "a"), await served(pool, "a")], ["1", "2"]);
   await pool.refilled();
+  const late = pool.take(counter);
   pool.close();
   assertEquals(pool.idle, 0);
+  if (late.end("succeeded")) late.worker.stop();
+  let refilled = false;
+  pool.refilled().then(() => refilled = true);
+  await Promise.resolve();
+  assertEquals(refilled, true, "no refill was started");
 });
