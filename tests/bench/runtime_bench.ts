@@ -162,11 +162,20 @@ async function measure(label: string, executor: ToolExecutor): Promise<Figures> 
   };
 }
 
-/** Samples after two unmeasured runs, which start hosts and fill the warm pools. */
+/**
+ * Samples 1 s apart, as a person's turns come (warm workers are replaced
+ * between them), after two unmeasured runs, which start hosts and fill the
+ * warm pools.
+ */
 async function warmSamples(count: number, fn: () => Promise<unknown>): Promise<number[]> {
   await fn();
   await fn();
-  return samples(count, fn);
+  const result: number[] = [];
+  for (let i = 0; i < count; i++) {
+    await delay(1_000);
+    result.push(await timed(fn));
+  }
+  return result.sort((a, b) => a - b);
 }
 
 /** 3-tool turns a second: 50 conversations at once, each running `turn` over and over for 5 s. */
