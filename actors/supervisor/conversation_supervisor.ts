@@ -609,7 +609,6 @@ export class ConversationSupervisor {
           });
         }
         const response = await this.#callModel(running.signal, steps() + 1, results);
-        results = undefined;
         const record: AssistantRecord = {
           type: "assistant",
           content: response.content,

@@ -225,13 +225,8 @@ function reportCall(
 ): Reported {
   const isError = status !== "succeeded" && status !== "running";
   const summary = { callId, name, status, ms, taskId, ...(attempts > 1 ? { attempts } : {}) };
-  const durable = context.record([{
-    callId,
-    state: status,
-    reported: { content, isError },
-    ms,
-    taskId,
-  }])
+  const update = { callId, state: status, reported: { content, isError }, ms, taskId };
+  const durable = context.record([update])
     .then(() => context.emit({ type: "tool_call_finished", ...summary, content }));
   durable.catch(() => {}); // whoever awaits the batch hears of a failed write; no one else must
   return { summary, durable };

@@ -188,14 +188,11 @@ export function historyOf(state: ConversationState): Anthropic.MessageParam[] {
   // messages are built once per state, and only the newest turn's each time.
   const newest = state.transcript.findLastIndex((record) => record.type === "turn_started");
   const upTo = Math.max(0, newest);
-  let settled = settledHistories.get(state);
-  if (!settled || settled.upTo > upTo || settled.transcript !== state.transcript) {
-    settled = { transcript: state.transcript, upTo: 0, messages: [] };
-  }
+  let settled = settledHistories.get(state) ?? { upTo: 0, messages: [] };
   if (settled.upTo < upTo) {
     const messages = [...settled.messages];
     appendHistory(state, state.transcript.slice(settled.upTo, upTo), messages);
-    settled = { transcript: state.transcript, upTo, messages };
+    settled = { upTo, messages };
     settledHistories.set(state, settled);
   }
   const history = [...settled.messages];
@@ -206,7 +203,7 @@ export function historyOf(state: ConversationState): Anthropic.MessageParam[] {
 /** Each state's messages up to its newest turn; a state's transcript only grows. */
 const settledHistories = new WeakMap<
   ConversationState,
-  { transcript: ConversationState["transcript"]; upTo: number; messages: Anthropic.MessageParam[] }
+  { upTo: number; messages: Anthropic.MessageParam[] }
 >();
 
 /** Appends the messages of `records` to `history`, never changing a message already in it. */

@@ -77,9 +77,17 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
-async function samples(count: number, fn: () => Promise<unknown>): Promise<number[]> {
+/** `count` timings of `fn`, sorted, each after a pause of `pauseMs`. */
+async function samples(
+  count: number,
+  fn: () => Promise<unknown>,
+  pauseMs = 0,
+): Promise<number[]> {
   const result: number[] = [];
-  for (let i = 0; i < count; i++) result.push(await timed(fn));
+  for (let i = 0; i < count; i++) {
+    if (pauseMs > 0) await delay(pauseMs);
+    result.push(await timed(fn));
+  }
   return result.sort((a, b) => a - b);
 }
 
@@ -170,12 +178,7 @@ async function measure(label: string, executor: ToolExecutor): Promise<Figures> 
 async function warmSamples(count: number, fn: () => Promise<unknown>): Promise<number[]> {
   await fn();
   await fn();
-  const result: number[] = [];
-  for (let i = 0; i < count; i++) {
-    await delay(1_000);
-    result.push(await timed(fn));
-  }
-  return result.sort((a, b) => a - b);
+  return samples(count, fn, 1_000);
 }
 
 /** 3-tool turns a second: 50 conversations at once, each running `turn` over and over for 5 s. */

@@ -131,8 +131,7 @@ printTable([...figures]);
 function medianOf(runs: Partial<Figures>[]): Partial<Figures> {
   const keys = Object.keys(runs[0]) as (keyof Figures)[];
   return Object.fromEntries(keys.map((key) => {
-    const values = runs.map((run) => run[key]!).sort((a, b) => a - b);
-    return [key, values[Math.floor(values.length / 2)]];
+    return [key, median(runs.map((run) => run[key]!))];
   }));
 }
 
@@ -170,7 +169,11 @@ async function medianWall(driver: Driver, ask: string, samples: number): Promise
     await converse(ask);
     walls.push(performance.now() - started);
   }
-  return walls.sort((a, b) => a - b)[Math.floor(samples / 2)];
+  return median(walls);
+}
+
+function median(values: number[]): number {
+  return values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
 /**
