@@ -11,7 +11,7 @@ import type { CallPreview, ToolCallOutcome, ToolCallRequest } from "../tool_exec
 import { DESCRIBE_TIMEOUT_MS } from "../tool_worker/describe_tool.ts";
 import { CALL_START_TIMEOUT_MS, STOP_GRACE_MS, timedOut } from "../tool_worker/spawn_tool_call.ts";
 import { hostCommand, type HostProfile } from "./_host_command.ts";
-import { processStats } from "./_process_stats.ts";
+import { busiestThreadMs, processStats, threadCpuMs } from "./_process_stats.ts";
 import { chunksOf, FrameWriter, type FromHost, readFrames, type ToHost } from "./protocol.ts";
 
 /** How long a host may take to start and connect (a cold module cache compiles first). */
@@ -69,7 +69,8 @@ export class ToolHost {
   /** The last few KiB the process wrote to stderr. */
   #stderr: () => string;
   #watch: ReturnType<typeof setInterval>;
-  #lastCpuMs = 0;
+  /** Each thread's CPU time at the last watch, taken only while no call ran. */
+  #idleThreadCpu: Map<number, number> | undefined;
   #idleSince = performance.now();
 
   private constructor(
@@ -329,13 +330,23 @@ export class ToolHost {
   #checkUsage(): void {
     const stats = processStats(this.#child.pid);
     if (!stats) return;
-    const cpuMs = stats.cpuMs - this.#lastCpuMs;
-    this.#lastCpuMs = stats.cpuMs;
     const limitMb = HOST_BASE_MB + 2 * this.profile.memoryMb * Math.max(1, this.live);
     if (stats.rssBytes > limitMb * 1024 * 1024) this.kill(OUT_OF_MEMORY);
-    else if (this.live === 0 && this.idleMs > WATCH_MS && cpuMs > IDLE_CPU_MS) {
-      this.kill("a thread of an ended call was still running");
-    }
+    else if (this.#threadSpinsIdle()) this.kill("a thread of an ended call was still running");
+  }
+
+  /**
+   * Whether a worker thread used more than {@linkcode IDLE_CPU_MS} since the
+   * last watch while no call ran. Counted per thread, and never the host's
+   * main thread: the host spawns warm workers while idle (~20 ms of CPU
+   * each), and a refill of ten counted as one spinning thread.
+   */
+  #threadSpinsIdle(): boolean {
+    const pid = this.#child.pid;
+    const before = this.#idleThreadCpu;
+    const now = this.#idleThreadCpu = this.live === 0 ? threadCpuMs(pid) : undefined;
+    if (!before || !now || this.idleMs <= WATCH_MS) return false;
+    return busiestThreadMs(before, now, pid) > IDLE_CPU_MS;
   }
 }
 
