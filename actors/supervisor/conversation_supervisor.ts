@@ -15,7 +15,7 @@ import type {
 } from "../../src/events.ts";
 import { ModelError } from "../../src/model/model.ts";
 import { addUsage, NO_USAGE, type TokenUsage, usageOf } from "../../src/token_usage.ts";
-import type { Journal, LeaseResult, LoadedConversation } from "../../src/journal/journal.ts";
+import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
 import type { ListedValue } from "../../src/journal/_stored_value.ts";
 import {
   applyRecord,
@@ -43,6 +43,7 @@ import type { TaskBoard } from "../task_board.ts";
 import { Mailbox } from "../mailbox.ts";
 import { callPlacement, runToolCalls } from "./run_tool_calls.ts";
 import { ApprovalDesk } from "./approval_desk.ts";
+import { ConversationLog, LeaseLost } from "./conversation_log.ts";
 
 /** What a supervisor works with, shared by the system's supervisors. */
 export interface SupervisorDeps {
@@ -130,9 +131,6 @@ function putsInFlight(
 /** How many recent events a supervisor keeps for clients that reconnect. */
 const RECENT_EVENTS = 1_000;
 
-/** Thrown when the journal no longer takes this process's writes. */
-class LeaseLost extends Error {}
-
 const BUSY: TurnError = {
   type: "conversation_busy",
   message: "Another process is driving this conversation; try again when its turn has ended.",
@@ -157,7 +155,7 @@ export const INTERRUPTED_CALL =
 export class ConversationSupervisor {
   readonly id: string;
   readonly #deps: SupervisorDeps;
-  readonly #loaded: LoadedConversation;
+  readonly #log: ConversationLog;
   readonly #listeners = new Set<(event: ConversationEvent) => void>();
   readonly #mailbox = new Mailbox((message: SupervisorMessage) => this.#receive(message));
   readonly #inFlight = new Map<string, CallInFlight>();
@@ -174,21 +172,7 @@ export class ConversationSupervisor {
   #resumePosted = false;
   readonly #whenIdle: (() => void)[] = [];
   #holds = 0;
-  /** The versionstamp of the lease this process holds, which fences its appends. */
-  #lease: string | undefined;
-  /** Whether this process holds `#lease` (taken and not given back or lost). */
-  #leaseHeld = false;
-  #leaseOps: Promise<unknown> = Promise.resolve();
   #intake: Promise<unknown> = Promise.resolve();
-  #writes: Promise<unknown> = Promise.resolve();
-  /** The latest write, failing if it failed (where `#writes` never fails). */
-  #lastWrite: Promise<void> = Promise.resolve();
-  /** The write that waits for the one under way; later records join it. */
-  #waitingWrite: { records: JournalRecord[]; release: boolean; written: Promise<void> } | undefined;
-  /** Records applied to the state and left for the next write to carry. */
-  #staged: JournalRecord[] = [];
-  /** A write failed, so the state holds records the journal does not: read it again. */
-  #stale = false;
   /** The latest events, for clients that reconnect (`Last-Event-ID`). */
   readonly #recent: ConversationEvent[] = [];
   /** The journal seq the last event id was given at, and how many ids since. */
@@ -200,7 +184,8 @@ export class ConversationSupervisor {
   private constructor(deps: SupervisorDeps, loaded: LoadedConversation) {
     this.id = loaded.state.id;
     this.#deps = deps;
-    this.#loaded = loaded;
+    // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
+    this.#log = new ConversationLog(deps.journal, deps.node, loaded, () => this.#running?.abort());
     this.#approvals = new ApprovalDesk(deps.journal, this.id, deps.settings.approvalTimeoutMs);
     deps.onSpawn?.(this);
   }
@@ -242,7 +227,7 @@ export class ConversationSupervisor {
       const item = { type: "user_message", messageId, text } as const;
       const atOnce = await this.#startAtOnce(item);
       if (atOnce) return { accepted: true, messageId, result: atOnce.result };
-      const entry = await this.#enqueueHolding(item);
+      const entry = await this.#log.enqueueHolding(item);
       if ("holder" in entry) return { accepted: false, holder: entry.holder };
       return { accepted: true, messageId, result: this.#post({ type: "inbox", entry }) };
     });
@@ -284,23 +269,12 @@ export class ConversationSupervisor {
 
   /** Takes in what other processes have journaled since this one last looked. */
   refresh(): Promise<void> {
-    const caughtUp = this.#writes.then(() =>
-      this.#stale ? this.#reload() : this.#deps.journal.catchUp(this.id, this.#loaded)
-    );
-    this.#writes = caughtUp.catch(() => {});
-    return caughtUp;
-  }
-
-  /** Reads the whole state again, dropping what was applied ahead of a write that failed. */
-  async #reload(): Promise<void> {
-    const fresh = await this.#deps.journal.load(this.id);
-    if (fresh) Object.assign(this.#loaded, fresh);
-    this.#stale = false;
+    return this.#log.refresh();
   }
 
   /** Resolves once the journal writes and lease changes under way are done. */
-  async settled(): Promise<void> {
-    await Promise.all([this.#writes, this.#leaseOps]);
+  settled(): Promise<void> {
+    return this.#log.settled();
   }
 
   /**
@@ -395,7 +369,7 @@ export class ConversationSupervisor {
   }
 
   get #state(): ConversationState {
-    return this.#loaded.state;
+    return this.#log.state;
   }
 
   #isSubmitting(item: InboxItem): boolean {
@@ -417,7 +391,7 @@ export class ConversationSupervisor {
   async #startAtOnce(
     item: UserMessageItem,
   ): Promise<{ result: Promise<TurnResult | undefined> } | undefined> {
-    if (this.#holds > 1 || this.#leaseHeld || this.#stale) return undefined;
+    if (this.#holds > 1 || this.#log.leaseHeld || this.#log.stale) return undefined;
     const started = Promise.withResolvers<boolean>();
     const result = this.#post({ type: "start", item, started: started.resolve });
     return await started.promise ? { result } : undefined;
@@ -431,7 +405,7 @@ export class ConversationSupervisor {
         if (!(await this.#startTurnTakingLease(message))) return undefined;
         return await this.#begin(message.item);
       }
-      if (!(await this.#acquire()).ok) return undefined; // the holder's sweep takes it up
+      if (!(await this.#log.acquire()).ok) return undefined; // the holder's sweep takes it up
       await this.refresh();
       if (message.type === "resume") return this.#state.openTurn ? await this.#resume() : undefined;
       if (this.#state.openTurn) await this.#resumeBeforeTurn();
@@ -442,7 +416,7 @@ export class ConversationSupervisor {
       if (cause.type === "task_result" && this.#state.calls.has(cause.callId)) {
         records.push({ type: "call", callId: cause.callId, state: cause.state });
       }
-      await this.#write(records, { consume: message.entry });
+      await this.#log.write(records, { consume: message.entry });
       return await this.#begin(cause);
     } catch (error) {
       if (error instanceof LeaseLost) return undefined;
@@ -455,33 +429,15 @@ export class ConversationSupervisor {
   }
 
   /**
-   * Journals the turn's start and takes the free lease in one commit, as a
-   * lease operation after the writes under way; says whether it could.
-   * Never throws: a journal that fails here is met again on the inbox path.
+   * Journals the turn's start and takes the free lease in one commit; says
+   * whether it could. Never throws: a journal that fails here is met again
+   * on the inbox path.
    */
   async #startTurnTakingLease(
     { item, started }: Extract<SupervisorMessage, { type: "start" }>,
   ): Promise<boolean> {
-    let ok = false;
-    try {
-      ok = await this.#withLease(async () => {
-        await this.#writes;
-        if (this.#leaseHeld || this.#state.openTurn) return false;
-        const record = {
-          type: "turn_started",
-          turn: this.#state.turns + 1,
-          cause: item,
-          at: Date.now(),
-        } as const;
-        const { journal, node } = this.#deps;
-        const taken = await journal.startTurnTakingLease(this.id, node, this.#loaded.seq, record);
-        if (!taken) return false;
-        [this.#lease, this.#leaseHeld] = [taken.lease, true];
-        applyRecord(this.#state, record);
-        this.#loaded.seq = taken.seq;
-        return true;
-      });
-    } catch { /* the message goes through the inbox, which says what failed */ }
+    // On failure the message goes through the inbox, which says what failed.
+    const ok = await this.#log.startTurnTakingLease(item).catch(() => false);
     started(ok);
     return ok;
   }
@@ -554,7 +510,7 @@ export class ConversationSupervisor {
       }
     }
     // Journaled even with nothing to settle: events from here on get ids no earlier process used.
-    await this.#write([
+    await this.#log.write([
       { type: "turn_resumed", interrupted, rerun, at: Date.now() },
       ...updates.map((update): JournalRecord => ({ type: "call", ...update })),
     ]);
@@ -619,7 +575,7 @@ export class ConversationSupervisor {
         this.#emit(modelCallFinished(record, steps() + 1));
         if (response.content.some((block) => block.type === "tool_use")) {
           // The calls' first write carries it: an answer and the start of its calls are one commit.
-          this.#stage(record);
+          this.#log.stage(record);
           continue;
         }
         // A final answer and the end of its turn are one write.
@@ -713,74 +669,18 @@ export class ConversationSupervisor {
   }
 
   /**
-   * Applies records to the state and appends them, one write at a time.
-   * Writes asked for while one is under way wait together and go as one
-   * commit (a journal commit costs about as much CPU as a tool call on a
-   * reused worker). The state runs ahead of the journal by the writes under
-   * way: whatever acts outside this process on a record waits for its write.
-   * A refused append means another process took the conversation over: this
-   * one stops driving it at once.
-   */
-  #write(
-    records: JournalRecord[],
-    { consume, release = false }: { consume?: ListedValue<unknown>; release?: boolean } = {},
-  ): Promise<void> {
-    for (const record of records) applyRecord(this.#state, record);
-    records = [...this.#staged.splice(0), ...records];
-    // Nothing new: what was asked for so far is durable once the latest write is.
-    if (records.length === 0) return this.#waitingWrite?.written ?? this.#lastWrite;
-    if (this.#waitingWrite && !consume) {
-      this.#waitingWrite.records.push(...records);
-      this.#waitingWrite.release ||= release;
-      return this.#waitingWrite.written;
-    }
-    const batch = { records, release, written: Promise.resolve() };
-    this.#waitingWrite = batch;
-    batch.written = this.#writes.then(async () => {
-      if (this.#waitingWrite === batch) this.#waitingWrite = undefined;
-      // Nothing may land after a write that did not: the log would miss what this one follows.
-      if (this.#stale) throw new JournalUnavailable("an earlier write of the conversation failed");
-      const seq = await this.#deps.journal.append(this.id, this.#loaded.seq, batch.records, {
-        consume,
-        lease: this.#lease,
-        releaseLease: batch.release,
-      });
-      if (seq === undefined) {
-        this.#leaseHeld = false; // someone else holds it now: the next take asks the journal
-        throw new LeaseLost();
-      }
-      if (batch.release) this.#leaseHeld = false;
-      this.#loaded.seq = seq;
-    }).catch((error) => {
-      this.#stale = true;
-      // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
-      if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#running?.abort();
-      throw error;
-    });
-    this.#writes = batch.written.catch(() => {});
-    this.#lastWrite = batch.written;
-    return batch.written;
-  }
-
-  /** Applies `record` to the state now and leaves it to the next write to carry. */
-  #stage(record: JournalRecord): void {
-    applyRecord(this.#state, record);
-    this.#staged.push(record);
-  }
-
-  /**
    * Journals the end of a turn. When the turn is all this process still
    * does here, the same commit gives the lease back (a lease operation, so
    * a message submitted meanwhile waits and then takes the lease anew).
    */
   #writeEnd(records: JournalRecord[]): Promise<void> {
-    return this.#withLease(() => this.#write(records, { release: this.#holds === 1 }));
+    return this.#log.withLease(() => this.#log.write(records, { release: this.#holds === 1 }));
   }
 
   async #recordCalls(updates: CallUpdate[]): Promise<void> {
     try {
       const at = Date.now();
-      await this.#write(updates.map((update) => ({ type: "call", at, ...update })));
+      await this.#log.write(updates.map((update) => ({ type: "call", at, ...update })));
     } catch (error) {
       if (error instanceof LeaseLost) await this.#handOver(updates);
       throw error;
@@ -808,54 +708,10 @@ export class ConversationSupervisor {
     }
   }
 
-  #acquire(): Promise<LeaseResult> {
-    return this.#withLease(() => this.#take());
-  }
-
-  /**
-   * Journals `item` in the inbox while holding the lease. A free lease is
-   * taken in the same commit (a message whose turn could not start at once,
-   * because another process wrote last, still costs one write).
-   */
-  #enqueueHolding(item: InboxItem): Promise<ListedValue<InboxItem> | { holder: string }> {
-    return this.#withLease(async () => {
-      if (!this.#leaseHeld) {
-        const { journal, node } = this.#deps;
-        const taken = await journal.enqueueTakingLease(this.id, node, item);
-        if (taken) {
-          [this.#lease, this.#leaseHeld] = [taken.lease, true];
-          return taken.entry;
-        }
-      }
-      const lease = await this.#take();
-      return lease.ok ? await this.#deps.journal.enqueue(this.id, item) : lease;
-    });
-  }
-
-  /** Runs `operation` after the lease changes under way. */
-  #withLease<T>(operation: () => Promise<T>): Promise<T> {
-    const done = this.#leaseOps.then(operation);
-    this.#leaseOps = done.catch(() => {});
-    return done;
-  }
-
-  async #take(): Promise<LeaseResult> {
-    // Held since the last take and not given back: no need to ask the journal again.
-    if (this.#leaseHeld && this.#lease) return { ok: true, lease: this.#lease };
-    const result = await this.#deps.journal.acquireLease(this.id, this.#deps.node);
-    if (result.ok) this.#lease = result.lease;
-    this.#leaseHeld = result.ok;
-    return result;
-  }
-
   /** The lease is given back as soon as this process has nothing left to do here. */
   #release(): Promise<unknown> {
     if (--this.#holds > 0) return Promise.resolve();
-    return this.#leaseOps = this.#leaseOps.then(() => {
-      if (this.#holds > 0 || !this.#leaseHeld || !this.#lease) return;
-      this.#leaseHeld = false;
-      return this.#deps.journal.releaseLease(this.id, this.#lease);
-    }).catch(() => {}).finally(() => {
+    return this.#log.release(() => this.busy).finally(() => {
       if (this.busy) return;
       this.#whenIdle.forEach((resolve) => resolve());
       this.#whenIdle.length = 0;
@@ -876,7 +732,7 @@ export class ConversationSupervisor {
       const call = this.#inFlight.get(event.callId);
       if (call) call.attempt = event.attempt;
     } else if (event.type === "tool_call_finished") this.#inFlight.delete(event.callId);
-    const seq = this.#loaded.seq;
+    const seq = this.#log.seq;
     if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
     const stamped = {
       ...event,
