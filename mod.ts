@@ -28,12 +28,12 @@
 export { type AgentOptions, createAgentSystem } from "./src/agent.ts";
 export type { AgentSystem, RuntimeSettings } from "./actors/agent_system.ts";
 export type {
-  CallInFlight,
   ConversationSupervisor,
   NewConversation,
   TurnResult,
   UserMessage,
 } from "./actors/supervisor/conversation_supervisor.ts";
+export type { CallInFlight } from "./actors/supervisor/event_feed.ts";
 export type { ConversationEvent, ToolCallSummary, TurnError } from "./src/events.ts";
 export {
   type Model,

@@ -31,12 +31,7 @@ import {
 } from "../../src/journal/records.ts";
 import type { InboxItem } from "../../src/journal/tasks.ts";
 import { JournalUnavailable } from "../../src/journal/storage_errors.ts";
-import {
-  EVENT_ID_STRIDE,
-  eventsOfRecords,
-  modelCallFinished,
-  seqOfEventId,
-} from "../../src/journal/record_events.ts";
+import { modelCallFinished } from "../../src/journal/record_events.ts";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { RuntimeSettings } from "../agent_system.ts";
 import type { TaskBoard } from "../task_board.ts";
@@ -44,6 +39,7 @@ import { Mailbox } from "../mailbox.ts";
 import { callPlacement, runToolCalls } from "./run_tool_calls.ts";
 import { ApprovalDesk } from "./approval_desk.ts";
 import { ConversationLog, LeaseLost } from "./conversation_log.ts";
+import { type CallInFlight, EventFeed } from "./event_feed.ts";
 
 /** What a supervisor works with, shared by the system's supervisors. */
 export interface SupervisorDeps {
@@ -80,18 +76,6 @@ type SupervisorMessage =
   /** Finish a turn that a crashed process left open. */
   | { type: "resume" };
 
-/** A tool call that has started and not yet finished. */
-export interface CallInFlight {
-  callId: string;
-  name: string;
-  /** `queued` while it waits for a worker slot, `awaiting_approval` for a person's decision. */
-  state: "awaiting_approval" | "queued" | "running";
-  /** When it began to wait or, once running, started. */
-  since: number;
-  /** The attempt running, from 2, once an idempotent call is retried. */
-  attempt?: number;
-}
-
 /** What a conversation is doing now. */
 export interface ConversationStatus {
   state: "running" | "idle";
@@ -114,22 +98,6 @@ export type TurnResult =
 export type Submission =
   | { accepted: true; messageId: string; result: Promise<TurnResult | undefined> }
   | { accepted: false; holder: string };
-
-/** The events that put a call in flight, and the state each gives it in `status.callsInFlight`. */
-const IN_FLIGHT_STATES = {
-  tool_call_awaiting_approval: "awaiting_approval",
-  tool_call_queued: "queued",
-  tool_call_started: "running",
-} as const;
-
-function putsInFlight(
-  event: ConversationEventInit,
-): event is Extract<ConversationEventInit, { type: keyof typeof IN_FLIGHT_STATES }> {
-  return event.type in IN_FLIGHT_STATES;
-}
-
-/** How many recent events a supervisor keeps for clients that reconnect. */
-const RECENT_EVENTS = 1_000;
 
 const BUSY: TurnError = {
   type: "conversation_busy",
@@ -156,9 +124,8 @@ export class ConversationSupervisor {
   readonly id: string;
   readonly #deps: SupervisorDeps;
   readonly #log: ConversationLog;
-  readonly #listeners = new Set<(event: ConversationEvent) => void>();
+  readonly #events: EventFeed;
   readonly #mailbox = new Mailbox((message: SupervisorMessage) => this.#receive(message));
-  readonly #inFlight = new Map<string, CallInFlight>();
   /** Inbox entries posted to the mailbox and not yet received. */
   readonly #posted = new Set<string>();
   /**
@@ -173,11 +140,6 @@ export class ConversationSupervisor {
   readonly #whenIdle: (() => void)[] = [];
   #holds = 0;
   #intake: Promise<unknown> = Promise.resolve();
-  /** The latest events, for clients that reconnect (`Last-Event-ID`). */
-  readonly #recent: ConversationEvent[] = [];
-  /** The journal seq the last event id was given at, and how many ids since. */
-  #idSeq = -1;
-  #idCount = 0;
   #running: AbortController | undefined;
   readonly #approvals: ApprovalDesk;
 
@@ -186,6 +148,7 @@ export class ConversationSupervisor {
     this.#deps = deps;
     // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
     this.#log = new ConversationLog(deps.journal, deps.node, loaded, () => this.#running?.abort());
+    this.#events = new EventFeed(deps.journal, this.id);
     this.#approvals = new ApprovalDesk(deps.journal, this.id, deps.settings.approvalTimeoutMs);
     deps.onSpawn?.(this);
   }
@@ -279,24 +242,15 @@ export class ConversationSupervisor {
 
   /**
    * The events after the one with id `lastId`: from memory when it reaches
-   * back that far, else rebuilt from the journal (after a restart, or in
-   * another process), where only durable events are, followed by those of
-   * this process since the journal's last record.
+   * back that far, else replayed from the journal.
    */
-  async eventsAfter(lastId: number): Promise<ConversationEvent[]> {
-    const oldest = this.#recent[0];
-    if (oldest && oldest.id <= lastId) return this.#recent.filter((event) => event.id > lastId);
-    const records = await this.#deps.journal.records(this.id);
-    const replayed = eventsOfRecords(this.id, records, seqOfEventId(lastId));
-    // What came since the journal's last record (streamed text, progress) is only in memory.
-    const newest = replayed.at(-1)?.id ?? lastId;
-    return [...replayed, ...this.#recent.filter((event) => event.id > newest)];
+  eventsAfter(lastId: number): Promise<ConversationEvent[]> {
+    return this.#events.eventsAfter(lastId);
   }
 
   /** Calls `listener` with every event from now on; returns the unsubscribe function. */
   subscribe(listener: (event: ConversationEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#events.subscribe(listener);
   }
 
   /**
@@ -333,7 +287,7 @@ export class ConversationSupervisor {
 
   /** Whether nothing here needs the conversation in memory: no work, and no one listening. */
   get idle(): boolean {
-    return !this.busy && this.#listeners.size === 0;
+    return !this.busy && !this.#events.watched;
   }
 
   /** The model name this conversation sends to the API. */
@@ -361,7 +315,7 @@ export class ConversationSupervisor {
     return {
       state: this.#running ? "running" : "idle",
       queued: this.#mailbox.waiting,
-      callsInFlight: [...this.#inFlight.values()],
+      callsInFlight: this.#events.callsInFlight,
       tasks: [...this.#state.calls.values()]
         .filter((call) => call.taskId && call.state === "running")
         .map(({ taskId, callId, name }) => ({ taskId: taskId!, callId, name })),
@@ -628,7 +582,7 @@ export class ConversationSupervisor {
     results: Promise<void> = Promise.resolve(),
   ): Promise<Anthropic.Message> {
     const { model } = this.#deps.settings;
-    if (this.#listeners.size > 0) {
+    if (this.#events.watched) {
       await results; // what streams is announced as it comes, after the results it follows
       this.#emit({ type: "model_call_started", step });
       return await model.createMessage(this.#request(), {
@@ -719,30 +673,7 @@ export class ConversationSupervisor {
   }
 
   #emit(event: ConversationEventInit): void {
-    const at = Date.now();
-    if (putsInFlight(event)) {
-      const state = IN_FLIGHT_STATES[event.type];
-      this.#inFlight.set(event.callId, {
-        callId: event.callId,
-        name: event.name,
-        state,
-        since: at,
-      });
-    } else if (event.type === "tool_call_retrying") {
-      const call = this.#inFlight.get(event.callId);
-      if (call) call.attempt = event.attempt;
-    } else if (event.type === "tool_call_finished") this.#inFlight.delete(event.callId);
-    const seq = this.#log.seq;
-    if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
-    const stamped = {
-      ...event,
-      conversationId: this.id,
-      id: seq * EVENT_ID_STRIDE + this.#idCount++,
-      at,
-    } as ConversationEvent;
-    this.#recent.push(stamped);
-    if (this.#recent.length > RECENT_EVENTS) this.#recent.shift();
-    for (const listener of this.#listeners) listener(stamped);
+    this.#events.emit(event, this.#log.seq);
   }
 }
 

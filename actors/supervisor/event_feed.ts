@@ -1,0 +1,127 @@
+/**
+ * A conversation's events as its watchers see them: each stamped with an id
+ * in journal order and handed to the listeners; the latest kept for clients
+ * that reconnect; the calls in flight tracked for the conversation's status.
+ *
+ * @module
+ */
+import type { ConversationEvent, ConversationEventInit } from "../../src/events.ts";
+import type { Journal } from "../../src/journal/journal.ts";
+import { EVENT_ID_STRIDE, eventsOfRecords, seqOfEventId } from "../../src/journal/record_events.ts";
+
+/** A tool call that has started and not yet finished. */
+export interface CallInFlight {
+  callId: string;
+  name: string;
+  /** `queued` while it waits for a worker slot, `awaiting_approval` for a person's decision. */
+  state: "awaiting_approval" | "queued" | "running";
+  /** When it began to wait or, once running, started. */
+  since: number;
+  /** The attempt running, from 2, once an idempotent call is retried. */
+  attempt?: number;
+}
+
+/** The events that put a call in flight, and the state each gives it. */
+const IN_FLIGHT_STATES = {
+  tool_call_awaiting_approval: "awaiting_approval",
+  tool_call_queued: "queued",
+  tool_call_started: "running",
+} as const;
+
+function putsInFlight(
+  event: ConversationEventInit,
+): event is Extract<ConversationEventInit, { type: keyof typeof IN_FLIGHT_STATES }> {
+  return event.type in IN_FLIGHT_STATES;
+}
+
+/** How many recent events a feed keeps for clients that reconnect. */
+const RECENT_EVENTS = 1_000;
+
+/**
+ * The events of one conversation.
+ *
+ * @example
+ * ```ts ignore
+ * const feed = new EventFeed(journal, conversationId);
+ * feed.subscribe((event) => console.log(event.id, event.type));
+ * feed.emit({ type: "model_call_started", step: 1 }, log.seq);
+ * ```
+ */
+export class EventFeed {
+  readonly #journal: Journal;
+  readonly #conversationId: string;
+  readonly #listeners = new Set<(event: ConversationEvent) => void>();
+  readonly #inFlight = new Map<string, CallInFlight>();
+  /** The latest events, for clients that reconnect (`Last-Event-ID`). */
+  readonly #recent: ConversationEvent[] = [];
+  /** The journal seq the last event id was given at, and how many ids since. */
+  #idSeq = -1;
+  #idCount = 0;
+
+  constructor(journal: Journal, conversationId: string) {
+    this.#journal = journal;
+    this.#conversationId = conversationId;
+  }
+
+  /** Whether anyone listens. */
+  get watched(): boolean {
+    return this.#listeners.size > 0;
+  }
+
+  /** The calls started and not yet finished. */
+  get callsInFlight(): CallInFlight[] {
+    return [...this.#inFlight.values()];
+  }
+
+  /**
+   * Stamps `event` and hands it to every listener. Its id follows `seq`,
+   * the journal's last durable record: ids sort as the journal does, and a
+   * replay from the journal gives a record's events the same ids.
+   */
+  emit(event: ConversationEventInit, seq: number): void {
+    const at = Date.now();
+    this.#track(event, at);
+    if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
+    const stamped = {
+      ...event,
+      conversationId: this.#conversationId,
+      id: seq * EVENT_ID_STRIDE + this.#idCount++,
+      at,
+    } as ConversationEvent;
+    this.#recent.push(stamped);
+    if (this.#recent.length > RECENT_EVENTS) this.#recent.shift();
+    for (const listener of this.#listeners) listener(stamped);
+  }
+
+  /** Calls `listener` with every event from now on; returns the unsubscribe function. */
+  subscribe(listener: (event: ConversationEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * The events after the one with id `lastId`: from memory when it reaches
+   * back that far, else rebuilt from the journal (after a restart, or in
+   * another process), where only durable events are, followed by those of
+   * this process since the journal's last record.
+   */
+  async eventsAfter(lastId: number): Promise<ConversationEvent[]> {
+    const oldest = this.#recent[0];
+    if (oldest && oldest.id <= lastId) return this.#recent.filter((event) => event.id > lastId);
+    const records = await this.#journal.records(this.#conversationId);
+    const replayed = eventsOfRecords(this.#conversationId, records, seqOfEventId(lastId));
+    // What came since the journal's last record (streamed text, progress) is only in memory.
+    const newest = replayed.at(-1)?.id ?? lastId;
+    return [...replayed, ...this.#recent.filter((event) => event.id > newest)];
+  }
+
+  #track(event: ConversationEventInit, at: number): void {
+    if (putsInFlight(event)) {
+      const { callId, name } = event;
+      this.#inFlight.set(callId, { callId, name, state: IN_FLIGHT_STATES[event.type], since: at });
+    } else if (event.type === "tool_call_retrying") {
+      const call = this.#inFlight.get(event.callId);
+      if (call) call.attempt = event.attempt;
+    } else if (event.type === "tool_call_finished") this.#inFlight.delete(event.callId);
+  }
+}
