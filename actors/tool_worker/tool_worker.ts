@@ -114,6 +114,11 @@ export class ToolWorker {
     this.#worker.postMessage({ ...message, id });
   }
 
+  /** Whether {@linkcode stop} was called. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /** Terminates the worker. */
   stop(): void {
     this.#stopped = true;

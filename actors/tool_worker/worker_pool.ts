@@ -26,6 +26,19 @@ export interface WorkerSpec {
  * workers during ten 200 ms calls made the calls end 50-70 ms later).
  */
 const REFILL_AFTER_MS = 1_000;
+/**
+ * How long the work that follows a burst (stopping its spent workers,
+ * spawning new ones) waits once the burst's calls have all ended: the turn
+ * they belong to has its own end to reach first (W1 with fresh workers:
+ * 229-236 ms stopping and refilling at once, 218-220 ms 50 ms later).
+ */
+const AFTER_BURST_MS = 50;
+/**
+ * A fresh worker whose call succeeded is stopped with its burst's, but no
+ * later than this after its own call: its exchange is closed meanwhile, and
+ * any message from it stops it at once.
+ */
+const MAX_LINGER_MS = 100;
 
 /** How a {@linkcode WorkerPool} sizes itself. */
 export interface WorkerPoolOptions {
@@ -51,8 +64,10 @@ export interface WorkerLease {
   /**
    * Ends the call's use of the worker, saying how the call went. Returns
    * whether the caller must now stop the worker: a worker is kept while its
-   * tool allows reuse and every call on it succeeded, and a retired one is
-   * stopped by the last call that ends on it.
+   * tool allows reuse and every call on it succeeded, a fresh one whose call
+   * succeeded is stopped by the pool once the calls beside it have ended
+   * (its tear-down would take the cores from them), and any other retired
+   * one is stopped by the last call that ends on it.
    */
   end(how: CallEnd): boolean;
 }
@@ -113,8 +128,15 @@ export class WorkerPool {
       end: (how) => {
         if (ended) return false;
         ended = true;
-        const stop = workers.end(pooled, how, !reuse);
-        if (workers.busy === 0) this.#refill(spec, workers); // the burst is over: refill now
+        let stop = workers.end(pooled, how, !reuse);
+        if (stop && how === "succeeded") {
+          workers.linger(pooled.worker);
+          stop = false;
+        }
+        if (workers.busy === 0) {
+          workers.stopLingering(AFTER_BURST_MS);
+          this.#refill(spec, workers, AFTER_BURST_MS);
+        }
         return stop;
       },
     };
@@ -145,6 +167,7 @@ export class WorkerPool {
     for (const workers of this.#specs.values()) {
       if (workers.refill) this.#refillDone(workers);
       workers.stopIdle(0);
+      workers.stopLingering(0);
     }
     this.#specs.clear();
   }
@@ -212,6 +235,10 @@ interface Refill {
 class SpecWorkers {
   readonly warm: Pooled[] = [];
   readonly #shared = new Map<string, Pooled[]>();
+  /** Spent fresh workers waiting to be stopped, and when they will be. */
+  readonly #lingering: ToolWorker[] = [];
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #lingerAt = 0;
   refill: Refill | undefined;
   /** Its module does not load: no worker is spawned ahead until a call succeeds. */
   failing = false;
@@ -243,7 +270,7 @@ class SpecWorkers {
 
   get empty(): boolean {
     return this.warm.length === 0 && this.#shared.size === 0 && this.#busy === 0 &&
-      this.#expected === 0;
+      this.#expected === 0 && this.#lingering.length === 0;
   }
 
   /** A new worker; while idle, any message or crash ends it (it has no call to report to). */
@@ -301,6 +328,26 @@ class SpecWorkers {
       this.#retire(pooled);
     }
     return pooled.retired && pooled.active === 0;
+  }
+
+  /** Holds a spent worker, to be stopped with its burst's or after {@linkcode MAX_LINGER_MS}. */
+  linger(worker: ToolWorker): void {
+    this.#lingering.push(worker);
+    this.stopLingering(MAX_LINGER_MS);
+  }
+
+  /** Stops the lingering workers within `ms`: at once for 0. */
+  stopLingering(ms: number): void {
+    const at = performance.now() + ms;
+    if (this.#lingering.length === 0 || (this.#lingerTimer && this.#lingerAt <= at)) return;
+    clearTimeout(this.#lingerTimer);
+    const stop = () => {
+      this.#lingerTimer = undefined;
+      for (const worker of this.#lingering.splice(0)) worker.stop();
+    };
+    if (ms === 0) return stop();
+    this.#lingerAt = at;
+    this.#lingerTimer = setTimeout(stop, ms);
   }
 
   /** Stops the idle workers unused for `ms` or longer. */

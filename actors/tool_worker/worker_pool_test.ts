@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { WorkerPool, type WorkerSpec } from "./worker_pool.ts";
 
 const counter: WorkerSpec = {
@@ -84,6 +84,43 @@ Deno.test("a module that cannot load is not warmed again and again", async () =>
     pool.prepare(missing);
     await pool.refilled();
     assertEquals(pool.idle, 0);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a fresh worker whose call succeeded is stopped once the calls beside it have ended", async () => {
+  const pool = new WorkerPool();
+  try {
+    const [first, second] = [pool.take(counter), pool.take(counter)];
+    assertEquals(first.end("succeeded"), false, "the pool stops it");
+    assert(!first.worker.stopped, "its tear-down waits for the call beside it");
+    assertEquals(second.end("succeeded"), false);
+    await until(() => first.worker.stopped && second.worker.stopped);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a spent fresh worker is stopped even while other calls of its tool run on", async () => {
+  const pool = new WorkerPool();
+  try {
+    const [spent, running] = [pool.take(counter), pool.take(counter)];
+    spent.end("succeeded");
+    await until(() => spent.worker.stopped);
+    assert(!running.worker.stopped);
+    running.end("succeeded");
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a fresh worker whose call failed is the caller's to stop at once", () => {
+  const pool = new WorkerPool();
+  try {
+    const lease = pool.take(counter);
+    assertEquals(lease.end("failed"), true);
+    lease.worker.stop();
   } finally {
     pool.close();
   }
