@@ -27,10 +27,12 @@ export interface WorkerSpec {
  */
 const REFILL_AFTER_MS = 1_000;
 /**
- * How long the work that follows a burst (stopping its spent workers,
- * spawning new ones) waits once the burst's calls have all ended: the turn
- * they belong to has its own end to reach first (W1 with fresh workers:
- * 229-236 ms stopping and refilling at once, 218-220 ms 50 ms later).
+ * How long the work that follows a burst of calls (stopping its spent
+ * workers, spawning new ones) waits once they have all ended: the turn they
+ * belong to has its own end to reach first. W1 with fresh workers: 229-236
+ * ms stopping and refilling at once; 224-226 ms with the stops 50 ms later;
+ * 219-220 ms with the refill too. A single call's worker is replaced at
+ * once: calls that come one after the other would find none warm.
  */
 const AFTER_BURST_MS = 50;
 /**
@@ -135,7 +137,7 @@ export class WorkerPool {
         }
         if (workers.busy === 0) {
           workers.stopLingering(AFTER_BURST_MS);
-          this.#refill(spec, workers, AFTER_BURST_MS);
+          this.#refill(spec, workers, workers.demand > 1 ? AFTER_BURST_MS : 0);
         }
         return stop;
       },
