@@ -332,8 +332,13 @@ class SpecWorkers {
     return pooled.retired && pooled.active === 0;
   }
 
-  /** Holds a spent worker, to be stopped with its burst's or after {@linkcode MAX_LINGER_MS}. */
+  /**
+   * Holds a spent worker, to be stopped with its burst's or after
+   * {@linkcode MAX_LINGER_MS}; at once beyond `maxIdle` of them, so that
+   * under load the isolates alive stay bounded by the calls running.
+   */
   linger(worker: ToolWorker): void {
+    if (this.#lingering.length >= this.#options.maxIdle) return worker.stop();
     this.#lingering.push(worker);
     this.stopLingering(MAX_LINGER_MS);
   }

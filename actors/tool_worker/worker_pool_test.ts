@@ -115,6 +115,20 @@ Deno.test("a spent fresh worker is stopped even while other calls of its tool ru
   }
 });
 
+Deno.test("spent fresh workers beyond maxIdle are stopped at once, so load cannot pile them up", () => {
+  const pool = new WorkerPool({ maxIdle: 1 });
+  try {
+    const [kept, over, running] = [pool.take(counter), pool.take(counter), pool.take(counter)];
+    kept.end("succeeded");
+    over.end("succeeded");
+    assert(!kept.worker.stopped);
+    assert(over.worker.stopped);
+    running.end("succeeded");
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("a fresh worker whose call failed is the caller's to stop at once", () => {
   const pool = new WorkerPool();
   try {
