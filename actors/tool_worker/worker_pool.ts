@@ -66,10 +66,10 @@ export interface WorkerLease {
   /**
    * Ends the call's use of the worker, saying how the call went. Returns
    * whether the caller must now stop the worker: a worker is kept while its
-   * tool allows reuse and every call on it succeeded, a fresh one whose call
-   * succeeded is stopped by the pool once the calls beside it have ended
-   * (its tear-down would take the cores from them), and any other retired
-   * one is stopped by the last call that ends on it.
+   * tool allows reuse and every call on it succeeded; a retired one (fresh,
+   * spent or in excess) whose last call succeeded is stopped by the pool
+   * once the calls beside it have ended (its tear-down would take the cores
+   * from them); any other is stopped by the last call that ends on it.
    */
   end(how: CallEnd): boolean;
 }
