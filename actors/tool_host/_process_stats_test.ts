@@ -5,12 +5,9 @@ Deno.test("a thread that spins shows in busiestThreadMs; the thread left out doe
   const before = threadCpuMs(Deno.pid)!;
   // Spins until its own thread has used 300 ms of CPU, however busy the machine.
   const spin = `
-    const cpuMs = () => {
-      const stat = Deno.readTextFileSync("/proc/thread-self/stat");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) * 10;
-    };
-    while (cpuMs() < 300);
+    import { threadCpuMs } from ${JSON.stringify(new URL("./_process_stats.ts", import.meta.url))};
+    const tid = Number(Deno.readLinkSync("/proc/thread-self").split("/").at(-1));
+    while (threadCpuMs(Deno.pid).get(tid) < 300);
     postMessage("done");`;
   const spinner = new Worker(`data:text/javascript,${encodeURIComponent(spin)}`, {
     type: "module",

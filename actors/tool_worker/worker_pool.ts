@@ -130,11 +130,7 @@ export class WorkerPool {
       end: (how) => {
         if (ended) return false;
         ended = true;
-        let stop = workers.end(pooled, how, !reuse);
-        if (stop && how === "succeeded") {
-          workers.linger(pooled.worker);
-          stop = false;
-        }
+        const stop = workers.end(pooled, how, !reuse);
         if (workers.busy === 0) {
           workers.stopLingering(AFTER_BURST_MS);
           this.#refill(spec, workers, workers.demand > 1 ? AFTER_BURST_MS : 0);
@@ -169,7 +165,7 @@ export class WorkerPool {
     for (const workers of this.#specs.values()) {
       if (workers.refill) this.#refillDone(workers);
       workers.stopIdle(0);
-      workers.stopLingering(0);
+      workers.stopLingeringNow();
     }
     this.#specs.clear();
   }
@@ -329,7 +325,26 @@ class SpecWorkers {
     if (once || how !== "succeeded" || spent || tooMany) {
       this.#retire(pooled);
     }
-    return pooled.retired && pooled.active === 0;
+    if (!pooled.retired || pooled.active > 0) return false;
+    if (how !== "succeeded") return true; // the caller stops it, after a grace if it must
+    this.#linger(pooled.worker);
+    return false;
+  }
+
+  /** Stops the lingering workers within `ms`, unless they are due sooner. */
+  stopLingering(ms: number): void {
+    const at = performance.now() + ms;
+    if (this.#lingering.length === 0 || (this.#lingerTimer && this.#lingerAt <= at)) return;
+    clearTimeout(this.#lingerTimer);
+    this.#lingerAt = at;
+    this.#lingerTimer = setTimeout(() => this.stopLingeringNow(), ms);
+  }
+
+  /** Stops the lingering workers at once. */
+  stopLingeringNow(): void {
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    for (const worker of this.#lingering.splice(0)) worker.stop();
   }
 
   /**
@@ -337,24 +352,10 @@ class SpecWorkers {
    * {@linkcode MAX_LINGER_MS}; at once beyond `maxIdle` of them, so that
    * under load the isolates alive stay bounded by the calls running.
    */
-  linger(worker: ToolWorker): void {
+  #linger(worker: ToolWorker): void {
     if (this.#lingering.length >= this.#options.maxIdle) return worker.stop();
     this.#lingering.push(worker);
     this.stopLingering(MAX_LINGER_MS);
-  }
-
-  /** Stops the lingering workers within `ms`: at once for 0. */
-  stopLingering(ms: number): void {
-    const at = performance.now() + ms;
-    if (this.#lingering.length === 0 || (this.#lingerTimer && this.#lingerAt <= at)) return;
-    clearTimeout(this.#lingerTimer);
-    const stop = () => {
-      this.#lingerTimer = undefined;
-      for (const worker of this.#lingering.splice(0)) worker.stop();
-    };
-    if (ms === 0) return stop();
-    this.#lingerAt = at;
-    this.#lingerTimer = setTimeout(stop, ms);
   }
 
   /** Stops the idle workers unused for `ms` or longer. */

@@ -130,9 +130,7 @@ printTable([...figures]);
 /** Each figure's median over the runs of one workload. */
 function medianOf(runs: Partial<Figures>[]): Partial<Figures> {
   const keys = Object.keys(runs[0]) as (keyof Figures)[];
-  return Object.fromEntries(keys.map((key) => {
-    return [key, median(runs.map((run) => run[key]!))];
-  }));
+  return Object.fromEntries(keys.map((key) => [key, median(runs.map((run) => run[key]!))]));
 }
 
 async function runWorkload(
