@@ -182,17 +182,74 @@ async function warmSamples(count: number, fn: () => Promise<unknown>): Promise<n
 }
 
 /** 3-tool turns a second: 50 conversations at once, each running `turn` over and over for 5 s. */
-async function turnRate(turn: (conversation: number) => Promise<unknown>): Promise<number> {
-  let turns = 0;
+function turnRate(turn: (conversation: number) => Promise<unknown>): Promise<number> {
+  return perSecond(50, 5_000, turn);
+}
+
+/** How many times a second `fn` completes, run by `lanes` loops at once for `ms`. */
+async function perSecond(
+  lanes: number,
+  ms: number,
+  fn: (lane: number) => Promise<unknown>,
+): Promise<number> {
+  let done = 0;
   const started = performance.now();
-  const until = started + 5_000;
-  await Promise.all(Array.from({ length: 50 }, async (_, i) => {
-    while (performance.now() < until) {
-      await turn(i);
-      turns++;
+  await Promise.all(Array.from({ length: lanes }, async (_, lane) => {
+    while (performance.now() - started < ms) {
+      await fn(lane);
+      done++;
     }
   }));
-  return turns / ((performance.now() - started) / 1000);
+  return done / ((performance.now() - started) / 1000);
+}
+
+const IN_FLIGHT = 16;
+const RATE_MS = 3_000;
+const EMPTY_WORKERS = new URL("./_empty_workers.ts", import.meta.url).pathname;
+
+/**
+ * Deno's own ceiling on fresh isolates: empty workers a second, created
+ * `IN_FLIGHT` at a time in each of `processes` processes at once, summed.
+ */
+async function emptyWorkerRate(processes: number): Promise<number> {
+  const run = async () => {
+    const { stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--unstable-worker-options", EMPTY_WORKERS, `${IN_FLIGHT}`, `${RATE_MS}`],
+      stdout: "piped",
+    }).output();
+    return Number(new TextDecoder().decode(stdout));
+  };
+  const rates = await Promise.all(Array.from({ length: processes }, run));
+  return rates.reduce((sum, rate) => sum + rate, 0);
+}
+
+/**
+ * Fresh no-op calls a second on each executor, `IN_FLIGHT` at a time, and
+ * Deno's empty workers a second in one process and in one process per
+ * core; medians of 3 rounds, each taken in turn, so the machine's other
+ * load weighs on all alike.
+ */
+async function freshRates(executors: ToolExecutor[]) {
+  const cores = navigator.hardwareConcurrency;
+  const rounds = {
+    executors: executors.map(() => [] as number[]),
+    one: [] as number[],
+    all: [] as number[],
+  };
+  for (let round = 0; round < 3; round++) {
+    for (const [at, executor] of executors.entries()) {
+      rounds.executors[at].push(await perSecond(IN_FLIGHT, RATE_MS, noopCall(executor, "noop")));
+    }
+    rounds.one.push(await emptyWorkerRate(1));
+    rounds.all.push(await emptyWorkerRate(cores));
+  }
+  const middle = (values: number[]) => median(values.sort((a, b) => a - b));
+  return {
+    executors: rounds.executors.map(middle),
+    emptyInOne: middle(rounds.one),
+    emptyOnAllCores: middle(rounds.all),
+    cores,
+  };
 }
 
 async function measureInProcess(): Promise<Figures> {
@@ -242,6 +299,8 @@ const columns: [string, Figures][] = [
   ["workers in process", await measure("workers", workers)],
   ["Promise.all in process", await measureInProcess()],
 ];
+const fresh = await freshRates([hosts, workers]);
+const noopsPerSecond = await perSecond(IN_FLIGHT, RATE_MS, inProcessNoop);
 await hosts[Symbol.asyncDispose]();
 const mcpCall = await measureMcp();
 
@@ -262,6 +321,10 @@ const rows: [string, ...string[]][] = [
     "                                      reused",
     ...columns.map(([, f]) => rate(f.turnsPerSecondReused)),
   ],
+  [
+    `fresh no-op calls/s, ${IN_FLIGHT} at a time`,
+    ...[...fresh.executors, noopsPerSecond].map(rate),
+  ],
 ];
 const header = ["", ...columns.map(([name]) => name)];
 const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
@@ -275,6 +338,11 @@ console.log(
     `workers in process (${added(noops.reused)} in a reused worker, ${
       added(noops.spawned)
     } when calls come back to back, faster than warm workers are refilled).`,
+);
+console.log(
+  `Deno's own ceiling on fresh isolates here: empty Web Workers created and terminated, ` +
+    `${IN_FLIGHT} at a time, ${rate(fresh.emptyInOne)}/s in one process, ` +
+    `${rate(fresh.emptyOnAllCores)}/s in ${fresh.cores} processes at once.`,
 );
 console.log(
   `An MCP call (server-everything's echo, stdio), p50 / p99: ${
