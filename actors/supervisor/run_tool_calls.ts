@@ -239,80 +239,124 @@ async function runStarted(
   hold: Hold,
   context: ToolBatchContext,
 ): Promise<Reported> {
-  const { callId, name } = call;
-  const report = (
-    status: CallState,
-    content: string,
-    ms: number,
-    taskId?: string,
-    attempts?: number,
-  ) =>
-    reportCall(call, context, status, failFastNote(status, content, context), ms, taskId, attempts);
-  const taskId = `task_${crypto.randomUUID()}`;
-  const task = { taskId, conversationId: context.conversationId, callId, name };
-  const becomesTask = (reason: TaskReason) => {
-    context.emit({ type: "task_started", taskId, callId, name, reason });
-  };
+  const task = new CallTask(call, context);
   // Cancelling the turn stops the call only while it belongs to the turn.
   const stop = new AbortController();
   let inTurn = true;
   const onTurnAbort = () => inTurn && stop.abort();
   context.signal.addEventListener("abort", onTurnAbort, { once: true });
-  let handedOff: Promise<void> | undefined;
-  const secret = crypto.randomUUID();
-  const request: ToolCallRequest = {
+  const request = callRequest(call, tool, context, stop.signal, task);
+  const outcome = runWithRetries(call, tool, request, context).finally(() => {
+    context.signal.removeEventListener("abort", onTurnAbort);
+    releaseHold(hold);
+  });
+  const first = tool.background ? undefined : await firstOf(outcome, context.turnLimitMs);
+  inTurn = false;
+  if (first && !task.handedOff) {
+    const { status, ms, attempts } = first;
+    const content = failFastNote(status, first.content, context);
+    return reportCall(call, context, status, content, ms, undefined, attempts);
+  }
+  const continues = (content: string, ms: number) =>
+    reportCall(call, context, "running", content, ms, task.taskId);
+  if (first) {
+    await task.handedOff;
+    return continues(
+      `The work was handed to an outside system and continues as task ${task.taskId}; its result will come in a later message. The tool said: ${first.content}`,
+      first.ms,
+    );
+  }
+  await task.continueInBackground(tool.background ? "background" : "turn_limit", outcome);
+  return continues(
+    `This call continues in the background as task ${task.taskId}; its result will come to you in a later message.`,
+    0,
+  );
+}
+
+/** What the executor is asked to run for `call`, with the hooks that turn it into a task. */
+function callRequest(
+  call: CallRecord,
+  tool: CatalogTool,
+  context: ToolBatchContext,
+  signal: AbortSignal,
+  task: CallTask,
+): ToolCallRequest {
+  const { callId, name } = call;
+  return {
     name,
     ...callPlacement(tool, context.conversationId, context.limits),
     callId,
     input: call.input,
     timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,
-    signal: stop.signal,
-    task: context.handOff ? { taskId, secret } : undefined,
+    signal,
+    task: context.handOff ? { taskId: task.taskId, secret: task.secret } : undefined,
     onProgress: (text) => context.emit({ type: "tool_call_progress", callId, name, text }),
-    onHandOff: () => {
-      handedOff ??= context.tasks.start({ ...task, reason: "handed_off", secret })
-        .then(() => becomesTask("handed_off"));
-    },
-    onLateResult: (late) => {
-      becomesTask("late");
-      void quietly(taskId, async () => {
-        await context.tasks.start({ ...task, reason: "late" });
-        await context.tasks.finish(taskId, late.status, late.content);
-      });
-    },
+    onHandOff: () => task.handOff(),
+    onLateResult: (late) => task.finishLate(late),
   };
-  const outcome = runWithRetries(call, tool, request, context).finally(() => {
-    context.signal.removeEventListener("abort", onTurnAbort);
-    releaseHold(hold);
-  });
+}
 
-  const first = tool.background ? undefined : await firstOf(outcome, context.turnLimitMs);
-  inTurn = false;
-  if (first && !handedOff) {
-    return report(first.status, first.content, first.ms, undefined, first.attempts);
+/**
+ * The task a call becomes if it outlives its turn: handed off to an outside
+ * system, run on in the background, or finished late after its timeout.
+ * Each is journaled and announced.
+ */
+class CallTask {
+  readonly taskId = `task_${crypto.randomUUID()}`;
+  /** What an outside system must post the result with, if the tool hands off. */
+  readonly secret = crypto.randomUUID();
+  /** Set once the tool handed its work off: that task's start, on its way to the journal. */
+  handedOff?: Promise<void>;
+  readonly #call: CallRecord;
+  readonly #context: ToolBatchContext;
+
+  constructor(call: CallRecord, context: ToolBatchContext) {
+    this.#call = call;
+    this.#context = context;
   }
-  if (first && handedOff) {
-    await handedOff;
-    return report(
-      "running",
-      `The work was handed to an outside system and continues as task ${taskId}; its result will come in a later message. The tool said: ${first.content}`,
-      first.ms,
-      taskId,
+
+  handOff(): void {
+    this.handedOff ??= this.#start("handed_off", this.secret).then(() =>
+      this.#announce("handed_off")
     );
   }
-  const reason = tool.background ? "background" : "turn_limit";
-  await context.tasks.start({ ...task, reason });
-  becomesTask(reason);
-  void outcome.then((late) =>
-    // A handed-off task is finished by the outside system, not by its worker.
-    handedOff ?? quietly(taskId, () => context.tasks.finish(taskId, late.status, late.content))
-  );
-  return report(
-    "running",
-    `This call continues in the background as task ${taskId}; its result will come to you in a later message.`,
-    0,
-    taskId,
-  );
+
+  /** A result that came after the call's timeout or cancellation still reaches the model. */
+  finishLate(late: ToolCallOutcome): void {
+    this.#announce("late");
+    void quietly(this.taskId, async () => {
+      await this.#start("late");
+      await this.#finish(late);
+    });
+  }
+
+  /** The call goes on without its turn; its outcome finishes the task when it comes. */
+  async continueInBackground(
+    reason: "background" | "turn_limit",
+    outcome: Promise<ToolCallOutcome>,
+  ): Promise<void> {
+    await this.#start(reason);
+    this.#announce(reason);
+    void outcome.then((late) =>
+      // A handed-off task is finished by the outside system, not by its worker.
+      this.handedOff ?? quietly(this.taskId, () => this.#finish(late))
+    );
+  }
+
+  #finish({ status, content }: ToolCallOutcome): Promise<boolean> {
+    return this.#context.tasks.finish(this.taskId, status, content);
+  }
+
+  #start(reason: TaskReason, secret?: string): Promise<void> {
+    const { callId, name } = this.#call;
+    const { conversationId, tasks } = this.#context;
+    return tasks.start({ taskId: this.taskId, conversationId, callId, name, reason, secret });
+  }
+
+  #announce(reason: TaskReason): void {
+    const { callId, name } = this.#call;
+    this.#context.emit({ type: "task_started", taskId: this.taskId, callId, name, reason });
+  }
 }
 
 /**
