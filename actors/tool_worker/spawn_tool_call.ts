@@ -8,7 +8,7 @@ import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { FromWorker } from "./protocol.ts";
-import { progressGate } from "../progress_gate.ts";
+import { type ProgressGate, progressGate } from "../progress_gate.ts";
 import type { Exchange, ToolWorker } from "./tool_worker.ts";
 import type { CallEnd, WorkerLease, WorkerPool } from "./worker_pool.ts";
 
@@ -48,84 +48,114 @@ export function spawnToolCall(
   pool: WorkerPool,
 ): Promise<ToolCallOutcome> {
   const started = performance.now();
-  const outcome = (status: ToolCallOutcome["status"], content: string): ToolCallOutcome => ({
+  const outcome = ([status, content]: Settled): ToolCallOutcome => ({
     status,
     content: limitResult(content, request.limits.resultBytes),
     ms: performance.now() - started,
   });
   if (request.signal?.aborted) {
-    return Promise.resolve(outcome("cancelled", "Cancelled before the tool started."));
+    return Promise.resolve(outcome(["cancelled", "Cancelled before the tool started."]));
   }
   let lease: WorkerLease;
   try {
     lease = pool.take(request, request.reuse);
   } catch (error) {
     return Promise.resolve(
-      outcome("failed", `The tool could not be started: ${errorMessage(error)}`),
+      outcome(["failed", `The tool could not be started: ${errorMessage(error)}`]),
     );
   }
-  const { progressPerSecond, progressBytes, resultBytes } = request.limits;
-  const progress = progressGate(
-    progressPerSecond,
-    progressBytes,
-    (text) => request.onProgress?.(text),
-  );
-  const { worker } = lease;
   return new Promise((resolve) => {
-    const settle = (
-      status: ToolCallOutcome["status"],
-      content: string,
-      how: CallEnd = status === "succeeded" ? "succeeded" : "failed",
-    ) => {
-      clearTimeout(timer);
-      progress.close();
-      request.signal?.removeEventListener("abort", onAbort);
-      const stop = lease.end(how);
-      if (status === "timed_out" || status === "cancelled") {
-        stopGently(
-          worker,
-          id,
-          exchange,
-          status,
-          stop,
-          (late) => request.onLateResult?.(outcome(...late)),
-        );
-      } else {
-        worker.close(id);
-        if (stop) worker.stop();
-      }
-      resolve(outcome(status, content));
-    };
-    const onAbort = () => settle("cancelled", "Cancelled before the tool finished.");
-    let begun = false;
-    let timer = setTimeout(
-      () => settle("timed_out", notStarted(CALL_START_TIMEOUT_MS)),
+    new RunningCall(
+      request,
+      lease,
+      (settled) => resolve(outcome(settled)),
+      (late) => request.onLateResult?.(outcome(late)),
+    ).start();
+  });
+}
+
+/**
+ * One call on its leased worker, from the `run` message to its end: the
+ * first of a result, a crash, the deadline or the caller's abort settles it.
+ */
+class RunningCall {
+  readonly #request: ToolCallRequest;
+  readonly #lease: WorkerLease;
+  readonly #done: (settled: Settled) => void;
+  readonly #onLate: (late: Settled) => void;
+  readonly #progress: ProgressGate;
+  readonly #onAbort = () => this.#settle("cancelled", "Cancelled before the tool finished.");
+  readonly #exchange: Exchange = {
+    onMessage: (message) => {
+      if (message.type === "started") this.#begin();
+      else if (message.type === "progress") this.#progress.push(message.text);
+      else if (message.type === "handed_off") this.#request.onHandOff?.();
+      else if (message.type === "result") this.#settle(...resultOf(message));
+    },
+    onCrash: (message) => this.#settle("failed", `The tool crashed: ${message}`, "crashed"),
+  };
+  #id = 0;
+  #begun = false;
+  #timer?: ReturnType<typeof setTimeout>;
+
+  constructor(
+    request: ToolCallRequest,
+    lease: WorkerLease,
+    done: (settled: Settled) => void,
+    onLate: (late: Settled) => void,
+  ) {
+    [this.#request, this.#lease, this.#done, this.#onLate] = [request, lease, done, onLate];
+    const { progressPerSecond, progressBytes } = request.limits;
+    this.#progress = progressGate(
+      progressPerSecond,
+      progressBytes,
+      (text) => request.onProgress?.(text),
+    );
+  }
+
+  /** Sends the call; its deadline waits for the worker to begin it. */
+  start(): void {
+    const { worker } = this.#lease;
+    this.#timer = setTimeout(
+      () => this.#settle("timed_out", notStarted(CALL_START_TIMEOUT_MS)),
       CALL_START_TIMEOUT_MS,
     );
-    const begin = () => {
-      if (begun) return; // tool code can post "started" too: it never buys more time
-      begun = true;
-      clearTimeout(timer);
-      timer = setTimeout(
-        () => settle("timed_out", timedOut(request.timeoutMs).content),
-        request.timeoutMs,
-      );
-      request.onStarted?.();
-    };
-    const exchange: Exchange = {
-      onMessage: (message) => {
-        if (message.type === "started") begin();
-        else if (message.type === "progress") progress.push(message.text);
-        else if (message.type === "handed_off") request.onHandOff?.();
-        else if (message.type === "result") settle(...resultOf(message));
-      },
-      onCrash: (message) => settle("failed", `The tool crashed: ${message}`, "crashed"),
-    };
-    const id = worker.open(exchange);
-    request.signal?.addEventListener("abort", onAbort, { once: true });
-    const { callId, input, task, entry } = request;
-    worker.send(id, { type: "run", callId, input, task, resultBytes, entry });
-  });
+    this.#id = worker.open(this.#exchange);
+    this.#request.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    const { callId, input, task, entry, limits: { resultBytes } } = this.#request;
+    worker.send(this.#id, { type: "run", callId, input, task, resultBytes, entry });
+  }
+
+  #begin(): void {
+    if (this.#begun) return; // tool code can post "started" too: it never buys more time
+    this.#begun = true;
+    clearTimeout(this.#timer);
+    const { timeoutMs } = this.#request;
+    this.#timer = setTimeout(
+      () => this.#settle("timed_out", timedOut(timeoutMs).content),
+      timeoutMs,
+    );
+    this.#request.onStarted?.();
+  }
+
+  #settle(
+    status: ToolCallOutcome["status"],
+    content: string,
+    how: CallEnd = status === "succeeded" ? "succeeded" : "failed",
+  ): void {
+    clearTimeout(this.#timer);
+    this.#progress.close();
+    this.#request.signal?.removeEventListener("abort", this.#onAbort);
+    const { worker } = this.#lease;
+    const stop = this.#lease.end(how);
+    if (status === "timed_out" || status === "cancelled") {
+      stopGently(worker, this.#id, this.#exchange, status, stop, this.#onLate);
+    } else {
+      worker.close(this.#id);
+      if (stop) worker.stop();
+    }
+    this.#done([status, content]);
+  }
 }
 
 /**
