@@ -173,7 +173,7 @@ export class ConversationLog {
         record,
       );
       if (!taken) return false;
-      [this.#lease, this.#held] = [taken.lease, true];
+      this.#hold(taken.lease);
       applyRecord(this.#loaded.state, record);
       this.#loaded.seq = taken.seq;
       return true;
@@ -191,7 +191,7 @@ export class ConversationLog {
       if (!this.#held) {
         const taken = await this.#journal.enqueueTakingLease(id, this.#node, item);
         if (taken) {
-          [this.#lease, this.#held] = [taken.lease, true];
+          this.#hold(taken.lease);
           return taken.entry;
         }
       }
@@ -232,9 +232,13 @@ export class ConversationLog {
     // Held since the last take and not given back: no need to ask the journal again.
     if (this.#held && this.#lease) return { ok: true, lease: this.#lease };
     const result = await this.#journal.acquireLease(this.#loaded.state.id, this.#node);
-    if (result.ok) this.#lease = result.lease;
-    this.#held = result.ok;
+    if (result.ok) this.#hold(result.lease);
+    else this.#held = false;
     return result;
+  }
+
+  #hold(lease: string): void {
+    [this.#lease, this.#held] = [lease, true];
   }
 
   /** Reads the whole state again, dropping what was applied ahead of a write that failed. */

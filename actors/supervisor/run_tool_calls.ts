@@ -315,6 +315,7 @@ class CallTask {
     this.#context = context;
   }
 
+  /** The tool handed its work to an outside system: journaled once, however often it says so. */
   handOff(): void {
     this.handedOff ??= this.#start("handed_off", this.secret).then(() =>
       this.#announce("handed_off")

@@ -104,7 +104,10 @@ class RunningCall {
     done: (settled: Settled) => void,
     onLate: (late: Settled) => void,
   ) {
-    [this.#request, this.#lease, this.#done, this.#onLate] = [request, lease, done, onLate];
+    this.#request = request;
+    this.#lease = lease;
+    this.#done = done;
+    this.#onLate = onLate;
     const { progressPerSecond, progressBytes } = request.limits;
     this.#progress = progressGate(
       progressPerSecond,

@@ -105,7 +105,7 @@ const inProcess = (tool: Tool, count: number, input: unknown) => () =>
       })),
   );
 
-const median = (values: number[]) => percentile(values, 0.5);
+const median = (values: number[]) => percentile(values.toSorted((a, b) => a - b), 0.5);
 const inProcessNoop = inProcess(noopTool as Tool, 1, {});
 
 /** Fresh workers (the default), and workers the tool allows to be reused. */
@@ -243,11 +243,10 @@ async function freshRates(executors: ToolExecutor[]) {
     rounds.one.push(await emptyWorkerRate(1));
     rounds.all.push(await emptyWorkerRate(cores));
   }
-  const middle = (values: number[]) => median(values.sort((a, b) => a - b));
   return {
-    executors: rounds.executors.map(middle),
-    emptyInOne: middle(rounds.one),
-    emptyOnAllCores: middle(rounds.all),
+    executors: rounds.executors.map(median),
+    emptyInOne: median(rounds.one),
+    emptyOnAllCores: median(rounds.all),
     cores,
   };
 }
