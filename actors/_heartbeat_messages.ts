@@ -10,5 +10,11 @@ export type HeartbeatOrder =
   | { type: "start"; path: string; node: string; ttlMs: number; everyMs: number }
   | { type: "stop" };
 
-/** What it reports: a beat that failed, or that it has stopped and removed the heartbeat. */
-export type HeartbeatReport = { type: "failed"; message: string } | { type: "stopped" };
+/**
+ * What it reports: a beat that failed, the first beat that succeeded after
+ * one failed, or that it has stopped and removed the heartbeat.
+ */
+export type HeartbeatReport =
+  | { type: "failed"; message: string }
+  | { type: "beat" }
+  | { type: "stopped" };

@@ -24,6 +24,9 @@ import type { CallPolicies } from "./scheduler/call_policies.ts";
 import type { ToolExecutor } from "./tool_executor.ts";
 import type { CallLimits } from "../src/tool_limits.ts";
 
+/** How often chunks that writes left uncommitted are looked for. */
+const CHUNK_SWEEP_EVERY_MS = 5 * 60_000;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** What every conversation of a system shares. */
@@ -94,7 +97,9 @@ export class AgentSystem implements AsyncDisposable {
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   #sweeping: Promise<void> | undefined;
   #beating: Promise<void> | undefined;
-  #lastProblem = "";
+  #sweepingChunks: Promise<void> | undefined;
+  /** The problem each background job last reported, so that a lasting one is logged once. */
+  readonly #problems = new Map<string, string>();
   #draining = false;
   #heart: Worker | undefined;
 
@@ -129,6 +134,10 @@ export class AgentSystem implements AsyncDisposable {
     const every = Math.min(1_000, system.#options.nodeTtlMs / 3);
     system.#keepBeating(every);
     system.#timers.push(setInterval(() => system.#sweeping ??= system.#sweepQuietly(), every));
+    // Chunks of writes that never committed: found at start (in the background) and every few minutes.
+    const sweepChunks = () => system.#sweepingChunks ??= system.#sweepChunksQuietly();
+    sweepChunks();
+    system.#timers.push(setInterval(sweepChunks, CHUNK_SWEEP_EVERY_MS));
     return system;
   }
 
@@ -148,7 +157,8 @@ export class AgentSystem implements AsyncDisposable {
       name: "heartbeat",
     });
     worker.onmessage = ({ data }: MessageEvent<HeartbeatReport>) => {
-      if (data.type === "failed") this.#report("Heartbeat failed", data.message);
+      if (data.type === "failed") this.#report("Heartbeat", data.message);
+      if (data.type === "beat") this.#report("Heartbeat");
     };
     const start: HeartbeatOrder = {
       type: "start",
@@ -241,11 +251,22 @@ export class AgentSystem implements AsyncDisposable {
   async #sweepQuietly(): Promise<void> {
     try {
       await this.sweep();
-      this.#lastProblem = "";
+      this.#report("Journal sweep");
     } catch (error) {
-      this.#report("Journal sweep failed", error);
+      this.#report("Journal sweep", error);
     } finally {
       this.#sweeping = undefined;
+    }
+  }
+
+  async #sweepChunksQuietly(): Promise<void> {
+    try {
+      await this.#options.journal.sweepChunks();
+      this.#report("Chunk sweep");
+    } catch (error) {
+      this.#report("Chunk sweep", error);
+    } finally {
+      this.#sweepingChunks = undefined;
     }
   }
 
@@ -256,19 +277,29 @@ export class AgentSystem implements AsyncDisposable {
   async #heartbeat(): Promise<void> {
     try {
       await this.#options.journal.heartbeat(this.#deps.node, this.#options.nodeTtlMs);
+      this.#report("Heartbeat");
     } catch (error) {
-      this.#report("Heartbeat failed", error);
+      this.#report("Heartbeat", error);
     } finally {
       this.#beating = undefined;
     }
   }
 
-  /** Logs a problem once, not once a second while it lasts. */
-  #report(what: string, error: unknown): void {
+  /**
+   * Logs a background job's problem once, not once a second while it
+   * lasts, and that it recovered (called with no error) once it has.
+   */
+  #report(job: string, error?: unknown): void {
+    const before = this.#problems.get(job);
+    if (error === undefined) {
+      if (before === undefined) return;
+      this.#problems.delete(job);
+      return console.error(`${job} recovered.`);
+    }
     const message = typeof error === "string" ? error : errorMessage(error);
-    if (message === this.#lastProblem) return;
-    this.#lastProblem = message;
-    console.error(`${what}: ${message}`);
+    if (message === before) return;
+    this.#problems.set(job, message);
+    console.error(`${job} failed: ${message}`);
   }
 
   #remember(
@@ -316,12 +347,12 @@ export class AgentSystem implements AsyncDisposable {
   /** Stops the heartbeat, the tool executor and the journal. Running turns should have ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#timers.forEach(clearInterval);
-    await Promise.all([this.#sweeping, this.#beating]);
+    await Promise.all([this.#sweeping, this.#beating, this.#sweepingChunks]);
     // Others may take over what is left now, not a TTL from now.
     await this.#stopBeating();
     for (const { supervisor } of this.#conversations.values()) await (await supervisor)?.settled();
     await this.settings.executor[Symbol.asyncDispose]();
-    this.#options.journal.close();
+    await this.#options.journal[Symbol.asyncDispose]();
   }
 }
 

@@ -23,9 +23,15 @@ self.onmessage = async ({ data }: MessageEvent<HeartbeatOrder>) => {
   // Its own connection to the file: its writes never wait behind the main thread.
   const journal = await Journal.open(path);
   let beating: Promise<unknown> = Promise.resolve();
+  let failing = false;
   const beat = () =>
-    beating = journal.heartbeat(node, ttlMs)
-      .catch((error) => report({ type: "failed", message: errorMessage(error) }));
+    beating = journal.heartbeat(node, ttlMs).then(() => {
+      if (failing) report({ type: "beat" });
+      failing = false;
+    }, (error) => {
+      failing = true;
+      report({ type: "failed", message: errorMessage(error) });
+    });
   const timer = setInterval(beat, everyMs);
   stop = async () => {
     clearInterval(timer);

@@ -2,6 +2,11 @@ import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { lastUserText, nextEvent, testSystem } from "./support/test_system.ts";
 import { startTestServer } from "./support/test_server.ts";
+import { Journal } from "../src/journal/journal.ts";
+
+async function keyCount(journal: Journal): Promise<number> {
+  return (await Array.fromAsync(journal.kv.list({ prefix: [] }))).length;
+}
 
 /** An outside system: it takes jobs on a loopback port and keeps them. */
 function startOutsideWorker() {
@@ -34,7 +39,8 @@ Deno.test("a handed-off task is finished by an outside system posting its result
       }],
     };
   });
-  await using system = await testSystem(api);
+  const journal = await Journal.open(":memory:");
+  await using system = await testSystem(api, {}, { journal });
   await using server = startTestServer(system, { token: "api-token" });
   const api_ = (path: string, init: RequestInit = {}, token = "api-token") =>
     fetch(`${server.url}${path}`, {
@@ -81,11 +87,17 @@ Deno.test("a handed-off task is finished by an outside system posting its result
   await forged.body?.cancel();
   const first = await post(job.secret);
   assertEquals([first.status, await first.json()], [200, { taskId: job.taskId, delivered: true }]);
-  const second = await post(job.secret, "a different result");
-  assertEquals(second.status, 409);
-  assertMatch((await second.json()).error.message, /changed nothing/);
-
   await delivered;
+  await conversation.settled();
+  // A replayed delivery, even one of a large result, is refused before anything is written.
+  const keys = await keyCount(journal);
+  for (let i = 0; i < 20; i++) {
+    const again = await post(job.secret, "a different, larger result ".repeat(30_000));
+    assertEquals(again.status, 409);
+    assertMatch((await again.json()).error.message, /changed nothing/);
+  }
+  assertEquals(await keyCount(journal), keys, "the journal did not grow");
+
   const finished = await (await api_(`/v1/tasks/${job.taskId}`)).json();
   assertEquals([finished.task.state, finished.result], ["succeeded", "done: 3 files"]);
   const taskTurns = api.requests.filter((request) =>

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { Journal } from "../src/journal/journal.ts";
-import { listValues, prepareValue } from "../src/journal/_stored_value.ts";
+import { listValues, prepareValue, storeValue } from "../src/journal/_stored_value.ts";
 import { MAX_RESULT_BYTES } from "../src/limit_result.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { testSystem } from "./support/test_system.ts";
@@ -15,7 +15,8 @@ Deno.test("values around the 64 KiB KV limit, and up to 1 MiB, are stored whole"
     // Two-byte characters straddle the chunk boundaries.
     const value = { text: "ä".repeat(Math.floor(size / 2)) + "z".repeat(size % 2) };
     const key = ["t", i];
-    await journal.kv.set(key, await prepareValue(journal.kv, key, value));
+    const { checks, mutations } = storeValue(await prepareValue(journal.kv, key, value));
+    assert((await journal.kv.atomic().check(...checks).mutate(...mutations).commit()).ok);
   }
   const stored = await listValues<{ text: string }>(journal.kv, { prefix: ["t"] }, 2);
   assertEquals(stored.map(({ value }) => bytesOf(value.text)), sizes);

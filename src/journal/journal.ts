@@ -11,15 +11,26 @@
  * - `["node", node]`: a process, and until when it is known to be alive
  * - `["task", taskId]`, `["task_result", taskId]`, `["running_task", taskId]`
  * - `["approval", id, callId]`: the decision on a call awaiting approval, written once
+ * - `["pending_blob", blob]`: chunks of a large value whose head is not committed yet
+ * - `["meta", "orphans_scanned"]`: that chunks older versions left behind were removed
  *
+ * Values over 60 KB are stored in chunks under their key (`_stored_value.ts`);
+ * nothing else is ever left under a key.
  * @module
  */
 import {
+  deleteOrphans,
+  deleteValue,
+  discardValues,
+  findOrphans,
   type ListedValue,
   listValues,
+  type OrphanChunk,
+  type PreparedValue,
   prepareValue,
   readValue,
-  type StoredValue,
+  storeValue,
+  sweepPending,
 } from "./_stored_value.ts";
 import { CommitGroup, type KvWrite, type WriteResult } from "./_commit_group.ts";
 import {
@@ -56,6 +67,15 @@ export interface ConversationSummary {
 
 /** Whether the store takes writes; when not, why, and since when (epoch ms). */
 export type JournalHealth = { ok: true } | { ok: false; reason: string; since: number };
+
+/** Where values may have chunks: each prefix, and how long the keys of its values are. */
+const CHUNKED: [Deno.KvKey, number][] = [[["log"], 3], [["inbox"], 5], [["task_result"], 2]];
+
+/**
+ * How old the chunks of an uncommitted write must be before a sweep discards
+ * them: far beyond any write's time (a busy store is retried for ~5 s).
+ */
+export const PENDING_GRACE_MS = 10 * 60_000;
 
 /** Largest sum of record sizes committed at once (the KV limit is 800 KiB). */
 const COMMIT_BYTES = 600_000;
@@ -136,12 +156,18 @@ export class Journal implements AsyncDisposable {
   /** Writes a new conversation's first record. */
   create(id: string, created: Extract<JournalRecord, { type: "created" }>): Promise<void> {
     return this.#op(async () => {
-      const head = await prepareValue(this.kv, ["log", id, 0], created);
-      const result = await this.#commit([{ key: ["conversation", id], versionstamp: null }], [
-        { type: "set", key: ["conversation", id], value: { createdAt: created.at } },
-        { type: "set", key: ["log", id, 0], value: head },
-      ]);
-      if (!result.ok) throw new Error(`Conversation ${id} exists already.`);
+      const prepared = await prepareValue(this.kv, ["log", id, 0], created);
+      const { checks, mutations } = storeValue(prepared);
+      const result = await this.#commit(
+        [{ key: ["conversation", id], versionstamp: null }, ...checks],
+        [
+          { type: "set", key: ["conversation", id], value: { createdAt: created.at } },
+          ...mutations,
+        ],
+      );
+      if (result.ok) return;
+      await discardValues(this.kv, [prepared]);
+      throw new Error(`Conversation ${id} exists already.`);
     });
   }
 
@@ -227,14 +253,20 @@ export class Journal implements AsyncDisposable {
         }
         if (consume) {
           checks.push(consume);
-          mutations.push({ type: "delete", key: consume.key });
+          mutations.push(...deleteValue(consume.key, consume.head));
           consume = undefined;
         }
-        for (const { record, head } of batch) {
-          mutations.push(...logMutations(id, next++, record, head));
+        for (const { record, prepared } of batch) {
+          const write = logWrite(id, record, prepared);
+          checks.push(...write.checks);
+          mutations.push(...write.mutations);
         }
         // Retried per commit: a busy store committed nothing, and an earlier batch stays.
-        if (!(await this.#commit(checks, mutations)).ok) return undefined;
+        if (!(await this.#commit(checks, mutations)).ok) {
+          await discardValues(this.kv, batches.slice(at).flat().map((one) => one.prepared));
+          return undefined;
+        }
+        next += batch.length;
       }
       return next - 1;
     });
@@ -257,26 +289,29 @@ export class Journal implements AsyncDisposable {
     return this.#op(async () => {
       const lease = ["lease", id];
       const key = ["log", id, seq + 1];
-      const head = await prepareValue(this.kv, key, started);
+      const prepared = await prepareValue(this.kv, key, started);
+      const { checks, mutations } = logWrite(id, started, prepared);
       const result = await this.#commit(
-        [{ key: lease, versionstamp: null }, { key, versionstamp: null }],
-        [{ type: "set", key: lease, value: { node } }, ...logMutations(id, seq + 1, started, head)],
+        [{ key: lease, versionstamp: null }, { key, versionstamp: null }, ...checks],
+        [{ type: "set", key: lease, value: { node } }, ...mutations],
       );
-      return result.ok ? { lease: result.versionstamp, seq: seq + 1 } : undefined;
+      if (result.ok) return { lease: result.versionstamp, seq: seq + 1 };
+      await discardValues(this.kv, [prepared]);
+      return undefined;
     });
   }
 
   async #prepare(id: string, first: number, records: JournalRecord[]) {
-    const batches: { record: JournalRecord; head: StoredValue }[][] = [[]];
+    const batches: { record: JournalRecord; prepared: PreparedValue }[][] = [[]];
     let bytes = 0;
     for (const [i, record] of records.entries()) {
-      const head = await prepareValue(this.kv, ["log", id, first + i], record);
-      const size = head instanceof Uint8Array ? head.length : 100;
+      const prepared = await prepareValue(this.kv, ["log", id, first + i], record);
+      const size = prepared.head instanceof Uint8Array ? prepared.head.length : 100;
       if (bytes + size > COMMIT_BYTES && batches.at(-1)!.length > 0) {
         batches.push([]);
         bytes = 0;
       }
-      batches.at(-1)!.push({ record, head });
+      batches.at(-1)!.push({ record, prepared });
       bytes += size;
     }
     return batches;
@@ -312,12 +347,18 @@ export class Journal implements AsyncDisposable {
     const key = ["inbox", id, Date.now(), ++this.#inboxCounter, crypto.randomUUID()];
     const lease = ["lease", id];
     return this.#op(async () => {
-      const value = await prepareValue(this.kv, key, item);
-      const mutations: Deno.KvMutation[] = [{ type: "set", key, value }];
-      if (leaseFor) mutations.push({ type: "set", key: lease, value: { node: leaseFor } });
-      const checks = leaseFor ? [{ key: lease, versionstamp: null }] : [];
+      const prepared = await prepareValue(this.kv, key, item);
+      const { checks, mutations } = storeValue(prepared);
+      if (leaseFor) {
+        mutations.push({ type: "set", key: lease, value: { node: leaseFor } });
+        checks.push({ key: lease, versionstamp: null });
+      }
       const result = await this.#commit(checks, mutations);
-      return result.ok ? { key, versionstamp: result.versionstamp, value: item } : undefined;
+      if (result.ok) {
+        return { key, versionstamp: result.versionstamp, value: item, head: prepared.head };
+      }
+      await discardValues(this.kv, [prepared]);
+      return undefined;
     });
   }
 
@@ -445,20 +486,28 @@ export class Journal implements AsyncDisposable {
     taskId: string,
     outcome: { state: TaskRecord["state"]; content: string },
   ): Promise<TaskRecord | undefined> {
-    const head = await prepareValue(this.kv, ["task_result", taskId], outcome.content);
     while (true) {
+      // Checked before anything is written: a delivery that changes nothing writes nothing.
       const entry = await this.kv.get<TaskRecord>(["task", taskId]);
       if (!entry.value || entry.value.state !== "running") return undefined;
       const task = { ...entry.value, state: outcome.state, finishedAt: Date.now() };
       const inboxKey = ["inbox", task.conversationId, Date.now(), ++this.#inboxCounter, taskId];
       const item: InboxItem = { type: "task_result", taskId };
-      const result = await this.#commit([entry], [
-        { type: "set", key: entry.key, value: task },
-        { type: "set", key: ["task_result", taskId], value: head },
-        { type: "delete", key: ["running_task", taskId] },
-        { type: "set", key: inboxKey, value: await prepareValue(this.kv, inboxKey, item) },
-      ]);
+      const values = [
+        await prepareValue(this.kv, ["task_result", taskId], outcome.content),
+        await prepareValue(this.kv, inboxKey, item),
+      ];
+      const writes = values.map(storeValue);
+      const result = await this.#commit(
+        [entry, ...writes.flatMap((write) => write.checks)],
+        [
+          { type: "set", key: entry.key, value: task },
+          { type: "delete", key: ["running_task", taskId] },
+          ...writes.flatMap((write) => write.mutations),
+        ],
+      );
       if (result.ok) return task;
+      await discardValues(this.kv, values);
     }
   }
 
@@ -491,6 +540,32 @@ export class Journal implements AsyncDisposable {
     });
   }
 
+  /**
+   * Removes chunks no value owns: those of writes that never committed
+   * (older than `graceMs`), and, once per journal, any that versions before
+   * this one left behind. Returns how many writes and chunks it removed.
+   */
+  sweepChunks(now: number = Date.now(), graceMs: number = PENDING_GRACE_MS): Promise<number> {
+    return this.#op(async () => {
+      let removed = await sweepPending(this.kv, now, graceMs);
+      if ((await this.kv.get(["meta", "orphans_scanned"])).versionstamp) return removed;
+      removed += await deleteOrphans(this.kv, await this.orphans());
+      await this.kv.set(["meta", "orphans_scanned"], now);
+      return removed;
+    });
+  }
+
+  /**
+   * Chunks that no stored value owns and no write under way claims. Reads
+   * the whole journal: for the one-time scan and for tests.
+   */
+  async orphans(): Promise<OrphanChunk[]> {
+    const found = await Promise.all(
+      CHUNKED.map(([prefix, depth]) => this.#op(() => findOrphans(this.kv, prefix, depth))),
+    );
+    return found.flat();
+  }
+
   /** Closes the store. */
   close(): void {
     this.kv.close();
@@ -503,19 +578,18 @@ export class Journal implements AsyncDisposable {
 }
 
 /**
- * What appending `record` at `seq` writes: the record, and the open-turn
- * marker that a turn's start sets and its end clears.
+ * What appending `record` (prepared at its key) checks and writes: the record, and the
+ * open-turn marker that a turn's start sets and its end clears.
  */
-function logMutations(
+function logWrite(
   id: string,
-  seq: number,
   record: JournalRecord,
-  head: StoredValue,
-): Deno.KvMutation[] {
-  const mutations: Deno.KvMutation[] = [{ type: "set", key: ["log", id, seq], value: head }];
+  prepared: PreparedValue,
+): { checks: Deno.AtomicCheck[]; mutations: Deno.KvMutation[] } {
+  const { checks, mutations } = storeValue(prepared);
   if (record.type === "turn_started") {
     mutations.push({ type: "set", key: ["open", id], value: true });
   }
   if (record.type === "turn_ended") mutations.push({ type: "delete", key: ["open", id] });
-  return mutations;
+  return { checks, mutations };
 }

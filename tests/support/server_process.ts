@@ -5,7 +5,8 @@
  * @module
  */
 import { delay } from "@std/async/delay";
-import { FIXTURE_TOOLS } from "./test_system.ts";
+import { assertNoOrphans, FIXTURE_TOOLS } from "./test_system.ts";
+import { Journal } from "../../src/journal/journal.ts";
 import { processStats } from "../../actors/tool_host/_process_stats.ts";
 
 const SERVE = new URL("../../src/http/serve.ts", import.meta.url).pathname;
@@ -67,8 +68,16 @@ export async function startServerProcess(
         child.kill("SIGKILL");
       } catch { /* it has exited already */ }
       await child.status;
+      await auditJournalFile(env.AGENT_DATA);
     },
   };
+}
+
+/** Fails if the journal file at `path` (when there is one) holds chunks that no value owns. */
+async function auditJournalFile(path: string | undefined): Promise<void> {
+  if (!path || path === ":memory:" || !(await Deno.stat(path).catch(() => undefined))) return;
+  await using journal = await Journal.open(path).catch(() => undefined);
+  if (journal) assertNoOrphans(await journal.orphans());
 }
 
 /** Sends JSON to the server and returns the status and parsed body. */

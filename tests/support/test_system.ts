@@ -39,6 +39,7 @@ export async function testSystem(
   settings: Partial<RuntimeSettings> = {},
   options: Partial<SystemOptions> = {},
 ): Promise<AgentSystem> {
+  const journal = auditOnClose(options.journal ?? await Journal.open(":memory:"));
   return await AgentSystem.start({
     model: new AnthropicModel({ apiKey: "sk-ant-test-key", baseURL: api.url }),
     modelName: "claude-test",
@@ -53,7 +54,27 @@ export async function testSystem(
     slots: new CallSlots({ max: 1000, maxQueued: 10_000 }),
     policies: callPolicies(),
     ...settings,
-  }, { journal: options.journal ?? await Journal.open(":memory:"), ...options });
+  }, { ...options, journal });
+}
+
+/**
+ * Makes closing `journal` fail if it holds a chunk that no value owns: every
+ * test that runs a system checks that its journal keeps no garbage.
+ */
+export function auditOnClose(journal: Journal): Journal {
+  const close = journal[Symbol.asyncDispose].bind(journal);
+  journal[Symbol.asyncDispose] = async () => {
+    const orphans = await journal.orphans().finally(close);
+    assertNoOrphans(orphans);
+  };
+  return journal;
+}
+
+/** Throws, naming them, if there are orphan chunks. */
+export function assertNoOrphans(orphans: { key: Deno.KvKey }[]): void {
+  if (orphans.length === 0) return;
+  const keys = orphans.slice(0, 5).map(({ key }) => JSON.stringify(key)).join(", ");
+  throw new Error(`The journal holds ${orphans.length} chunks that no value owns: ${keys}…`);
 }
 
 /** Collects a conversation's events. */
