@@ -150,3 +150,52 @@ Deno.test("a turn that outlasts AGENT_DRAIN_MS is left to recovery, which anothe
   await using next = await startServerProcess(env);
   await finishTimes(next.url, [id], "Recovered.");
 });
+
+/**
+ * Sends one HTTP/1.1 request over a plain socket, with exactly these headers
+ * (fetch does not let a caller set Host), and returns the status and JSON.
+ */
+async function rawRequest(url: string, head: string, body = "") {
+  const { hostname, port } = new URL(url);
+  using conn = await Deno.connect({ hostname, port: Number(port) });
+  const lines = `${head}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+  await conn.write(new TextEncoder().encode(lines));
+  const answer = await new Response(conn.readable).text();
+  const status = Number(answer.slice(9, 12));
+  return { status, body: JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4) || "null") };
+}
+
+Deno.test("DNS rebinding: a token-less server refuses a foreign Host or Origin, and its agent card names the configured URL", async () => {
+  await using server = await startServerProcess({ AGENT_DATA: ":memory:" });
+  const port = new URL(server.url).port;
+  const post = async (host: string, origin?: string) => {
+    const head = [
+      "POST /v1/conversations HTTP/1.1",
+      `Host: ${host}`,
+      "Content-Type: application/json",
+      ...(origin ? [`Origin: ${origin}`] : []),
+    ].join("\r\n");
+    const { status, body } = await rawRequest(server.url, head, "{}");
+    return [status, body.error?.type];
+  };
+  // A page on attacker.example whose name now resolves to 127.0.0.1.
+  const rebound = `attacker.example:${port}`;
+  assertEquals(await post(rebound, `http://${rebound}`), [403, "forbidden_host"]);
+  const own = `127.0.0.1:${port}`;
+  assertEquals(await post(own, "http://attacker.example"), [403, "forbidden_origin"]);
+  assertEquals(await post(own, `http://${own}`), [201, undefined]);
+  assertEquals(await post(`localhost:${port}`), [201, undefined]);
+
+  const card = (host: string, url: string) =>
+    rawRequest(url, `GET /.well-known/agent-card.json HTTP/1.1\r\nHost: ${host}`);
+  const served = await card(own, server.url);
+  assertEquals(served.body.supportedInterfaces[0].url, `${server.url}/a2a`);
+  await using named = await startServerProcess({
+    AGENT_DATA: ":memory:",
+    AGENT_ALLOWED_HOSTS: "agent.example.com",
+    AGENT_PUBLIC_URL: "https://agent.example.com/",
+  });
+  const namedCard = await card("agent.example.com", named.url);
+  assertEquals(namedCard.body.supportedInterfaces[0].url, "https://agent.example.com/a2a");
+  assertEquals((await card("evil.example", named.url)).status, 403);
+});

@@ -37,15 +37,20 @@ const JSON_RPC = {
 
 /**
  * The A2A routes for `system`; `token` is announced as the card's bearer
- * scheme (the app requires it on `/a2a`).
+ * scheme (the app requires it on `/a2a`), and `publicUrl` as where the
+ * endpoint is (a request's own `Host` is never trusted for it).
  *
  * @example
  * ```ts ignore
- * app.route("/", a2aRoutes(system, token));
+ * app.route("/", a2aRoutes(system, token, () => "https://agent.example.com"));
  * ```
  */
-export function a2aRoutes(system: AgentSystem, token?: string): OpenAPIHono {
-  const card = agentCard(system, "http://localhost", Boolean(token));
+export function a2aRoutes(
+  system: AgentSystem,
+  token: string | undefined,
+  publicUrl: () => string,
+): OpenAPIHono {
+  const card = agentCard(system, publicUrl(), Boolean(token));
   const handler = new DefaultRequestHandler(
     card,
     new InMemoryTaskStore(),
@@ -67,7 +72,7 @@ export function a2aRoutes(system: AgentSystem, token?: string): OpenAPIHono {
     }),
     (c) =>
       c.json(
-        AgentCard.toJSON(agentCard(system, originOf(c), Boolean(token))) as object,
+        AgentCard.toJSON(agentCard(system, publicUrl(), Boolean(token))) as object,
         200,
       ),
   );
@@ -124,14 +129,6 @@ async function serveJsonRpc(
   }
 }
 
-/** How clients reach this server: its Host (behind the front door the URL is a socket's). */
-function originOf(c: Context): string {
-  const url = new URL(c.req.url);
-  const scheme = c.req.header("x-forwarded-proto") ??
-    (url.protocol === "https:" ? "https" : "http");
-  return `${scheme}://${c.req.header("host") ?? url.host}`;
-}
-
 function rpcError(id: unknown, code: number, message: string) {
   return { jsonrpc: "2.0", id, error: { code, message } };
 }
@@ -150,7 +147,7 @@ function agentCard(system: AgentSystem, origin: string, tokenRequired: boolean):
       "Claude with tools that run isolated and in parallel; each message is a turn of the conversation its contextId names.",
     version: config.version,
     supportedInterfaces: [{
-      url: `${origin}${ENDPOINT}`,
+      url: new URL(ENDPOINT, origin).href,
       protocolBinding: "JSONRPC",
       protocolVersion: "1.0",
       tenant: "",

@@ -15,6 +15,7 @@ import { taskRoutes } from "./tasks.ts";
 import { errorBody, notFound, onError, RETRY_AFTER_SECONDS, unavailable } from "./errors.ts";
 import { limitBody } from "./validation.ts";
 import { pageRoutes } from "./page.ts";
+import { type AllowedHosts, guardHost } from "./host_guard.ts";
 import { a2aRoutes } from "./a2a.ts";
 import { json } from "./schemas.ts";
 import config from "../../deno.json" with { type: "json" };
@@ -25,6 +26,16 @@ export interface AppOptions {
   platform: Platform;
   /** Required as `Authorization: Bearer <token>` on every `/v1` route when set. */
   token?: string;
+  /**
+   * The names served besides loopback ones (`AGENT_ALLOWED_HOSTS`); "any"
+   * for every name. Default: "any" with a token, else loopback names only.
+   */
+  allowedHosts?: AllowedHosts;
+  /**
+   * Where clients reach this server (`AGENT_PUBLIC_URL`), as the agent card
+   * announces it; never taken from a request. Default `http://localhost`.
+   */
+  publicUrl?: () => string;
   /** Largest accepted request body. Default 1 MiB. */
   maxBodyBytes?: number;
   /**
@@ -49,6 +60,7 @@ export function createApp(options: AppOptions): OpenAPIHono {
   const app = new OpenAPIHono();
   app.notFound(notFound);
   app.onError(onError);
+  app.use(guardHost(options.allowedHosts ?? (options.token ? "any" : [])));
   app.use(async (c, next) => {
     if (!shutdown.aborted) return await next();
     c.header("Connection", "close");
@@ -118,7 +130,7 @@ export function createApp(options: AppOptions): OpenAPIHono {
     }));
   app.route("/v1/conversations", conversationRoutes(system, shutdown));
   app.route("/v1/tasks", taskRoutes(system.tasks));
-  app.route("/", a2aRoutes(system, options.token));
+  app.route("/", a2aRoutes(system, options.token, options.publicUrl ?? (() => "http://localhost")));
   describeApi(app, Boolean(options.token));
   return app;
 }

@@ -12,6 +12,7 @@ import { serveGuarded } from "./front_door.ts";
 import { delay } from "@std/async/delay";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import { wholeNumber } from "../whole_number.ts";
+import { isLoopbackName, parseAllowedHosts } from "./host_guard.ts";
 
 /**
  * Starts the server and resolves once it has stopped (SIGINT or SIGTERM).
@@ -39,7 +40,7 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
   const listen = listenOptions(env);
   const token = env.get("AGENT_API_TOKEN") || undefined;
   env.delete("AGENT_API_TOKEN"); // a secret, like the API key: no tool may read it
-  if (!token && !isLoopback(listen.hostname)) {
+  if (!token && !isLoopbackName(listen.hostname)) {
     throw new ConfigError(
       `Refusing to listen on ${listen.hostname} without AGENT_API_TOKEN: set a token, or listen on loopback (HOST=127.0.0.1).`,
     );
@@ -48,17 +49,21 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
   const { system, platform } = runtime;
   console.error(`Journal: ${runtime.dataPath}`);
   const shutdown = new AbortController();
+  let publicUrl = listen.publicUrl ?? "http://localhost";
   const app = createApp({
     system,
     platform,
     token,
+    allowedHosts: listen.allowedHosts ?? (token ? "any" : []),
+    publicUrl: () => publicUrl,
     maxBodyBytes: listen.maxBodyBytes,
     shutdown: shutdown.signal,
   });
-  const onListen = ({ hostname, port }: Deno.NetAddr) =>
-    console.error(
-      `Listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`,
-    );
+  const onListen = ({ hostname, port }: Deno.NetAddr) => {
+    const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
+    publicUrl = listen.publicUrl ?? url;
+    console.error(`Listening on ${url}`);
+  };
   // Deno Deploy fronts connections itself; anywhere else the front door guards them, unless
   // the operator says a reverse proxy in front already does.
   const server = platform.deploy || env.get("AGENT_FRONT_DOOR") === "off"
@@ -107,6 +112,9 @@ ${RUNTIME_FLAGS}
 ${RUNTIME_ENV}
 Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs a token),
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
+AGENT_ALLOWED_HOSTS (names served besides localhost, 127.0.0.1 and ::1, comma-separated; with a
+token and no list, any name), AGENT_PUBLIC_URL (where clients reach this server, for the A2A
+agent card; default the address it listens on),
 AGENT_MAX_BODY_BYTES (default 1048576), AGENT_MAX_CONNECTIONS (connections served at once; more
 get 503; default from the open-file limit, at most 1000), AGENT_REQUEST_TIMEOUT_MS (a connection
 must send its whole request within it, else 408; default 10000), AGENT_FRONT_DOOR=off (serve with
@@ -134,6 +142,8 @@ function listenOptions(env: Deno.Env) {
       3_600_000,
     ),
     hostname: env.get("HOST") ?? (deploy ? "0.0.0.0" : "127.0.0.1"),
+    allowedHosts: parseAllowedHosts(env.get("AGENT_ALLOWED_HOSTS")),
+    publicUrl: publicUrlOf(env.get("AGENT_PUBLIC_URL")),
     port: wholeNumber("PORT", env.get("PORT"), 8000, 0, 65535),
     maxBodyBytes: wholeNumber(
       "AGENT_MAX_BODY_BYTES",
@@ -165,8 +175,16 @@ function defaultMaxConnections(): number {
   return 300;
 }
 
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+/** `AGENT_PUBLIC_URL`: an http(s) URL, or none. */
+function publicUrlOf(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const url = URL.parse(value);
+  if (url?.protocol !== "http:" && url?.protocol !== "https:") {
+    throw new ConfigError(
+      `AGENT_PUBLIC_URL must be an http:// or https:// URL (where clients reach this server), got "${value}".`,
+    );
+  }
+  return url.href;
 }
 
 /**

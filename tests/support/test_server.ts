@@ -17,10 +17,13 @@ export function startTestServer(
   system: AgentSystem,
   options: Partial<AppOptions> = {},
 ): TestServer {
-  const app = createApp({ system, platform: detectPlatform(), ...options });
+  let url = "";
+  const publicUrl = () => url;
+  const app = createApp({ system, platform: detectPlatform(), publicUrl, ...options });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  url = `http://127.0.0.1:${server.addr.port}`;
   return {
-    url: `http://127.0.0.1:${server.addr.port}`,
+    url,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
