@@ -149,8 +149,11 @@ export class ToolCatalog {
    */
   with(tools: CatalogTool[]): ToolCatalog {
     const problems: string[] = [];
+    const added = new Map<string, CatalogTool>();
     for (const tool of tools) {
-      const taken = this.#tools.get(tool.name);
+      // A server's own names may collide too: `a.b` and `a/b` both become `…__a_b`.
+      const taken = this.#tools.get(tool.name) ?? added.get(tool.name);
+      added.set(tool.name, tool);
       if (taken) {
         problems.push(
           `two tools are named "${tool.name}": ${taken.moduleUrl} and ${tool.moduleUrl} (rename one, or its server)`,

@@ -306,3 +306,54 @@ Deno.test("MCP calls take no worker slot: with one worker, a batch of them runs 
   ]);
   assertEquals(events.filter((event) => event.type === "tool_call_queued"), []);
 });
+
+/** The misbehaving server of the fixtures, in one of its modes. */
+function hostileServer(mode: string) {
+  const script = new URL("./fixtures/hostile_mcp/server.ts", import.meta.url).pathname;
+  return { command: Deno.execPath(), args: ["run", "--no-check", "--no-lock", script, mode] };
+}
+
+Deno.test("MCP servers whose tool lists are endless, huge or colliding are refused at start, saying why", async (t) => {
+  const refused = async (mode: string, ...parts: string[]) => {
+    const error = await assertRejects(
+      () => createAgentSystem({ apiKey: "sk-ant-test", mcpServers: { h: hostileServer(mode) } }),
+      ConfigError,
+    );
+    for (const part of parts) assertStringIncludes(error.message, part);
+  };
+  await t.step(
+    "a tools/list that pages forever",
+    () => refused("endless_pages", "was still listing tools after 100 pages (100 tools)"),
+  );
+  await t.step(
+    "10,000 tools",
+    () => refused("many_tools", "offers more than 250 tools, the most one server may offer"),
+  );
+  await t.step("names that collide once made valid for the API", () =>
+    refused(
+      "colliding_names",
+      'two tools are named "h__a_b": mcp://h/a.b and mcp://h/a%2Fb',
+      'two tools are named "h__same"',
+    ));
+});
+
+Deno.test("a stdio MCP result of 9 MiB reaches the model cut to its limit; one over 10 MiB fails its call clearly and the server is started again", async () => {
+  await using test = await agentsWith({ mcpServers: { h: hostileServer("huge_results") } });
+  const conversation = await test.agents.createConversation();
+  const calls = [9 * 1024 * 1024, 11 * 1024 * 1024, 100].map((bytes) => ({
+    name: "h__big",
+    input: { bytes },
+  }));
+  const [nine, eleven, small] = resultsSeen(await conversation.send(JSON.stringify(calls)));
+  assertEquals(nine.is_error, undefined);
+  assertStringIncludes(nine.content, "[Truncated by the runtime: the tool returned");
+  assertEquals(eleven.is_error, true);
+  assertStringIncludes(
+    eleven.content,
+    "it sent a message over 10485760 bytes, more than a stdio MCP server may send",
+  );
+  // The small call shared the session that was cut; the next call starts the server again.
+  assert(small.is_error || small.content === "y".repeat(100));
+  const [again] = resultsSeen(await conversation.send(JSON.stringify([calls[2]])));
+  assertEquals(again.content, "y".repeat(100));
+});

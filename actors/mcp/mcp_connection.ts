@@ -17,10 +17,20 @@ import {
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import { errorMessage } from "../../src/_error_message.ts";
+import { LineBuffer, MessageTooLarge } from "./_line_buffer.ts";
 import type { McpServerSpec } from "../../src/mcp_servers.ts";
 
-/** How long a server has to answer MCP's `initialize` and `tools/list`. */
-export const MCP_CONNECT_TIMEOUT_MS = 30_000;
+/** How long a server has to start and list all its tools (`initialize`, then `tools/list`). */
+export const MCP_START_TIMEOUT_MS = 30_000;
+
+/**
+ * The most tools one server may offer: every model request carries every
+ * tool's definition (10,000 tools made each request 1.18 MB).
+ */
+export const MAX_TOOLS_PER_SERVER = 250;
+
+/** The most pages of `tools/list` read from one server. */
+const MAX_TOOL_PAGES = 100;
 
 /** What a stdio server gets of this process's environment: no secrets, only what finding and fetching packages needs. */
 const PASSED_ENV = [
@@ -68,21 +78,49 @@ export class McpConnection implements AsyncDisposable {
   /** The client of the session that is open now. */
   #live: Client | undefined;
   #stderr = "";
+  /** Why the session ended, when the server sent more than a message may hold. */
+  #tooLarge: string | undefined;
   #closed = false;
 
   constructor(readonly name: string, readonly spec: McpServerSpec) {}
 
-  /** The server's tools; rejects with a message that says what went wrong. */
+  /**
+   * The server's tools, read within {@linkcode MCP_START_TIMEOUT_MS} in all,
+   * at most {@linkcode MAX_TOOLS_PER_SERVER} of them in at most 100 pages;
+   * rejects with a message that says what went wrong.
+   */
   async listTools(): Promise<Tool[]> {
-    const client = await this.#client();
+    const signal = AbortSignal.timeout(MCP_START_TIMEOUT_MS);
+    const client = await this.#client(signal);
     const tools: Tool[] = [];
     let cursor: string | undefined;
-    do {
-      const page = await client.listTools({ cursor }, { timeout: MCP_CONNECT_TIMEOUT_MS });
+    for (let pages = 0; pages === 0 || cursor; pages++) {
+      if (pages === MAX_TOOL_PAGES) {
+        throw new McpServerUnavailable(
+          `${this.#describe()} was still listing tools after ${MAX_TOOL_PAGES} pages (${tools.length} tools); a server may offer at most ${MAX_TOOLS_PER_SERVER}`,
+        );
+      }
+      const page = await this.#listPage(client, cursor, signal);
       tools.push(...page.tools);
+      if (tools.length > MAX_TOOLS_PER_SERVER) {
+        throw new McpServerUnavailable(
+          `${this.#describe()} offers more than ${MAX_TOOLS_PER_SERVER} tools, the most one server may offer (every model request carries every tool's definition): offer fewer, or split them over several servers`,
+        );
+      }
       cursor = page.nextCursor;
-    } while (cursor);
+    }
     return tools;
+  }
+
+  async #listPage(client: Client, cursor: string | undefined, signal: AbortSignal) {
+    try {
+      return await client.listTools({ cursor }, { signal, timeout: MCP_START_TIMEOUT_MS });
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      throw new McpServerUnavailable(
+        `${this.#describe()} did not list its tools within ${MCP_START_TIMEOUT_MS} ms`,
+      );
+    }
   }
 
   /**
@@ -127,9 +165,9 @@ export class McpConnection implements AsyncDisposable {
   }
 
   /** The open session, or a new one if there is none (never started, or the server stopped). */
-  #client(): Promise<Client> {
+  #client(signal?: AbortSignal): Promise<Client> {
     if (this.#closed) return Promise.reject(new Error(`the MCP server ${this.name} is closed`));
-    this.#session ??= this.#open().catch((error) => {
+    this.#session ??= this.#open(signal).catch((error) => {
       this.#session = undefined;
       const failed = "url" in this.spec ? "did not answer" : "did not start";
       throw new McpServerUnavailable(`${this.#describe()} ${failed}: ${this.#reason(error)}`);
@@ -137,11 +175,15 @@ export class McpConnection implements AsyncDisposable {
     return this.#session;
   }
 
-  async #open(): Promise<Client> {
+  async #open(signal?: AbortSignal): Promise<Client> {
     this.#stderr = "";
+    this.#tooLarge = undefined;
     const client = new Client({ name: "agent-runtime", version: "0.1.0" });
     client.onclose = () => this.#forget(client);
-    await client.connect(this.#transport(), { timeout: MCP_CONNECT_TIMEOUT_MS });
+    client.onerror = (error: Error) => {
+      if (error instanceof MessageTooLarge) this.#tooLarge = error.message;
+    };
+    await client.connect(this.#transport(), { timeout: MCP_START_TIMEOUT_MS, signal });
     this.#live = client;
     return client;
   }
@@ -171,6 +213,8 @@ export class McpConnection implements AsyncDisposable {
       env: { ...env, ...this.spec.env },
       stderr: "pipe",
     });
+    // The SDK's own buffer is quadratic in a message's size (see _line_buffer.ts).
+    (transport as unknown as { _readBuffer: LineBuffer })._readBuffer = new LineBuffer();
     const decoder = new TextDecoder();
     transport.stderr?.on("data", (chunk: Uint8Array) => {
       this.#stderr = (this.#stderr + decoder.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
@@ -190,9 +234,9 @@ export class McpConnection implements AsyncDisposable {
   }
 
   #whyStopped(): string {
-    const said = this.#lastLines(1);
+    const said = this.#tooLarge ?? this.#lastLines(1);
     return `${this.#describe()} stopped during the call${
-      said ? ` (it said: ${said})` : ""
+      said ? ` (${this.#tooLarge ? "" : "it said: "}${said})` : ""
     }; it will be started again on the next call.`;
   }
 

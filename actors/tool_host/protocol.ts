@@ -11,6 +11,7 @@
  */
 import type { ReuseTerms, ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { WorkerSpec } from "../tool_worker/worker_pool.ts";
+import { concat } from "@std/bytes/concat";
 
 /** A call as it crosses to the host: the request without its callbacks. */
 export type HostedCall = Omit<
@@ -164,14 +165,7 @@ export class FrameWriter {
 }
 
 function concatenate(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0] : concat(chunks);
 }
 
 /** Chunks as they came, copied once into the frame that needs them. */
