@@ -120,7 +120,7 @@ Deno.test("a denied call reaches the model as an error with the reason, and neve
     ),
   );
   // Replayed from the journal, the decision is there too.
-  const replayed = await conversation.eventsAfter(-1);
+  const replayed = await Array.fromAsync(conversation.eventsAfter(-1));
   assertEquals(
     replayed.filter((e) => e.type.startsWith("tool_call_") && "callId" in e && e.callId === callId)
       .map((e) => e.type),

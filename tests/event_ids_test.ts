@@ -91,7 +91,7 @@ Deno.test("a client that asks for everything mid-call gets the journal's events 
   const progress = nextEvent(conversation, "tool_call_progress");
   const turn = conversation.send("Sleep a minute.");
   const { id } = await progress;
-  const everything = await conversation.eventsAfter(0);
+  const everything = await Array.fromAsync(conversation.eventsAfter(0));
   assertEquals(everything.at(-1)?.type, "tool_call_progress");
   assertEquals(everything.at(-1)?.id, id);
   const ids = everything.map((event) => event.id);

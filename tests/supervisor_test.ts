@@ -214,11 +214,11 @@ Deno.test("a conversation nobody watches asks the model in one piece, and its ev
   assertEquals(result, { ...result, status: "completed", text: "The answer is A." });
   assertEquals(api.requests.map((request) => request.body.stream ?? false), [false, false]);
   // Who reconnects later still reads every answer, one delta per model call.
-  const unwatched = await conversation.eventsAfter(0);
+  const unwatched = await Array.fromAsync(conversation.eventsAfter(0));
   const deltas = unwatched.filter((event) => event.type === "text_delta");
   assertEquals(deltas.map((event) => event.text), ["Step one.", "The answer is A."]);
   // The next model call is announced after the results it carries, as when watched.
-  const live = await conversation.eventsAfter(unwatched[0].id); // from memory, as it happened
+  const live = await Array.fromAsync(conversation.eventsAfter(unwatched[0].id)); // from memory, as it happened
   assertEquals(live.map((event) => event.type).slice(3, 8), [
     "tool_call_started",
     "tool_call_finished",

@@ -244,7 +244,7 @@ export class ConversationSupervisor {
    * The events after the one with id `lastId`: from memory when it reaches
    * back that far, else replayed from the journal.
    */
-  eventsAfter(lastId: number): Promise<ConversationEvent[]> {
+  eventsAfter(lastId: number): AsyncGenerator<ConversationEvent> {
     return this.#events.eventsAfter(lastId);
   }
 

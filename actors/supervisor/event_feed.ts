@@ -7,7 +7,7 @@
  */
 import type { ConversationEvent, ConversationEventInit } from "../../src/events.ts";
 import type { Journal } from "../../src/journal/journal.ts";
-import { EVENT_ID_STRIDE, eventsOfRecords, seqOfEventId } from "../../src/journal/record_events.ts";
+import { EVENT_ID_STRIDE, replayEvents, seqOfEventId } from "../../src/journal/record_events.ts";
 
 /** A tool call that has started and not yet finished. */
 export interface CallInFlight {
@@ -103,16 +103,22 @@ export class EventFeed {
    * The events after the one with id `lastId`: from memory when it reaches
    * back that far, else rebuilt from the journal (after a restart, or in
    * another process), where only durable events are, followed by those of
-   * this process since the journal's last record.
+   * this process since the journal's last record. They come as the journal
+   * is read: a replay of a long conversation holds one record at a time.
    */
-  async eventsAfter(lastId: number): Promise<ConversationEvent[]> {
+  async *eventsAfter(lastId: number): AsyncGenerator<ConversationEvent> {
     const oldest = this.#recent[0];
-    if (oldest && oldest.id <= lastId) return this.#recent.filter((event) => event.id > lastId);
-    const records = await this.#journal.records(this.#conversationId);
-    const replayed = eventsOfRecords(this.#conversationId, records, seqOfEventId(lastId));
+    if (oldest && oldest.id <= lastId) {
+      return yield* this.#recent.filter((event) => event.id > lastId);
+    }
+    const records = this.#journal.eachRecord(this.#conversationId);
+    let newest = lastId;
+    for await (const event of replayEvents(this.#conversationId, records, seqOfEventId(lastId))) {
+      newest = event.id;
+      yield event;
+    }
     // What came since the journal's last record (streamed text, progress) is only in memory.
-    const newest = replayed.at(-1)?.id ?? lastId;
-    return [...replayed, ...this.#recent.filter((event) => event.id > newest)];
+    yield* this.#recent.filter((event) => event.id > newest);
   }
 
   #track(event: ConversationEventInit, at: number): void {

@@ -1,4 +1,5 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { countingKv } from "../../tests/support/counting_kv.ts";
 import type { ConversationEvent } from "../../src/events.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import { EVENT_ID_STRIDE } from "../../src/journal/record_events.ts";
@@ -22,7 +23,7 @@ Deno.test("event ids follow the journal's seq and count up from it; listeners ge
   assertEquals(heard.every((event) => event.conversationId === "c1"), true);
   assertEquals(feed.watched, false);
   // A client that reconnects after the second event gets the rest from memory.
-  const after = await feed.eventsAfter(heard[1].id);
+  const after = await Array.fromAsync(feed.eventsAfter(heard[1].id));
   assertEquals(after.map((event) => event.type), ["model_call_started", "text_delta"]);
 });
 
@@ -46,4 +47,22 @@ Deno.test("a call is in flight from queued to finished, with its state and retry
   assertEquals(feed.callsInFlight.map((c) => [c.state, c.attempt]), [["running", 2]]);
   feed.emit({ type: "tool_call_finished", ...call, status: "succeeded", ms: 5, content: "ok" }, 3);
   assertEquals(feed.callsInFlight, []);
+});
+
+Deno.test("a replay from the journal sends its first events before it has read the rest", async () => {
+  const counted = countingKv(await Deno.openKv(":memory:"));
+  await using journal = new Journal(counted.kv);
+  await journal.create("c1", { type: "created", modelName: "claude-test", tools: [], at: 0 });
+  const text = "x".repeat(300_000);
+  for (let turn = 1; turn <= 20; turn++) {
+    const cause = { type: "user_message" as const, messageId: `m${turn}`, text };
+    await journal.append("c1", turn - 1, [{ type: "turn_started", turn, cause, at: turn }]);
+  }
+  const before = counted.bytesRead();
+  const replay = new EventFeed(journal, "c1").eventsAfter(0);
+  const first = await replay.next();
+  assertEquals(first.value?.type, "turn_started");
+  const read = counted.bytesRead() - before;
+  assert(read < 1_000_000, `read ${read} bytes of 6 MB before the first event`);
+  assertEquals((await Array.fromAsync(replay)).length, 19);
 });

@@ -11,7 +11,8 @@ import type { ConversationEvent } from "../events.ts";
 /** Where the events come from, and the ones a reconnecting client missed. */
 export interface EventSource {
   subscribe(listener: (event: ConversationEvent) => void): () => void;
-  eventsAfter?(lastId: number): Promise<ConversationEvent[]>;
+  /** The events after `lastId`, read as they are sent. */
+  eventsAfter?(lastId: number): AsyncIterable<ConversationEvent>;
 }
 
 /**
@@ -60,11 +61,11 @@ export function streamEvents(
       await stream.writeSSE({ id: String(event.id), event: event.type, data });
     };
     // Live events queue behind the replay; they are subscribed to first, so none falls between.
-    let chain = options.after === undefined || !source.eventsAfter
-      ? Promise.resolve()
-      : source.eventsAfter(options.after).then(async (missed) => {
-        for (const event of missed) await send(event);
-      });
+    const missed = options.after === undefined ? undefined : source.eventsAfter?.(options.after);
+    let chain = (async () => {
+      // One at a time, each written before the next is read: a long replay holds little.
+      for await (const event of missed ?? []) await send(event);
+    })().catch(() => done.resolve()); // the journal failed mid-replay: the client reconnects
     let unread = 0;
     const unsubscribe = source.subscribe((event) => {
       if (options.filter && !options.filter(event)) return;

@@ -192,38 +192,43 @@ export interface ListedValue<T> {
  * Lists the values stored under `prefix` whose keys are `depth` parts long,
  * in key order, joined with their chunks (which sort right behind them).
  */
-export async function listValues<T>(
+export function listValues<T>(
   kv: Deno.Kv,
   selector: Deno.KvListSelector,
   depth: number,
 ): Promise<ListedValue<T>[]> {
-  const values: ListedValue<T>[] = [];
+  return Array.fromAsync(eachValue<T>(kv, selector, depth));
+}
+
+/**
+ * The values of {@linkcode listValues} one at a time, as they are read: a
+ * reader holds one value (and its chunks) at a time, however many there are.
+ */
+export async function* eachValue<T>(
+  kv: Deno.Kv,
+  selector: Deno.KvListSelector,
+  depth: number,
+): AsyncGenerator<ListedValue<T>> {
   let head: Deno.KvEntry<StoredValue> | undefined;
   let chunks: Uint8Array[] = [];
-  const flush = () => {
-    if (head) {
-      values.push({
-        key: head.key,
-        versionstamp: head.versionstamp,
-        value: decodeValue<T>(head.value, chunks),
-        head: head.value,
-      });
-    }
-    head = undefined;
-    chunks = [];
-  };
+  const decoded = (head: Deno.KvEntry<StoredValue>): ListedValue<T> => ({
+    key: head.key,
+    versionstamp: head.versionstamp,
+    value: decodeValue<T>(head.value, chunks),
+    head: head.value,
+  });
   for await (const entry of kv.list<StoredValue | Uint8Array>(selector)) {
     if (entry.key.length === depth) {
-      flush();
+      if (head) yield decoded(head);
       head = entry as Deno.KvEntry<StoredValue>;
+      chunks = [];
     } else if (
       head && !(head.value instanceof Uint8Array) && entry.key[depth] === head.value.blob
     ) {
       chunks.push(entry.value as Uint8Array);
     }
   }
-  flush();
-  return values;
+  if (head) yield decoded(head);
 }
 
 /** A chunk that no head points to and no pending mark claims. */

@@ -4,6 +4,8 @@
  *
  * Keys:
  * - `["conversation", id]`: that it exists, and when it was created
+ * - `["by_time", createdAt, id]`: the same, in the order conversations are listed
+ * - `["title", id]`: the start of its first message, written with that message
  * - `["log", id, seq]`: its records, from 0 (`created`) on
  * - `["open", id]`: present while a turn has started and not ended
  * - `["inbox", id, at, n]`: messages and task results not yet taken into a turn
@@ -13,6 +15,7 @@
  * - `["approval", id, callId]`: the decision on a call awaiting approval, written once
  * - `["pending_blob", blob]`: chunks of a large value whose head is not committed yet
  * - `["meta", "orphans_scanned"]`: that chunks older versions left behind were removed
+ * - `["meta", "listing_indexed"]`: that conversations older versions wrote are in `by_time`
  *
  * Values over 60 KB are stored in chunks under their key (`_stored_value.ts`);
  * nothing else is ever left under a key.
@@ -22,6 +25,7 @@ import {
   deleteOrphans,
   deleteValue,
   discardValues,
+  eachValue,
   findOrphans,
   type ListedValue,
   listValues,
@@ -77,6 +81,9 @@ const CHUNKED: [Deno.KvKey, number][] = [[["log"], 3], [["inbox"], 5], [["task_r
  */
 export const PENDING_GRACE_MS = 10 * 60_000;
 
+/** How much of its first message a conversation's title keeps. */
+const TITLE_CHARACTERS = 120;
+
 /** Largest sum of record sizes committed at once (the KV limit is 800 KiB). */
 const COMMIT_BYTES = 600_000;
 
@@ -122,6 +129,7 @@ export class Journal implements AsyncDisposable {
     const journal = new Journal(await Deno.openKv(path), file);
     try {
       await journal.#op(() => journal.kv.set(["opened"], Date.now()));
+      await journal.#op(() => journal.#indexOlderConversations());
     } catch (error) {
       journal.close();
       throw error;
@@ -162,6 +170,7 @@ export class Journal implements AsyncDisposable {
         [{ key: ["conversation", id], versionstamp: null }, ...checks],
         [
           { type: "set", key: ["conversation", id], value: { createdAt: created.at } },
+          { type: "set", key: ["by_time", created.at, id], value: true },
           ...mutations,
         ],
       );
@@ -181,31 +190,66 @@ export class Journal implements AsyncDisposable {
   /**
    * The newest conversations first, at most `limit`: when each was created,
    * whether a turn is open, and the first message's start as its title.
+   * Reads only what it returns, however many conversations there are.
    */
   list(limit: number): Promise<ConversationSummary[]> {
     return this.#op(async () => {
-      const all = await Array.fromAsync(
-        this.kv.list<{ createdAt: number }>({ prefix: ["conversation"] }, { batchSize: 1000 }),
+      const newest = await Array.fromAsync(
+        this.kv.list({ prefix: ["by_time"] }, { reverse: true, limit }),
       );
-      const newest = all.sort((a, b) => b.value.createdAt - a.value.createdAt).slice(0, limit);
-      return await Promise.all(newest.map(async ({ key, value }) => {
-        const id = key[1] as string;
-        const [open, first] = await Promise.all([
-          this.kv.get(["open", id]),
-          readValue<JournalRecord>(this.kv, ["log", id, 1]),
-        ]);
-        const title = first?.type === "turn_started" ? turnText(first.cause).slice(0, 120) : "";
-        return { id, createdAt: value.createdAt, turnOpen: open.versionstamp !== null, title };
-      }));
+      const summaries: ConversationSummary[] = [];
+      // getMany reads at most 10 keys: a title and an open-turn marker for each of 5.
+      for (let first = 0; first < newest.length; first += 5) {
+        const ids = newest.slice(first, first + 5).map(({ key }) => key[2] as string);
+        const found = await this.kv.getMany<unknown[]>(
+          ids.flatMap((id) => [["title", id], ["open", id]]),
+        );
+        ids.forEach((id, i) =>
+          summaries.push({
+            id,
+            createdAt: newest[first + i].key[1] as number,
+            title: (found[2 * i].value as string | null) ?? "",
+            turnOpen: found[2 * i + 1].versionstamp !== null,
+          })
+        );
+      }
+      return summaries;
     });
   }
 
+  /**
+   * Puts the conversations that versions before the listing index wrote
+   * into it, with their titles: once per journal, at its first opening.
+   */
+  async #indexOlderConversations(): Promise<void> {
+    if ((await this.kv.get(["meta", "listing_indexed"])).versionstamp) return;
+    const conversations = this.kv.list<{ createdAt: number }>({ prefix: ["conversation"] });
+    for await (const { key, value } of conversations) {
+      const id = key[1] as string;
+      const first = await readValue<JournalRecord>(this.kv, ["log", id, 1]);
+      const atomic = this.kv.atomic().set(["by_time", value.createdAt, id], true);
+      if (first?.type === "turn_started") atomic.set(["title", id], titleOf(first));
+      await atomic.commit();
+    }
+    await this.kv.set(["meta", "listing_indexed"], Date.now());
+  }
+
   /** Every record of a conversation, with its sequence number. */
-  async records(id: string): Promise<{ seq: number; record: JournalRecord }[]> {
-    const listed = await this.#op(() =>
-      listValues<JournalRecord>(this.kv, { prefix: ["log", id] }, 3)
-    );
-    return listed.map(({ key, value }) => ({ seq: key[2] as number, record: value }));
+  records(id: string): Promise<{ seq: number; record: JournalRecord }[]> {
+    return Array.fromAsync(this.eachRecord(id));
+  }
+
+  /**
+   * The records of a conversation one at a time, as they are read: for
+   * readers that must not hold a whole long conversation in memory.
+   */
+  async *eachRecord(id: string): AsyncGenerator<{ seq: number; record: JournalRecord }> {
+    const values = eachValue<JournalRecord>(this.kv, { prefix: ["log", id] }, 3);
+    while (true) {
+      const next = await this.#op(() => values.next());
+      if (next.done) return;
+      yield { seq: next.value.key[2] as number, record: next.value.value };
+    }
   }
 
   /** Applies the records written after `loaded.seq` (by another process) to `loaded`. */
@@ -578,8 +622,9 @@ export class Journal implements AsyncDisposable {
 }
 
 /**
- * What appending `record` (prepared at its key) checks and writes: the record, and the
- * open-turn marker that a turn's start sets and its end clears.
+ * What appending `record` (prepared at its key) checks and writes: the
+ * record, the open-turn marker that a turn's start sets and its end clears,
+ * and with the first turn's start the conversation's title.
  */
 function logWrite(
   id: string,
@@ -589,7 +634,16 @@ function logWrite(
   const { checks, mutations } = storeValue(prepared);
   if (record.type === "turn_started") {
     mutations.push({ type: "set", key: ["open", id], value: true });
+    // The first message names the conversation in listings.
+    if (prepared.key[2] === 1) {
+      mutations.push({ type: "set", key: ["title", id], value: titleOf(record) });
+    }
   }
   if (record.type === "turn_ended") mutations.push({ type: "delete", key: ["open", id] });
   return { checks, mutations };
+}
+
+/** A conversation's title: the start of the message that began its first turn. */
+function titleOf(started: Extract<JournalRecord, { type: "turn_started" }>): string {
+  return turnText(started.cause).slice(0, TITLE_CHARACTERS);
 }

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { Journal } from "./journal.ts";
 import type { JournalRecord } from "./records.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
+import { countingKv } from "../../tests/support/counting_kv.ts";
 
 /** Large enough to be stored in chunks. */
 const BIG = "x".repeat(300_000);
@@ -111,4 +112,43 @@ Deno.test("the chunk sweep removes the leftovers of an older version once, and a
   assertEquals(await journal.orphans(), []);
   assertEquals(await Array.fromAsync(journal.kv.list({ prefix: ["pending_blob"] })), []);
   assertEquals(await journal.records("c").then((records) => records.length), 1);
+});
+
+Deno.test("listing the newest conversations reads only what it returns, however large the others are", async () => {
+  const counted = countingKv(await Deno.openKv(":memory:"));
+  await using journal = new Journal(counted.kv);
+  for (let i = 0; i < 30; i++) {
+    const id = `c${String(i).padStart(2, "0")}`;
+    await journal.create(id, { ...created, at: i });
+    await journal.append(id, 0, [started(`message ${i} ${BIG}`)]);
+  }
+  const before = counted.bytesRead();
+  const listed = await journal.list(3);
+  assertEquals(listed.map(({ id, createdAt }) => [id, createdAt]), [["c29", 29], ["c28", 28], [
+    "c27",
+    27,
+  ]]);
+  assertEquals(listed[0].title, `message 29 ${"x".repeat(120 - 11)}`);
+  assert(counted.bytesRead() - before < 2_000, `read ${counted.bytesRead() - before} bytes`);
+});
+
+Deno.test("conversations written before the listing index are indexed, with titles, when the journal opens", async () => {
+  const path = `${await Deno.makeTempDir()}/journal.kv`;
+  {
+    await using journal = await Journal.open(path);
+    await journal.create("old", { ...created, at: 5 });
+    await journal.append("old", 0, [started("An old question")]);
+    // As older versions left it: no index entry, no title.
+    await journal.kv.delete(["by_time", 5, "old"]);
+    await journal.kv.delete(["title", "old"]);
+    await journal.kv.delete(["meta", "listing_indexed"]);
+    assertEquals(await journal.list(10), []);
+  }
+  await using reopened = await Journal.open(path);
+  assertEquals(await reopened.list(10), [{
+    id: "old",
+    createdAt: 5,
+    title: "An old question",
+    turnOpen: true,
+  }]);
 });

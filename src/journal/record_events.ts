@@ -7,14 +7,8 @@
  * @module
  */
 import type { ConversationEvent, ConversationEventInit } from "../events.ts";
-import {
-  applyRecord,
-  type AssistantRecord,
-  type ConversationState,
-  type JournalRecord,
-  turnText,
-} from "./records.ts";
-import { NO_USAGE, type TokenUsage } from "../token_usage.ts";
+import { type AssistantRecord, type JournalRecord, turnText } from "./records.ts";
+import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
 
 /**
  * Event ids are `seq * EVENT_ID_STRIDE + n`: the journal sequence number of
@@ -35,12 +29,13 @@ export function seqOfEventId(id: number): number {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { eventsOfRecords } from "./record_events.ts";
  * const events = eventsOfRecords("c1", [
  *   { seq: 0, record: { type: "created", modelName: "claude-x", at: 5 } },
  *   { seq: 1, record: { type: "turn_started", turn: 1, cause: { type: "user_message", messageId: "m1", text: "Hi" }, at: 6 } },
  * ], -1);
- * console.log(events.map((event) => [event.type, event.id])); // [["turn_started", 1000000]]
+ * assertEquals(events.map((event) => [event.type, event.id]), [["turn_started", 1000000]]);
  * ```
  */
 export function eventsOfRecords(
@@ -48,23 +43,64 @@ export function eventsOfRecords(
   records: { seq: number; record: JournalRecord }[],
   afterSeq: number,
 ): ConversationEvent[] {
-  const state = { id: conversationId } as ConversationState;
-  const events: ConversationEvent[] = [];
-  for (const { seq, record } of records) {
-    // A copy: applying the record changes the open turn in place.
-    const before = { steps: 0, usage: NO_USAGE, ...state.openTurn };
-    applyRecord(state, record);
-    if (seq <= afterSeq) continue;
-    eventsOf(record, state, before).forEach((event, n) =>
-      events.push({
-        ...event,
-        conversationId,
-        id: seq * EVENT_ID_STRIDE + n,
-        at: "at" in record ? record.at : 0,
-      } as ConversationEvent)
-    );
+  const replay = new RecordReplay(conversationId, afterSeq);
+  return records.flatMap(({ seq, record }) => replay.next(seq, record));
+}
+
+/**
+ * {@linkcode eventsOfRecords} over records read one at a time: the events
+ * come as the records are read, and memory holds only what events still
+ * need (each call's name and input), never the conversation's content.
+ */
+export async function* replayEvents(
+  conversationId: string,
+  records: AsyncIterable<{ seq: number; record: JournalRecord }>,
+  afterSeq: number,
+): AsyncGenerator<ConversationEvent> {
+  const replay = new RecordReplay(conversationId, afterSeq);
+  for await (const { seq, record } of records) yield* replay.next(seq, record);
+}
+
+/** What the events of the next record depend on, kept from the records before it. */
+class RecordReplay {
+  readonly #state: ReplayState = { turns: 0, steps: 0, usage: NO_USAGE, calls: new Map() };
+
+  constructor(readonly conversationId: string, readonly afterSeq: number) {}
+
+  /** The events of the record at `seq` (none at or before `afterSeq`). */
+  next(seq: number, record: JournalRecord): ConversationEvent[] {
+    const before = { steps: this.#state.steps, usage: this.#state.usage };
+    applyToReplay(this.#state, record);
+    if (seq <= this.afterSeq) return [];
+    return eventsOf(record, this.#state, before).map((event, n) => ({
+      ...event,
+      conversationId: this.conversationId,
+      id: seq * EVENT_ID_STRIDE + n,
+      at: "at" in record ? record.at : 0,
+    } as ConversationEvent));
   }
-  return events;
+}
+
+/** The part of a conversation's state that its events are made from. */
+interface ReplayState {
+  turns: number;
+  /** The open turn's model calls so far, and their tokens. */
+  steps: number;
+  usage: TokenUsage;
+  calls: Map<string, { name: string; input: unknown }>;
+}
+
+/** What {@linkcode applyRecord} does to the parts of the state in {@linkcode ReplayState}. */
+function applyToReplay(state: ReplayState, record: JournalRecord): void {
+  if (record.type === "turn_started") {
+    [state.turns, state.steps, state.usage] = [record.turn, 0, NO_USAGE];
+  } else if (record.type === "assistant") {
+    state.steps++;
+    state.usage = addUsage(state.usage, record.usage);
+    for (const block of record.content) {
+      if (block.type === "tool_use") state.calls.set(block.id, block);
+    }
+  }
 }
 
 /**
@@ -92,7 +128,7 @@ export function modelCallFinished(
 
 function eventsOf(
   record: JournalRecord,
-  state: ConversationState,
+  state: ReplayState,
   { steps, usage }: { steps: number; usage: TokenUsage },
 ): ConversationEventInit[] {
   switch (record.type) {

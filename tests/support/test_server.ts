@@ -18,7 +18,7 @@ export function startTestServer(
   options: Partial<AppOptions> = {},
 ): TestServer {
   let url = "";
-  const publicUrl = () => url;
+  const publicUrl = () => url || "http://localhost"; // until it listens
   const app = createApp({ system, platform: detectPlatform(), publicUrl, ...options });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
   url = `http://127.0.0.1:${server.addr.port}`;
