@@ -181,6 +181,11 @@ export class AgentSystem implements AsyncDisposable {
     worker.terminate();
   }
 
+  /** The journal every conversation of this system is kept in. */
+  get journal(): Journal {
+    return this.#options.journal;
+  }
+
   /** The journal's health: whether it takes writes, and if not, why. */
   get health(): JournalHealth {
     return this.#options.journal.health;

@@ -193,3 +193,34 @@ Deno.test("A2A: with a token, the card names the bearer scheme and is public, th
   const refused = await app.request("/a2a", { method: "POST", body: "{}" });
   assertEquals(refused.status, 401);
 });
+
+Deno.test("A2A: tasks are kept in the journal (a restart still knows them), a message over the limit is rejected, and a blocking call answers within AGENT_A2A_WAIT_MS", async () => {
+  const api = scriptedModel();
+  const env = await journaledServerEnv(api.url, { AGENT_A2A_WAIT_MS: "500" });
+  let taskId: string;
+  {
+    await using server = await startServerProcess(env);
+    const client = await new ClientFactory().createFromUrl(server.url);
+    const done = await client.sendMessage(send(userMessage("hello"))) as Task;
+    taskId = done.id;
+    assertEquals(textOf(done), "Echo: hello");
+
+    const long = await client.sendMessage(send(userMessage("x".repeat(200_001)))) as Task;
+    assertEquals(long.status?.state, TaskState.TASK_STATE_REJECTED);
+    assertStringIncludes(textOf(long), "The message has 200001 characters; at most 200000");
+
+    // The turn's call sleeps a minute: the blocking call answers with the task still working.
+    const waiting = await client.sendMessage(send(userMessage("sleep"))) as Task;
+    assertEquals(waiting.status?.state, TaskState.TASK_STATE_WORKING);
+    const cancelled = await client.cancelTask({ tenant: "", id: waiting.id, metadata: undefined });
+    assertEquals(cancelled.status?.state, TaskState.TASK_STATE_CANCELED);
+  }
+  await using restarted = await startServerProcess(env);
+  const client = await new ClientFactory().createFromUrl(restarted.url);
+  const known = await client.getTask({ tenant: "", id: taskId, historyLength: undefined });
+  assertEquals([known.status?.state, textOf(known)], [
+    TaskState.TASK_STATE_COMPLETED,
+    "Echo: hello",
+  ]);
+  await api[Symbol.asyncDispose]();
+});

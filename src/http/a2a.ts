@@ -10,11 +10,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import { AgentCard } from "@a2a-js/sdk";
+import { AgentCard, Task } from "@a2a-js/sdk";
 import {
   DefaultRequestHandler,
   defaultServerCallContextBuilder,
-  InMemoryTaskStore,
   JsonRpcTransportHandler,
   UnauthenticatedUser,
   validateVersion,
@@ -22,6 +21,24 @@ import {
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import config from "../../deno.json" with { type: "json" };
 import { TurnExecutor } from "./a2a_executor.ts";
+import { JournalTaskStore } from "./a2a_task_store.ts";
+
+/** How the A2A endpoint is served. */
+export interface A2aOptions {
+  /** The API token, announced as the card's bearer scheme (the app requires it on `/a2a`). */
+  token?: string;
+  /** Where clients reach this server, as the card announces it. */
+  publicUrl: () => string;
+  /**
+   * How long a blocking `SendMessage` waits for its task to end before it
+   * answers with the task as it stands (still working; the client follows
+   * it with `GetTask`). Default {@linkcode A2A_WAIT_MS}.
+   */
+  waitMs?: number;
+}
+
+/** How long a blocking `SendMessage` waits by default: a minute. */
+export const A2A_WAIT_MS = 60_000;
 
 /** Where the JSON-RPC endpoint is, under the server's origin. */
 const ENDPOINT = "/a2a";
@@ -36,26 +53,20 @@ const JSON_RPC = {
 };
 
 /**
- * The A2A routes for `system`; `token` is announced as the card's bearer
- * scheme (the app requires it on `/a2a`), and `publicUrl` as where the
- * endpoint is (a request's own `Host` is never trusted for it).
+ * The A2A routes for `system`. The card's endpoint is `publicUrl` (a
+ * request's own `Host` is never trusted for it).
  *
  * @example
  * ```ts ignore
- * app.route("/", a2aRoutes(system, token, () => "https://agent.example.com"));
+ * app.route("/", a2aRoutes(system, { publicUrl: () => "https://agent.example.com" }));
  * ```
  */
-export function a2aRoutes(
-  system: AgentSystem,
-  token: string | undefined,
-  publicUrl: () => string,
-): OpenAPIHono {
+export function a2aRoutes(system: AgentSystem, options: A2aOptions): OpenAPIHono {
+  const { token, publicUrl } = options;
   const card = agentCard(system, publicUrl(), Boolean(token));
-  const handler = new DefaultRequestHandler(
-    card,
-    new InMemoryTaskStore(),
-    new TurnExecutor(system),
-  );
+  const store = new JournalTaskStore(system.journal);
+  const executor = new TurnExecutor(system);
+  const handler = new DefaultRequestHandler(card, store, executor);
   const transport = new JsonRpcTransportHandler(handler);
   const routes = new OpenAPIHono();
   routes.openapi(
@@ -85,15 +96,24 @@ export function a2aRoutes(
         "A message's `contextId` is the conversation's id (a new conversation when there is none); its task is the turn it starts.",
       responses: { 200: JSON_RPC },
     }),
-    (c) => serveJsonRpc(c, transport, card),
+    (c) =>
+      serveJsonRpc(c, transport, card, { store, executor, waitMs: options.waitMs ?? A2A_WAIT_MS }),
   );
   return routes;
+}
+
+/** What a blocking `SendMessage` needs to answer early. */
+interface Waiting {
+  store: JournalTaskStore;
+  executor: TurnExecutor;
+  waitMs: number;
 }
 
 async function serveJsonRpc(
   c: Context,
   transport: JsonRpcTransportHandler,
   card: AgentCard,
+  waiting: Waiting,
 ): Promise<Response> {
   let body: unknown;
   try {
@@ -110,7 +130,8 @@ async function serveJsonRpc(
       requestedVersion: c.req.header("a2a-version") || undefined,
     });
     validateVersion(context.requestedVersion ?? "1.0", card, "JSONRPC");
-    const answer = await transport.handle(body as Record<string, unknown>, context);
+    const handled = transport.handle(body as Record<string, unknown>, context);
+    const answer = await answerWithin(handled, body, id, waiting);
     if (!(Symbol.asyncIterator in answer)) return c.json(answer);
     return streamSSE(c, async (stream) => {
       try {
@@ -126,6 +147,33 @@ async function serveJsonRpc(
   } catch (error) {
     const { code, message } = JsonRpcTransportHandler.mapToJSONRPCError(error);
     return c.json(rpcError(id, code, message));
+  }
+}
+
+/**
+ * The handler's answer; for a `SendMessage` whose task has not ended after
+ * `waitMs`, the task as it stands (its turn goes on, and its end is saved).
+ */
+async function answerWithin<T>(
+  handled: Promise<T>,
+  body: unknown,
+  id: unknown,
+  { store, executor, waitMs }: Waiting,
+): Promise<T | { jsonrpc: "2.0"; id: unknown; result: { task: unknown } }> {
+  const request = body as { method?: string; params?: { message?: { messageId?: string } } };
+  const messageId = request.params?.message?.messageId;
+  if (request.method !== "SendMessage" || !messageId) return await handled;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = new Promise<"waited">((resolve) => timer = setTimeout(resolve, waitMs, "waited"));
+  try {
+    const first = await Promise.race([handled, waited]);
+    const taskId = first === "waited" ? executor.taskOf(messageId) : undefined;
+    const task = taskId && await store.load(taskId);
+    if (!task) return await handled;
+    handled.catch(() => {}); // it goes on; its outcome is in the store
+    return { jsonrpc: "2.0", id, result: { task: Task.toJSON(task) } };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type RequestContext,
 } from "@a2a-js/sdk/server";
 import type { AgentSystem } from "../../actors/agent_system.ts";
+import { MAX_TEXT_CHARS } from "./schemas.ts";
 import type {
   ConversationSupervisor,
   TurnResult,
@@ -29,6 +30,8 @@ import type {
  */
 export class TurnExecutor implements AgentExecutor {
   readonly #system: AgentSystem;
+  /** The task each message under way started, by the message's id. */
+  readonly #taskOfMessage = new Map<string, string>();
   /** The conversation of each task under way, and whether it was cancelled. */
   readonly #running = new Map<
     string,
@@ -49,16 +52,21 @@ export class TurnExecutor implements AgentExecutor {
     });
     bus.publish(AgentEvent.task(newTask(taskId, contextId, userMessage)));
     const text = userMessage.parts.map(textOf).join("");
-    const conversation = await this.#conversation(contextId);
-    if (!text.trim() || !conversation) {
-      const why = conversation
-        ? "The message has no text part."
-        : `The contextId must be a conversation's id (a UUID), not "${contextId}".`;
+    const refused = text.length > MAX_TEXT_CHARS
+      ? `The message has ${text.length} characters; at most ${MAX_TEXT_CHARS} are taken.`
+      : !text.trim()
+      ? "The message has no text part."
+      : undefined;
+    const conversation = refused ? undefined : await this.#conversation(contextId);
+    if (!conversation) {
+      const why = refused ??
+        `The contextId must be a conversation's id (a UUID), not "${contextId}".`;
       bus.publish(AgentEvent.statusUpdate(status(TaskState.TASK_STATE_REJECTED, why)));
       return bus.finished();
     }
     const run = { conversation, cancelled: false };
     this.#running.set(taskId, run);
+    this.#taskOfMessage.set(userMessage.messageId, taskId);
     try {
       const answer = await this.#untilSettled(conversation, text, (interim) => {
         // Its answer so far, while calls of it go on as background tasks.
@@ -69,8 +77,14 @@ export class TurnExecutor implements AgentExecutor {
       bus.publish(AgentEvent.statusUpdate(status(state, answer.text)));
     } finally {
       this.#running.delete(taskId);
+      this.#taskOfMessage.delete(userMessage.messageId);
       bus.finished();
     }
+  }
+
+  /** The task a message under way started, if it is still under way. */
+  taskOf(messageId: string): string | undefined {
+    return this.#taskOfMessage.get(messageId);
   }
 
   cancelTask(taskId: string, bus: ExecutionEventBus): Promise<void> {

@@ -36,6 +36,8 @@ export interface AppOptions {
    * announces it; never taken from a request. Default `http://localhost`.
    */
   publicUrl?: () => string;
+  /** How long a blocking A2A `SendMessage` waits for its task to end (`AGENT_A2A_WAIT_MS`). */
+  a2aWaitMs?: number;
   /** Largest accepted request body. Default 1 MiB. */
   maxBodyBytes?: number;
   /**
@@ -130,7 +132,14 @@ export function createApp(options: AppOptions): OpenAPIHono {
     }));
   app.route("/v1/conversations", conversationRoutes(system, shutdown));
   app.route("/v1/tasks", taskRoutes(system.tasks));
-  app.route("/", a2aRoutes(system, options.token, options.publicUrl ?? (() => "http://localhost")));
+  app.route(
+    "/",
+    a2aRoutes(system, {
+      token: options.token,
+      publicUrl: options.publicUrl ?? (() => "http://localhost"),
+      waitMs: options.a2aWaitMs,
+    }),
+  );
   describeApi(app, Boolean(options.token));
   return app;
 }

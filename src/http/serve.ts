@@ -13,6 +13,7 @@ import { delay } from "@std/async/delay";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import { wholeNumber } from "../whole_number.ts";
 import { isLoopbackName, parseAllowedHosts } from "./host_guard.ts";
+import { A2A_WAIT_MS } from "./a2a.ts";
 
 /**
  * Starts the server and resolves once it has stopped (SIGINT or SIGTERM).
@@ -55,6 +56,7 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
     platform,
     token,
     allowedHosts: listen.allowedHosts ?? (token ? "any" : []),
+    a2aWaitMs: listen.a2aWaitMs,
     publicUrl: () => publicUrl,
     maxBodyBytes: listen.maxBodyBytes,
     shutdown: shutdown.signal,
@@ -114,7 +116,8 @@ Server environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 needs 
 AGENT_API_TOKEN (required as "Authorization: Bearer <token>" on /v1 when set),
 AGENT_ALLOWED_HOSTS (names served besides localhost, 127.0.0.1 and ::1, comma-separated; with a
 token and no list, any name), AGENT_PUBLIC_URL (where clients reach this server, for the A2A
-agent card; default the address it listens on),
+agent card; default the address it listens on), AGENT_A2A_WAIT_MS (how long a blocking A2A
+SendMessage waits for its task to end before it answers with the task still working; default 60000),
 AGENT_MAX_BODY_BYTES (default 1048576), AGENT_MAX_CONNECTIONS (connections served at once; more
 get 503; default from the open-file limit, at most 1000), AGENT_REQUEST_TIMEOUT_MS (a connection
 must send its whole request within it, else 408; default 10000), AGENT_FRONT_DOOR=off (serve with
@@ -143,6 +146,13 @@ function listenOptions(env: Deno.Env) {
     ),
     hostname: env.get("HOST") ?? (deploy ? "0.0.0.0" : "127.0.0.1"),
     allowedHosts: parseAllowedHosts(env.get("AGENT_ALLOWED_HOSTS")),
+    a2aWaitMs: wholeNumber(
+      "AGENT_A2A_WAIT_MS",
+      env.get("AGENT_A2A_WAIT_MS"),
+      A2A_WAIT_MS,
+      0,
+      3_600_000,
+    ),
     publicUrl: publicUrlOf(env.get("AGENT_PUBLIC_URL")),
     port: wholeNumber("PORT", env.get("PORT"), 8000, 0, 65535),
     maxBodyBytes: wholeNumber(

@@ -13,6 +13,8 @@
  * - `["node", node]`: a process, and until when it is known to be alive
  * - `["task", taskId]`, `["task_result", taskId]`, `["running_task", taskId]`
  * - `["approval", id, callId]`: the decision on a call awaiting approval, written once
+ * - `["aside", kind, id]` and index keys beside it: what an edge keeps of its own
+ *   (the A2A tasks), of any size, replaced whole
  * - `["pending_blob", blob]`: chunks of a large value whose head is not committed yet
  * - `["meta", "orphans_scanned"]`: that chunks older versions left behind were removed
  * - `["meta", "listing_indexed"]`: that conversations older versions wrote are in `by_time`
@@ -33,6 +35,7 @@ import {
   type PreparedValue,
   prepareValue,
   readValue,
+  type StoredValue,
   storeValue,
   sweepPending,
 } from "./_stored_value.ts";
@@ -73,7 +76,12 @@ export interface ConversationSummary {
 export type JournalHealth = { ok: true } | { ok: false; reason: string; since: number };
 
 /** Where values may have chunks: each prefix, and how long the keys of its values are. */
-const CHUNKED: [Deno.KvKey, number][] = [[["log"], 3], [["inbox"], 5], [["task_result"], 2]];
+const CHUNKED: [Deno.KvKey, number][] = [
+  [["log"], 3],
+  [["inbox"], 5],
+  [["task_result"], 2],
+  [["aside"], 3],
+];
 
 /**
  * How old the chunks of an uncommitted write must be before a sweep discards
@@ -571,6 +579,51 @@ export class Journal implements AsyncDisposable {
   async decisionOf(id: string, callId: string): Promise<ApprovalDecision | undefined> {
     const entry = await this.#op(() => this.kv.get<ApprovalDecision>(["approval", id, callId]));
     return entry.value ?? undefined;
+  }
+
+  /**
+   * Stores `value` (of any size) as `id` of `kind`, replacing whatever was
+   * there and its chunks, and sets the `index` keys (small, valueless) in
+   * the same commit.
+   */
+  saveAside(kind: string, id: string, value: unknown, index: Deno.KvKey[] = []): Promise<void> {
+    const key = ["aside", kind, id];
+    return this.#op(async () => {
+      while (true) {
+        const old = await this.kv.get<StoredValue>(key);
+        const prepared = await prepareValue(this.kv, key, value);
+        const { checks, mutations } = storeValue(prepared);
+        const replaced = old.value ? deleteValue(key, old.value).slice(1) : [];
+        const result = await this.#commit([old, ...checks], [
+          ...replaced,
+          ...mutations,
+          ...index.map((key): Deno.KvMutation => ({ type: "set", key, value: true })),
+        ]);
+        if (result.ok) return;
+        await discardValues(this.kv, [prepared]); // saved meanwhile by another: again over it
+      }
+    });
+  }
+
+  /** The value stored as `id` of `kind`, if any. */
+  readAside<T>(kind: string, id: string): Promise<T | undefined> {
+    return this.#op(() => readValue<T>(this.kv, ["aside", kind, id]));
+  }
+
+  /**
+   * The keys under an index `prefix` (set by {@linkcode saveAside}), in
+   * reverse key order (newest first for time-ordered keys), at most
+   * `limit`, from below `before` when given.
+   */
+  indexKeys(
+    prefix: Deno.KvKey,
+    { limit, before }: { limit?: number; before?: Deno.KvKey } = {},
+  ): Promise<Deno.KvKey[]> {
+    const selector = before ? { prefix, end: before } : { prefix };
+    return this.#op(async () => {
+      const entries = await Array.fromAsync(this.kv.list(selector, { reverse: true, limit }));
+      return entries.map((entry) => entry.key);
+    });
   }
 
   /** Tasks still running, with the process that runs them. */
