@@ -54,6 +54,8 @@ export interface RuntimeSettings {
   policies: CallPolicies;
   /** How long a call may wait for approval before it is denied; none waits until decided. */
   approvalTimeoutMs?: number;
+  /** How long a handed-off task waits for its result before it ends timed out; none waits on. */
+  handOffTimeoutMs?: number;
 }
 
 /** How the system keeps its journal. */
@@ -113,7 +115,12 @@ export class AgentSystem implements AsyncDisposable {
       evictAfterMs: options.evictAfterMs ?? 30_000,
     };
     const node = crypto.randomUUID();
-    this.tasks = new TaskBoard(options.journal, node, (id) => void this.#wake(id, false));
+    this.tasks = new TaskBoard(
+      options.journal,
+      node,
+      (id) => void this.#wake(id, false),
+      settings.handOffTimeoutMs,
+    );
     this.#deps = {
       settings,
       journal: options.journal,

@@ -26,6 +26,11 @@ export type Delivery = "delivered" | "not_found" | "forbidden" | "conflict";
 /** Task ids are `task_` and a UUID; anything else is not looked up. */
 const TASK_ID = /^task_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** What the model is told of a handed-off task whose result never came. */
+export function handOffExpired(ms: number): string {
+  return `No result was posted within ${ms} ms of the hand-off (AGENT_HANDOFF_TIMEOUT_MS), so the task ended without one; a result posted later is refused.`;
+}
+
 /** What a restart leaves of a task that ran in a worker. */
 export const INTERRUPTED_TASK =
   "Interrupted by a restart: the process running this task stopped before it finished.";
@@ -45,21 +50,31 @@ export class TaskBoard {
   readonly #journal: Journal;
   readonly #node: string;
   readonly #onLanded: (conversationId: string) => void;
+  readonly #handOffTimeoutMs: number | undefined;
 
-  constructor(journal: Journal, node: string, onLanded: (conversationId: string) => void) {
+  constructor(
+    journal: Journal,
+    node: string,
+    onLanded: (conversationId: string) => void,
+    handOffTimeoutMs?: number,
+  ) {
     this.#journal = journal;
     this.#node = node;
     this.#onLanded = onLanded;
+    this.#handOffTimeoutMs = handOffTimeoutMs;
   }
 
   /** Records a running task; one with a secret waits for an outside system, not for a worker. */
   async start(task: NewTask): Promise<void> {
     const { secret, ...rest } = task;
+    const now = Date.now();
+    const expires = secret && this.#handOffTimeoutMs !== undefined;
     await this.#journal.startTask({
       ...rest,
       state: "running",
       ...(secret ? { secretHash: await hashSecret(secret) } : { node: this.#node }),
-      createdAt: Date.now(),
+      ...(expires ? { expiresAt: now + this.#handOffTimeoutMs! } : {}),
+      createdAt: now,
     });
   }
 
@@ -94,11 +109,17 @@ export class TaskBoard {
     return { task, result: found.result };
   }
 
-  /** Finishes, as interrupted, the tasks whose worker ran in a process that is gone. */
-  async sweep(): Promise<void> {
+  /**
+   * Finishes, as interrupted, the tasks whose worker ran in a process that
+   * is gone, and as timed out the handed-off tasks whose time has run out.
+   */
+  async sweep(now: number = Date.now()): Promise<void> {
     for (const { taskId, node } of await this.#journal.runningTasks()) {
       if (node === this.#node || await this.#journal.isAlive(node)) continue;
       await this.finish(taskId, "interrupted", INTERRUPTED_TASK);
+    }
+    for (const { taskId, createdAt, expiresAt } of await this.#journal.expiredTasks(now)) {
+      await this.finish(taskId, "timed_out", handOffExpired(expiresAt - createdAt));
     }
   }
 }

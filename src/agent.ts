@@ -71,6 +71,12 @@ export interface AgentOptions {
   maxSteps?: number;
   /** A call waiting for approval (its tool `needsApproval`) is denied after this long. Default: it waits until decided. */
   approvalTimeoutMs?: number;
+  /**
+   * A task handed to an outside system (`ctx.handOff()`) whose result has
+   * not been posted after this long ends as `timed_out`, and the model is
+   * told. Default: it waits until the result comes.
+   */
+  handOffTimeoutMs?: number;
   /** `max_tokens` of each model call. Default 8192. */
   maxTokens?: number;
   /** Defaults for what one call may use, where its tool declares nothing. */
@@ -106,6 +112,7 @@ const optionNumbers = z.object({
   turnLimitMs: wholeNumberSchema("turnLimitMs", 1, 86_400_000).optional(),
   maxSteps: wholeNumberSchema("maxSteps", 1, 1_000).optional(),
   approvalTimeoutMs: wholeNumberSchema("approvalTimeoutMs", 1, 30 * 86_400_000).optional(),
+  handOffTimeoutMs: wholeNumberSchema("handOffTimeoutMs", 1, 365 * 86_400_000).optional(),
   maxTokens: wholeNumberSchema("maxTokens", 1, 1_000_000).optional(),
   maxWorkers: wholeNumberSchema("maxWorkers", 1, 100_000).optional(),
   maxQueuedCalls: wholeNumberSchema("maxQueuedCalls", 0, 1_000_000).optional(),
@@ -170,6 +177,7 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
       turnLimitMs: options.turnLimitMs ?? 20_000,
       maxSteps: options.maxSteps ?? 20,
       approvalTimeoutMs: options.approvalTimeoutMs,
+      handOffTimeoutMs: options.handOffTimeoutMs,
       maxTokens: options.maxTokens ?? 8192,
       handOff: options.server ?? false,
       defaultSystem: options.system,

@@ -59,6 +59,7 @@ export async function createRuntime(
     turnLimitMs: options.turnLimitMs,
     maxSteps: options.maxSteps,
     approvalTimeoutMs: env("AGENT_APPROVAL_TIMEOUT_MS", 1, 30 * 86_400_000),
+    handOffTimeoutMs: env("AGENT_HANDOFF_TIMEOUT_MS", 1, 365 * 86_400_000),
     limits: limitsFromEnv(),
     maxWorkers: env("AGENT_MAX_WORKERS", 1, 100_000),
     maxQueuedCalls: env("AGENT_MAX_QUEUED_CALLS", 0, 1_000_000),

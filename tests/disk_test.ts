@@ -8,6 +8,7 @@ import {
   startServerProcess,
 } from "./support/server_process.ts";
 import { lastUserText } from "./support/test_system.ts";
+import { delay } from "@std/async/delay";
 
 const SERVE = new URL("../src/http/serve.ts", import.meta.url).pathname;
 const isRoot = Deno.uid() === 0;
@@ -83,6 +84,14 @@ Deno.test({
     assertEquals([body.ok, body.journal.ok], [false, false]);
     assertStringIncludes(body.journal.reason, "the disk is full");
 
+    // Wait out a few heartbeats on the full disk: the problem is logged once, not every second.
+    await eventually(async () => {
+      const before = (await fetch(`${server.url}/healthz`)).status;
+      return before === 503 && server.log().includes("Heartbeat failed") ? true : undefined;
+    });
+    await delay(2_500); // two more heartbeats (one a second) fail meanwhile
+    assertEquals(server.log().split("Heartbeat failed").length - 1, 1, server.log());
+
     await Deno.remove(filler);
     await eventually(async () =>
       (await fetch(`${server.url}/healthz`)).status === 200 || undefined
@@ -97,6 +106,7 @@ Deno.test({
     const results = done.history[2].content as Anthropic.ToolResultBlockParam[];
     assertEquals(results.map((result) => result.is_error), [true]);
     assert(!server.log().includes("    at "), `no stack trace in the log:\n${server.log()}`);
+    await eventually(async () => server.log().includes("Heartbeat recovered.") || undefined);
   },
 });
 

@@ -113,3 +113,40 @@ Deno.test("a handed-off task is finished by an outside system posting its result
   await unknown.body?.cancel();
   await conversation.settled();
 });
+
+Deno.test("a handed-off task with no result within AGENT_HANDOFF_TIMEOUT_MS ends timed out, the model is told, and a late result is refused", async () => {
+  await using outside = startOutsideWorker();
+  await using api = startFakeMessagesApi((request) => {
+    const last = lastUserText(request);
+    if (last.includes("[Background task")) return { text: "It never came back." };
+    if (last.includes("tool_result")) return { text: "Queued." };
+    return { toolCalls: [{ name: "hand_off", input: { queueUrl: outside.url, job: "lost" } }] };
+  });
+  await using system = await testSystem(api, { handOffTimeoutMs: 200 });
+  await using server = startTestServer(system);
+  const conversation = await system.createConversation();
+  const toldLater = nextEvent(
+    conversation,
+    "turn_finished",
+    (event) => event.text === "It never came back.",
+  );
+  assertEquals(
+    (await conversation.send({ type: "user_message", text: "Go." })).status,
+    "completed",
+  );
+  await outside.arrived;
+  const [job] = outside.jobs;
+  await toldLater;
+  const told = lastUserText(api.requests.at(-1)!);
+  assertStringIncludes(told, `[Background task ${job.taskId}`);
+  assertStringIncludes(told, "ended as timed_out");
+  assertStringIncludes(told, "No result was posted within 200 ms of the hand-off");
+  const late = await fetch(`${server.url}${job.resultPath}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${job.secret}` },
+    body: JSON.stringify({ content: "too late" }),
+  });
+  assertEquals(late.status, 409);
+  await late.body?.cancel();
+  await conversation.settled();
+});

@@ -195,3 +195,36 @@ Deno.test("a client that disconnects mid-turn does not cancel it; the result is 
   assertEquals(conversation.history.length, 4);
   assertStringIncludes(JSON.stringify(conversation.history[3]), "done: leaving");
 });
+
+Deno.test("event streams are capped so that watchers never take every connection; a closed one frees its slot", async () => {
+  await using api = startFakeMessagesApi(() => ({ text: "Hi." }));
+  await using system = await testSystem(api);
+  await using server = startTestServer(system, { maxEventStreams: 2 });
+  const { id } = await (await post(`${server.url}/v1/conversations`, {})).json();
+  const watch = () => fetch(`${server.url}/v1/conversations/${id}/events`);
+  const [first, second] = [await watch(), await watch()];
+  assertEquals([first.status, second.status], [200, 200]);
+  const refused = await watch();
+  assertEquals(refused.status, 503);
+  assertEquals((await refused.json()).error.type, "too_many_streams");
+  // A streamed message is a stream too; a plain one is not.
+  const streamedMessage = await post(`${server.url}/v1/conversations/${id}/messages`, {
+    content: "Hello",
+  }, { accept: "text/event-stream" });
+  assertEquals(streamedMessage.status, 503);
+  await streamedMessage.body?.cancel();
+  const plain = await post(`${server.url}/v1/conversations/${id}/messages`, { content: "Hello" });
+  assertEquals(plain.status, 200);
+  await plain.body?.cancel();
+
+  await first.body!.cancel();
+  let again = await watch();
+  while (again.status === 503) { // the slot is freed once the server sees the client leave
+    await again.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    again = await watch();
+  }
+  assertEquals(again.status, 200);
+  await again.body!.cancel();
+  await second.body!.cancel();
+});

@@ -18,6 +18,10 @@ import { pageRoutes } from "./page.ts";
 import { type AllowedHosts, guardHost } from "./host_guard.ts";
 import { a2aRoutes } from "./a2a.ts";
 import { json } from "./schemas.ts";
+import { StreamSlots } from "./event_stream.ts";
+
+/** Event streams open at once, by default. */
+const DEFAULT_EVENT_STREAMS = 500;
 import config from "../../deno.json" with { type: "json" };
 
 /** What the app serves, and how it guards it. */
@@ -36,6 +40,11 @@ export interface AppOptions {
    * announces it; never taken from a request. Default `http://localhost`.
    */
   publicUrl?: () => string;
+  /**
+   * Event streams open at once (`AGENT_MAX_EVENT_STREAMS`); beyond it a new
+   * one gets `503 too_many_streams`. Default 500.
+   */
+  maxEventStreams?: number;
   /** How long a blocking A2A `SendMessage` waits for its task to end (`AGENT_A2A_WAIT_MS`). */
   a2aWaitMs?: number;
   /** Largest accepted request body. Default 1 MiB. */
@@ -130,7 +139,8 @@ export function createApp(options: AppOptions): OpenAPIHono {
         },
       })),
     }));
-  app.route("/v1/conversations", conversationRoutes(system, shutdown));
+  const streams = new StreamSlots(options.maxEventStreams ?? DEFAULT_EVENT_STREAMS);
+  app.route("/v1/conversations", conversationRoutes(system, shutdown, streams));
   app.route("/v1/tasks", taskRoutes(system.tasks));
   app.route(
     "/",

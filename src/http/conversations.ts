@@ -5,12 +5,12 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { ConversationSupervisor } from "../../actors/supervisor/conversation_supervisor.ts";
 import { ConfigError } from "../config_error.ts";
 import { apiError, unavailable } from "./errors.ts";
-import { replayable, streamEvents } from "./event_stream.ts";
+import { replayable, streamEvents, type StreamSlots } from "./event_stream.ts";
 import {
   Approval,
   CallParams,
@@ -39,12 +39,13 @@ const EVENTS = {
  *
  * @example
  * ```ts ignore
- * app.route("/v1/conversations", conversationRoutes(system, shutdown.signal));
+ * app.route("/v1/conversations", conversationRoutes(system, shutdown.signal, new StreamSlots(500)));
  * ```
  */
 export function conversationRoutes(
   system: AgentSystem,
   shutdown: AbortSignal,
+  streams: StreamSlots,
 ): OpenAPIHono<Env> {
   const routes = new OpenAPIHono<Env>({ defaultHook: validationHook });
   const found = findConversation(system);
@@ -155,6 +156,8 @@ export function conversationRoutes(
       const streamed = c.req.header("accept")?.includes("text/event-stream");
       // Subscribed before the message is queued, so the stream has its turn from the start (and
       // only then: a conversation nobody watches gets the model's answer unstreamed, for less CPU).
+      const slot = streamed ? streams.take() : undefined;
+      if (streamed && !slot) return tooManyStreams(c, streams);
       const events = streamed ? replayable(conversation) : undefined;
       const submission = await conversation.submit(c.req.valid("json").content);
       const busy = () =>
@@ -166,6 +169,7 @@ export function conversationRoutes(
         );
       if (!submission.accepted) {
         events?.stop();
+        slot?.();
         return busy();
       }
       if (!events) {
@@ -175,6 +179,7 @@ export function conversationRoutes(
       let inTurn = false;
       return streamEvents(c, events, {
         shutdown,
+        onEnd: slot,
         filter: (event) =>
           inTurn ||= event.type === "turn_started" && event.messageId === submission.messageId,
         until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
@@ -206,9 +211,12 @@ export function conversationRoutes(
           "Last-Event-ID must be the id of an event sent.",
         );
       }
+      const slot = streams.take();
+      if (!slot) return tooManyStreams(c, streams);
       return streamEvents(c, c.get("conversation"), {
         shutdown,
         after: last === undefined ? undefined : Number(last),
+        onEnd: slot,
       });
     },
   );
@@ -304,4 +312,12 @@ function describe(conversation: ConversationSupervisor) {
     status: conversation.status,
     usage: conversation.usage,
   };
+}
+
+function tooManyStreams(c: Context, streams: StreamSlots): Response {
+  return unavailable(
+    c,
+    "too_many_streams",
+    `${streams.max} event streams are open, the most this server keeps (AGENT_MAX_EVENT_STREAMS); close one or try again shortly.`,
+  );
 }

@@ -22,6 +22,37 @@ export interface EventSource {
  */
 export const MAX_UNREAD_BYTES = 1024 * 1024;
 
+/**
+ * A cap on the event streams open at once, so that watchers can never hold
+ * every connection a server takes and leave none for requests.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { StreamSlots } from "./event_stream.ts";
+ * const slots = new StreamSlots(1);
+ * const release = slots.take()!;
+ * assertEquals(slots.take(), undefined);
+ * release();
+ * assertEquals(typeof slots.take(), "function");
+ * ```
+ */
+export class StreamSlots {
+  #open = 0;
+  constructor(readonly max: number) {}
+
+  /** A slot's release function, or undefined if every slot is taken. */
+  take(): (() => void) | undefined {
+    if (this.#open >= this.max) return undefined;
+    this.#open++;
+    let released = false;
+    return () => {
+      if (!released) this.#open--;
+      released = true;
+    };
+  }
+}
+
 /** The last event of a stream that the server ends because it shuts down. */
 export const SHUTDOWN_EVENT = {
   type: "server_shutdown",
@@ -50,6 +81,8 @@ export function streamEvents(
     shutdown?: AbortSignal;
     /** The id of the last event the client has (`Last-Event-ID`): what came after is sent first. */
     after?: number;
+    /** Called once the stream has ended (a {@linkcode StreamSlots} slot's release). */
+    onEnd?: () => void;
   } = {},
 ): Response {
   return streamSSE(c, async (stream) => {
@@ -94,6 +127,7 @@ export function streamEvents(
       clearInterval(keepAlive);
       options.shutdown?.removeEventListener("abort", onShutdown);
       unsubscribe();
+      options.onEnd?.();
     }
   });
 }

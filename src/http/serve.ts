@@ -57,6 +57,8 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
     token,
     allowedHosts: listen.allowedHosts ?? (token ? "any" : []),
     a2aWaitMs: listen.a2aWaitMs,
+    // Half of the connections at most: watchers never take every slot from requests.
+    maxEventStreams: listen.maxEventStreams ?? Math.max(1, Math.floor(listen.maxConnections / 2)),
     publicUrl: () => publicUrl,
     maxBodyBytes: listen.maxBodyBytes,
     shutdown: shutdown.signal,
@@ -119,7 +121,8 @@ token and no list, any name), AGENT_PUBLIC_URL (where clients reach this server,
 agent card; default the address it listens on), AGENT_A2A_WAIT_MS (how long a blocking A2A
 SendMessage waits for its task to end before it answers with the task still working; default 60000),
 AGENT_MAX_BODY_BYTES (default 1048576), AGENT_MAX_CONNECTIONS (connections served at once; more
-get 503; default from the open-file limit, at most 1000), AGENT_REQUEST_TIMEOUT_MS (a connection
+get 503; default from the open-file limit, at most 1000), AGENT_MAX_EVENT_STREAMS (event streams
+open at once; more get 503 too_many_streams; default half of the connections), AGENT_REQUEST_TIMEOUT_MS (a connection
 must send its whole request within it, else 408; default 10000), AGENT_FRONT_DOOR=off (serve with
 Deno.serve alone, when a reverse proxy in front already limits connections), AGENT_NODE_TTL_MS (how soon another process may take
 over the conversations of one that died; default 10000), AGENT_DRAIN_MS (on SIGTERM or
@@ -146,6 +149,13 @@ function listenOptions(env: Deno.Env) {
     ),
     hostname: env.get("HOST") ?? (deploy ? "0.0.0.0" : "127.0.0.1"),
     allowedHosts: parseAllowedHosts(env.get("AGENT_ALLOWED_HOSTS")),
+    maxEventStreams: env.get("AGENT_MAX_EVENT_STREAMS") === undefined ? undefined : wholeNumber(
+      "AGENT_MAX_EVENT_STREAMS",
+      env.get("AGENT_MAX_EVENT_STREAMS"),
+      0,
+      1,
+      1_000_000,
+    ),
     a2aWaitMs: wholeNumber(
       "AGENT_A2A_WAIT_MS",
       env.get("AGENT_A2A_WAIT_MS"),

@@ -12,6 +12,7 @@
  * - `["lease", id]`: the process that drives it
  * - `["node", node]`: a process, and until when it is known to be alive
  * - `["task", taskId]`, `["task_result", taskId]`, `["running_task", taskId]`
+ * - `["task_expiry", expiresAt, taskId]`: a handed-off task that ends timed out then
  * - `["approval", id, callId]`: the decision on a call awaiting approval, written once
  * - `["aside", kind, id]` and index keys beside it: what an edge keeps of its own
  *   (the A2A tasks), of any size, replaced whole
@@ -509,6 +510,9 @@ export class Journal implements AsyncDisposable {
         task.node
           ? { type: "set", key: running, value: { node: task.node } }
           : { type: "delete", key: running },
+        ...(task.expiresAt === undefined
+          ? []
+          : [{ type: "set" as const, key: expiryKey(task), value: true }]),
       ]);
     });
   }
@@ -555,6 +559,9 @@ export class Journal implements AsyncDisposable {
         [
           { type: "set", key: entry.key, value: task },
           { type: "delete", key: ["running_task", taskId] },
+          ...(task.expiresAt === undefined
+            ? []
+            : [{ type: "delete" as const, key: expiryKey(task) }]),
           ...writes.flatMap((write) => write.mutations),
         ],
       );
@@ -623,6 +630,19 @@ export class Journal implements AsyncDisposable {
     return this.#op(async () => {
       const entries = await Array.fromAsync(this.kv.list(selector, { reverse: true, limit }));
       return entries.map((entry) => entry.key);
+    });
+  }
+
+  /** The handed-off tasks whose time ran out by `now` with no result. */
+  expiredTasks(now: number): Promise<(TaskRecord & { expiresAt: number })[]> {
+    return this.#op(async () => {
+      const due = this.kv.list({ prefix: ["task_expiry"], end: ["task_expiry", now] });
+      const tasks = [];
+      for await (const { key } of due) {
+        const task = (await this.kv.get<TaskRecord>(["task", key[2] as string])).value;
+        if (task?.expiresAt !== undefined) tasks.push({ ...task, expiresAt: task.expiresAt });
+      }
+      return tasks;
     });
   }
 
@@ -699,4 +719,8 @@ function logWrite(
 /** A conversation's title: the start of the message that began its first turn. */
 function titleOf(started: Extract<JournalRecord, { type: "turn_started" }>): string {
   return turnText(started.cause).slice(0, TITLE_CHARACTERS);
+}
+
+function expiryKey(task: TaskRecord): Deno.KvKey {
+  return ["task_expiry", task.expiresAt!, task.taskId];
 }

@@ -32,6 +32,8 @@ export interface TaskRecord {
   /** SHA-256 of the secret an outside system proves itself with (external tasks only). */
   secretHash?: string;
   createdAt: number;
+  /** When a handed-off task that has no result by then ends as timed out. */
+  expiresAt?: number;
   finishedAt?: number;
 }
 
