@@ -106,7 +106,9 @@ Deno.test({
     const results = done.history[2].content as Anthropic.ToolResultBlockParam[];
     assertEquals(results.map((result) => result.is_error), [true]);
     assert(!server.log().includes("    at "), `no stack trace in the log:\n${server.log()}`);
-    await eventually(async () => server.log().includes("Heartbeat recovered.") || undefined);
+    await eventually(() =>
+      Promise.resolve(server.log().includes("Heartbeat recovered.") || undefined)
+    );
   },
 });
 

@@ -4,8 +4,8 @@
  *
  * Keys:
  * - `["conversation", id]`: that it exists, and when it was created
- * - `["by_time", createdAt, id]`: the same, in the order conversations are listed
- * - `["title", id]`: the start of its first message, written with that message
+ * - `["by_time", createdAt, id]`: the same, in the order conversations are listed, with
+ *   its title (the start of its first message, written with that message)
  * - `["log", id, seq]`: its records, from 0 (`created`) on
  * - `["open", id]`: present while a turn has started and not ended
  * - `["inbox", id, at, n]`: messages and task results not yet taken into a turn
@@ -179,7 +179,7 @@ export class Journal implements AsyncDisposable {
         [{ key: ["conversation", id], versionstamp: null }, ...checks],
         [
           { type: "set", key: ["conversation", id], value: { createdAt: created.at } },
-          { type: "set", key: ["by_time", created.at, id], value: true },
+          { type: "set", key: ["by_time", created.at, id], value: { title: "" } },
           ...mutations,
         ],
       );
@@ -203,26 +203,19 @@ export class Journal implements AsyncDisposable {
    */
   list(limit: number): Promise<ConversationSummary[]> {
     return this.#op(async () => {
-      const newest = await Array.fromAsync(
-        this.kv.list({ prefix: ["by_time"] }, { reverse: true, limit }),
-      );
-      const summaries: ConversationSummary[] = [];
-      // getMany reads at most 10 keys: a title and an open-turn marker for each of 5.
-      for (let first = 0; first < newest.length; first += 5) {
-        const ids = newest.slice(first, first + 5).map(({ key }) => key[2] as string);
-        const found = await this.kv.getMany<unknown[]>(
-          ids.flatMap((id) => [["title", id], ["open", id]]),
-        );
-        ids.forEach((id, i) =>
-          summaries.push({
-            id,
-            createdAt: newest[first + i].key[1] as number,
-            title: (found[2 * i].value as string | null) ?? "",
-            turnOpen: found[2 * i + 1].versionstamp !== null,
-          })
-        );
-      }
-      return summaries;
+      const listed = this.kv.list<{ title: string }>({ prefix: ["by_time"] }, {
+        reverse: true,
+        limit,
+      });
+      // Turns open now: as many as run at once (and any a crash left), not one per conversation.
+      const open = new Set<unknown>();
+      for await (const { key } of this.kv.list({ prefix: ["open"] })) open.add(key[1]);
+      return (await Array.fromAsync(listed)).map(({ key, value }) => ({
+        id: key[2] as string,
+        createdAt: key[1] as number,
+        title: value.title,
+        turnOpen: open.has(key[2]),
+      }));
     });
   }
 
@@ -236,9 +229,8 @@ export class Journal implements AsyncDisposable {
     for await (const { key, value } of conversations) {
       const id = key[1] as string;
       const first = await readValue<JournalRecord>(this.kv, ["log", id, 1]);
-      const atomic = this.kv.atomic().set(["by_time", value.createdAt, id], true);
-      if (first?.type === "turn_started") atomic.set(["title", id], titleOf(first));
-      await atomic.commit();
+      const title = first?.type === "turn_started" ? titleOf(first) : "";
+      await this.kv.set(["by_time", value.createdAt, id], { title });
     }
     await this.kv.set(["meta", "listing_indexed"], Date.now());
   }
@@ -297,6 +289,7 @@ export class Journal implements AsyncDisposable {
     return this.#op(async () => {
       let next = seq + 1;
       const batches = await this.#prepare(id, next, records);
+      const listing = await this.#listingKey(id, next);
       for (const [at, batch] of batches.entries()) {
         const checks: Deno.AtomicCheck[] = [{ key: ["log", id, next], versionstamp: null }];
         const mutations: Deno.KvMutation[] = [];
@@ -310,7 +303,7 @@ export class Journal implements AsyncDisposable {
           consume = undefined;
         }
         for (const { record, prepared } of batch) {
-          const write = logWrite(id, record, prepared);
+          const write = logWrite(id, record, prepared, listing);
           checks.push(...write.checks);
           mutations.push(...write.mutations);
         }
@@ -343,7 +336,8 @@ export class Journal implements AsyncDisposable {
       const lease = ["lease", id];
       const key = ["log", id, seq + 1];
       const prepared = await prepareValue(this.kv, key, started);
-      const { checks, mutations } = logWrite(id, started, prepared);
+      const listing = await this.#listingKey(id, seq + 1);
+      const { checks, mutations } = logWrite(id, started, prepared, listing);
       const result = await this.#commit(
         [{ key: lease, versionstamp: null }, { key, versionstamp: null }, ...checks],
         [{ type: "set", key: lease, value: { node } }, ...mutations],
@@ -352,6 +346,13 @@ export class Journal implements AsyncDisposable {
       await discardValues(this.kv, [prepared]);
       return undefined;
     });
+  }
+
+  /** The conversation's listing entry, for a write whose first record is its first message. */
+  async #listingKey(id: string, first: number): Promise<Deno.KvKey | undefined> {
+    if (first !== 1) return undefined;
+    const conversation = await this.kv.get<{ createdAt: number }>(["conversation", id]);
+    return conversation.value ? ["by_time", conversation.value.createdAt, id] : undefined;
   }
 
   async #prepare(id: string, first: number, records: JournalRecord[]) {
@@ -697,19 +698,21 @@ export class Journal implements AsyncDisposable {
 /**
  * What appending `record` (prepared at its key) checks and writes: the
  * record, the open-turn marker that a turn's start sets and its end clears,
- * and with the first turn's start the conversation's title.
+ * and with the first turn's start the conversation's title in its
+ * `listing` entry.
  */
 function logWrite(
   id: string,
   record: JournalRecord,
   prepared: PreparedValue,
+  listing?: Deno.KvKey,
 ): { checks: Deno.AtomicCheck[]; mutations: Deno.KvMutation[] } {
   const { checks, mutations } = storeValue(prepared);
   if (record.type === "turn_started") {
     mutations.push({ type: "set", key: ["open", id], value: true });
     // The first message names the conversation in listings.
-    if (prepared.key[2] === 1) {
-      mutations.push({ type: "set", key: ["title", id], value: titleOf(record) });
+    if (listing && prepared.key[2] === 1) {
+      mutations.push({ type: "set", key: listing, value: { title: titleOf(record) } });
     }
   }
   if (record.type === "turn_ended") mutations.push({ type: "delete", key: ["open", id] });

@@ -140,7 +140,6 @@ Deno.test("conversations written before the listing index are indexed, with titl
     await journal.append("old", 0, [started("An old question")]);
     // As older versions left it: no index entry, no title.
     await journal.kv.delete(["by_time", 5, "old"]);
-    await journal.kv.delete(["title", "old"]);
     await journal.kv.delete(["meta", "listing_indexed"]);
     assertEquals(await journal.list(10), []);
   }
