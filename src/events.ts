@@ -28,6 +28,8 @@ export interface ToolCallSummary {
 export interface TurnError {
   type: string;
   message: string;
+  /** What the API said beside the error: for a `refusal`, its `stop_details`. */
+  details?: unknown;
 }
 
 /**

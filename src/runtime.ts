@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { MAX_OUTPUT_TOKENS } from "./model/reply.ts";
 import type { AgentSystem } from "../actors/agent_system.ts";
 import { createAgentSystem, JournalOpenError } from "./agent.ts";
 import type { CliOptions } from "./cli/args.ts";
@@ -36,7 +37,14 @@ export const DEFAULT_DATA_PATH = ".agent/journal.kv";
 export async function createRuntime(
   options: Pick<
     CliOptions,
-    "toolDirs" | "mcpServers" | "model" | "timeoutMs" | "turnLimitMs" | "maxSteps" | "system"
+    | "toolDirs"
+    | "mcpServers"
+    | "model"
+    | "timeoutMs"
+    | "turnLimitMs"
+    | "maxSteps"
+    | "maxTokens"
+    | "system"
   >,
   { server }: { server: boolean },
 ): Promise<Runtime> {
@@ -58,6 +66,7 @@ export async function createRuntime(
     timeoutMs: options.timeoutMs,
     turnLimitMs: options.turnLimitMs,
     maxSteps: options.maxSteps,
+    maxTokens: options.maxTokens ?? env("AGENT_MAX_TOKENS", 1, MAX_OUTPUT_TOKENS),
     approvalTimeoutMs: env("AGENT_APPROVAL_TIMEOUT_MS", 1, 30 * 86_400_000),
     handOffTimeoutMs: env("AGENT_HANDOFF_TIMEOUT_MS", 1, 365 * 86_400_000),
     limits: limitsFromEnv(),

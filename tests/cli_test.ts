@@ -51,7 +51,7 @@ Deno.test("bad flags get a clear message and exit 2", async () => {
       ],
       [
         ["--timeout", "-5", "hi"],
-        '"-5" is not a flag; --timeout, --turn-limit and --max-steps take positive whole numbers.',
+        '"-5" is not a flag; --timeout, --turn-limit, --max-steps and --max-tokens take positive whole numbers.',
       ],
       [["--timeout", "0", "hi"], '--timeout must be a whole number from 1 to 3600000, got "0".'],
       [["--model"], "--model needs a value."],

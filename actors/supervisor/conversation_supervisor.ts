@@ -14,6 +14,7 @@ import type {
   TurnError,
 } from "../../src/events.ts";
 import { ModelError } from "../../src/model/model.ts";
+import { judgeReply, MAX_OUTPUT_TOKENS, MAX_PAUSES, textOf } from "../../src/model/reply.ts";
 import { addUsage, NO_USAGE, type TokenUsage, usageOf } from "../../src/token_usage.ts";
 import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
 import type { ListedValue } from "../../src/journal/_stored_value.ts";
@@ -60,6 +61,8 @@ export interface NewConversation {
   modelName?: string;
   /** A subset of the catalog's tool names; all of them when absent. */
   tools?: string[];
+  /** `max_tokens` its model calls start with; the system's `maxTokens` when absent. */
+  maxTokens?: number;
 }
 
 /** A user message; `id` names the turn it starts in events. */
@@ -164,6 +167,7 @@ export class ConversationSupervisor {
       modelName: options.modelName ?? deps.settings.modelName,
       system: options.system ?? deps.settings.defaultSystem,
       tools: options.tools,
+      ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
       at: Date.now(),
     };
     await deps.journal.create(id, created);
@@ -482,6 +486,10 @@ export class ConversationSupervisor {
       this.#endTurn(outcome, toolCalls, answer);
     /** The last batch's results, on their way to the journal. */
     let results: Promise<void> | undefined;
+    /** `max_tokens` of the next model call: doubled after a reply cut inside a tool call. */
+    let room = this.#state.maxTokens ?? this.#deps.settings.maxTokens;
+    /** `pause_turn` replies continued in this turn. */
+    let pauses = 0;
     try {
       while (true) {
         const pending = unreportedCalls(this.#state);
@@ -518,23 +526,38 @@ export class ConversationSupervisor {
               `Stopped after ${maxSteps} model calls without a final answer (raise --max-steps to allow more).`,
           });
         }
-        const response = await this.#callModel(running.signal, steps() + 1, results);
+        const response = await this.#callModel(running.signal, steps() + 1, results, room);
+        const verdict = judgeReply(response);
+        const withheld = "withheld" in verdict ? verdict.withheld : undefined;
         const record: AssistantRecord = {
           type: "assistant",
           content: response.content,
           stopReason: response.stop_reason,
           usage: usageOf(response.usage),
+          ...(withheld ? { withheld } : {}),
         };
         // Like the text it streamed, before its record is durable (event ids stay in journal order).
         this.#emit(modelCallFinished(record, steps() + 1));
-        if (response.content.some((block) => block.type === "tool_use")) {
-          // The calls' first write carries it: an answer and the start of its calls are one commit.
-          this.#log.stage(record);
-          continue;
+        switch (verdict.type) {
+          case "run_tools": // the calls' first write carries it: one commit starts them
+            this.#log.stage(record);
+            continue;
+          case "answer": // a final answer and the end of its turn are one write
+            return await end({ stopReason: verdict.stopReason, text: verdict.text }, record);
+          case "continue":
+            if (++pauses > MAX_PAUSES) {
+              return await end(pauseLimit(), record);
+            }
+            this.#log.stage(record);
+            continue;
+          case "retry_with_room":
+            if (room >= MAX_OUTPUT_TOKENS) return await end(cutInToolCall(room), record);
+            room = Math.min(room * 2, MAX_OUTPUT_TOKENS);
+            this.#log.stage(record);
+            continue;
+          case "fail":
+            return await end(verdict.error, record);
         }
-        // A final answer and the end of its turn are one write.
-        const text = textOf(response.content);
-        return await end({ stopReason: response.stop_reason ?? "end_turn", text }, record);
       }
     } catch (error) {
       // Nothing can be recorded now: the turn stays open, and a sweep resumes it.
@@ -565,7 +588,8 @@ export class ConversationSupervisor {
       this.#emit({ type: "turn_finished", ...outcome, steps, usage });
       return { status: "completed", ...outcome, steps, usage, toolCalls };
     }
-    await this.#writeEnd([{ type: "turn_ended", status: "failed", error: outcome }]);
+    const ended: JournalRecord = { type: "turn_ended", status: "failed", error: outcome };
+    await this.#writeEnd(answer ? [answer, ended] : [ended]);
     this.#emit({ type: "turn_failed", error: outcome, steps, usage });
     return { status: "failed", error: outcome, steps, usage, toolCalls };
   }
@@ -580,12 +604,13 @@ export class ConversationSupervisor {
     signal: AbortSignal,
     step: number,
     results: Promise<void> = Promise.resolve(),
+    maxTokens: number,
   ): Promise<Anthropic.Message> {
     const { model } = this.#deps.settings;
     if (this.#events.watched) {
       await results; // what streams is announced as it comes, after the results it follows
       this.#emit({ type: "model_call_started", step });
-      return await model.createMessage(this.#request(), {
+      return await model.createMessage(this.#request(maxTokens), {
         signal,
         onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
         onToolUse: (name) => this.#prepareCall(name),
@@ -593,7 +618,7 @@ export class ConversationSupervisor {
     }
     // The request goes while the results it carries are being journaled (a commit's
     // round trip off the turn's path); its answer is taken only once they are durable.
-    const answer = model.createMessage(this.#request(), { signal });
+    const answer = model.createMessage(this.#request(maxTokens), { signal });
     answer.catch(() => {}); // a failed write aborts the call: its error is not the turn's
     await results;
     this.#emit({ type: "model_call_started", step });
@@ -610,8 +635,8 @@ export class ConversationSupervisor {
     if (tool) executor.prepare(callPlacement(tool, this.id, toolLimits));
   }
 
-  #request() {
-    const { maxTokens, catalog } = this.#deps.settings;
+  #request(maxTokens: number) {
+    const { catalog } = this.#deps.settings;
     const { modelName, system, tools } = this.#state;
     return {
       model: modelName,
@@ -677,11 +702,6 @@ export class ConversationSupervisor {
   }
 }
 
-/** The text blocks of a model's answer, joined. */
-function textOf(content: Anthropic.ContentBlock[]): string {
-  return content.flatMap((block) => block.type === "text" ? [block.text] : []).join("");
-}
-
 /**
  * Work taken up by a sweep has no one waiting for it: if it fails (the
  * journal is unavailable), it stays in the journal and the next sweep
@@ -691,3 +711,19 @@ function leaveToSweep(): void {}
 
 /** How a turn ends: a final answer, or an error. */
 type TurnOutcome = { stopReason: string; text: string } | TurnError;
+
+function pauseLimit(): TurnError {
+  return {
+    type: "pause_limit",
+    message:
+      `The model paused its turn ${MAX_PAUSES} times in a row (pause_turn); send another message to let it go on.`,
+  };
+}
+
+function cutInToolCall(room: number): TurnError {
+  return {
+    type: "max_tokens",
+    message:
+      `The model's reply was cut at ${room} tokens in the middle of a tool call, even with the most room; none of its calls ran. Ask for smaller steps, or raise --max-tokens.`,
+  };
+}

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { MAX_OUTPUT_TOKENS } from "../model/reply.ts";
 import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError } from "../config_error.ts";
 import { type McpServers, parseMcpFlag } from "../mcp_servers.ts";
@@ -19,6 +20,8 @@ export interface CliOptions {
   timeoutMs: number;
   turnLimitMs: number;
   maxSteps: number;
+  /** `--max-tokens`: the room each model call starts with; else AGENT_MAX_TOKENS, else 8192. */
+  maxTokens?: number;
   system?: string;
   json: boolean;
   help: boolean;
@@ -32,7 +35,9 @@ export const RUNTIME_FLAGS =
   --model NAME     model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
   --timeout MS     per-call time limit for tools that declare none (default 30000)
   --turn-limit MS  a call still running after MS continues as a background task (default 20000)
-  --max-steps N    model calls per turn at most (default 20)`;
+  --max-steps N    model calls per turn at most (default 20)
+  --max-tokens N   max_tokens of each model call (default $AGENT_MAX_TOKENS, else 8192); a
+                   reply cut inside a tool call is asked again with twice the room`;
 
 /** The environment both read, for their help texts. */
 export const RUNTIME_ENV = `Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
@@ -61,7 +66,16 @@ a second Ctrl-C quits.
 
 ${RUNTIME_ENV}`;
 
-const STRING_FLAGS = ["tools", "mcp", "model", "timeout", "turn-limit", "max-steps", "system"];
+const STRING_FLAGS = [
+  "tools",
+  "mcp",
+  "model",
+  "timeout",
+  "turn-limit",
+  "max-steps",
+  "max-tokens",
+  "system",
+];
 const BOOLEAN_FLAGS = ["json", "help"];
 
 /**
@@ -83,7 +97,7 @@ export function parseCliArgs(args: string[]): CliOptions {
     unknown: (arg: string, key?: string) => {
       if (/^-\d/.test(arg)) {
         throw new ConfigError(
-          `"${arg}" is not a flag; --timeout, --turn-limit and --max-steps take positive whole numbers.`,
+          `"${arg}" is not a flag; --timeout, --turn-limit, --max-steps and --max-tokens take positive whole numbers.`,
         );
       }
       if (key !== undefined) {
@@ -110,6 +124,9 @@ export function parseCliArgs(args: string[]): CliOptions {
     timeoutMs: wholeNumber("--timeout", flags.timeout, 30_000, 1, 3_600_000),
     turnLimitMs: wholeNumber("--turn-limit", flags["turn-limit"], 20_000, 1, 3_600_000),
     maxSteps: wholeNumber("--max-steps", flags["max-steps"], 20, 1, 1_000),
+    maxTokens: flags["max-tokens"] === undefined
+      ? undefined
+      : wholeNumber("--max-tokens", flags["max-tokens"], 0, 1, MAX_OUTPUT_TOKENS),
     system: flags.system as string | undefined,
     json: flags.json as boolean,
     help: flags.help as boolean,

@@ -93,6 +93,7 @@ export function conversationRoutes(
           system: body.system,
           modelName: body.model,
           tools: body.tools,
+          maxTokens: body.maxTokens,
         });
         return c.json(describe(conversation), 201);
       } catch (error) {

@@ -7,6 +7,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { MAX_RESULT_BYTES } from "../limit_result.ts";
+import { MAX_OUTPUT_TOKENS } from "../model/reply.ts";
 
 /** Longest message or system prompt accepted, in characters. */
 export const MAX_TEXT_CHARS = 200_000;
@@ -17,6 +18,10 @@ export const NewConversation = z.strictObject({
   model: z.string().min(1).max(200).optional(),
   tools: z.array(z.string().max(64)).max(256).optional().openapi({
     description: "The tools it may call (names from GET /v1/tools); all of them when absent.",
+  }),
+  maxTokens: z.int().min(1).max(MAX_OUTPUT_TOKENS).optional().openapi({
+    description:
+      "`max_tokens` its model calls start with (the server's --max-tokens when absent); a reply cut inside a tool call is asked again with twice the room.",
   }),
 }).openapi("NewConversation");
 

@@ -97,6 +97,7 @@ function applyToReplay(state: ReplayState, record: JournalRecord): void {
   } else if (record.type === "assistant") {
     state.steps++;
     state.usage = addUsage(state.usage, record.usage);
+    if (record.withheld) return;
     for (const block of record.content) {
       if (block.type === "tool_use") state.calls.set(block.id, block);
     }
@@ -159,7 +160,7 @@ function eventsOf(
         ...(text.length > 0 ? [{ type: "text_delta", text: text.join("") }] : []),
         modelCallFinished(record, steps + 1),
         ...record.content.flatMap((block) =>
-          block.type === "tool_use"
+          block.type === "tool_use" && !record.withheld
             ? [{
               type: "tool_call_started",
               callId: block.id,

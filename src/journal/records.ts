@@ -7,6 +7,7 @@
 import type Anthropic from "@anthropic-ai/sdk";
 import type { TurnError } from "../events.ts";
 import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
+import type { Withheld } from "../model/reply.ts";
 
 /** The life of a tool call. The last five are final. */
 export type CallState =
@@ -33,7 +34,15 @@ export type TurnCause =
 
 /** One record of a conversation's journal. */
 export type JournalRecord =
-  | { type: "created"; modelName: string; system?: string; tools?: string[]; at: number }
+  | {
+    type: "created";
+    modelName: string;
+    system?: string;
+    tools?: string[];
+    /** `max_tokens` its model calls start with; the system's when absent. */
+    maxTokens?: number;
+    at: number;
+  }
   | { type: "turn_started"; turn: number; cause: TurnCause; at: number }
   /** A process took up a turn that another one left open: its running calls, settled. */
   | { type: "turn_resumed"; interrupted: string[]; rerun: string[]; at: number }
@@ -43,6 +52,11 @@ export type JournalRecord =
     stopReason: string | null;
     /** Absent in journals written before usage was recorded. */
     usage?: TokenUsage;
+    /**
+     * Kept for audit but never sent to the model again, and none of its
+     * calls run: a reply cut inside a tool call, a refusal, a malformed reply.
+     */
+    withheld?: Withheld;
   }
   /** `at`: when the change happened (epoch ms); absent in records written before it was kept. */
   | ({ type: "call"; at?: number } & CallUpdate)
@@ -95,6 +109,8 @@ export interface ConversationState {
   system?: string;
   /** The tools it may call; all of the catalog's when absent. */
   tools?: string[];
+  /** `max_tokens` its model calls start with; the system's when absent. */
+  maxTokens?: number;
   /** Turns started so far. */
   turns: number;
   /** The turn that has started and not ended, with its model calls so far and their tokens. */
@@ -129,6 +145,7 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
         createdAt: record.at,
         modelName: record.modelName,
         system: record.system,
+        maxTokens: record.maxTokens,
         tools: record.tools,
         turns: 0,
         usage: NO_USAGE,
@@ -147,6 +164,7 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
         state.openTurn.steps++;
         state.openTurn.usage = addUsage(state.openTurn.usage, record.usage);
       }
+      if (record.withheld) break; // neither history nor calls: it is only kept
       state.transcript.push(record);
       for (const block of record.content) {
         if (block.type !== "tool_use") continue;

@@ -20,6 +20,19 @@ export type FakeReply =
     eventDelayMs?: number;
     /** Token counts; default 10 in, 10 out. */
     usage?: Partial<Anthropic.Usage>;
+    /** The reply's blocks as they are, instead of `text` and `toolCalls` (any block, even a malformed one). */
+    content?: Anthropic.ContentBlock[];
+    /** With `stopReason: "refusal"`: why, as the API says it. */
+    stopDetails?: Anthropic.RefusalStopDetails;
+    /**
+     * Streamed, the last tool call's input stops after this many characters of
+     * its JSON, as when `max_tokens` cuts it (give `stopReason: "max_tokens"`).
+     */
+    cutToolInputAt?: number;
+    /** Streamed: after `message_start` and a `ping`, nothing more; unstreamed: no answer at all. */
+    stall?: boolean;
+    /** Streamed: the connection is cut after this many events. */
+    dropAfterEvents?: number;
   }
   | { status: number; errorType: string; message: string; headers?: Record<string, string> };
 
@@ -94,7 +107,8 @@ export function startFakeMessagesApi(script: FakeScript | FakeReply[]): FakeMess
         );
       }
       const message = toMessage(reply, body.model, requests.length);
-      return body.stream ? streamed(message, reply.eventDelayMs ?? 0) : Response.json(message);
+      if (reply.stall && !body.stream) return await never(request.signal);
+      return body.stream ? streamed(message, reply) : Response.json(message);
     },
   );
   return {
@@ -156,7 +170,7 @@ function toMessage(
   model: string,
   n: number,
 ): Anthropic.Message {
-  const content: Anthropic.ContentBlock[] = [];
+  const content: Anthropic.ContentBlock[] = reply.content ? [...reply.content] : [];
   if (reply.text) content.push({ type: "text", text: reply.text, citations: null });
   for (const [i, call] of (reply.toolCalls ?? []).entries()) {
     content.push(
@@ -176,12 +190,25 @@ function toMessage(
     content,
     stop_reason: reply.stopReason ?? (reply.toolCalls?.length ? "tool_use" : "end_turn"),
     stop_sequence: null,
+    stop_details: reply.stopDetails ?? null,
     usage: { input_tokens: 10, output_tokens: 10, ...reply.usage },
   } as Anthropic.Message;
 }
 
+/** A response that never comes; it ends when the client gives up. */
+function never(signal: AbortSignal): Promise<Response> {
+  return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+}
+
 /** The event sequence of the real API's streaming responses. */
-function streamed(message: Anthropic.Message, delayMs: number): Response {
+function streamed(
+  message: Anthropic.Message,
+  { eventDelayMs: delayMs = 0, cutToolInputAt, stall, dropAfterEvents }: Extract<
+    FakeReply,
+    { text?: string }
+  >,
+): Response {
+  const lastToolUse = message.content.findLastIndex((block) => block.type === "tool_use");
   const events: Record<string, unknown>[] = [
     {
       type: "message_start",
@@ -210,34 +237,45 @@ function streamed(message: Anthropic.Message, delayMs: number): Response {
       }
     } else if (block.type === "tool_use") {
       events.push({ type: "content_block_start", index, content_block: { ...block, input: {} } });
-      for (const piece of chunks(JSON.stringify(block.input), 11)) {
+      const json = JSON.stringify(block.input);
+      const sent = index === lastToolUse ? json.slice(0, cutToolInputAt) : json;
+      for (const piece of chunks(sent, 11)) {
         events.push({
           type: "content_block_delta",
           index,
           delta: { type: "input_json_delta", partial_json: piece },
         });
       }
+    } else {
+      // Any other block (thinking, server tools…) arrives whole in its start event.
+      events.push({ type: "content_block_start", index, content_block: block });
     }
     events.push({ type: "content_block_stop", index });
   });
   events.push(
     {
       type: "message_delta",
-      delta: { stop_reason: message.stop_reason, stop_sequence: null },
+      delta: {
+        stop_reason: message.stop_reason,
+        stop_sequence: null,
+        stop_details: message.stop_details,
+      },
       usage: { output_tokens: message.usage.output_tokens },
     },
     { type: "message_stop" },
   );
+  if (stall) events.splice(2);
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
     async start(controller) {
-      for (const event of events) {
+      for (const [n, event] of events.entries()) {
+        if (n === dropAfterEvents) return controller.error(new Error("the connection was cut"));
         controller.enqueue(
           encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`),
         );
         if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
-      controller.close();
+      if (!stall) controller.close(); // a stalled stream stays open until the client leaves
     },
   });
   return new Response(body, {
