@@ -77,6 +77,13 @@ export interface AgentOptions {
    * told. Default: it waits until the result comes.
    */
   handOffTimeoutMs?: number;
+  /**
+   * A model reply that sends nothing for this long (the API pings a slow
+   * one) is cut and asked for again. Default 60 s.
+   */
+  modelIdleTimeoutMs?: number;
+  /** The most one attempt of a model call may take. Default 10 minutes. */
+  modelTimeoutMs?: number;
   /** `max_tokens` of each model call. Default 8192. */
   maxTokens?: number;
   /** Defaults for what one call may use, where its tool declares nothing. */
@@ -113,6 +120,8 @@ const optionNumbers = z.object({
   maxSteps: wholeNumberSchema("maxSteps", 1, 1_000).optional(),
   approvalTimeoutMs: wholeNumberSchema("approvalTimeoutMs", 1, 30 * 86_400_000).optional(),
   handOffTimeoutMs: wholeNumberSchema("handOffTimeoutMs", 1, 365 * 86_400_000).optional(),
+  modelIdleTimeoutMs: wholeNumberSchema("modelIdleTimeoutMs", 100, 3_600_000).optional(),
+  modelTimeoutMs: wholeNumberSchema("modelTimeoutMs", 1_000, 3_600_000).optional(),
   maxTokens: wholeNumberSchema("maxTokens", 1, 1_000_000).optional(),
   maxWorkers: wholeNumberSchema("maxWorkers", 1, 100_000).optional(),
   maxQueuedCalls: wholeNumberSchema("maxQueuedCalls", 0, 1_000_000).optional(),
@@ -223,7 +232,9 @@ function schedulerOf(options: AgentOptions): Pick<RuntimeSettings, "slots" | "po
   };
 }
 
-function modelOf({ apiKey, baseURL, model }: AgentOptions): Model {
+function modelOf(
+  { apiKey, baseURL, model, modelIdleTimeoutMs, modelTimeoutMs }: AgentOptions,
+): Model {
   if (model && apiKey) throw new ConfigError("Give either `apiKey` or `model`, not both.");
   if (model) return model;
   if (!apiKey) {
@@ -231,7 +242,12 @@ function modelOf({ apiKey, baseURL, model }: AgentOptions): Model {
       "No model: give `apiKey` (an Anthropic API key) or `model` (any Model) to createAgentSystem.",
     );
   }
-  return new AnthropicModel({ apiKey, baseURL });
+  return new AnthropicModel({
+    apiKey,
+    baseURL,
+    idleTimeoutMs: modelIdleTimeoutMs,
+    callTimeoutMs: modelTimeoutMs,
+  });
 }
 
 /** Starts the hosts the tools need now, off the first call's path. */

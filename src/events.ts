@@ -52,6 +52,11 @@ export type ConversationEvent =
     | { type: "turn_resumed"; turn: number; interrupted: string[]; rerun: string[] }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
+    /**
+     * The model's reply was cut short (its stream stalled, or the connection
+     * dropped) and is asked for again: its text streams again from the start.
+     */
+    | { type: "model_call_retrying"; step: number; attempt: number; reason: string }
     /** The model answered: `stopReason` `tool_use` means its calls come next. */
     | { type: "model_call_finished"; step: number; stopReason: string; usage: TokenUsage }
     /**

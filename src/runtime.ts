@@ -67,6 +67,8 @@ export async function createRuntime(
     turnLimitMs: options.turnLimitMs,
     maxSteps: options.maxSteps,
     maxTokens: options.maxTokens ?? env("AGENT_MAX_TOKENS", 1, MAX_OUTPUT_TOKENS),
+    modelIdleTimeoutMs: env("AGENT_MODEL_IDLE_TIMEOUT_MS", 100, 3_600_000),
+    modelTimeoutMs: env("AGENT_MODEL_TIMEOUT_MS", 1_000, 3_600_000),
     approvalTimeoutMs: env("AGENT_APPROVAL_TIMEOUT_MS", 1, 30 * 86_400_000),
     handOffTimeoutMs: env("AGENT_HANDOFF_TIMEOUT_MS", 1, 365 * 86_400_000),
     limits: limitsFromEnv(),

@@ -612,6 +612,8 @@ export class ConversationSupervisor {
       this.#emit({ type: "model_call_started", step });
       return await model.createMessage(this.#request(maxTokens), {
         signal,
+        onRetry: (attempt, reason) =>
+          this.#emit({ type: "model_call_retrying", step, attempt, reason }),
         onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
         onToolUse: (name) => this.#prepareCall(name),
       });

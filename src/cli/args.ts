@@ -46,7 +46,9 @@ Tool calls: AGENT_TOOL_MEMORY_MB (256), AGENT_TOOL_RESULT_BYTES (1048576),
 AGENT_TOOL_PROGRESS_PER_SECOND (10), AGENT_TOOL_PROGRESS_BYTES (2048), AGENT_MAX_WORKERS
 (from memory), AGENT_MAX_QUEUED_CALLS (10 x the workers), AGENT_TOOL_ISOLATION (process|worker),
 AGENT_APPROVAL_TIMEOUT_MS (a call awaiting approval is denied after it; default: never),
-AGENT_HANDOFF_TIMEOUT_MS (a handed-off task with no result after it ends timed out; default: never).`;
+AGENT_HANDOFF_TIMEOUT_MS (a handed-off task with no result after it ends timed out; default: never).
+Model calls: AGENT_MAX_TOKENS (8192), AGENT_MODEL_IDLE_TIMEOUT_MS (a reply silent this long is
+asked for again; 60000), AGENT_MODEL_TIMEOUT_MS (one attempt at most; 600000).`;
 
 /** The usage text printed by `--help`. */
 export const USAGE = `Usage: deno task run [flags] ["prompt"]

@@ -69,6 +69,9 @@ export class TerminalView {
         this.#write(this.#out, event.text);
         this.#textEndsLine = event.text.endsWith("\n");
         return;
+      case "model_call_retrying":
+        this.#endTextLine();
+        return this.#write(this.#err, `${event.reason} Asking again (attempt ${event.attempt}).\n`);
       case "tool_call_started":
         this.#endTextLine();
         this.#calls.set(event.callId, { name: event.name, started: event.at });

@@ -6,6 +6,8 @@
  */
 import Anthropic from "@anthropic-ai/sdk";
 import { type Model, type ModelCallOptions, ModelError, type ModelRequest } from "./model.ts";
+import { idleGuardedFetch, StreamStalled } from "./stream_guard.ts";
+import { delay } from "@std/async/delay";
 
 /** Model used when neither `--model` nor `AGENT_MODEL` names one. */
 export const DEFAULT_MODEL = "claude-sonnet-5-5";
@@ -16,6 +18,24 @@ export const DEFAULT_MODEL = "claude-sonnet-5-5";
  * timeout for unstreamed calls (8,192 for some models).
  */
 const MAX_UNSTREAMED_TOKENS = 8192;
+
+/** How long a response may send nothing (the API pings a slow one) before it counts as stalled. */
+export const MODEL_IDLE_TIMEOUT_MS = 60_000;
+
+/** The most one attempt of a model call may take, from the request to the reply's last byte. */
+export const MODEL_CALL_TIMEOUT_MS = 600_000;
+
+/** What {@linkcode AnthropicModel} is built with. */
+export interface AnthropicModelOptions {
+  apiKey: string;
+  baseURL?: string;
+  /** Retries of a failed request (the SDK's) and of a reply cut short (ours). Default 2. */
+  maxRetries?: number;
+  /** Default {@linkcode MODEL_IDLE_TIMEOUT_MS} (`AGENT_MODEL_IDLE_TIMEOUT_MS`). */
+  idleTimeoutMs?: number;
+  /** Default {@linkcode MODEL_CALL_TIMEOUT_MS} (`AGENT_MODEL_TIMEOUT_MS`). */
+  callTimeoutMs?: number;
+}
 
 /**
  * The Messages API through `@anthropic-ai/sdk`, keeping its retries (429,
@@ -35,21 +55,62 @@ const MAX_UNSTREAMED_TOKENS = 8192;
 export class AnthropicModel implements Model {
   readonly label = "Claude";
   readonly #client: Anthropic;
+  readonly #retries: number;
+  readonly #callTimeoutMs: number;
 
-  constructor(options: { apiKey: string; baseURL?: string; maxRetries?: number }) {
+  constructor(options: AnthropicModelOptions) {
+    this.#retries = options.maxRetries ?? 2;
+    this.#callTimeoutMs = options.callTimeoutMs ?? MODEL_CALL_TIMEOUT_MS;
     this.#client = new Anthropic({
       apiKey: options.apiKey,
       baseURL: options.baseURL,
-      maxRetries: options.maxRetries ?? 2,
+      maxRetries: this.#retries,
+      // The SDK's timeout ends only the wait for headers, and is retried by it: the call's
+      // own limit (below) comes first, and a stalled body ends by the idle guard.
+      timeout: this.#callTimeoutMs + 5_000,
+      fetch: idleGuardedFetch(options.idleTimeoutMs ?? MODEL_IDLE_TIMEOUT_MS),
       // The runtime traces each model call itself (src/tracing.ts), as a child of its turn.
       openTelemetry: false,
     });
   }
 
+  /**
+   * The reply, asked for again (with the SDK's backoff) when it was cut
+   * short: its response stalled, its connection dropped, or the attempt
+   * ran out of time. The SDK retries only failures before a response begins.
+   */
   async createMessage(
     request: ModelRequest,
     options: ModelCallOptions = {},
   ): Promise<Anthropic.Message> {
+    for (let attempt = 1;; attempt++) {
+      const limit = AbortSignal.timeout(this.#callTimeoutMs);
+      try {
+        return await this.#createOnce(request, options, limit);
+      } catch (error) {
+        const outOfTime = limit.aborted && !options.signal?.aborted;
+        const failure = outOfTime
+          ? new ModelError(
+            "timeout",
+            `The model did not answer within ${this.#callTimeoutMs} ms (AGENT_MODEL_TIMEOUT_MS).`,
+          )
+          : toModelError(error);
+        // What failed before a response began, the SDK has retried already.
+        const cutShort = outOfTime || isStalled(error) || isDropped(error);
+        if (!cutShort || attempt > this.#retries || options.signal?.aborted) throw failure;
+        options.onRetry?.(attempt + 1, failure.message);
+        await delay(retryDelayMs(attempt), { signal: options.signal }).catch(() => {});
+      }
+    }
+  }
+
+  /** One attempt, ended by `limit` too (a reply that pings forever ends as well). */
+  #createOnce(
+    request: ModelRequest,
+    options: ModelCallOptions,
+    limit: AbortSignal,
+  ): Promise<Anthropic.Message> {
+    const signal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
     const params = {
       model: request.model,
       max_tokens: request.maxTokens,
@@ -57,31 +118,40 @@ export class AnthropicModel implements Model {
       ...(request.system ? { system: request.system } : {}),
       ...(request.tools.length > 0 ? { tools: request.tools } : {}),
     };
-    try {
-      const watched = options.onText !== undefined || options.onToolUse !== undefined;
-      if (!watched && request.maxTokens <= MAX_UNSTREAMED_TOKENS) {
-        return await this.#client.messages.create(params, { signal: options.signal });
-      }
-      const stream = this.#client.messages.stream(params, { signal: options.signal });
-      if (options.onText) stream.on("text", options.onText);
-      const { onToolUse } = options;
-      if (onToolUse) {
-        stream.on("streamEvent", (event) => {
-          if (event.type === "content_block_start" && event.content_block.type === "tool_use") {
-            onToolUse(event.content_block.name);
-          }
-        });
-      }
-      return await stream.finalMessage();
-    } catch (error) {
-      throw toModelError(error);
+    const watched = options.onText !== undefined || options.onToolUse !== undefined;
+    if (!watched && request.maxTokens <= MAX_UNSTREAMED_TOKENS) {
+      return this.#client.messages.create(params, { signal });
     }
+    const stream = this.#client.messages.stream(params, { signal });
+    if (options.onText) stream.on("text", options.onText);
+    const { onToolUse } = options;
+    if (onToolUse) {
+      stream.on("streamEvent", (event) => {
+        if (event.type === "content_block_start" && event.content_block.type === "tool_use") {
+          onToolUse(event.content_block.name);
+        }
+      });
+    }
+    return stream.finalMessage();
   }
 }
 
+/** The SDK's own backoff: 0.5 s, then 1 s, … up to 8 s, each with up to a quarter off. */
+function retryDelayMs(attempt: number): number {
+  return Math.min(500 * 2 ** (attempt - 1), 8_000) * (1 - Math.random() * 0.25);
+}
+
 function toModelError(error: unknown): ModelError {
+  if (error instanceof ModelError) return error;
   if (error instanceof Anthropic.APIUserAbortError) {
     return new ModelError("cancelled", "The model call was cancelled.");
+  }
+  if (isStalled(error)) return new ModelError("timeout", causeOf(error).message);
+  if (isDropped(error)) {
+    return new ModelError(
+      "connection_error",
+      `The connection to the model dropped before its reply was whole: ${causeOf(error).message}.`,
+    );
   }
   if (error instanceof Anthropic.APIError) {
     const body = error.error as { error?: { type?: string; message?: string } } | undefined;
@@ -91,4 +161,22 @@ function toModelError(error: unknown): ModelError {
     return new ModelError(type, message, error.status);
   }
   return new ModelError("api_error", error instanceof Error ? error.message : String(error));
+}
+
+/** A stream cut short surfaces as the SDK's base error, with what cut it as its cause. */
+function causeOf(error: unknown): Error {
+  const cause = error instanceof Error ? error.cause ?? error : error;
+  return cause instanceof Error ? cause : new Error(String(cause));
+}
+
+/** The reply's response sent nothing for the idle limit. */
+function isStalled(error: unknown): boolean {
+  return causeOf(error) instanceof StreamStalled;
+}
+
+/** The connection dropped while the reply's body was being read. */
+function isDropped(error: unknown): boolean {
+  const cause = causeOf(error);
+  return cause instanceof TypeError &&
+    /reading a body|connection (closed|reset)/i.test(cause.message);
 }

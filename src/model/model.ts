@@ -24,6 +24,12 @@ export interface ModelCallOptions {
   /** Called when the model starts a `tool_use` block, with its tool's name, before its input streams. */
   onToolUse?: (name: string) => void;
   signal?: AbortSignal;
+  /**
+   * Called when a reply cut short (a stalled stream, a dropped connection)
+   * is asked for again: the attempt about to start (2, 3…) and why. Text
+   * already streamed by the cut attempt comes again from the start.
+   */
+  onRetry?: (attempt: number, reason: string) => void;
 }
 
 /** A model: the real Claude API, or the built-in offline model. */

@@ -18,6 +18,8 @@ export type FakeReply =
     stopReason?: Anthropic.StopReason;
     /** Pause between streamed events, to make streaming observable. */
     eventDelayMs?: number;
+    /** During each pause, a `ping` this often, as the API sends while a reply is slow. */
+    pingEveryMs?: number;
     /** Token counts; default 10 in, 10 out. */
     usage?: Partial<Anthropic.Usage>;
     /** The reply's blocks as they are, instead of `text` and `toolCalls` (any block, even a malformed one). */
@@ -67,13 +69,24 @@ export interface FakeMessagesApi extends AsyncDisposable {
  */
 export function startFakeMessagesApi(script: FakeScript | FakeReply[]): FakeMessagesApi {
   const requests: RecordedRequest[] = [];
+  /** Aborted on dispose: a reply that never comes ends then (a client's abort may not reach it). */
+  const closing = new AbortController();
   const pick: FakeScript = Array.isArray(script)
     ? (_, i) =>
       script[i] ??
         { status: 500, errorType: "api_error", message: `the script has no reply #${i + 1}` }
     : script;
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: () => {},
+      // A connection the script cuts on purpose is not an error of the fake's.
+      onError: (error) => {
+        if (!(error instanceof ConnectionCut)) console.error(error);
+        return new Response(null, { status: 500 });
+      },
+    },
     async (request) => {
       const url = new URL(request.url);
       if (request.method !== "POST" || url.pathname !== "/v1/messages") {
@@ -107,14 +120,19 @@ export function startFakeMessagesApi(script: FakeScript | FakeReply[]): FakeMess
         );
       }
       const message = toMessage(reply, body.model, requests.length);
-      if (reply.stall && !body.stream) return await never(request.signal);
+      if (reply.stall && !body.stream) {
+        return await never(closing.signal);
+      }
       return body.stream ? streamed(message, reply) : Response.json(message);
     },
   );
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     requests,
-    [Symbol.asyncDispose]: () => server.shutdown(),
+    [Symbol.asyncDispose]: () => {
+      closing.abort();
+      return server.shutdown();
+    },
   };
 }
 
@@ -195,15 +213,22 @@ function toMessage(
   } as Anthropic.Message;
 }
 
+/** How a script's `dropAfterEvents` cuts the connection. */
+class ConnectionCut extends Error {
+  override name = "ConnectionCut";
+}
+
 /** A response that never comes; it ends when the client gives up. */
 function never(signal: AbortSignal): Promise<Response> {
-  return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(new Response(null, { status: 499 })))
+  );
 }
 
 /** The event sequence of the real API's streaming responses. */
 function streamed(
   message: Anthropic.Message,
-  { eventDelayMs: delayMs = 0, cutToolInputAt, stall, dropAfterEvents }: Extract<
+  { eventDelayMs: delayMs = 0, pingEveryMs, cutToolInputAt, stall, dropAfterEvents }: Extract<
     FakeReply,
     { text?: string }
   >,
@@ -268,12 +293,18 @@ function streamed(
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
     async start(controller) {
-      for (const [n, event] of events.entries()) {
-        if (n === dropAfterEvents) return controller.error(new Error("the connection was cut"));
+      const send = (event: Record<string, unknown>) =>
         controller.enqueue(
           encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`),
         );
-        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      for (const [n, event] of events.entries()) {
+        if (n === dropAfterEvents) return controller.error(new ConnectionCut());
+        send(event);
+        for (let waited = 0; waited < delayMs; waited += pingEveryMs ?? delayMs) {
+          await pause(Math.min(pingEveryMs ?? delayMs, delayMs - waited));
+          if (pingEveryMs) send({ type: "ping" });
+        }
       }
       if (!stall) controller.close(); // a stalled stream stays open until the client leaves
     },
