@@ -23,6 +23,7 @@ import type { CallSlots } from "./call_slots.ts";
 import type { CallPolicies } from "./scheduler/call_policies.ts";
 import type { ToolExecutor } from "./tool_executor.ts";
 import type { CallLimits } from "../src/tool_limits.ts";
+import type { CompactionSettings } from "../src/model/compaction.ts";
 
 /** How often chunks that writes left uncommitted are looked for. */
 const CHUNK_SWEEP_EVERY_MS = 5 * 60_000;
@@ -52,6 +53,8 @@ export interface RuntimeSettings {
   slots: CallSlots;
   /** Circuit breakers, per-tool limits and retry defaults, shared by every conversation. */
   policies: CallPolicies;
+  /** Whether and when a history that outgrows the context window is summarized. */
+  compaction: CompactionSettings;
   /** How long a call may wait for approval before it is denied; none waits until decided. */
   approvalTimeoutMs?: number;
   /** How long a handed-off task waits for its result before it ends timed out; none waits on. */

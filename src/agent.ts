@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { DEFAULT_COMPACTION } from "./model/compaction.ts";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { AgentSystem, type RuntimeSettings } from "../actors/agent_system.ts";
@@ -84,6 +85,15 @@ export interface AgentOptions {
   modelIdleTimeoutMs?: number;
   /** The most one attempt of a model call may take. Default 10 minutes. */
   modelTimeoutMs?: number;
+  /**
+   * `"auto"` (the default): once a request fills three quarters of the
+   * context window, or the API answers that it is too long, the history
+   * before the newest turn is summarized and the model is sent the summary
+   * instead. `"off"`: such turns fail, as the API answers.
+   */
+  compaction?: "auto" | "off";
+  /** The model's context window, in tokens. Default 200,000. */
+  contextWindowTokens?: number;
   /** `max_tokens` of each model call. Default 8192. */
   maxTokens?: number;
   /** Defaults for what one call may use, where its tool declares nothing. */
@@ -121,6 +131,8 @@ const optionNumbers = z.object({
   approvalTimeoutMs: wholeNumberSchema("approvalTimeoutMs", 1, 30 * 86_400_000).optional(),
   handOffTimeoutMs: wholeNumberSchema("handOffTimeoutMs", 1, 365 * 86_400_000).optional(),
   modelIdleTimeoutMs: wholeNumberSchema("modelIdleTimeoutMs", 100, 3_600_000).optional(),
+  contextWindowTokens: wholeNumberSchema("contextWindowTokens", 1_000, 10_000_000).optional(),
+  compaction: z.enum(["auto", "off"], { error: 'must be "auto" or "off"' }).optional(),
   modelTimeoutMs: wholeNumberSchema("modelTimeoutMs", 1_000, 3_600_000).optional(),
   maxTokens: wholeNumberSchema("maxTokens", 1, 1_000_000).optional(),
   maxWorkers: wholeNumberSchema("maxWorkers", 1, 100_000).optional(),
@@ -187,6 +199,10 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
       maxSteps: options.maxSteps ?? 20,
       approvalTimeoutMs: options.approvalTimeoutMs,
       handOffTimeoutMs: options.handOffTimeoutMs,
+      compaction: {
+        enabled: options.compaction !== "off",
+        windowTokens: options.contextWindowTokens ?? DEFAULT_COMPACTION.windowTokens,
+      },
       maxTokens: options.maxTokens ?? 8192,
       handOff: options.server ?? false,
       defaultSystem: options.system,

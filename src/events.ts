@@ -57,6 +57,13 @@ export type ConversationEvent =
      * dropped) and is asked for again: its text streams again from the start.
      */
     | { type: "model_call_retrying"; step: number; attempt: number; reason: string }
+    /**
+     * The history grew too long for the context window: what came before
+     * the `keepFrom`th entry of the transcript (turn starts and model
+     * replies) is sent to the model as this summary from now on; the
+     * journal keeps it all.
+     */
+    | { type: "context_compacted"; keepFrom: number; summary: string }
     /** The model answered: `stopReason` `tool_use` means its calls come next. */
     | { type: "model_call_finished"; step: number; stopReason: string; usage: TokenUsage }
     /**

@@ -15,6 +15,13 @@ import type {
 } from "../../src/events.ts";
 import { ModelError } from "../../src/model/model.ts";
 import { judgeReply, MAX_OUTPUT_TOKENS, MAX_PAUSES, textOf } from "../../src/model/reply.ts";
+import {
+  compactionPoint,
+  halfwayPoint,
+  isTooLong,
+  shouldCompact,
+  summaryRequest,
+} from "../../src/model/compaction.ts";
 import { addUsage, NO_USAGE, type TokenUsage, usageOf } from "../../src/token_usage.ts";
 import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
 import type { ListedValue } from "../../src/journal/_stored_value.ts";
@@ -24,6 +31,7 @@ import {
   type AssistantRecord,
   type CallUpdate,
   type ConversationState,
+  fullHistoryOf,
   historyOf,
   type JournalRecord,
   type TurnCause,
@@ -304,9 +312,12 @@ export class ConversationSupervisor {
     return this.#deps.settings.catalog.forModel(this.#state.tools).map((tool) => tool.name);
   }
 
-  /** The history in Messages API format, rebuilt from the journal. */
+  /**
+   * The whole history in Messages API format, rebuilt from the journal:
+   * compactions change only what the model is sent, never this.
+   */
   get history(): Anthropic.MessageParam[] {
-    return historyOf(this.#state);
+    return fullHistoryOf(this.#state);
   }
 
   /** Tokens of every model call of the conversation so far. */
@@ -526,7 +537,17 @@ export class ConversationSupervisor {
               `Stopped after ${maxSteps} model calls without a final answer (raise --max-steps to allow more).`,
           });
         }
-        const response = await this.#callModel(running.signal, steps() + 1, results, room);
+        if (shouldCompact(this.#state, this.#deps.settings.compaction)) {
+          await this.#compact(running.signal);
+        }
+        const response = await this.#callModel(running.signal, steps() + 1, results, room)
+          .catch(async (error) => {
+            // Too long for the API: compacted, the same step is asked again.
+            if (!isTooLong(error) || !this.#canCompact()) throw error;
+            await this.#compact(running.signal);
+            return undefined;
+          });
+        if (!response) continue;
         const verdict = judgeReply(response);
         const withheld = "withheld" in verdict ? verdict.withheld : undefined;
         const record: AssistantRecord = {
@@ -556,6 +577,11 @@ export class ConversationSupervisor {
             this.#log.stage(record);
             continue;
           case "fail":
+            if (verdict.error.type === "context_window_exceeded" && this.#canCompact()) {
+              this.#log.stage(record);
+              await this.#compact(running.signal);
+              continue;
+            }
             return await end(verdict.error, record);
         }
       }
@@ -571,6 +597,47 @@ export class ConversationSupervisor {
     } finally {
       this.#running = undefined;
     }
+  }
+
+  #canCompact(): boolean {
+    return this.#deps.settings.compaction.enabled && compactionPoint(this.#state) !== undefined;
+  }
+
+  /**
+   * Summarizes the history before the newest turn and journals the summary
+   * at once: from then on the model is sent the summary instead, and a
+   * restart does not summarize the same history again. A history too long
+   * to summarize at once is summarized in parts, oldest first.
+   */
+  async #compact(signal: AbortSignal): Promise<void> {
+    let target = compactionPoint(this.#state);
+    while (target !== undefined) {
+      const upTo: number = target;
+      try {
+        await this.#summarize(upTo, signal);
+        target = compactionPoint(this.#state);
+      } catch (error) {
+        target = isTooLong(error) ? halfwayPoint(this.#state, upTo) : undefined;
+        if (target === undefined) throw error;
+      }
+    }
+  }
+
+  /** One summary: of the history before the transcript's `keepFrom`th record, journaled. */
+  async #summarize(keepFrom: number, signal: AbortSignal): Promise<void> {
+    const { model, catalog } = this.#deps.settings;
+    const request = summaryRequest(this.#state, keepFrom, catalog.forModel(this.#state.tools));
+    const reply = await model.createMessage(request, { signal });
+    const summary = textOf(reply.content);
+    if (!summary) {
+      throw new ModelError(
+        "compaction_failed",
+        "The model gave no summary of the history to compact.",
+      );
+    }
+    const usage = usageOf(reply.usage);
+    await this.#log.write([{ type: "compacted", summary, keepFrom, usage, at: Date.now() }]);
+    this.#emit({ type: "context_compacted", keepFrom, summary });
   }
 
   /** Journals the end of the turn, with its final answer if it has one. */
@@ -644,7 +711,7 @@ export class ConversationSupervisor {
       model: modelName,
       system,
       maxTokens,
-      messages: this.history,
+      messages: historyOf(this.#state),
       tools: catalog.forModel(tools),
     };
   }

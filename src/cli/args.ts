@@ -48,7 +48,9 @@ AGENT_TOOL_PROGRESS_PER_SECOND (10), AGENT_TOOL_PROGRESS_BYTES (2048), AGENT_MAX
 AGENT_APPROVAL_TIMEOUT_MS (a call awaiting approval is denied after it; default: never),
 AGENT_HANDOFF_TIMEOUT_MS (a handed-off task with no result after it ends timed out; default: never).
 Model calls: AGENT_MAX_TOKENS (8192), AGENT_MODEL_IDLE_TIMEOUT_MS (a reply silent this long is
-asked for again; 60000), AGENT_MODEL_TIMEOUT_MS (one attempt at most; 600000).`;
+asked for again; 60000), AGENT_MODEL_TIMEOUT_MS (one attempt at most; 600000),
+AGENT_COMPACTION (auto|off: summarize a history that fills the window; auto),
+AGENT_CONTEXT_WINDOW_TOKENS (the model's context window; 200000).`;
 
 /** The usage text printed by `--help`. */
 export const USAGE = `Usage: deno task run [flags] ["prompt"]

@@ -146,6 +146,12 @@ function eventsOf(
         ...(byTask ? { taskId: cause.taskId } : {}),
       }];
     }
+    case "compacted":
+      return [{
+        type: "context_compacted",
+        keepFrom: record.keepFrom,
+        summary: record.summary,
+      }];
     case "turn_resumed":
       return [{
         type: "turn_resumed",

@@ -60,6 +60,18 @@ export type JournalRecord =
   }
   /** `at`: when the change happened (epoch ms); absent in records written before it was kept. */
   | ({ type: "call"; at?: number } & CallUpdate)
+  /**
+   * The history before the transcript's `keepFrom`th record is summarized:
+   * the model is sent `summary` instead of it from now on. The records stay.
+   */
+  | {
+    type: "compacted";
+    summary: string;
+    keepFrom: number;
+    /** The summarizing call's tokens. */
+    usage: TokenUsage;
+    at: number;
+  }
   | {
     type: "turn_ended";
     status: "completed" | "failed";
@@ -123,6 +135,8 @@ export interface ConversationState {
     | AssistantRecord
   )[];
   calls: Map<string, CallRecord>;
+  /** The latest compaction: what the model is sent instead of the transcript before `keepFrom`. */
+  compaction?: { summary: string; keepFrom: number };
 }
 
 /**
@@ -188,13 +202,19 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
       break;
     case "turn_resumed": // the calls it settled follow as `call` records
       break;
+    case "compacted":
+      state.usage = addUsage(state.usage, record.usage);
+      state.compaction = { summary: record.summary, keepFrom: record.keepFrom };
+      break;
   }
   return state;
 }
 
 /**
- * The history in Messages API format. Results of calls not yet reported are
- * left out, so the model is only called once every call of a step is.
+ * The history in Messages API format, as the model is sent it: after a
+ * compaction, its summary and what followed. Results of calls not yet
+ * reported are left out, so the model is only called once every call of a
+ * step is.
  *
  * @example
  * ```ts ignore
@@ -202,26 +222,49 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
  * ```
  */
 export function historyOf(state: ConversationState): Anthropic.MessageParam[] {
+  const from = state.compaction?.keepFrom ?? 0;
   // Turns before the newest are settled (their calls' results are final): their
-  // messages are built once per state, and only the newest turn's each time.
+  // messages are built once per state and compaction, and only the newest turn's each time.
   const newest = state.transcript.findLastIndex((record) => record.type === "turn_started");
-  const upTo = Math.max(0, newest);
-  let settled = settledHistories.get(state) ?? { upTo: 0, messages: [] };
+  const upTo = Math.max(from, newest);
+  let settled = settledHistories.get(state);
+  if (settled?.from !== from) settled = { from, upTo: from, messages: summaryOf(state) };
   if (settled.upTo < upTo) {
     const messages = [...settled.messages];
     appendHistory(state, state.transcript.slice(settled.upTo, upTo), messages);
-    settled = { upTo, messages };
-    settledHistories.set(state, settled);
+    settled = { from, upTo, messages };
   }
+  settledHistories.set(state, settled);
   const history = [...settled.messages];
   appendHistory(state, state.transcript.slice(upTo), history);
   return history;
 }
 
-/** Each state's messages up to its newest turn; a state's transcript only grows. */
+/**
+ * The whole history, compactions left out: what a person reads back
+ * (`GET /v1/conversations/:id`), never sent to the model whole once compacted.
+ */
+export function fullHistoryOf(state: ConversationState): Anthropic.MessageParam[] {
+  const history: Anthropic.MessageParam[] = [];
+  appendHistory(state, state.transcript, history);
+  return history;
+}
+
+/** The message a compaction's summary becomes, first in the history. */
+function summaryOf(state: ConversationState): Anthropic.MessageParam[] {
+  if (!state.compaction) return [];
+  const text = `${SUMMARY_HEADING}\n${state.compaction.summary}`;
+  return [{ role: "user", content: [{ type: "text", text }] }];
+}
+
+/** What the model reads above a compaction's summary. */
+export const SUMMARY_HEADING =
+  "[The earlier part of this conversation was summarized to fit the context window. The summary:]";
+
+/** Each state's messages from its compaction up to its newest turn; a state's transcript only grows. */
 const settledHistories = new WeakMap<
   ConversationState,
-  { upTo: number; messages: Anthropic.MessageParam[] }
+  { from: number; upTo: number; messages: Anthropic.MessageParam[] }
 >();
 
 /** Appends the messages of `records` to `history`, never changing a message already in it. */

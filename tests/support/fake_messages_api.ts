@@ -67,7 +67,17 @@ export interface FakeMessagesApi extends AsyncDisposable {
  * const model = new AnthropicModel({ apiKey: "test-key", baseURL: api.url });
  * ```
  */
-export function startFakeMessagesApi(script: FakeScript | FakeReply[]): FakeMessagesApi {
+export function startFakeMessagesApi(
+  script: FakeScript | FakeReply[],
+  { contextWindow }: {
+    /**
+     * A context window, in tokens (4 characters of the request's JSON a
+     * token): a larger request is refused with the API's 400 "prompt is too
+     * long", and every reply's `input_tokens` is its request's count.
+     */
+    contextWindow?: number;
+  } = {},
+): FakeMessagesApi {
   const requests: RecordedRequest[] = [];
   /** Aborted on dispose: a reply that never comes ends then (a client's abort may not reach it). */
   const closing = new AbortController();
@@ -110,7 +120,15 @@ export function startFakeMessagesApi(script: FakeScript | FakeReply[]): FakeMess
       }
       const invalid = validateRequest(body);
       if (invalid) return apiError(400, "invalid_request_error", invalid);
-      const reply = await pick(recorded, requests.length - 1);
+      const tokens = contextWindow ? tokensOf(body) : undefined;
+      if (contextWindow && tokens! > contextWindow) {
+        const message = `prompt is too long: ${tokens} tokens > ${contextWindow} maximum`;
+        return apiError(400, "invalid_request_error", message);
+      }
+      const picked = await pick(recorded, requests.length - 1);
+      const reply = tokens && !("status" in picked)
+        ? { ...picked, usage: { input_tokens: tokens, ...picked.usage } }
+        : picked;
       if ("status" in reply) {
         return apiError(
           reply.status,
@@ -134,6 +152,12 @@ export function startFakeMessagesApi(script: FakeScript | FakeReply[]): FakeMess
       return server.shutdown();
     },
   };
+}
+
+/** A request's size in tokens, as the fake counts them: 4 characters of its JSON each. */
+function tokensOf(body: Anthropic.MessageCreateParams): number {
+  const { system, messages, tools } = body;
+  return Math.ceil(JSON.stringify({ system, messages, tools }).length / 4);
 }
 
 function apiError(

@@ -15,6 +15,7 @@ import { callPolicies } from "../../actors/scheduler/call_policies.ts";
 import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
 import { DEFAULT_LIMITS, resolveLimits } from "../../src/tool_limits.ts";
 import { AnthropicModel } from "../../src/model/anthropic_model.ts";
+import { DEFAULT_COMPACTION } from "../../src/model/compaction.ts";
 import { BUILTIN_TOOLS_DIR, ToolCatalog } from "../../src/tool_catalog.ts";
 import type { FakeMessagesApi } from "./fake_messages_api.ts";
 import type { ConversationEvent, TurnError } from "../../src/events.ts";
@@ -53,6 +54,7 @@ export async function testSystem(
     toolLimits: DEFAULT_LIMITS,
     slots: new CallSlots({ max: 1000, maxQueued: 10_000 }),
     policies: callPolicies(),
+    compaction: DEFAULT_COMPACTION,
     ...settings,
   }, { ...options, journal });
 }
