@@ -9,6 +9,39 @@
 export const MAX_RESULT_BYTES = 1024 * 1024;
 
 /**
+ * What the results of one batch of calls may add up to, in UTF-8 bytes: the
+ * API refuses a request over 32 MB, and the rest of the history needs room.
+ */
+export const BATCH_RESULT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * What is left of a batch's room for results; each result takes what it
+ * needs of it, and one that finds too little is cut to what is left.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { ResultBudget } from "./limit_result.ts";
+ * const budget = new ResultBudget(1000);
+ * assertEquals(budget.take("x".repeat(600)).length, 600);
+ * assertEquals(new TextEncoder().encode(budget.take("y".repeat(600))).length <= 400, true);
+ * ```
+ */
+export class ResultBudget {
+  constructor(public left: number = BATCH_RESULT_BYTES) {}
+
+  /** `content`, cut to what is left (with the runtime's note), and taken from it. */
+  take(content: string): string {
+    const kept = limitResult(content, Math.max(this.left, MIN_KEPT_BYTES));
+    this.left = Math.max(0, this.left - new TextEncoder().encode(kept).length);
+    return kept;
+  }
+}
+
+/** Even the last result of a full batch keeps this much, enough for its note. */
+const MIN_KEPT_BYTES = 200;
+
+/**
  * Cuts a result longer than `maxBytes` and says so at the end, in words the
  * model reads; the cut result, note included, fits in `maxBytes`. Never
  * encodes more than `maxBytes` characters of a very long text.

@@ -171,3 +171,12 @@ Deno.test("the room a model call starts with is set per conversation over HTTP, 
   assertEquals(parseCliArgs(["--max-tokens", "2000", "Hi"]).maxTokens, 2000);
   assertThrows(() => parseCliArgs(["--max-tokens", "64001"]), ConfigError, "--max-tokens");
 });
+
+Deno.test("a batch of calls whose results would make a request too large is cut to fit, and the turn completes", async () => {
+  const calls = Array.from({ length: 40 }, () => ({ name: "big", input: { bytes: 1_000_000 } }));
+  await using run = await turn([{ toolCalls: calls }, { text: "Read them." }], WAYS[1]);
+  assertEquals(run.result.status, "completed", JSON.stringify(run.result).slice(0, 300));
+  const sent = JSON.stringify(run.api.requests[1].body);
+  assert(sent.length < 20_000_000, `the request carried ${sent.length} characters`);
+  assertStringIncludes(sent, "[Truncated by the runtime");
+});

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { ResultBudget } from "../../src/limit_result.ts";
 import type { ConversationEventInit, ToolCallSummary } from "../../src/events.ts";
 import type { CallRecord, CallState, CallUpdate } from "../../src/journal/records.ts";
 import type { TaskReason } from "../../src/journal/tasks.ts";
@@ -42,6 +43,8 @@ export interface ToolBatchContext {
   turnLimitMs: number;
   /** Cancels the calls that still belong to the turn. */
   signal: AbortSignal;
+  /** The room left for this batch's results (set by {@linkcode runToolCalls}). */
+  results?: ResultBudget;
   emit: (event: ConversationEventInit) => void;
   /**
    * Journals call updates, after what the conversation has yet to journal
@@ -96,7 +99,11 @@ export async function runToolCalls(
   const started = performance.now();
   // A critical call that fails cancels the siblings still running.
   const failFast = new AbortController();
-  const batch = { ...context, signal: AbortSignal.any([context.signal, failFast.signal]) };
+  const batch = {
+    ...context,
+    signal: AbortSignal.any([context.signal, failFast.signal]),
+    results: new ResultBudget(),
+  };
   const admitted = calls.map((call) => admit(call, batch));
   // Journaled before any worker starts: from here on, a crash interrupts these calls.
   // A call whose tool decides by its input on approval is journaled once that is settled.
@@ -224,6 +231,8 @@ function reportCall(
   attempts = 1,
 ): Reported {
   const isError = status !== "succeeded" && status !== "running";
+  // Together, a batch's results fit in a request the API takes.
+  content = context.results?.take(content) ?? content;
   const summary = { callId, name, status, ms, taskId, ...(attempts > 1 ? { attempts } : {}) };
   const update = { callId, state: status, reported: { content, isError }, ms, taskId };
   const durable = context.record([update])

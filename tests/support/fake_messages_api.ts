@@ -102,7 +102,18 @@ export function startFakeMessagesApi(
       if (request.method !== "POST" || url.pathname !== "/v1/messages") {
         return apiError(404, "not_found_error", `Not found: ${request.method} ${url.pathname}`);
       }
-      const body = await request.json().catch(() => undefined);
+      const raw = await request.text();
+      if (raw.length > MAX_REQUEST_BYTES) {
+        requests.push({ body: undefined as never, headers: request.headers });
+        return apiError(413, "request_too_large", "Request exceeds the maximum size");
+      }
+      const body = (() => {
+        try {
+          return JSON.parse(raw);
+        } catch {
+          return undefined;
+        }
+      })();
       const recorded = { body, headers: request.headers };
       requests.push(recorded);
       if (
@@ -236,6 +247,9 @@ function toMessage(
     usage: { input_tokens: 10, output_tokens: 10, ...reply.usage },
   } as Anthropic.Message;
 }
+
+/** The API's limit on a request's size (32 MB); a larger one gets 413 `request_too_large`. */
+const MAX_REQUEST_BYTES = 32_000_000;
 
 /** How a script's `dropAfterEvents` cuts the connection. */
 class ConnectionCut extends Error {
