@@ -76,12 +76,12 @@ Deno.test("a background tool answers at once; its result comes back as a new tur
 
 Deno.test("calls past the turn limit continue as tasks; results landing out of order are all delivered", async () => {
   await using api = scriptedModel([
-    { id: "toolu_long", name: "sleep", input: { ms: 1600, label: "long" } },
-    { id: "toolu_short", name: "sleep", input: { ms: 1000, label: "short" } },
+    { id: "toolu_long", name: "sleep", input: { ms: 2600, label: "long" } },
+    { id: "toolu_short", name: "sleep", input: { ms: 1800, label: "short" } },
     { id: "toolu_quick", name: "sleep", input: { ms: 1, label: "quick" } },
   ]);
-  // Room for the quick call to start its worker on a busy 2-core machine.
-  await using system = await testSystem(api, { turnLimitMs: 500 });
+  // Room for the quick call to start its worker while the whole suite loads a 2-core machine.
+  await using system = await testSystem(api, { turnLimitMs: 1_200 });
   await warmTools(system, ["sleep"]); // the quick call must not wait for a host to start
   const conversation = await system.createConversation();
   const events = recordEvents(conversation);
