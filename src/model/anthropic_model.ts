@@ -84,11 +84,14 @@ export class AnthropicModel implements Model {
     options: ModelCallOptions = {},
   ): Promise<Anthropic.Message> {
     for (let attempt = 1;; attempt++) {
-      const limit = AbortSignal.timeout(this.#callTimeoutMs);
+      // A timer of its own, cleared when the attempt ends (AbortSignal.timeout's would
+      // outlive every call by minutes).
+      const limit = new AbortController();
+      const timer = setTimeout(() => limit.abort(), this.#callTimeoutMs);
       try {
-        return await this.#createOnce(request, options, limit);
+        return await this.#createOnce(request, options, limit.signal);
       } catch (error) {
-        const outOfTime = limit.aborted && !options.signal?.aborted;
+        const outOfTime = limit.signal.aborted && !options.signal?.aborted;
         const failure = outOfTime
           ? new ModelError(
             "timeout",
@@ -100,6 +103,8 @@ export class AnthropicModel implements Model {
         if (!cutShort || attempt > this.#retries || options.signal?.aborted) throw failure;
         options.onRetry?.(attempt + 1, failure.message);
         await delay(retryDelayMs(attempt), { signal: options.signal }).catch(() => {});
+      } finally {
+        clearTimeout(timer);
       }
     }
   }

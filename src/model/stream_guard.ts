@@ -15,7 +15,7 @@ export class StreamStalled extends Error {
 }
 
 /**
- * A `fetch` whose response bodies fail with {@linkcode StreamStalled} once
+ * A `fetch` whose event streams fail with {@linkcode StreamStalled} once
  * `idleMs` pass without a byte. The API sends `ping` events while a reply
  * is slow, so a live stream is never taken for a stalled one.
  *
@@ -30,7 +30,9 @@ export function idleGuardedFetch(
 ): typeof fetch {
   return async (input, init) => {
     const response = await fetcher(input, init);
-    if (!response.body) return response;
+    // A reply in one piece is ended by the call's own time limit; only streams are guarded.
+    const streamed = response.headers.get("content-type")?.startsWith("text/event-stream");
+    if (!response.body || !streamed) return response;
     return new Response(response.body.pipeThrough(idleGuard(idleMs)), response);
   };
 }
