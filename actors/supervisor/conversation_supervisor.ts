@@ -497,10 +497,12 @@ export class ConversationSupervisor {
       this.#endTurn(outcome, toolCalls, answer);
     /** The last batch's results, on their way to the journal. */
     let results: Promise<void> | undefined;
-    /** `max_tokens` of the next model call: doubled after a reply cut inside a tool call. */
-    let room = this.#state.maxTokens ?? this.#deps.settings.maxTokens;
-    /** `pause_turn` replies continued in this turn. */
-    let pauses = 0;
+    const turn: TurnProgress = {
+      room: this.#state.maxTokens ?? this.#deps.settings.maxTokens,
+      pauses: 0,
+      end,
+      signal: running.signal,
+    };
     try {
       while (true) {
         const pending = unreportedCalls(this.#state);
@@ -537,53 +539,9 @@ export class ConversationSupervisor {
               `Stopped after ${maxSteps} model calls without a final answer (raise --max-steps to allow more).`,
           });
         }
-        if (shouldCompact(this.#state, this.#deps.settings.compaction)) {
-          await this.#compact(running.signal);
-        }
-        const response = await this.#callModel(running.signal, steps() + 1, results, room)
-          .catch(async (error) => {
-            // Too long for the API: compacted, the same step is asked again.
-            if (!isTooLong(error) || !this.#canCompact()) throw error;
-            await this.#compact(running.signal);
-            return undefined;
-          });
-        if (!response) continue;
-        const verdict = judgeReply(response);
-        const withheld = "withheld" in verdict ? verdict.withheld : undefined;
-        const record: AssistantRecord = {
-          type: "assistant",
-          content: response.content,
-          stopReason: response.stop_reason,
-          usage: usageOf(response.usage),
-          ...(withheld ? { withheld } : {}),
-        };
-        // Like the text it streamed, before its record is durable (event ids stay in journal order).
-        this.#emit(modelCallFinished(record, steps() + 1));
-        switch (verdict.type) {
-          case "run_tools": // the calls' first write carries it: one commit starts them
-            this.#log.stage(record);
-            continue;
-          case "answer": // a final answer and the end of its turn are one write
-            return await end({ stopReason: verdict.stopReason, text: verdict.text }, record);
-          case "continue":
-            if (++pauses > MAX_PAUSES) {
-              return await end(pauseLimit(), record);
-            }
-            this.#log.stage(record);
-            continue;
-          case "retry_with_room":
-            if (room >= MAX_OUTPUT_TOKENS) return await end(cutInToolCall(room), record);
-            room = Math.min(room * 2, MAX_OUTPUT_TOKENS);
-            this.#log.stage(record);
-            continue;
-          case "fail":
-            if (verdict.error.type === "context_window_exceeded" && this.#canCompact()) {
-              this.#log.stage(record);
-              await this.#compact(running.signal);
-              continue;
-            }
-            return await end(verdict.error, record);
-        }
+        const response = await this.#askModel(turn, steps() + 1, results);
+        const ended = response && await this.#takeReply(response, turn, steps() + 1);
+        if (ended) return ended;
       }
     } catch (error) {
       // Nothing can be recorded now: the turn stays open, and a sweep resumes it.
@@ -596,6 +554,69 @@ export class ConversationSupervisor {
       return await end({ type: "internal_error", message: errorMessage(error) });
     } finally {
       this.#running = undefined;
+    }
+  }
+
+  /**
+   * The model's reply for the next step; undefined when the request was
+   * too long and the history has been compacted for the step to be asked again.
+   */
+  async #askModel(
+    turn: TurnProgress,
+    step: number,
+    results: Promise<void> | undefined,
+  ): Promise<Anthropic.Message | undefined> {
+    if (shouldCompact(this.#state, this.#deps.settings.compaction)) {
+      await this.#compact(turn.signal);
+    }
+    try {
+      return await this.#callModel(turn.signal, step, results, turn.room);
+    } catch (error) {
+      if (!isTooLong(error) || !this.#canCompact()) throw error;
+      await this.#compact(turn.signal);
+      return undefined;
+    }
+  }
+
+  /**
+   * Acts on a reply as {@linkcode judgeReply} says: its calls run next, the
+   * turn goes on, or it ends (the result). Every reply is journaled, a
+   * withheld one marked so.
+   */
+  async #takeReply(
+    response: Anthropic.Message,
+    turn: TurnProgress,
+    step: number,
+  ): Promise<TurnResult | void> {
+    const verdict = judgeReply(response);
+    const withheld = "withheld" in verdict ? verdict.withheld : undefined;
+    const record: AssistantRecord = {
+      type: "assistant",
+      content: response.content,
+      stopReason: response.stop_reason,
+      usage: usageOf(response.usage),
+      ...(withheld ? { withheld } : {}),
+    };
+    // Like the text it streamed, before its record is durable (event ids stay in journal order).
+    this.#emit(modelCallFinished(record, step));
+    switch (verdict.type) {
+      case "run_tools": // the calls' first write carries it: one commit starts them
+        return this.#log.stage(record);
+      case "answer": // a final answer and the end of its turn are one write
+        return await turn.end({ stopReason: verdict.stopReason, text: verdict.text }, record);
+      case "continue":
+        if (++turn.pauses > MAX_PAUSES) return await turn.end(pauseLimit(), record);
+        return this.#log.stage(record);
+      case "retry_with_room":
+        if (turn.room >= MAX_OUTPUT_TOKENS) return await turn.end(cutInToolCall(turn.room), record);
+        turn.room = Math.min(turn.room * 2, MAX_OUTPUT_TOKENS);
+        return this.#log.stage(record);
+      case "fail":
+        if (verdict.error.type !== "context_window_exceeded" || !this.#canCompact()) {
+          return await turn.end(verdict.error, record);
+        }
+        this.#log.stage(record);
+        await this.#compact(turn.signal);
     }
   }
 
@@ -780,6 +801,16 @@ function leaveToSweep(): void {}
 
 /** How a turn ends: a final answer, or an error. */
 type TurnOutcome = { stopReason: string; text: string } | TurnError;
+
+/** What a turn keeps from one model call to the next. */
+interface TurnProgress {
+  /** `max_tokens` of the next model call: doubled after a reply cut inside a tool call. */
+  room: number;
+  /** `pause_turn` replies continued so far. */
+  pauses: number;
+  end: (outcome: TurnOutcome, answer?: AssistantRecord) => Promise<TurnResult>;
+  signal: AbortSignal;
+}
 
 function pauseLimit(): TurnError {
   return {
