@@ -19,10 +19,10 @@ import { type AllowedHosts, guardHost } from "./host_guard.ts";
 import { a2aRoutes } from "./a2a.ts";
 import { json } from "./schemas.ts";
 import { StreamSlots } from "./event_stream.ts";
+import config from "../../deno.json" with { type: "json" };
 
 /** Event streams open at once, by default. */
 const DEFAULT_EVENT_STREAMS = 500;
-import config from "../../deno.json" with { type: "json" };
 
 /** What the app serves, and how it guards it. */
 export interface AppOptions {
