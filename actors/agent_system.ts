@@ -25,6 +25,9 @@ import type { ToolExecutor } from "./tool_executor.ts";
 import type { CallLimits } from "../src/tool_limits.ts";
 import type { CompactionSettings } from "../src/model/compaction.ts";
 
+/** The most a conversation's metadata may hold, as JSON. */
+export const MAX_METADATA_BYTES = 4096;
+
 /** How often chunks that writes left uncommitted are looked for. */
 const CHUNK_SWEEP_EVERY_MS = 5 * 60_000;
 
@@ -211,6 +214,12 @@ export class AgentSystem implements AsyncDisposable {
     const { catalog } = this.settings;
     if (options.id !== undefined && !UUID.test(options.id)) {
       throw new ConfigError(`A conversation's id must be a UUID, got "${options.id}".`);
+    }
+    const metadataBytes = new TextEncoder().encode(JSON.stringify(options.metadata ?? {})).length;
+    if (metadataBytes > MAX_METADATA_BYTES) {
+      throw new ConfigError(
+        `A conversation's metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON, got ${metadataBytes}: keep ids there, not data.`,
+      );
     }
     const unknown = (options.tools ?? []).filter((name) => !catalog.get(name));
     if (unknown.length > 0) {

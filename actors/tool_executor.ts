@@ -16,6 +16,9 @@ export interface ToolCallRequest {
   permissions: ToolPermissions;
   limits: CallLimits;
   callId: string;
+  /** The call's conversation, and what its creator attached to it: the tool's `ctx`. */
+  conversationId?: string;
+  metadata?: Record<string, unknown>;
   input: unknown;
   /** How long the call may run, from when its worker begins it (loading the worker is not counted). */
   timeoutMs: number;

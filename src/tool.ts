@@ -86,6 +86,14 @@ export type StandardResult<Output> =
 export interface ToolContext {
   /** The `tool_use` id of this call. */
   callId: string;
+  /** The conversation the call belongs to. */
+  conversationId: string;
+  /**
+   * What the caller attached to the conversation when creating it (a user
+   * id, a tenant): how a tool acts for the person it serves. Never sent to
+   * the model. Empty when none was attached.
+   */
+  metadata: Readonly<Record<string, unknown>>;
   /** Aborted when the call times out or is cancelled; pass it on to `fetch` and friends. */
   signal: AbortSignal;
   /** Reports progress; shown live in the CLI and the event stream. */

@@ -71,6 +71,11 @@ export interface NewConversation {
   tools?: string[];
   /** `max_tokens` its model calls start with; the system's `maxTokens` when absent. */
   maxTokens?: number;
+  /**
+   * What its tools are told of who they act for (`ctx.metadata`): a user id,
+   * a tenant. Journaled, never sent to the model; JSON of at most 4096 bytes.
+   */
+  metadata?: Record<string, unknown>;
 }
 
 /** A user message; `id` names the turn it starts in events. */
@@ -176,6 +181,7 @@ export class ConversationSupervisor {
       system: options.system ?? deps.settings.defaultSystem,
       tools: options.tools,
       ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
+      ...(options.metadata ? { metadata: options.metadata } : {}),
       at: Date.now(),
     };
     await deps.journal.create(id, created);
@@ -318,6 +324,11 @@ export class ConversationSupervisor {
    */
   get history(): Anthropic.MessageParam[] {
     return fullHistoryOf(this.#state);
+  }
+
+  /** What its creator attached to it for its tools; `{}` when nothing. */
+  get metadata(): Record<string, unknown> {
+    return this.#state.metadata ?? {};
   }
 
   /** Tokens of every model call of the conversation so far. */
@@ -509,6 +520,7 @@ export class ConversationSupervisor {
         if (pending.length > 0) {
           const batch = await runToolCalls(pending, {
             conversationId: this.id,
+            metadata: this.#state.metadata,
             catalog,
             allowed: this.toolNames,
             defaultTimeoutMs,

@@ -35,6 +35,8 @@ import {
 /** What a batch of tool calls needs from its conversation. */
 export interface ToolBatchContext {
   conversationId: string;
+  /** What the conversation's creator attached to it, for its tools' `ctx.metadata`. */
+  metadata?: Record<string, unknown>;
   catalog: ToolCatalog;
   /** The tool names this conversation may call. */
   allowed: readonly string[];
@@ -295,6 +297,8 @@ function callRequest(
     name,
     ...callPlacement(tool, context.conversationId, context.limits),
     callId,
+    conversationId: context.conversationId,
+    metadata: context.metadata,
     input: call.input,
     timeoutMs: tool.timeoutMs ?? context.defaultTimeoutMs,
     signal,

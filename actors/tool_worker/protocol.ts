@@ -20,6 +20,8 @@ export type ToWorker =
     type: "run";
     id: number;
     callId: string;
+    conversationId?: string;
+    metadata?: Record<string, unknown>;
     input: unknown;
     task?: { taskId: string; secret: string };
     /** The result is cut to this many UTF-8 bytes before it leaves the worker. */

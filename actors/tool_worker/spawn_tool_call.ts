@@ -125,8 +125,17 @@ class RunningCall {
     );
     this.#id = worker.open(this.#exchange);
     this.#request.signal?.addEventListener("abort", this.#onAbort, { once: true });
-    const { callId, input, task, entry, limits: { resultBytes } } = this.#request;
-    worker.send(this.#id, { type: "run", callId, input, task, resultBytes, entry });
+    const { callId, conversationId, metadata, input, task, entry, limits } = this.#request;
+    worker.send(this.#id, {
+      type: "run",
+      callId,
+      conversationId,
+      metadata,
+      input,
+      task,
+      resultBytes: limits.resultBytes,
+      entry,
+    });
   }
 
   #begin(): void {

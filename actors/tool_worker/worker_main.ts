@@ -88,7 +88,8 @@ type Result = WithoutId<Extract<FromWorker, { type: "result" }>>;
 
 async function run(
   tool: Tool,
-  { id, callId, input: rawInput, task, resultBytes, entry }: Extract<ToWorker, { type: "run" }>,
+  { id, callId, conversationId = "", metadata = {}, input: rawInput, task, resultBytes, entry }:
+    Extract<ToWorker, { type: "run" }>,
   signal: AbortSignal,
   reply: (message: FromWorker) => void,
 ): Promise<Result> {
@@ -117,7 +118,8 @@ async function run(
       reply({ type: "handed_off", id });
       return { ...task, resultPath: `/v1/tasks/${task.taskId}/result` };
     };
-    const value = await tool.run(input, { callId, signal, progress, handOff });
+    const context = { callId, conversationId, metadata, signal, progress, handOff };
+    const value = await tool.run(input, context);
     return { type: "result", ok: true, content: limitResult(toContent(value), resultBytes) };
   } catch (error) {
     return { type: "result", ok: false, message: failureMessage(error) };

@@ -94,6 +94,7 @@ export function conversationRoutes(
           modelName: body.model,
           tools: body.tools,
           maxTokens: body.maxTokens,
+          metadata: body.metadata,
         });
         return c.json(describe(conversation), 201);
       } catch (error) {
@@ -312,6 +313,7 @@ function describe(conversation: ConversationSupervisor) {
     tools: conversation.toolNames,
     status: conversation.status,
     usage: conversation.usage,
+    metadata: conversation.metadata,
   };
 }
 

@@ -19,6 +19,10 @@ export const NewConversation = z.strictObject({
   tools: z.array(z.string().max(64)).max(256).optional().openapi({
     description: "The tools it may call (names from GET /v1/tools); all of them when absent.",
   }),
+  metadata: z.record(z.string(), z.unknown()).optional().openapi({
+    description:
+      "What the conversation's tools are told of who they act for (`ctx.metadata`): a user id, a tenant. Never sent to the model; at most 4096 bytes of JSON.",
+  }),
   maxTokens: z.int().min(1).max(MAX_OUTPUT_TOKENS).optional().openapi({
     description:
       "`max_tokens` its model calls start with (the server's --max-tokens when absent); a reply cut inside a tool call is asked again with twice the room.",
@@ -87,6 +91,7 @@ export const Conversation = z.object({
   tools: z.array(z.string()),
   status: z.looseObject({ state: z.enum(["running", "idle"]), queued: z.number() }),
   usage: Usage,
+  metadata: z.record(z.string(), z.unknown()),
 }).openapi("Conversation");
 
 /** How a turn ended: `completed` with the answer, or `failed` with the error. */

@@ -41,6 +41,8 @@ export type JournalRecord =
     tools?: string[];
     /** `max_tokens` its model calls start with; the system's when absent. */
     maxTokens?: number;
+    /** What its creator attached to it for its tools (`ctx.metadata`); never sent to the model. */
+    metadata?: Record<string, unknown>;
     at: number;
   }
   | { type: "turn_started"; turn: number; cause: TurnCause; at: number }
@@ -123,6 +125,8 @@ export interface ConversationState {
   tools?: string[];
   /** `max_tokens` its model calls start with; the system's when absent. */
   maxTokens?: number;
+  /** What its creator attached to it for its tools; never sent to the model. */
+  metadata?: Record<string, unknown>;
   /** Turns started so far. */
   turns: number;
   /** The turn that has started and not ended, with its model calls so far and their tokens. */
@@ -160,6 +164,7 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
         modelName: record.modelName,
         system: record.system,
         maxTokens: record.maxTokens,
+        metadata: record.metadata,
         tools: record.tools,
         turns: 0,
         usage: NO_USAGE,
