@@ -99,6 +99,8 @@ const inProcess = (tool: Tool, count: number, input: unknown) => () =>
     Array.from({ length: count }, () =>
       tool.run(input as never, {
         callId: "x",
+        conversationId: "bench",
+        metadata: {},
         signal,
         progress: () => {},
         handOff: () => ({ taskId: "", secret: "", resultPath: "" }),
