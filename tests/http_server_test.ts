@@ -1,15 +1,11 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { readEvents, startTestServer } from "./support/test_server.ts";
+import { postJson, readEvents, startTestServer } from "./support/test_server.ts";
 import { testSystem } from "./support/test_system.ts";
+import { eventually } from "./support/server_process.ts";
 
-const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
+const post = postJson;
 
 /** A model that asks for 3 parallel sleeps labelled with the prompt, then answers with the prompt. */
 function threeToolModel() {
@@ -218,13 +214,12 @@ Deno.test("event streams are capped so that watchers never take every connection
   await plain.body?.cancel();
 
   await first.body!.cancel();
-  let again = await watch();
-  while (again.status === 503) { // the slot is freed once the server sees the client leave
-    await again.body?.cancel();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    again = await watch();
-  }
-  assertEquals(again.status, 200);
+  // The slot is freed once the server sees the client leave.
+  const again = await eventually(async () => {
+    const response = await watch();
+    if (response.status === 200) return response;
+    await response.body?.cancel();
+  });
   await again.body!.cancel();
   await second.body!.cancel();
 });

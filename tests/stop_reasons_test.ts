@@ -7,7 +7,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import { type FakeReply, startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { failureOf, recordEvents, testSystem } from "./support/test_system.ts";
 import type { ConversationEvent } from "../src/events.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { postJson, startTestServer } from "./support/test_server.ts";
 import { parseCliArgs } from "../src/cli/args.ts";
 import { ConfigError } from "../src/config_error.ts";
 
@@ -156,12 +156,7 @@ Deno.test("the room a model call starts with is set per conversation over HTTP, 
   await using api = startFakeMessagesApi(() => ({ text: "Short." }));
   await using system = await testSystem(api);
   await using server = startTestServer(system);
-  const post = (path: string, body: unknown) =>
-    fetch(`${server.url}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
+  const post = (path: string, body: unknown) => postJson(`${server.url}${path}`, body);
   const { id } = await (await post("/v1/conversations", { maxTokens: 300 })).json();
   await (await post(`/v1/conversations/${id}/messages`, { content: "Hi" })).body?.cancel();
   assertEquals(api.requests[0].body.max_tokens, 300);

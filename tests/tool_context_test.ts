@@ -6,7 +6,7 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { lastUserText, testSystem } from "./support/test_system.ts";
-import { startTestServer } from "./support/test_server.ts";
+import { postJson, startTestServer } from "./support/test_server.ts";
 import { ConfigError } from "../src/config_error.ts";
 
 Deno.test("a tool reads its conversation, its call id and the conversation's metadata; the model never gets the metadata", async () => {
@@ -17,12 +17,7 @@ Deno.test("a tool reads its conversation, its call id and the conversation's met
   );
   await using system = await testSystem(api);
   await using server = startTestServer(system);
-  const post = (path: string, body: unknown) =>
-    fetch(`${server.url}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
+  const post = (path: string, body: unknown) => postJson(`${server.url}${path}`, body);
   const metadata = { userId: "u-42", tenant: "acme" };
   const created = await (await post("/v1/conversations", { metadata })).json();
   assertEquals(created.metadata, metadata);

@@ -16,6 +16,7 @@ import type {
 import { ModelError } from "../../src/model/model.ts";
 import { judgeReply, MAX_OUTPUT_TOKENS, MAX_PAUSES, textOf } from "../../src/model/reply.ts";
 import {
+  canCompact,
   compactionPoint,
   halfwayPoint,
   isTooLong,
@@ -633,7 +634,7 @@ export class ConversationSupervisor {
   }
 
   #canCompact(): boolean {
-    return this.#deps.settings.compaction.enabled && compactionPoint(this.#state) !== undefined;
+    return canCompact(this.#state, this.#deps.settings.compaction);
   }
 
   /**

@@ -51,8 +51,13 @@ export function contextTokensOf(state: ConversationState): number {
 
 /** Whether the history should be compacted before the next request. */
 export function shouldCompact(state: ConversationState, settings: CompactionSettings): boolean {
-  return settings.enabled && contextTokensOf(state) >= settings.windowTokens * THRESHOLD &&
-    compactionPoint(state) !== undefined;
+  return contextTokensOf(state) >= settings.windowTokens * THRESHOLD &&
+    canCompact(state, settings);
+}
+
+/** Whether compaction is on and there is history before the newest turn to summarize. */
+export function canCompact(state: ConversationState, settings: CompactionSettings): boolean {
+  return settings.enabled && compactionPoint(state) !== undefined;
 }
 
 /**

@@ -28,6 +28,19 @@ export function startTestServer(
   };
 }
 
+/** POSTs `body` as JSON to `url`. */
+export function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
 /** Reads a server-sent event stream into its events' JSON data. */
 export async function readEvents(
   response: Response,
