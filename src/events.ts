@@ -9,6 +9,7 @@ import type { CallState } from "./journal/records.ts";
 import type { CallPriority } from "./tool.ts";
 import type { TaskReason } from "./journal/tasks.ts";
 import type { TokenUsage } from "./token_usage.ts";
+import type { TurnError } from "./turn_error.ts";
 
 /**
  * One tool call as the model heard of it: ended, or `running` as the
@@ -24,13 +25,7 @@ export interface ToolCallSummary {
   attempts?: number;
 }
 
-/** Why a turn failed; `type` is the API's error type where the model failed. */
-export interface TurnError {
-  type: string;
-  message: string;
-  /** What the API said beside the error: for a `refusal`, its `stop_details`. */
-  details?: unknown;
-}
+export type { TurnError };
 
 /**
  * Every event of a conversation, discriminated by `type`. `id` increases

@@ -10,7 +10,7 @@ import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { QueueFull, type Slot } from "../call_slots.ts";
 import { priorityOf } from "../scheduler/call_policies.ts";
 import type { GateRelease } from "../scheduler/tool_gates.ts";
-import type { ToolBatchContext } from "./run_tool_calls.ts";
+import type { ToolBatchContext } from "./tool_batch.ts";
 import { needsDecision } from "./approval_desk.ts";
 import { isMcpTool } from "../mcp/mcp_executor.ts";
 

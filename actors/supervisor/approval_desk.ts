@@ -9,7 +9,7 @@
 import type { Journal } from "../../src/journal/journal.ts";
 import type { ApprovalDecision, CallRecord, CallState } from "../../src/journal/records.ts";
 import type { CatalogTool } from "../../src/tool_catalog.ts";
-import { callPlacement, type ToolBatchContext } from "./run_tool_calls.ts";
+import { callPlacement, type ToolBatchContext } from "./tool_batch.ts";
 
 /** How often a waiting call looks for a decision written by another process. */
 const POLL_MS = 1_000;

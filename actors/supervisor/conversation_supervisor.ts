@@ -7,49 +7,31 @@
  * @module
  */
 import type Anthropic from "@anthropic-ai/sdk";
-import type {
-  ConversationEvent,
-  ConversationEventInit,
-  ToolCallSummary,
-  TurnError,
-} from "../../src/events.ts";
-import { ModelError } from "../../src/model/model.ts";
-import { judgeReply, MAX_OUTPUT_TOKENS, MAX_PAUSES, textOf } from "../../src/model/reply.ts";
-import {
-  canCompact,
-  compactionPoint,
-  halfwayPoint,
-  isTooLong,
-  shouldCompact,
-  summaryRequest,
-} from "../../src/model/compaction.ts";
-import { addUsage, NO_USAGE, type TokenUsage, usageOf } from "../../src/token_usage.ts";
+import type { ConversationEvent, ConversationEventInit, TurnError } from "../../src/events.ts";
+import { NO_USAGE, type TokenUsage } from "../../src/token_usage.ts";
 import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
 import type { ListedValue } from "../../src/journal/_stored_value.ts";
 import {
   applyRecord,
   type ApprovalDecision,
-  type AssistantRecord,
   type CallUpdate,
   type ConversationState,
   fullHistoryOf,
-  historyOf,
   type JournalRecord,
   type TurnCause,
-  turnText,
-  unreportedCalls,
 } from "../../src/journal/records.ts";
 import type { InboxItem } from "../../src/journal/tasks.ts";
-import { JournalUnavailable } from "../../src/journal/storage_errors.ts";
-import { modelCallFinished } from "../../src/journal/record_events.ts";
-import { errorMessage } from "../../src/_error_message.ts";
-import type { RuntimeSettings } from "../agent_system.ts";
+import { turnEventOf } from "../../src/journal/record_events.ts";
+import type { RuntimeSettings } from "../runtime_settings.ts";
 import type { TaskBoard } from "../task_board.ts";
 import { Mailbox } from "../mailbox.ts";
-import { callPlacement, runToolCalls } from "./run_tool_calls.ts";
 import { ApprovalDesk } from "./approval_desk.ts";
 import { ConversationLog, LeaseLost } from "./conversation_log.ts";
 import { type CallInFlight, EventFeed } from "./event_feed.ts";
+import type { TurnResult } from "./turn.ts";
+import { TurnInterpreter } from "./turn_interpreter.ts";
+
+export { INTERRUPTED_CALL, type TurnResult } from "./turn.ts";
 
 /** What a supervisor works with, shared by the system's supervisors. */
 export interface SupervisorDeps {
@@ -103,14 +85,6 @@ export interface ConversationStatus {
   tasks: { taskId: string; callId: string; name: string }[];
 }
 
-/** How a turn ended. The history is valid either way. */
-export type TurnResult =
-  & { steps: number; toolCalls: ToolCallSummary[]; usage: TokenUsage }
-  & (
-    | { status: "completed"; stopReason: string; text: string }
-    | { status: "failed"; error: TurnError }
-  );
-
 /** Whether a message was taken: not when another process drives the conversation. */
 export type Submission =
   | { accepted: true; messageId: string; result: Promise<TurnResult | undefined> }
@@ -120,10 +94,6 @@ const BUSY: TurnError = {
   type: "conversation_busy",
   message: "Another process is driving this conversation; try again when its turn has ended.",
 };
-
-/** What the model is told about a call a restart cut short. */
-export const INTERRUPTED_CALL =
-  "Interrupted by a restart: the runtime stopped while this call was running, so it may or may not have taken effect.";
 
 /**
  * One conversation. Messages sent while a turn runs wait in its mailbox,
@@ -157,7 +127,7 @@ export class ConversationSupervisor {
   readonly #whenIdle: (() => void)[] = [];
   #holds = 0;
   #intake: Promise<unknown> = Promise.resolve();
-  #running: AbortController | undefined;
+  #running: TurnInterpreter | undefined;
   readonly #approvals: ApprovalDesk;
 
   private constructor(deps: SupervisorDeps, loaded: LoadedConversation) {
@@ -183,7 +153,7 @@ export class ConversationSupervisor {
       tools: options.tools,
       ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
       ...(options.metadata ? { metadata: options.metadata } : {}),
-      at: Date.now(),
+      at: (deps.settings.clock ?? Date.now)(),
     };
     await deps.journal.create(id, created);
     return new ConversationSupervisor(deps, {
@@ -289,7 +259,7 @@ export class ConversationSupervisor {
 
   /** Stops the running turn, if any: its tool workers are terminated. */
   cancel(): boolean {
-    this.#running?.abort();
+    this.#running?.cancel();
     return this.#running !== undefined;
   }
 
@@ -392,7 +362,7 @@ export class ConversationSupervisor {
       if (this.#state.openTurn) await this.#resumeBeforeTurn();
       const cause = await this.#causeOf(message.entry.value);
       const records: JournalRecord[] = [
-        { type: "turn_started", turn: this.#state.turns + 1, cause, at: Date.now() },
+        { type: "turn_started", turn: this.#state.turns + 1, cause, at: this.#now() },
       ];
       if (cause.type === "task_result" && this.#state.calls.has(cause.callId)) {
         records.push({ type: "call", callId: cause.callId, state: cause.state });
@@ -425,14 +395,10 @@ export class ConversationSupervisor {
 
   /** Announces the turn whose start was just journaled, and drives it. */
   #begin(cause: TurnCause): Promise<TurnResult> {
-    this.#emit({
-      type: "turn_started",
-      turn: this.#state.turns,
-      messageId: cause.type === "user_message" ? cause.messageId : `task:${cause.taskId}`,
-      text: turnText(cause),
-      ...(cause.type === "task_result" ? { taskId: cause.taskId } : {}),
-    });
-    return this.#drive();
+    const { turns } = this.#state;
+    const started = { type: "turn_started", turn: turns, cause, at: 0 } as const;
+    this.#emit(turnEventOf(started, { turns, steps: 0, usage: NO_USAGE }));
+    return this.#drive("proceed");
   }
 
   async #causeOf(item: InboxItem): Promise<TurnCause> {
@@ -471,297 +437,34 @@ export class ConversationSupervisor {
     }
   }
 
-  /** Settles the calls a crash cut short (re-running idempotent ones once), then drives the turn on. */
-  async #resume(): Promise<TurnResult> {
-    const interrupted: string[] = [];
-    const rerun: string[] = [];
-    const updates: CallUpdate[] = [];
-    for (const call of unreportedCalls(this.#state)) {
-      if (call.state !== "running") continue; // never started: it simply runs
-      if (this.#deps.settings.catalog.get(call.name)?.idempotent && call.attempts < 2) {
-        rerun.push(call.callId);
-        updates.push({ callId: call.callId, state: "queued" });
-      } else {
-        interrupted.push(call.callId);
-        updates.push({
-          callId: call.callId,
-          state: "interrupted",
-          reported: { content: INTERRUPTED_CALL, isError: true },
-        });
-      }
-    }
-    // Journaled even with nothing to settle: events from here on get ids no earlier process used.
-    await this.#log.write([
-      { type: "turn_resumed", interrupted, rerun, at: Date.now() },
-      ...updates.map((update): JournalRecord => ({ type: "call", ...update })),
-    ]);
-    this.#emit({ type: "turn_resumed", turn: this.#state.turns, interrupted, rerun });
-    return this.#drive();
+  /** Takes up the turn a crash left open: the same turn, from where its journal stands. */
+  #resume(): Promise<TurnResult> {
+    return this.#drive("resume");
   }
 
-  /** Runs the open turn from wherever its journal stands until it ends. */
-  async #drive(): Promise<TurnResult> {
-    const { maxSteps, catalog, defaultTimeoutMs, turnLimitMs } = this.#deps.settings;
-    const running = this.#running = new AbortController();
-    const toolCalls: ToolCallSummary[] = [];
-    const steps = () => this.#state.openTurn?.steps ?? 0;
-    const end = (outcome: TurnOutcome, answer?: AssistantRecord) =>
-      this.#endTurn(outcome, toolCalls, answer);
-    /** The last batch's results, on their way to the journal. */
-    let results: Promise<void> | undefined;
-    const turn: TurnProgress = {
-      room: this.#state.maxTokens ?? this.#deps.settings.maxTokens,
-      pauses: 0,
-      end,
-      signal: running.signal,
-    };
+  /** Runs the open turn until it ends. */
+  async #drive(first: "proceed" | "resume"): Promise<TurnResult> {
+    const turn = this.#running = new TurnInterpreter({
+      id: this.id,
+      settings: this.#deps.settings,
+      log: this.#log,
+      events: this.#events,
+      approvals: this.#approvals,
+      tasks: this.#deps.tasks,
+      toolNames: this.toolNames,
+      isLastWork: () => this.#holds === 1,
+      recordCalls: (updates) => this.#recordCalls(updates),
+    });
     try {
-      while (true) {
-        const pending = unreportedCalls(this.#state);
-        if (pending.length > 0) {
-          const batch = await runToolCalls(pending, {
-            conversationId: this.id,
-            metadata: this.#state.metadata,
-            catalog,
-            allowed: this.toolNames,
-            defaultTimeoutMs,
-            turnLimitMs,
-            signal: running.signal,
-            emit: (event) => this.#emit(event),
-            record: (updates) => this.#recordCalls(updates),
-            tasks: this.#deps.tasks,
-            handOff: this.#deps.settings.handOff,
-            executor: this.#deps.settings.executor,
-            limits: this.#deps.settings.toolLimits,
-            slots: this.#deps.settings.slots,
-            policies: this.#deps.settings.policies,
-            approvals: this.#approvals,
-          });
-          toolCalls.push(...batch.summaries);
-          results = batch.durable;
-          if (running.signal.aborted) {
-            await results;
-            return await end({ type: "cancelled", message: "The turn was cancelled." });
-          }
-          continue;
-        }
-        if (steps() >= maxSteps) {
-          return await end({
-            type: "max_steps",
-            message:
-              `Stopped after ${maxSteps} model calls without a final answer (raise --max-steps to allow more).`,
-          });
-        }
-        const response = await this.#askModel(turn, steps() + 1, results);
-        const ended = response && await this.#takeReply(response, turn, steps() + 1);
-        if (ended) return ended;
-      }
-    } catch (error) {
-      // Nothing can be recorded now: the turn stays open, and a sweep resumes it.
-      if (error instanceof LeaseLost || error instanceof JournalUnavailable) throw error;
-      if (error instanceof ModelError) {
-        return await end({ type: error.type, message: error.message });
-      }
-      // A bug must fail this turn, not the conversation or the process.
-      console.error(`Conversation ${this.id}: turn failed unexpectedly:`, error);
-      return await end({ type: "internal_error", message: errorMessage(error) });
+      return await turn.run(first);
     } finally {
       this.#running = undefined;
     }
   }
 
-  /**
-   * The model's reply for the next step; undefined when the request was
-   * too long and the history has been compacted for the step to be asked again.
-   */
-  async #askModel(
-    turn: TurnProgress,
-    step: number,
-    results: Promise<void> | undefined,
-  ): Promise<Anthropic.Message | undefined> {
-    if (shouldCompact(this.#state, this.#deps.settings.compaction)) {
-      await this.#compact(turn.signal);
-    }
-    try {
-      return await this.#callModel(turn.signal, step, results, turn.room);
-    } catch (error) {
-      if (!isTooLong(error) || !this.#canCompact()) throw error;
-      await this.#compact(turn.signal);
-      return undefined;
-    }
-  }
-
-  /**
-   * Acts on a reply as {@linkcode judgeReply} says: its calls run next, the
-   * turn goes on, or it ends (the result). Every reply is journaled, a
-   * withheld one marked so.
-   */
-  async #takeReply(
-    response: Anthropic.Message,
-    turn: TurnProgress,
-    step: number,
-  ): Promise<TurnResult | void> {
-    const verdict = judgeReply(response);
-    const withheld = "withheld" in verdict ? verdict.withheld : undefined;
-    const record: AssistantRecord = {
-      type: "assistant",
-      content: response.content,
-      stopReason: response.stop_reason,
-      usage: usageOf(response.usage),
-      ...(withheld ? { withheld } : {}),
-    };
-    // Like the text it streamed, before its record is durable (event ids stay in journal order).
-    this.#emit(modelCallFinished(record, step));
-    switch (verdict.type) {
-      case "run_tools": // the calls' first write carries it: one commit starts them
-        return this.#log.stage(record);
-      case "answer": // a final answer and the end of its turn are one write
-        return await turn.end({ stopReason: verdict.stopReason, text: verdict.text }, record);
-      case "continue":
-        if (++turn.pauses > MAX_PAUSES) return await turn.end(pauseLimit(), record);
-        return this.#log.stage(record);
-      case "retry_with_room":
-        if (turn.room >= MAX_OUTPUT_TOKENS) return await turn.end(cutInToolCall(turn.room), record);
-        turn.room = Math.min(turn.room * 2, MAX_OUTPUT_TOKENS);
-        return this.#log.stage(record);
-      case "fail":
-        if (verdict.error.type !== "context_window_exceeded" || !this.#canCompact()) {
-          return await turn.end(verdict.error, record);
-        }
-        this.#log.stage(record);
-        await this.#compact(turn.signal);
-    }
-  }
-
-  #canCompact(): boolean {
-    return canCompact(this.#state, this.#deps.settings.compaction);
-  }
-
-  /**
-   * Summarizes the history before the newest turn and journals the summary
-   * at once: from then on the model is sent the summary instead, and a
-   * restart does not summarize the same history again. A history too long
-   * to summarize at once is summarized in parts, oldest first.
-   */
-  async #compact(signal: AbortSignal): Promise<void> {
-    let target = compactionPoint(this.#state);
-    while (target !== undefined) {
-      const upTo: number = target;
-      try {
-        await this.#summarize(upTo, signal);
-        target = compactionPoint(this.#state);
-      } catch (error) {
-        target = isTooLong(error) ? halfwayPoint(this.#state, upTo) : undefined;
-        if (target === undefined) throw error;
-      }
-    }
-  }
-
-  /** One summary: of the history before the transcript's `keepFrom`th record, journaled. */
-  async #summarize(keepFrom: number, signal: AbortSignal): Promise<void> {
-    const { model, catalog } = this.#deps.settings;
-    const request = summaryRequest(this.#state, keepFrom, catalog.forModel(this.#state.tools));
-    const reply = await model.createMessage(request, { signal });
-    const summary = textOf(reply.content);
-    if (!summary) {
-      throw new ModelError(
-        "compaction_failed",
-        "The model gave no summary of the history to compact.",
-      );
-    }
-    const usage = usageOf(reply.usage);
-    await this.#log.write([{ type: "compacted", summary, keepFrom, usage, at: Date.now() }]);
-    this.#emit({ type: "context_compacted", keepFrom, summary });
-  }
-
-  /** Journals the end of the turn, with its final answer if it has one. */
-  async #endTurn(
-    outcome: TurnOutcome,
-    toolCalls: ToolCallSummary[],
-    answer?: AssistantRecord,
-  ): Promise<TurnResult> {
-    const { steps: before, usage: used } = this.#state.openTurn ?? { steps: 0, usage: NO_USAGE };
-    const steps = before + (answer ? 1 : 0);
-    const usage = addUsage(used, answer?.usage);
-    if ("stopReason" in outcome) {
-      const ended: JournalRecord = { type: "turn_ended", status: "completed", ...outcome };
-      await this.#writeEnd(answer ? [answer, ended] : [ended]);
-      this.#emit({ type: "turn_finished", ...outcome, steps, usage });
-      return { status: "completed", ...outcome, steps, usage, toolCalls };
-    }
-    const ended: JournalRecord = { type: "turn_ended", status: "failed", error: outcome };
-    await this.#writeEnd(answer ? [answer, ended] : [ended]);
-    this.#emit({ type: "turn_failed", error: outcome, steps, usage });
-    return { status: "failed", error: outcome, steps, usage, toolCalls };
-  }
-
-  /**
-   * One model call: streamed while someone watches the conversation (its
-   * text as it is generated, a worker prepared as each `tool_use` block
-   * starts); else in one piece, which costs the process a fraction of the
-   * CPU, its text then one delta, as a replay from the journal shows it.
-   */
-  async #callModel(
-    signal: AbortSignal,
-    step: number,
-    results: Promise<void> = Promise.resolve(),
-    maxTokens: number,
-  ): Promise<Anthropic.Message> {
-    const { model } = this.#deps.settings;
-    if (this.#events.watched) {
-      await results; // what streams is announced as it comes, after the results it follows
-      this.#emit({ type: "model_call_started", step });
-      return await model.createMessage(this.#request(maxTokens), {
-        signal,
-        onRetry: (attempt, reason) =>
-          this.#emit({ type: "model_call_retrying", step, attempt, reason }),
-        onText: (delta) => this.#emit({ type: "text_delta", text: delta }),
-        onToolUse: (name) => this.#prepareCall(name),
-      });
-    }
-    // The request goes while the results it carries are being journaled (a commit's
-    // round trip off the turn's path); its answer is taken only once they are durable.
-    const answer = model.createMessage(this.#request(maxTokens), { signal });
-    answer.catch(() => {}); // a failed write aborts the call: its error is not the turn's
-    await results;
-    this.#emit({ type: "model_call_started", step });
-    const response = await answer;
-    const text = textOf(response.content);
-    if (text.length > 0) this.#emit({ type: "text_delta", text });
-    return response;
-  }
-
-  /** The model named a tool it is about to call: its worker may start while the input streams. */
-  #prepareCall(name: string): void {
-    const { catalog, executor, toolLimits } = this.#deps.settings;
-    const tool = this.toolNames.includes(name) ? catalog.get(name) : undefined;
-    if (tool) executor.prepare(callPlacement(tool, this.id, toolLimits));
-  }
-
-  #request(maxTokens: number) {
-    const { catalog } = this.#deps.settings;
-    const { modelName, system, tools } = this.#state;
-    return {
-      model: modelName,
-      system,
-      maxTokens,
-      messages: historyOf(this.#state),
-      tools: catalog.forModel(tools),
-    };
-  }
-
-  /**
-   * Journals the end of a turn. When the turn is all this process still
-   * does here, the same commit gives the lease back (a lease operation, so
-   * a message submitted meanwhile waits and then takes the lease anew).
-   */
-  #writeEnd(records: JournalRecord[]): Promise<void> {
-    return this.#log.withLease(() => this.#log.write(records, { release: this.#holds === 1 }));
-  }
-
   async #recordCalls(updates: CallUpdate[]): Promise<void> {
     try {
-      const at = Date.now();
+      const at = this.#now();
       await this.#log.write(updates.map((update) => ({ type: "call", at, ...update })));
     } catch (error) {
       if (error instanceof LeaseLost) await this.#handOver(updates);
@@ -800,6 +503,10 @@ export class ConversationSupervisor {
     });
   }
 
+  #now(): number {
+    return (this.#deps.settings.clock ?? Date.now)();
+  }
+
   #emit(event: ConversationEventInit): void {
     this.#events.emit(event, this.#log.seq);
   }
@@ -811,32 +518,3 @@ export class ConversationSupervisor {
  * tries again.
  */
 function leaveToSweep(): void {}
-
-/** How a turn ends: a final answer, or an error. */
-type TurnOutcome = { stopReason: string; text: string } | TurnError;
-
-/** What a turn keeps from one model call to the next. */
-interface TurnProgress {
-  /** `max_tokens` of the next model call: doubled after a reply cut inside a tool call. */
-  room: number;
-  /** `pause_turn` replies continued so far. */
-  pauses: number;
-  end: (outcome: TurnOutcome, answer?: AssistantRecord) => Promise<TurnResult>;
-  signal: AbortSignal;
-}
-
-function pauseLimit(): TurnError {
-  return {
-    type: "pause_limit",
-    message:
-      `The model paused its turn ${MAX_PAUSES} times in a row (pause_turn); send another message to let it go on.`,
-  };
-}
-
-function cutInToolCall(room: number): TurnError {
-  return {
-    type: "max_tokens",
-    message:
-      `The model's reply was cut at ${room} tokens in the middle of a tool call, even with the most room; none of its calls ran. Ask for smaller steps, or raise --max-tokens.`,
-  };
-}

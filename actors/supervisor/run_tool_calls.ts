@@ -8,64 +8,16 @@
  * @module
  */
 import { ResultBudget } from "../../src/limit_result.ts";
-import type { ConversationEventInit, ToolCallSummary } from "../../src/events.ts";
+import type { ToolCallSummary } from "../../src/events.ts";
 import type { CallRecord, CallState, CallUpdate } from "../../src/journal/records.ts";
 import type { TaskReason } from "../../src/journal/tasks.ts";
-import type { CatalogTool, ToolCatalog } from "../../src/tool_catalog.ts";
-import { type CallLimits, resolveLimits } from "../../src/tool_limits.ts";
-import type { CallSlots } from "../call_slots.ts";
-import { type CallPolicies, retriesOf } from "../scheduler/call_policies.ts";
+import type { CatalogTool } from "../../src/tool_catalog.ts";
+import { retriesOf } from "../scheduler/call_policies.ts";
 import { runAttempts } from "../scheduler/run_attempts.ts";
-import type {
-  CallPreview,
-  ToolCallOutcome,
-  ToolCallRequest,
-  ToolExecutor,
-} from "../tool_executor.ts";
-import type { TaskBoard } from "../task_board.ts";
+import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import { callPlacement, type ToolBatchContext } from "./tool_batch.ts";
 import { admit, type Admitted, type Hold, releaseHold, waitForHold } from "./_admission.ts";
-import {
-  type ApprovalDesk,
-  asksByInput,
-  askTool,
-  awaitApproval,
-  needsDecision,
-} from "./approval_desk.ts";
-
-/** What a batch of tool calls needs from its conversation. */
-export interface ToolBatchContext {
-  conversationId: string;
-  /** What the conversation's creator attached to it, for its tools' `ctx.metadata`. */
-  metadata?: Record<string, unknown>;
-  catalog: ToolCatalog;
-  /** The tool names this conversation may call. */
-  allowed: readonly string[];
-  defaultTimeoutMs: number;
-  /** How long a call may keep the turn waiting before it continues as a task. */
-  turnLimitMs: number;
-  /** Cancels the calls that still belong to the turn. */
-  signal: AbortSignal;
-  /** The room left for this batch's results (set by {@linkcode runToolCalls}). */
-  results?: ResultBudget;
-  emit: (event: ConversationEventInit) => void;
-  /**
-   * Journals call updates, after what the conversation has yet to journal
-   * before them (the answer that asked for the calls); rejects if the
-   * conversation is no longer ours to write.
-   */
-  record: (updates: CallUpdate[]) => Promise<void>;
-  tasks: TaskBoard;
-  /** Whether an outside system can deliver a handed-off call's result here. */
-  handOff: boolean;
-  executor: ToolExecutor;
-  /** The operator's defaults for what a call may use. */
-  limits: CallLimits;
-  /** The cap on live workers, shared by every conversation. */
-  slots: CallSlots;
-  policies: CallPolicies;
-  /** Where calls of tools that `needsApproval` wait for a decision, and until when. */
-  approvals: ApprovalDesk;
-}
+import { asksByInput, askTool, awaitApproval, needsDecision } from "./approval_desk.ts";
 
 /** Why a critical call's siblings were cancelled. */
 class CriticalFailure extends Error {}
@@ -144,33 +96,6 @@ export async function runToolCalls(
   );
   durable.catch(() => {}); // a turn that ends without awaiting it meets the failure in its next write
   return { summaries, durable };
-}
-
-/**
- * Where and how a call of `tool` runs in a conversation: its worker's
- * module, permissions and limits, and whom it may share a host or a
- * worker with.
- *
- * @example
- * ```ts ignore
- * executor.prepare(callPlacement(catalog.get("current_time")!, "conversation-1", DEFAULT_LIMITS));
- * ```
- */
-export function callPlacement(
-  tool: CatalogTool,
-  conversationId: string,
-  limits: CallLimits,
-): CallPreview {
-  return {
-    moduleUrl: tool.moduleUrl,
-    permissions: tool.permissions,
-    limits: resolveLimits(tool.limits, limits),
-    isolationKey: tool.isolation === "conversation" ? conversationId : undefined,
-    reuse: tool.reuse && {
-      key: tool.reuse === "any" ? "*" : conversationId,
-      concurrency: tool.concurrency ?? 1,
-    },
-  };
 }
 
 /** The call (re)starts: one more attempt than the journal counts. */

@@ -130,35 +130,16 @@ export function modelCallFinished(
 function eventsOf(
   record: JournalRecord,
   state: ReplayState,
-  { steps, usage }: { steps: number; usage: TokenUsage },
+  { steps }: { steps: number },
 ): ConversationEventInit[] {
   switch (record.type) {
     case "created":
       return [];
-    case "turn_started": {
-      const { cause } = record;
-      const byTask = cause.type === "task_result";
-      return [{
-        type: "turn_started",
-        turn: record.turn,
-        messageId: byTask ? `task:${cause.taskId}` : cause.messageId,
-        text: turnText(cause),
-        ...(byTask ? { taskId: cause.taskId } : {}),
-      }];
-    }
+    case "turn_started":
     case "compacted":
-      return [{
-        type: "context_compacted",
-        keepFrom: record.keepFrom,
-        summary: record.summary,
-      }];
     case "turn_resumed":
-      return [{
-        type: "turn_resumed",
-        turn: state.turns,
-        interrupted: record.interrupted,
-        rerun: record.rerun,
-      }];
+    case "turn_ended":
+      return [turnEventOf(record, state)];
     case "assistant": {
       const text = record.content.flatMap((block) => block.type === "text" ? [block.text] : []);
       return [
@@ -210,18 +191,66 @@ function eventsOf(
         ...(record.taskId ? { taskId: record.taskId } : {}),
       }] as ConversationEventInit[];
     }
-    case "turn_ended": {
-      return [
-        record.status === "completed"
-          ? {
-            type: "turn_finished",
-            stopReason: record.stopReason!,
-            text: record.text!,
-            steps,
-            usage,
-          }
-          : { type: "turn_failed", error: record.error!, steps, usage },
-      ] as ConversationEventInit[];
+  }
+}
+
+/** A record that marks a turn's course, rather than a model call or a tool call. */
+export type TurnRecord = Extract<
+  JournalRecord,
+  { type: "turn_started" | "turn_resumed" | "compacted" | "turn_ended" }
+>;
+
+/**
+ * The event of a turn record: live, once the record is durable, and
+ * rebuilt from it. `turns` is the conversation's turn count; `steps` and
+ * `usage` are the open turn's model calls and tokens, with its last reply.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { turnEventOf } from "./record_events.ts";
+ * import { NO_USAGE } from "../token_usage.ts";
+ * const event = turnEventOf(
+ *   { type: "turn_ended", status: "completed", stopReason: "end_turn", text: "Hi" },
+ *   { turns: 1, steps: 1, usage: NO_USAGE },
+ * );
+ * assertEquals(event.type, "turn_finished");
+ * ```
+ */
+export function turnEventOf(
+  record: TurnRecord,
+  { turns, steps, usage }: { turns: number; steps: number; usage: TokenUsage },
+): ConversationEventInit {
+  switch (record.type) {
+    case "turn_started": {
+      const { cause } = record;
+      const byTask = cause.type === "task_result";
+      return {
+        type: "turn_started",
+        turn: record.turn,
+        messageId: byTask ? `task:${cause.taskId}` : cause.messageId,
+        text: turnText(cause),
+        ...(byTask ? { taskId: cause.taskId } : {}),
+      };
     }
+    case "compacted":
+      return { type: "context_compacted", keepFrom: record.keepFrom, summary: record.summary };
+    case "turn_resumed":
+      return {
+        type: "turn_resumed",
+        turn: turns,
+        interrupted: record.interrupted,
+        rerun: record.rerun,
+      };
+    case "turn_ended":
+      return record.status === "completed"
+        ? {
+          type: "turn_finished",
+          stopReason: record.stopReason!,
+          text: record.text!,
+          steps,
+          usage,
+        }
+        : { type: "turn_failed", error: record.error!, steps, usage };
   }
 }

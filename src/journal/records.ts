@@ -5,7 +5,7 @@
  * @module
  */
 import type Anthropic from "@anthropic-ai/sdk";
-import type { TurnError } from "../events.ts";
+import type { TurnError } from "../turn_error.ts";
 import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
 import type { Withheld } from "../model/reply.ts";
 

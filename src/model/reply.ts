@@ -6,7 +6,7 @@
  * @module
  */
 import type Anthropic from "@anthropic-ai/sdk";
-import type { TurnError } from "../events.ts";
+import type { TurnError } from "../turn_error.ts";
 
 /**
  * Why a reply is kept in the journal (for audit) but never sent to the

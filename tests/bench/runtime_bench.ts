@@ -8,11 +8,8 @@
 import { delay } from "@std/async/delay";
 import { CallSlots } from "../../actors/call_slots.ts";
 import { callPolicies } from "../../actors/scheduler/call_policies.ts";
-import {
-  callPlacement,
-  runToolCalls,
-  type ToolBatchContext,
-} from "../../actors/supervisor/run_tool_calls.ts";
+import { runToolCalls } from "../../actors/supervisor/run_tool_calls.ts";
+import { callPlacement, type ToolBatchContext } from "../../actors/supervisor/tool_batch.ts";
 import { TaskBoard } from "../../actors/task_board.ts";
 import type { ToolExecutor } from "../../actors/tool_executor.ts";
 import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
