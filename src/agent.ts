@@ -92,6 +92,12 @@ export interface AgentOptions {
    * instead. `"off"`: such turns fail, as the API answers.
    */
   compaction?: "auto" | "off";
+  /**
+   * `"clear_tool_uses"`: the API clears old tool results from what the model
+   * reads once the context grows (Claude's context editing), beside
+   * compaction; the journal keeps them. Default `"off"`.
+   */
+  contextEditing?: "clear_tool_uses" | "off";
   /** The model's context window, in tokens. Default 200,000. */
   contextWindowTokens?: number;
   /** `max_tokens` of each model call. Default 8192. */
@@ -133,6 +139,9 @@ const optionNumbers = z.object({
   modelIdleTimeoutMs: wholeNumberSchema("modelIdleTimeoutMs", 100, 3_600_000).optional(),
   contextWindowTokens: wholeNumberSchema("contextWindowTokens", 1_000, 10_000_000).optional(),
   compaction: z.enum(["auto", "off"], { error: 'must be "auto" or "off"' }).optional(),
+  contextEditing: z.enum(["clear_tool_uses", "off"], {
+    error: 'must be "clear_tool_uses" or "off"',
+  }).optional(),
   modelTimeoutMs: wholeNumberSchema("modelTimeoutMs", 1_000, 3_600_000).optional(),
   maxTokens: wholeNumberSchema("maxTokens", 1, 1_000_000).optional(),
   maxWorkers: wholeNumberSchema("maxWorkers", 1, 100_000).optional(),
@@ -249,7 +258,7 @@ function schedulerOf(options: AgentOptions): Pick<RuntimeSettings, "slots" | "po
 }
 
 function modelOf(
-  { apiKey, baseURL, model, modelIdleTimeoutMs, modelTimeoutMs }: AgentOptions,
+  { apiKey, baseURL, model, modelIdleTimeoutMs, modelTimeoutMs, contextEditing }: AgentOptions,
 ): Model {
   if (model && apiKey) throw new ConfigError("Give either `apiKey` or `model`, not both.");
   if (model) return model;
@@ -263,6 +272,7 @@ function modelOf(
     baseURL,
     idleTimeoutMs: modelIdleTimeoutMs,
     callTimeoutMs: modelTimeoutMs,
+    contextEditing,
   });
 }
 

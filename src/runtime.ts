@@ -69,7 +69,8 @@ export async function createRuntime(
     maxTokens: options.maxTokens ?? env("AGENT_MAX_TOKENS", 1, MAX_OUTPUT_TOKENS),
     modelIdleTimeoutMs: env("AGENT_MODEL_IDLE_TIMEOUT_MS", 100, 3_600_000),
     contextWindowTokens: env("AGENT_CONTEXT_WINDOW_TOKENS", 1_000, 10_000_000),
-    compaction: compactionFromEnv(),
+    compaction: oneOf("AGENT_COMPACTION", ["auto", "off"]),
+    contextEditing: oneOf("AGENT_CONTEXT_EDITING", ["clear_tool_uses", "off"]),
     modelTimeoutMs: env("AGENT_MODEL_TIMEOUT_MS", 1_000, 3_600_000),
     approvalTimeoutMs: env("AGENT_APPROVAL_TIMEOUT_MS", 1, 30 * 86_400_000),
     handOffTimeoutMs: env("AGENT_HANDOFF_TIMEOUT_MS", 1, 365 * 86_400_000),
@@ -132,11 +133,11 @@ function modelFromEnvironment(): { apiKey: string; baseURL?: string } | { model:
   return { apiKey, baseURL: Deno.env.get("ANTHROPIC_BASE_URL") || undefined };
 }
 
-/** `AGENT_COMPACTION`: "auto" (the default) or "off". */
-function compactionFromEnv(): "auto" | "off" | undefined {
-  const value = Deno.env.get("AGENT_COMPACTION");
-  if (value === undefined || value === "" || value === "auto" || value === "off") {
-    return value || undefined;
-  }
-  throw new ConfigError(`AGENT_COMPACTION must be "auto" or "off", got "${value}".`);
+/** The environment variable `name`, one of `values`; undefined when unset or empty. */
+function oneOf<const T extends string>(name: string, values: readonly T[]): T | undefined {
+  const value = Deno.env.get(name);
+  if (!value) return undefined;
+  if ((values as readonly string[]).includes(value)) return value as T;
+  const choices = values.map((choice) => `"${choice}"`).join(" or ");
+  throw new ConfigError(`${name} must be ${choices}, got "${value}".`);
 }

@@ -10,13 +10,14 @@
  */
 import type Anthropic from "@anthropic-ai/sdk";
 import type { ToolCallSummary, TurnError } from "../../src/events.ts";
-import { judgeReply, MAX_OUTPUT_TOKENS, MAX_PAUSES, textOf } from "../../src/model/reply.ts";
+import { judgeReply, MAX_OUTPUT_TOKENS, MAX_PAUSES } from "../../src/model/reply.ts";
 import {
   canCompact,
   compactionPoint,
   type CompactionSettings,
   halfwayPoint,
   shouldCompact,
+  summaryOfReply,
 } from "../../src/model/compaction.ts";
 import {
   type AssistantRecord,
@@ -304,8 +305,8 @@ function takeSummary(
   reply: Anthropic.Message,
   settings: TurnSettings,
 ): TurnStep {
-  const summary = textOf(reply.content);
-  if (!summary) {
+  const compacted = summaryOfReply(reply.content);
+  if (!compacted) {
     return finish(conversation, {
       type: "compaction_failed",
       message: "The model gave no summary of the history to compact.",
@@ -316,7 +317,7 @@ function takeSummary(
     turn: { ...progressOf(turn), phase: "proceeding" },
     records: [{
       type: "compacted",
-      summary,
+      ...compacted,
       keepFrom,
       usage: usageOf(reply.usage),
       at: settings.now,

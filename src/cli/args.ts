@@ -50,6 +50,7 @@ AGENT_HANDOFF_TIMEOUT_MS (a handed-off task with no result after it ends timed o
 Model calls: AGENT_MAX_TOKENS (8192), AGENT_MODEL_IDLE_TIMEOUT_MS (a reply silent this long is
 asked for again; 60000), AGENT_MODEL_TIMEOUT_MS (one attempt at most; 600000),
 AGENT_COMPACTION (auto|off: summarize a history that fills the window; auto),
+AGENT_CONTEXT_EDITING (clear_tool_uses|off: the API clears old tool results; off),
 AGENT_CONTEXT_WINDOW_TOKENS (the model's context window; 200000).`;
 
 /** The usage text printed by `--help`. */

@@ -69,6 +69,8 @@ export type JournalRecord =
   | {
     type: "compacted";
     summary: string;
+    /** Claude's own `compaction` block, as it came: sent back in place of the history it summarizes. */
+    block?: CompactionBlock;
     keepFrom: number;
     /** The summarizing call's tokens. */
     usage: TokenUsage;
@@ -81,6 +83,9 @@ export type JournalRecord =
     text?: string;
     error?: TurnError;
   };
+
+/** Claude's own summary of a history, to be sent back exactly as it came. */
+export type CompactionBlock = Anthropic.Beta.Messages.BetaCompactionBlock;
 
 /** A model response, as journaled. */
 export type AssistantRecord = Extract<JournalRecord, { type: "assistant" }>;
@@ -140,7 +145,7 @@ export interface ConversationState {
   )[];
   calls: Map<string, CallRecord>;
   /** The latest compaction: what the model is sent instead of the transcript before `keepFrom`. */
-  compaction?: { summary: string; keepFrom: number };
+  compaction?: { summary: string; keepFrom: number; block?: CompactionBlock };
 }
 
 /**
@@ -209,7 +214,11 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
       break;
     case "compacted":
       state.usage = addUsage(state.usage, record.usage);
-      state.compaction = { summary: record.summary, keepFrom: record.keepFrom };
+      state.compaction = {
+        summary: record.summary,
+        keepFrom: record.keepFrom,
+        block: record.block,
+      };
       break;
   }
   return state;
@@ -258,6 +267,11 @@ export function fullHistoryOf(state: ConversationState): Anthropic.MessageParam[
 /** The message a compaction's summary becomes, first in the history. */
 function summaryOf(state: ConversationState): Anthropic.MessageParam[] {
   if (!state.compaction) return [];
+  const { block } = state.compaction;
+  // Claude's own block goes first, as the assistant's, exactly as it came.
+  if (block) {
+    return [{ role: "assistant", content: [block as unknown as Anthropic.ContentBlockParam] }];
+  }
   const text = `${SUMMARY_HEADING}\n${state.compaction.summary}`;
   return [{ role: "user", content: [{ type: "text", text }] }];
 }

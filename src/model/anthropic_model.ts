@@ -8,6 +8,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { type Model, type ModelCallOptions, ModelError, type ModelRequest } from "./model.ts";
 import { idleGuardedFetch, StreamStalled } from "./stream_guard.ts";
 import { delay } from "@std/async/delay";
+import { COMPACT_BETA, isTooLong, withoutSummaryPrompt } from "./compaction.ts";
 
 /** Model used when neither `--model` nor `AGENT_MODEL` names one. */
 export const DEFAULT_MODEL = "claude-sonnet-5-5";
@@ -35,7 +36,20 @@ export interface AnthropicModelOptions {
   idleTimeoutMs?: number;
   /** Default {@linkcode MODEL_CALL_TIMEOUT_MS} (`AGENT_MODEL_TIMEOUT_MS`). */
   callTimeoutMs?: number;
+  /**
+   * `"clear_tool_uses"`: the API clears old tool results from what the
+   * model reads once the context grows (context editing, the
+   * `clear_tool_uses_20250919` edit, beta `context-management-2025-06-27`).
+   * The journal and what is sent keep them. Default `"off"`.
+   */
+  contextEditing?: "clear_tool_uses" | "off";
 }
+
+/** What a request carries when the API is to clear old tool results. */
+const CLEAR_TOOL_USES = {
+  betas: ["context-management-2025-06-27"],
+  context_management: { edits: [{ type: "clear_tool_uses_20250919" as const }] },
+};
 
 /**
  * The Messages API through `@anthropic-ai/sdk`, keeping its retries (429,
@@ -58,9 +72,14 @@ export class AnthropicModel implements Model {
   readonly #retries: number;
   readonly #callTimeoutMs: number;
 
+  /** Models the API refused Claude's own compaction for: their histories are summarized by a prompt. */
+  readonly #noCompaction = new Set<string>();
+  readonly #contextEditing: boolean;
+
   constructor(options: AnthropicModelOptions) {
     this.#retries = options.maxRetries ?? 2;
     this.#callTimeoutMs = options.callTimeoutMs ?? MODEL_CALL_TIMEOUT_MS;
+    this.#contextEditing = options.contextEditing === "clear_tool_uses";
     this.#client = new Anthropic({
       apiKey: options.apiKey,
       baseURL: options.baseURL,
@@ -82,6 +101,23 @@ export class AnthropicModel implements Model {
   async createMessage(
     request: ModelRequest,
     options: ModelCallOptions = {},
+  ): Promise<Anthropic.Message> {
+    if (!request.compact || this.#noCompaction.has(request.model)) {
+      return await this.#withRetries({ ...request, compact: false }, options);
+    }
+    try {
+      return await this.#withRetries(request, options);
+    } catch (error) {
+      // Claude's own compaction is a beta: where the API refuses it, the prompt summarizes.
+      if (!(error instanceof ModelError) || error.status !== 400 || isTooLong(error)) throw error;
+      this.#noCompaction.add(request.model);
+      return await this.#withRetries({ ...request, compact: false }, options);
+    }
+  }
+
+  async #withRetries(
+    request: ModelRequest,
+    options: ModelCallOptions,
   ): Promise<Anthropic.Message> {
     for (let attempt = 1;; attempt++) {
       // A timer of its own, cleared when the attempt ends (AbortSignal.timeout's would
@@ -123,11 +159,27 @@ export class AnthropicModel implements Model {
       ...(request.system ? { system: request.system } : {}),
       ...(request.tools.length > 0 ? { tools: request.tools } : {}),
     };
-    const watched = options.onText !== undefined || options.onToolUse !== undefined;
-    if (!watched && request.maxTokens <= MAX_UNSTREAMED_TOKENS) {
-      return this.#client.messages.create(params, { signal });
+    if (request.compact) {
+      // Streamed: a long history takes a while to summarize, and pings show it is under way.
+      const compaction = this.#client.beta.messages.stream({
+        ...params,
+        messages: withoutSummaryPrompt(request).messages as Anthropic.Beta.BetaMessageParam[],
+        compaction: { type: "summarize" },
+        betas: [COMPACT_BETA],
+      }, { signal });
+      return compaction.finalMessage() as Promise<unknown> as Promise<Anthropic.Message>;
     }
-    const stream = this.#client.messages.stream(params, { signal });
+    const watched = options.onText !== undefined || options.onToolUse !== undefined;
+    const { messages, beta } = this.#client;
+    if (!watched && request.maxTokens <= MAX_UNSTREAMED_TOKENS) {
+      return this.#contextEditing
+        ? beta.messages.create({ ...params, ...CLEAR_TOOL_USES } as never, { signal }) as never
+        : messages.create(params, { signal });
+    }
+    // The beta stream emits the same events, and its message has the same blocks.
+    const stream = this.#contextEditing
+      ? beta.messages.stream({ ...params, ...CLEAR_TOOL_USES } as never, { signal }) as never
+      : messages.stream(params, { signal });
     if (options.onText) stream.on("text", options.onText);
     const { onToolUse } = options;
     if (onToolUse) {

@@ -7,7 +7,7 @@
  * @module
  */
 import type Anthropic from "@anthropic-ai/sdk";
-import { type ConversationState, historyOf } from "../journal/records.ts";
+import { type CompactionBlock, type ConversationState, historyOf } from "../journal/records.ts";
 import { ModelError, type ModelRequest } from "./model.ts";
 
 /** How a system compacts its conversations. */
@@ -106,7 +106,54 @@ export function summaryRequest(
     messages,
     tools,
     maxTokens: SUMMARY_TOKENS,
+    compact: true,
   };
+}
+
+/** The beta of Claude's own compaction request (`compaction: {type: "summarize"}`). */
+export const COMPACT_BETA = "compact-2026-09-04";
+
+/**
+ * A {@linkcode summaryRequest} as Claude's own compaction takes it: the
+ * history alone, without the runtime's prompt to summarize it (the last block).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { SUMMARIZE, withoutSummaryPrompt } from "./compaction.ts";
+ * const request = withoutSummaryPrompt({
+ *   model: "claude-x", maxTokens: 10, tools: [], compact: true,
+ *   messages: [{ role: "user", content: [{ type: "text", text: "Hi" }, { type: "text", text: SUMMARIZE }] }],
+ * });
+ * assertEquals(request.messages, [{ role: "user", content: [{ type: "text", text: "Hi" }] }]);
+ * ```
+ */
+export function withoutSummaryPrompt(request: ModelRequest): ModelRequest {
+  const messages = [...request.messages];
+  const last = messages.at(-1);
+  if (last && Array.isArray(last.content)) {
+    const content = last.content.slice(0, -1);
+    if (content.length > 0) {
+      messages[messages.length - 1] = { ...last, content } as Anthropic.MessageParam;
+    } else messages.pop();
+  }
+  return { ...request, messages };
+}
+
+/**
+ * The summary a reply to a {@linkcode summaryRequest} holds: Claude's
+ * `compaction` block, kept exactly as it came, or the text the model wrote.
+ * Undefined when it holds none.
+ */
+export function summaryOfReply(
+  content: Anthropic.ContentBlock[],
+): { summary: string; block?: CompactionBlock } | undefined {
+  const block = (content as { type: string }[]).find((block): block is CompactionBlock =>
+    block.type === "compaction"
+  );
+  if (block) return block.content ? { summary: block.content, block } : undefined;
+  const text = content.flatMap((block) => block.type === "text" ? [block.text] : []).join("");
+  return text ? { summary: text } : undefined;
 }
 
 /**

@@ -12,6 +12,12 @@ export interface ModelRequest {
   messages: Anthropic.MessageParam[];
   tools: Anthropic.Tool[];
   maxTokens: number;
+  /**
+   * A request to summarize the history for compaction: its last user block
+   * is the runtime's prompt to summarize. A model that offers its own
+   * compaction may use it instead, and reply with its `compaction` block.
+   */
+  compact?: boolean;
 }
 
 /**

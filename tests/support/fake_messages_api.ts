@@ -69,16 +69,26 @@ export interface FakeMessagesApi extends AsyncDisposable {
  */
 export function startFakeMessagesApi(
   script: FakeScript | FakeReply[],
-  { contextWindow }: {
+  { contextWindow, compaction = true }: {
     /**
      * A context window, in tokens (4 characters of the request's JSON a
      * token): a larger request is refused with the API's 400 "prompt is too
      * long", and every reply's `input_tokens` is its request's count.
      */
     contextWindow?: number;
+    /**
+     * Whether it offers Claude's own compaction (beta `compact-2026-09-04`):
+     * a request with `compaction: {type: "summarize"}` is answered, not by the
+     * script, with one signed `compaction` block, which later requests must
+     * send back unchanged, first. Default true; false refuses the parameter
+     * with a 400, as for a model without it.
+     */
+    compaction?: boolean;
   } = {},
 ): FakeMessagesApi {
   const requests: RecordedRequest[] = [];
+  /** The compaction blocks issued, by their `encrypted_content`. */
+  const issued = new Map<string, CompactionBlock>();
   /** Aborted on dispose: a reply that never comes ends then (a client's abort may not reach it). */
   const closing = new AbortController();
   const pick: FakeScript = Array.isArray(script)
@@ -129,12 +139,18 @@ export function startFakeMessagesApi(
       if (!request.headers.get("anthropic-version")) {
         return apiError(400, "invalid_request_error", "anthropic-version header is required");
       }
-      const invalid = validateRequest(body);
+      const invalid = validateRequest(body, issued) ??
+        compactionRefusal(body, request.headers, compaction);
       if (invalid) return apiError(400, "invalid_request_error", invalid);
       const tokens = contextWindow ? tokensOf(body) : undefined;
       if (contextWindow && tokens! > contextWindow) {
         const message = `prompt is too long: ${tokens} tokens > ${contextWindow} maximum`;
         return apiError(400, "invalid_request_error", message);
+      }
+      if (body.compaction) {
+        const summary = summarized(body, requests.length, tokens);
+        issued.set(summary.block.encrypted_content!, summary.block);
+        return body.stream ? streamed(summary.message, {}) : Response.json(summary.message);
       }
       const picked = await pick(recorded, requests.length - 1);
       const reply = tokens && !("status" in picked)
@@ -183,14 +199,32 @@ function apiError(
   });
 }
 
-function validateRequest(body: Anthropic.MessageCreateParams | undefined): string | undefined {
+/** Claude's own summary of a history, as the fake issues it. */
+type CompactionBlock = Anthropic.Beta.BetaCompactionBlock;
+
+function validateRequest(
+  body: Anthropic.MessageCreateParams | undefined,
+  issued: Map<string, CompactionBlock>,
+): string | undefined {
   if (!body || typeof body !== "object") return "The request body is not valid JSON.";
   if (typeof body.model !== "string") return "model: Field required";
   if (typeof body.max_tokens !== "number") return "max_tokens: Field required";
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     return "messages: at least one message is required";
   }
-  if (body.messages[0].role !== "user") {
+  const [first] = body.messages;
+  const compacted = Array.isArray(first.content) &&
+    (first.content as { type: string }[]).some((block) => block.type === "compaction");
+  if (compacted) {
+    const block = (first.content as unknown as CompactionBlock[])[0];
+    const original = issued.get(block.encrypted_content ?? "");
+    if (first.role !== "assistant" || first.content.length !== 1 || !original) {
+      return "messages.0: a compaction block goes first, alone, as the assistant's";
+    }
+    if (canonical(block) !== canonical(original)) {
+      return "messages.0.content.0: the compaction block was altered; send it back exactly as it came";
+    }
+  } else if (first.role !== "user") {
     return 'messages.0.role: the first message must use the "user" role';
   }
   for (const [i, message] of body.messages.entries()) {
@@ -216,6 +250,49 @@ function validateRequest(body: Anthropic.MessageCreateParams | undefined): strin
     }
   }
   return undefined;
+}
+
+/** A block's JSON with its keys in order: the same block, however its fields were assembled. */
+function canonical(block: CompactionBlock): string {
+  return JSON.stringify(Object.entries(block).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Why the request's `compaction` parameter is refused, if it is. */
+function compactionRefusal(
+  body: Anthropic.MessageCreateParams,
+  headers: Headers,
+  offered: boolean,
+): string | undefined {
+  if (!("compaction" in body)) return undefined;
+  if (!offered) return "compaction: Extra inputs are not permitted";
+  if (!headers.get("anthropic-beta")?.split(",").includes("compact-2026-09-04")) {
+    return "compaction: requires the compact-2026-09-04 beta";
+  }
+  return undefined;
+}
+
+/** The reply to a compaction request: one signed block summarizing the messages sent. */
+function summarized(
+  body: Anthropic.MessageCreateParams,
+  n: number,
+  tokens: number | undefined,
+): { block: CompactionBlock; message: Anthropic.Message } {
+  const block: CompactionBlock = {
+    type: "compaction",
+    content: `Summary #${n} of ${body.messages.length} messages.`,
+    encrypted_content: `enc_${crypto.randomUUID()}`,
+    signature: `sig_${crypto.randomUUID()}`,
+  };
+  const message = toMessage(
+    {
+      content: [block as unknown as Anthropic.ContentBlock],
+      stopReason: "compaction" as Anthropic.StopReason,
+      usage: { input_tokens: tokens ?? 10 },
+    },
+    body.model,
+    n,
+  );
+  return { block, message };
 }
 
 function toMessage(
@@ -309,6 +386,21 @@ function streamed(
           delta: { type: "input_json_delta", partial_json: piece },
         });
       }
+    } else if ((block as { type: string }).type === "compaction") {
+      // Its start holds neither summary nor metadata: one compaction_delta brings both.
+      const { content, encrypted_content, ...start } = block as unknown as CompactionBlock;
+      events.push(
+        {
+          type: "content_block_start",
+          index,
+          content_block: { ...start, content: null, encrypted_content: null },
+        },
+        {
+          type: "content_block_delta",
+          index,
+          delta: { type: "compaction_delta", content, encrypted_content },
+        },
+      );
     } else {
       // Any other block (thinking, server tools…) arrives whole in its start event.
       events.push({ type: "content_block_start", index, content_block: block });
