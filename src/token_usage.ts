@@ -79,8 +79,27 @@ export function addUsage(a: TokenUsage, b: TokenUsage | undefined): TokenUsage {
  */
 export function describeUsage(usage: TokenUsage): string {
   const n = (count: number) => count.toLocaleString("en-US");
+  const rate = cacheHitRate(usage);
   const cache = usage.cacheReadTokens + usage.cacheWriteTokens > 0
-    ? ` (cache: ${n(usage.cacheReadTokens)} read, ${n(usage.cacheWriteTokens)} written)`
+    ? ` (cache: ${n(usage.cacheReadTokens)} read, ${n(usage.cacheWriteTokens)} written; ${
+      Math.round(rate! * 100)
+    }% of the prompt from cache)`
     : "";
   return `tokens: ${n(usage.inputTokens)} in, ${n(usage.outputTokens)} out${cache}`;
+}
+
+/**
+ * The share of prompt tokens read from the cache (0 to 1); undefined when
+ * there were none.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { cacheHitRate } from "./token_usage.ts";
+ * assertEquals(cacheHitRate({ inputTokens: 100, outputTokens: 5, cacheReadTokens: 800, cacheWriteTokens: 100 }), 0.8);
+ * ```
+ */
+export function cacheHitRate(usage: TokenUsage): number | undefined {
+  const prompt = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
+  return prompt > 0 ? usage.cacheReadTokens / prompt : undefined;
 }

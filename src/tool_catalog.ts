@@ -190,8 +190,10 @@ export class ToolCatalog {
 
   /** The tools as the Messages API takes them, optionally only the named ones. */
   forModel(only?: readonly string[]): Anthropic.Tool[] {
+    // In one order whatever order they loaded in: the prompt cache's prefix starts with them.
     return this.list()
       .filter((tool) => !only || only.includes(tool.name))
+      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
       .map(({ name, description, inputSchema }) => ({
         name,
         description,

@@ -19,7 +19,7 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { ConversationEvent } from "./events.ts";
-import type { TokenUsage } from "./token_usage.ts";
+import { cacheHitRate, type TokenUsage } from "./token_usage.ts";
 
 const SCOPE = "agent-runtime";
 
@@ -179,5 +179,6 @@ function usageAttributes(usage: TokenUsage): Attributes {
     "gen_ai.usage.output_tokens": usage.outputTokens,
     "gen_ai.usage.cache_read.input_tokens": usage.cacheReadTokens,
     "gen_ai.usage.cache_creation.input_tokens": usage.cacheWriteTokens,
+    "agent_runtime.cache.hit_rate": cacheHitRate(usage) ?? 0,
   };
 }

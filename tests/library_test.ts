@@ -5,7 +5,7 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { ConfigError, createAgentSystem, OfflineModel } from "../mod.ts";
 import { dirname, join } from "node:path";
-import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { startFakeMessagesApi, systemOf } from "./support/fake_messages_api.ts";
 
 const REPOSITORY = new URL("..", import.meta.url).pathname;
 const MAIN = join(REPOSITORY, "main.ts");
@@ -69,7 +69,7 @@ Deno.test("a program outside the repository runs a conversation with a tool of i
   assertEquals(code, 0, stderr);
   assertEquals(stdout.trim(), "The tool said HELLO.");
   assertStringIncludes(stderr, "shout: succeeded");
-  assertEquals(api.requests[0].body.system, "Be brief.");
+  assertEquals(systemOf(api.requests[0]), "Be brief.");
   await Deno.stat(join(project, ".agent/journal.kv")); // the journal option was honoured
 });
 

@@ -2,7 +2,7 @@ import { assert, assertAlmostEquals, assertEquals, assertMatch } from "@std/asse
 import type Anthropic from "@anthropic-ai/sdk";
 import { delay } from "@std/async/delay";
 import { Journal } from "../src/journal/journal.ts";
-import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
+import { startFakeMessagesApi, systemOf } from "./support/fake_messages_api.ts";
 import {
   eventOf,
   failureOf,
@@ -120,7 +120,9 @@ Deno.test("every kind of failure reaches the model as an is_error result", async
   assertEquals(byId.toolu_bad_input.content, "Invalid input: input.ms must be integer");
   assertEquals(
     byId.toolu_unknown.content,
-    `Unknown tool "teleport". Available tools: ${system.settings.catalog.names.join(", ")}.`,
+    `Unknown tool "teleport". Available tools: ${
+      system.settings.catalog.names.toSorted().join(", ")
+    }.`,
   );
   assertEquals(byId.toolu_timeout.content, "The tool timed out after 300 ms and was stopped.");
   assertMatch(
@@ -183,7 +185,7 @@ Deno.test("the loop runs several steps and streams text as it arrives", async ()
     text: "The answer is AB.",
     steps: 3,
   });
-  assertEquals(api.requests.map((request) => request.body.system), [
+  assertEquals(api.requests.map(systemOf), [
     "Be terse.",
     "Be terse.",
     "Be terse.",

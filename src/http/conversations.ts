@@ -9,6 +9,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { ConversationSupervisor } from "../../actors/supervisor/conversation_supervisor.ts";
 import { ConfigError } from "../config_error.ts";
+import { cacheHitRate } from "../token_usage.ts";
 import { apiError, unavailable } from "./errors.ts";
 import { replayable, streamEvents, type StreamSlots } from "./event_stream.ts";
 import {
@@ -95,6 +96,8 @@ export function conversationRoutes(
           tools: body.tools,
           maxTokens: body.maxTokens,
           metadata: body.metadata,
+          thinking: body.thinking,
+          effort: body.effort,
         });
         return c.json(describe(conversation), 201);
       } catch (error) {
@@ -313,6 +316,7 @@ function describe(conversation: ConversationSupervisor) {
     tools: conversation.toolNames,
     status: conversation.status,
     usage: conversation.usage,
+    cacheHitRate: cacheHitRate(conversation.usage) ?? null,
     metadata: conversation.metadata,
   };
 }

@@ -8,6 +8,7 @@
 import { z } from "@hono/zod-openapi";
 import { MAX_RESULT_BYTES } from "../limit_result.ts";
 import { MAX_OUTPUT_TOKENS } from "../model/reply.ts";
+import { type Effort, EFFORTS, MIN_THINKING_BUDGET } from "../model/thinking.ts";
 
 /** Longest message or system prompt accepted, in characters. */
 export const MAX_TEXT_CHARS = 200_000;
@@ -26,6 +27,16 @@ export const NewConversation = z.strictObject({
   maxTokens: z.int().min(1).max(MAX_OUTPUT_TOKENS).optional().openapi({
     description:
       "`max_tokens` its model calls start with (the server's --max-tokens when absent); a reply cut inside a tool call is asked again with twice the room.",
+  }),
+  thinking: z.union([
+    z.enum(["adaptive", "off"]),
+    z.int().min(MIN_THINKING_BUDGET, `a thinking budget is at least ${MIN_THINKING_BUDGET} tokens`),
+  ]).optional().openapi({
+    description:
+      'Extended thinking: "adaptive", "off", or a budget in tokens (at least 1024, below maxTokens); the server\'s --thinking when absent.',
+  }),
+  effort: z.enum(EFFORTS as [Effort, ...Effort[]]).optional().openapi({
+    description: "How much effort Claude spends on each reply; the server's --effort when absent.",
   }),
 }).openapi("NewConversation");
 
@@ -91,6 +102,10 @@ export const Conversation = z.object({
   tools: z.array(z.string()),
   status: z.looseObject({ state: z.enum(["running", "idle"]), queued: z.number() }),
   usage: Usage,
+  cacheHitRate: z.number().nullable().openapi({
+    description:
+      "The share of its prompt tokens read from the prompt cache (0 to 1); null before any.",
+  }),
   metadata: z.record(z.string(), z.unknown()),
 }).openapi("Conversation");
 

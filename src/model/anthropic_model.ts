@@ -43,6 +43,11 @@ export interface AnthropicModelOptions {
    * The journal and what is sent keep them. Default `"off"`.
    */
   contextEditing?: "clear_tool_uses" | "off";
+  /**
+   * Prompt caching: `"5m"` (the default) or `"1h"`, the cache's time to
+   * live; `"off"` sends no breakpoint. See {@linkcode withCacheBreakpoints}.
+   */
+  promptCache?: "5m" | "1h" | "off";
 }
 
 /** What a request carries when the API is to clear old tool results. */
@@ -75,11 +80,14 @@ export class AnthropicModel implements Model {
   /** Models the API refused Claude's own compaction for: their histories are summarized by a prompt. */
   readonly #noCompaction = new Set<string>();
   readonly #contextEditing: boolean;
+  readonly #promptCache: "5m" | "1h" | undefined;
 
   constructor(options: AnthropicModelOptions) {
     this.#retries = options.maxRetries ?? 2;
     this.#callTimeoutMs = options.callTimeoutMs ?? MODEL_CALL_TIMEOUT_MS;
     this.#contextEditing = options.contextEditing === "clear_tool_uses";
+    const cache = options.promptCache ?? "5m";
+    this.#promptCache = cache === "off" ? undefined : cache;
     this.#client = new Anthropic({
       apiKey: options.apiKey,
       baseURL: options.baseURL,
@@ -152,13 +160,15 @@ export class AnthropicModel implements Model {
     limit: AbortSignal,
   ): Promise<Anthropic.Message> {
     const signal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
-    const params = {
+    const params = withCacheBreakpoints({
       model: request.model,
       max_tokens: request.maxTokens,
       messages: request.messages,
       ...(request.system ? { system: request.system } : {}),
       ...(request.tools.length > 0 ? { tools: request.tools } : {}),
-    };
+      ...(request.thinking && !request.compact ? { thinking: request.thinking } : {}),
+      ...(request.effort ? { output_config: { effort: request.effort } } : {}),
+    }, this.#promptCache);
     if (request.compact) {
       // Streamed: a long history takes a while to summarize, and pings show it is under way.
       const compaction = this.#client.beta.messages.stream({
@@ -169,7 +179,8 @@ export class AnthropicModel implements Model {
       }, { signal });
       return compaction.finalMessage() as Promise<unknown> as Promise<Anthropic.Message>;
     }
-    const watched = options.onText !== undefined || options.onToolUse !== undefined;
+    const watched = options.onText !== undefined || options.onToolUse !== undefined ||
+      options.onThinking !== undefined;
     const { messages, beta } = this.#client;
     if (!watched && request.maxTokens <= MAX_UNSTREAMED_TOKENS) {
       return this.#contextEditing
@@ -181,6 +192,8 @@ export class AnthropicModel implements Model {
       ? beta.messages.stream({ ...params, ...CLEAR_TOOL_USES } as never, { signal }) as never
       : messages.stream(params, { signal });
     if (options.onText) stream.on("text", options.onText);
+    const { onThinking } = options;
+    if (onThinking) stream.on("thinking", (delta) => onThinking(delta));
     const { onToolUse } = options;
     if (onToolUse) {
       stream.on("streamEvent", (event) => {
@@ -191,6 +204,46 @@ export class AnthropicModel implements Model {
     }
     return stream.finalMessage();
   }
+}
+
+/**
+ * A request with prompt-cache breakpoints where they pay: the last tool
+ * (the tools are the same for every conversation with the catalog), the
+ * system prompt (the same for every conversation with it), and the end of
+ * the history through the top-level `cache_control`, which rolls forward
+ * with each step so that each request reads what the one before wrote.
+ * Three of the API's four; a prefix under the model's minimum is simply
+ * not cached, at no cost. `ttl` undefined: the request as it is.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { withCacheBreakpoints } from "./anthropic_model.ts";
+ * const params = withCacheBreakpoints(
+ *   { model: "claude-x", max_tokens: 10, system: "Be brief.", messages: [{ role: "user", content: "Hi" }] },
+ *   "5m",
+ * );
+ * assertEquals(params.cache_control, { type: "ephemeral", ttl: "5m" });
+ * assertEquals(params.system, [{ type: "text", text: "Be brief.", cache_control: { type: "ephemeral", ttl: "5m" } }]);
+ * ```
+ */
+export function withCacheBreakpoints(
+  params: Anthropic.MessageCreateParamsNonStreaming & { system?: string },
+  ttl: "5m" | "1h" | undefined,
+): Anthropic.MessageCreateParamsNonStreaming {
+  if (!ttl) return params;
+  const cache_control: Anthropic.CacheControlEphemeral = { type: "ephemeral", ttl };
+  const { system, tools } = params;
+  return {
+    ...params,
+    cache_control,
+    ...(system ? { system: [{ type: "text" as const, text: system, cache_control }] } : {}),
+    ...(tools?.length
+      ? {
+        tools: tools.map((tool, i) => i === tools.length - 1 ? { ...tool, cache_control } : tool),
+      }
+      : {}),
+  };
 }
 
 /** The SDK's own backoff: 0.5 s, then 1 s, … up to 8 s, each with up to a quarter off. */
