@@ -10,7 +10,7 @@ import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { QueueFull, type Slot } from "../call_slots.ts";
 import { priorityOf } from "../scheduler/call_policies.ts";
 import type { GateRelease } from "../scheduler/tool_gates.ts";
-import type { ToolBatchContext } from "./tool_batch.ts";
+import { isRefusal, type Refusal, refusal, type ToolBatchContext } from "./tool_batch.ts";
 import { needsDecision } from "./approval_desk.ts";
 import { isMcpTool } from "../mcp/mcp_executor.ts";
 
@@ -26,7 +26,7 @@ export interface Hold {
 /** A call as the batch admits it: its tool or why it cannot run, and what it could take at once. */
 export interface Admitted {
   call: CallRecord;
-  tool: CatalogTool | string;
+  tool: CatalogTool | Refusal;
   gate?: GateRelease;
   slot?: Slot;
 }
@@ -34,23 +34,25 @@ export interface Admitted {
 /** Admits a call without waiting: what it can take now, it takes. */
 export function admit(call: CallRecord, context: ToolBatchContext): Admitted {
   const resolved = resolveTool(call, context);
-  const tool = typeof resolved === "string"
-    ? resolved
-    : context.policies.breakers.admit(resolved.name) ?? resolved;
+  const open = isRefusal(resolved) ? undefined : context.policies.breakers.admit(resolved.name);
+  const tool = open === undefined ? resolved : refusal(open);
   // A call awaiting approval takes nothing: it may wait for hours.
-  if (typeof tool === "string" || needsDecision(call, tool)) return { call, tool };
+  if (isRefusal(tool) || needsDecision(call, tool)) return { call, tool };
   const gate = context.policies.gates.tryEnter(tool.name, tool);
   const slot = gate && (isMcpTool(tool.moduleUrl) ? NO_WORKER : context.slots.tryAcquire());
   return { call, tool, gate, slot };
 }
 
 /** The tool to run, or why there is none. */
-function resolveTool(call: CallRecord, context: ToolBatchContext): CatalogTool | string {
+function resolveTool(call: CallRecord, context: ToolBatchContext): CatalogTool | Refusal {
   const tool = context.allowed.includes(call.name) ? context.catalog.get(call.name) : undefined;
   if (!tool) {
-    return `Unknown tool "${call.name}". Available tools: ${context.allowed.join(", ") || "none"}.`;
+    return refusal(
+      `Unknown tool "${call.name}". Available tools: ${context.allowed.join(", ") || "none"}.`,
+    );
   }
-  return context.catalog.checkInput(tool.name, call.input) ?? tool;
+  const invalid = context.catalog.checkInput(tool.name, call.input);
+  return invalid === undefined ? tool : refusal(invalid);
 }
 
 /**
@@ -62,7 +64,7 @@ export async function waitForHold(
   { call, gate }: Admitted,
   tool: CatalogTool,
   context: ToolBatchContext,
-): Promise<Hold | string> {
+): Promise<Hold | Refusal> {
   const { callId, name, input } = call;
   const waitingFor = gate ? "worker" : "tool_limit";
   const priority = priorityOf(tool);
@@ -70,7 +72,7 @@ export async function waitForHold(
   try {
     gate ??= await context.policies.gates.enter(tool.name, tool, context.signal);
   } catch {
-    return `Cancelled while waiting for ${tool.name}'s limit on calls.`;
+    return refusal(`Cancelled while waiting for ${tool.name}'s limit on calls.`);
   }
   if (isMcpTool(tool.moduleUrl)) return { gate, slot: NO_WORKER };
   try {
@@ -79,9 +81,11 @@ export async function waitForHold(
   } catch (error) {
     gate();
     if (error instanceof QueueFull) {
-      return `The runtime is at capacity (${context.slots.queued} tool calls are waiting for a worker), so this call was not run. Try again later, or with fewer calls at once.`;
+      return refusal(
+        `The runtime is at capacity (${context.slots.queued} tool calls are waiting for a worker), so this call was not run. Try again later, or with fewer calls at once.`,
+      );
     }
-    return "Cancelled while waiting for a worker.";
+    return refusal("Cancelled while waiting for a worker.");
   }
 }
 

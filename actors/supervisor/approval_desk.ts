@@ -9,7 +9,7 @@
 import type { Journal } from "../../src/journal/journal.ts";
 import type { ApprovalDecision, CallRecord, CallState } from "../../src/journal/records.ts";
 import type { CatalogTool } from "../../src/tool_catalog.ts";
-import { callPlacement, type ToolBatchContext } from "./tool_batch.ts";
+import { callPlacement, type Refusal, refusal, type ToolBatchContext } from "./tool_batch.ts";
 
 /** How often a waiting call looks for a decision written by another process. */
 const POLL_MS = 1_000;
@@ -123,7 +123,7 @@ export async function askTool(
   call: CallRecord,
   tool: CatalogTool,
   context: ToolBatchContext,
-): Promise<boolean | string> {
+): Promise<boolean | Refusal> {
   const outcome = await context.executor.run({
     name: call.name,
     ...callPlacement(tool, context.conversationId, context.limits),
@@ -134,9 +134,11 @@ export async function askTool(
     entry: "needsApproval",
   });
   if (outcome.status === "succeeded") return outcome.content === "true";
-  return `The tool's needsApproval check ${
-    outcome.status.replace("_", " ")
-  }, so the call did not run: ${outcome.content}`;
+  return refusal(
+    `The tool's needsApproval check ${
+      outcome.status.replace("_", " ")
+    }, so the call did not run: ${outcome.content}`,
+  );
 }
 
 /**

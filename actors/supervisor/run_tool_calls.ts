@@ -15,7 +15,7 @@ import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { retriesOf } from "../scheduler/call_policies.ts";
 import { runAttempts } from "../scheduler/run_attempts.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
-import { callPlacement, type ToolBatchContext } from "./tool_batch.ts";
+import { callPlacement, isRefusal, type ToolBatchContext } from "./tool_batch.ts";
 import { admit, type Admitted, type Hold, releaseHold, waitForHold } from "./_admission.ts";
 import { asksByInput, askTool, awaitApproval, needsDecision } from "./approval_desk.ts";
 
@@ -63,7 +63,7 @@ export async function runToolCalls(
   // A call whose tool decides by its input on approval is journaled once that is settled.
   // Written even if none starts yet: the write also carries the answer that asked for the calls.
   const starting = admitted.filter(({ call, tool, slot }) =>
-    slot && !(typeof tool !== "string" && asksByInput(call, tool))
+    slot && !(!isRefusal(tool) && asksByInput(call, tool))
   );
   await context.record(starting.map(({ call }) => runningUpdate(call)));
   const reported = await Promise.all(
@@ -72,7 +72,7 @@ export async function runToolCalls(
       const reported = await runOne(admission, batch);
       const { summary } = reported;
       const failed = summary.status === "failed" || summary.status === "timed_out";
-      if (typeof tool !== "string" && tool.critical && failed && !failFast.signal.aborted) {
+      if (!isRefusal(tool) && tool.critical && failed && !failFast.signal.aborted) {
         failFast.abort(
           new CriticalFailure(
             `Cancelled: the critical call ${call.name} (${call.callId}) ${
@@ -107,9 +107,9 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
   const { call, tool } = admission;
   let { gate, slot } = admission;
   const { callId, name } = call;
-  if (typeof tool === "string") {
+  if (isRefusal(tool)) {
     context.emit({ type: "tool_call_started", callId, name, input: call.input });
-    return reportCall(call, context, "failed", tool, 0);
+    return reportCall(call, context, "failed", tool.message, 0);
   }
   const byInput = asksByInput(call, tool);
   const asked = byInput ? await askTool(call, tool, context) : false;
@@ -118,8 +118,9 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
     slot?.release();
     gate?.();
     [gate, slot] = [undefined, undefined];
-    if (typeof asked === "string") {
-      return reportCall(call, context, context.signal.aborted ? "cancelled" : "failed", asked, 0);
+    if (isRefusal(asked)) {
+      const status = context.signal.aborted ? "cancelled" : "failed";
+      return reportCall(call, context, status, asked.message, 0);
     }
     const ended = await awaitApproval(call, context);
     if (ended) return reportCall(call, context, ended.status, ended.content, 0);
@@ -130,8 +131,9 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
     const waited = gate && slot
       ? { gate, slot }
       : await waitForHold({ ...admission, gate, slot }, tool, context);
-    if (typeof waited === "string") {
-      return reportCall(call, context, context.signal.aborted ? "cancelled" : "failed", waited, 0);
+    if (isRefusal(waited)) {
+      const status = context.signal.aborted ? "cancelled" : "failed";
+      return reportCall(call, context, status, waited.message, 0);
     }
     hold = waited;
     await context.record([runningUpdate(call)]).catch((error) => {

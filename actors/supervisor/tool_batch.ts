@@ -14,6 +14,32 @@ import type { CallPolicies } from "../scheduler/call_policies.ts";
 import type { CallPreview, ToolExecutor } from "../tool_executor.ts";
 import type { TaskBoard } from "../task_board.ts";
 
+/** Why a call does not run: what the model is told instead of its result. */
+export interface Refusal {
+  type: "refused";
+  message: string;
+}
+
+/**
+ * A {@linkcode Refusal} saying `message`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { isRefusal, refusal } from "./tool_batch.ts";
+ * assertEquals(isRefusal(refusal("Unknown tool.")), true);
+ * ```
+ */
+export function refusal(message: string): Refusal {
+  return { type: "refused", message };
+}
+
+/** Whether `value` is a {@linkcode Refusal} rather than what was asked for. */
+export function isRefusal(value: unknown): value is Refusal {
+  return typeof value === "object" && value !== null && "type" in value &&
+    value.type === "refused";
+}
+
 /** Where calls of tools that `needsApproval` wait for a person's decision (an `ApprovalDesk`). */
 export interface Approvals {
   /** When a call asking for approval now is denied if nobody decides; undefined: never. */
