@@ -31,7 +31,7 @@ export async function main(args: string[]): Promise<number> {
     // The CLI drives its own conversation; a server takes up the ones a crash left.
     await using runtime = await createRuntime(options, { server: false });
     const conversation = await runtime.system.createConversation();
-    const view = new TerminalView();
+    const view = new TerminalView({ thinking: !options.hideThinking });
     let status = 0;
     conversation.subscribe((event) => {
       if (event.type === "turn_finished") status = 0;

@@ -8,6 +8,7 @@
 import { traceConversation, tracingEnabled } from "../src/tracing.ts";
 import type { ConversationSummary, Journal, JournalHealth } from "../src/journal/journal.ts";
 import { ConfigError } from "../src/config_error.ts";
+import { EFFORTS, thinkingProblem } from "../src/model/thinking.ts";
 import { errorMessage } from "../src/_error_message.ts";
 import { deadline } from "@std/async/deadline";
 import {
@@ -184,6 +185,16 @@ export class AgentSystem implements AsyncDisposable {
     if (metadataBytes > MAX_METADATA_BYTES) {
       throw new ConfigError(
         `A conversation's metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON, got ${metadataBytes}: keep ids there, not data.`,
+      );
+    }
+    const thinking = options.thinking ?? this.settings.thinking;
+    const problem = thinking === undefined
+      ? undefined
+      : thinkingProblem(thinking, options.maxTokens ?? this.settings.maxTokens);
+    if (problem) throw new ConfigError(`thinking: ${problem}.`);
+    if (options.effort !== undefined && !EFFORTS.includes(options.effort)) {
+      throw new ConfigError(
+        `effort: must be one of ${EFFORTS.join(", ")}, got "${options.effort}".`,
       );
     }
     const unknown = (options.tools ?? []).filter((name) => !catalog.get(name));

@@ -8,6 +8,7 @@ import type { Model } from "../src/model/model.ts";
 import type { ToolCatalog } from "../src/tool_catalog.ts";
 import type { CallLimits } from "../src/tool_limits.ts";
 import type { CompactionSettings } from "../src/model/compaction.ts";
+import type { Effort, Thinking } from "../src/model/thinking.ts";
 import type { CallSlots } from "./call_slots.ts";
 import type { CallPolicies } from "./scheduler/call_policies.ts";
 import type { ToolExecutor } from "./tool_executor.ts";
@@ -41,6 +42,10 @@ export interface RuntimeSettings {
   approvalTimeoutMs?: number;
   /** How long a handed-off task waits for its result before it ends timed out; none waits on. */
   handOffTimeoutMs?: number;
+  /** Extended thinking of conversations created without their own; off when absent. */
+  thinking?: Thinking;
+  /** Effort of conversations created without their own; the model's default when absent. */
+  effort?: Effort;
   /** Now, in epoch ms, for what the journal records; `Date.now` unless a test injects one. */
   clock?: () => number;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { DEFAULT_COMPACTION } from "./model/compaction.ts";
+import { type Effort, EFFORTS, type Thinking, thinkingProblem } from "./model/thinking.ts";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { AgentSystem, type RuntimeSettings } from "../actors/agent_system.ts";
@@ -98,6 +99,20 @@ export interface AgentOptions {
    * compaction; the journal keeps them. Default `"off"`.
    */
   contextEditing?: "clear_tool_uses" | "off";
+  /**
+   * Prompt caching: the time to live of its breakpoints (on the tools, the
+   * system prompt and the end of the history), `"5m"` (the default) or
+   * `"1h"`; `"off"` sends none.
+   */
+  promptCache?: "5m" | "1h" | "off";
+  /**
+   * Extended thinking of conversations created without their own:
+   * `"adaptive"`, `"off"` (the default) or a budget in tokens (at least
+   * 1024, below `maxTokens`).
+   */
+  thinking?: Thinking;
+  /** Effort of each reply (`output_config.effort`); the model's default when absent. */
+  effort?: Effort;
   /** The model's context window, in tokens. Default 200,000. */
   contextWindowTokens?: number;
   /** `max_tokens` of each model call. Default 8192. */
@@ -139,6 +154,13 @@ const optionNumbers = z.object({
   modelIdleTimeoutMs: wholeNumberSchema("modelIdleTimeoutMs", 100, 3_600_000).optional(),
   contextWindowTokens: wholeNumberSchema("contextWindowTokens", 1_000, 10_000_000).optional(),
   compaction: z.enum(["auto", "off"], { error: 'must be "auto" or "off"' }).optional(),
+  promptCache: z.enum(["5m", "1h", "off"], { error: 'must be "5m", "1h" or "off"' }).optional(),
+  thinking: z.union([z.enum(["adaptive", "off"]), z.int()], {
+    error: 'must be "adaptive", "off" or a budget in tokens',
+  }).optional(),
+  effort: z.enum(EFFORTS as [Effort, ...Effort[]], {
+    error: `must be one of ${EFFORTS.join(", ")}`,
+  }).optional(),
   contextEditing: z.enum(["clear_tool_uses", "off"], {
     error: 'must be "clear_tool_uses" or "off"',
   }).optional(),
@@ -180,6 +202,8 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
       }`,
     );
   }
+  const thinking = options.thinking && thinkingProblem(options.thinking, options.maxTokens ?? 8192);
+  if (thinking) throw new ConfigError(`Bad agent options: thinking: ${thinking}.`);
   const model = modelOf(options);
   const platform = detectPlatform();
   ToolWorker.sandbox = platform.toolSandbox;
@@ -213,6 +237,8 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
         windowTokens: options.contextWindowTokens ?? DEFAULT_COMPACTION.windowTokens,
       },
       maxTokens: options.maxTokens ?? 8192,
+      thinking: options.thinking,
+      effort: options.effort,
       handOff: options.server ?? false,
       defaultSystem: options.system,
       executor,
@@ -258,7 +284,8 @@ function schedulerOf(options: AgentOptions): Pick<RuntimeSettings, "slots" | "po
 }
 
 function modelOf(
-  { apiKey, baseURL, model, modelIdleTimeoutMs, modelTimeoutMs, contextEditing }: AgentOptions,
+  { apiKey, baseURL, model, modelIdleTimeoutMs, modelTimeoutMs, contextEditing, promptCache }:
+    AgentOptions,
 ): Model {
   if (model && apiKey) throw new ConfigError("Give either `apiKey` or `model`, not both.");
   if (model) return model;
@@ -273,6 +300,7 @@ function modelOf(
     idleTimeoutMs: modelIdleTimeoutMs,
     callTimeoutMs: modelTimeoutMs,
     contextEditing,
+    promptCache,
   });
 }
 

@@ -47,6 +47,8 @@ export type ConversationEvent =
     | { type: "turn_resumed"; turn: number; interrupted: string[]; rerun: string[] }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
+    /** The model's thinking as it is generated (one per reply when not streamed). */
+    | { type: "thinking_delta"; text: string }
     /**
      * The model's reply was cut short (its stream stalled, or the connection
      * dropped) and is asked for again: its text streams again from the start.

@@ -7,7 +7,7 @@
 import { MAX_OUTPUT_TOKENS } from "./model/reply.ts";
 import type { AgentSystem } from "../actors/agent_system.ts";
 import { createAgentSystem, JournalOpenError } from "./agent.ts";
-import type { CliOptions } from "./cli/args.ts";
+import { type CliOptions, effortOf, thinkingOf } from "./cli/args.ts";
 import { ConfigError } from "./config_error.ts";
 import { DEFAULT_MODEL } from "./model/anthropic_model.ts";
 import type { Model } from "./model/model.ts";
@@ -44,6 +44,8 @@ export async function createRuntime(
     | "turnLimitMs"
     | "maxSteps"
     | "maxTokens"
+    | "thinking"
+    | "effort"
     | "system"
   >,
   { server }: { server: boolean },
@@ -71,6 +73,9 @@ export async function createRuntime(
     contextWindowTokens: env("AGENT_CONTEXT_WINDOW_TOKENS", 1_000, 10_000_000),
     compaction: oneOf("AGENT_COMPACTION", ["auto", "off"]),
     contextEditing: oneOf("AGENT_CONTEXT_EDITING", ["clear_tool_uses", "off"]),
+    promptCache: oneOf("AGENT_PROMPT_CACHE", ["5m", "1h", "off"]),
+    thinking: options.thinking ?? fromEnv("AGENT_THINKING", thinkingOf),
+    effort: options.effort ?? fromEnv("AGENT_EFFORT", effortOf),
     modelTimeoutMs: env("AGENT_MODEL_TIMEOUT_MS", 1_000, 3_600_000),
     approvalTimeoutMs: env("AGENT_APPROVAL_TIMEOUT_MS", 1, 30 * 86_400_000),
     handOffTimeoutMs: env("AGENT_HANDOFF_TIMEOUT_MS", 1, 365 * 86_400_000),
@@ -131,6 +136,12 @@ function modelFromEnvironment(): { apiKey: string; baseURL?: string } | { model:
   }
   Deno.env.delete("ANTHROPIC_API_KEY");
   return { apiKey, baseURL: Deno.env.get("ANTHROPIC_BASE_URL") || undefined };
+}
+
+/** The environment variable `name` as `parse` reads it; undefined when unset or empty. */
+function fromEnv<T>(name: string, parse: (name: string, value: string) => T): T | undefined {
+  const value = Deno.env.get(name);
+  return value ? parse(name, value) : undefined;
 }
 
 /** The environment variable `name`, one of `values`; undefined when unset or empty. */

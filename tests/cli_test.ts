@@ -65,6 +65,18 @@ Deno.test("bad flags get a clear message and exit 2", async () => {
         "The MCP server gone (/no/such/mcp-server) did not start: there is no such command",
       ],
       [["--tools", "/no/such/dir", "hi"], "Cannot read the tool module or folder /no/such/dir"],
+      [
+        ["--thinking", "lots", "hi"],
+        '--thinking must be "adaptive", "off" or a budget in tokens (at least 1024), got "lots".',
+      ],
+      [
+        ["--thinking", "99999", "hi"],
+        "a thinking budget is a whole number of tokens from 1024 to 8191",
+      ],
+      [
+        ["--effort", "extreme", "hi"],
+        '--effort must be one of low, medium, high, xhigh, max, got "extreme".',
+      ],
     ]
   ) {
     const { code, stderr } = await cli(args as string[]);
@@ -97,6 +109,24 @@ Deno.test("a prompt runs one conversation: text on stdout, tool activity on stde
   assertMatch(stderr, /^3 tools in parallel: 0\.\d\d s wall, \d\.\d\d s summed$/m);
   assertEquals(api.requests[0].body.model, "claude-x");
   assertEquals(api.requests[0].headers.get("authorization"), "Bearer sk-ant-test");
+});
+
+Deno.test("--thinking shows the model's thinking dimmed on stderr, and --hide-thinking does not", async () => {
+  for (const hide of [false, true]) {
+    await using api = startFakeMessagesApi([{ thinking: "Weighing the words.", text: "Hello." }]);
+    const { code, stdout, stderr } = await cli([
+      "--thinking",
+      "adaptive",
+      "--effort",
+      "low",
+      ...(hide ? ["--hide-thinking"] : []),
+      "Say hello.",
+    ], { env: withApi(api.url) });
+    assertEquals(code, 0, stderr);
+    assertEquals(stdout, "Hello.\n");
+    assertEquals(stderr.includes("\x1b[2mWeighing"), !hide, stderr);
+    assertEquals(api.requests[0].body.thinking, { type: "adaptive" });
+  }
 });
 
 Deno.test("--json prints one JSON event per line on stdout", async () => {

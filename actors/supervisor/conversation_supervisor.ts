@@ -22,6 +22,7 @@ import {
 } from "../../src/journal/records.ts";
 import type { InboxItem } from "../../src/journal/tasks.ts";
 import { turnEventOf } from "../../src/journal/record_events.ts";
+import type { Effort, Thinking } from "../../src/model/thinking.ts";
 import type { RuntimeSettings } from "../runtime_settings.ts";
 import type { TaskBoard } from "../task_board.ts";
 import { Mailbox } from "../mailbox.ts";
@@ -59,6 +60,10 @@ export interface NewConversation {
    * a tenant. Journaled, never sent to the model; JSON of at most 4096 bytes.
    */
   metadata?: Record<string, unknown>;
+  /** Its extended thinking; the system's `thinking` when absent. */
+  thinking?: Thinking;
+  /** Its effort; the system's `effort` when absent. */
+  effort?: Effort;
 }
 
 /** A user message; `id` names the turn it starts in events. */
@@ -153,6 +158,8 @@ export class ConversationSupervisor {
       tools: options.tools,
       ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
       ...(options.metadata ? { metadata: options.metadata } : {}),
+      ...(options.thinking !== undefined ? { thinking: options.thinking } : {}),
+      ...(options.effort ? { effort: options.effort } : {}),
       at: (deps.settings.clock ?? Date.now)(),
     };
     await deps.journal.create(id, created);

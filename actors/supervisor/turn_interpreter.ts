@@ -9,8 +9,9 @@
  */
 import type Anthropic from "@anthropic-ai/sdk";
 import type { ToolCallSummary } from "../../src/events.ts";
-import { ModelError } from "../../src/model/model.ts";
-import { textOf } from "../../src/model/reply.ts";
+import { ModelError, type ModelRequest } from "../../src/model/model.ts";
+import { textOf, thinkingOf } from "../../src/model/reply.ts";
+import { thinkingParam } from "../../src/model/thinking.ts";
 import { isTooLong, summaryRequest } from "../../src/model/compaction.ts";
 import { type CallUpdate, historyOf, unreportedCalls } from "../../src/journal/records.ts";
 import {
@@ -217,6 +218,7 @@ export class TurnInterpreter {
         onRetry: (attempt, reason) =>
           this.#emitted({ type: "model_call_retrying", step, attempt, reason }),
         onText: (delta) => this.#emitted({ type: "text_delta", text: delta }),
+        onThinking: (delta) => this.#emitted({ type: "thinking_delta", text: delta }),
         onToolUse: (name) => this.#prepareCall(name),
       });
     }
@@ -227,6 +229,8 @@ export class TurnInterpreter {
     await this.#results;
     this.#emitted({ type: "model_call_started", step });
     const reply = await answer;
+    const thinking = thinkingOf(reply.content);
+    if (thinking.length > 0) this.#emitted({ type: "thinking_delta", text: thinking });
     const text = textOf(reply.content);
     if (text.length > 0) this.#emitted({ type: "text_delta", text });
     return reply;
@@ -245,14 +249,17 @@ export class TurnInterpreter {
     if (tool) executor.prepare(callPlacement(tool, id, toolLimits));
   }
 
-  #request(maxTokens: number) {
-    const { settings: { catalog }, log: { state } } = this.#edges;
+  #request(maxTokens: number): ModelRequest {
+    const { settings, log: { state } } = this.#edges;
+    const effort = state.effort ?? settings.effort;
     return {
       model: state.modelName,
       system: state.system,
       maxTokens,
       messages: historyOf(state),
-      tools: catalog.forModel(state.tools),
+      tools: settings.catalog.forModel(state.tools),
+      thinking: thinkingParam(state.thinking ?? settings.thinking),
+      ...(effort ? { effort } : {}),
     };
   }
 

@@ -8,6 +8,7 @@ import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError } from "../config_error.ts";
 import { type McpServers, parseMcpFlag } from "../mcp_servers.ts";
 import { wholeNumber } from "../whole_number.ts";
+import { type Effort, EFFORTS, parseThinking, type Thinking } from "../model/thinking.ts";
 
 /** The parsed and checked command line. */
 export interface CliOptions {
@@ -23,6 +24,12 @@ export interface CliOptions {
   /** `--max-tokens`: the room each model call starts with; else AGENT_MAX_TOKENS, else 8192. */
   maxTokens?: number;
   system?: string;
+  /** `--thinking`: extended thinking, else AGENT_THINKING, else off. */
+  thinking?: Thinking;
+  /** `--effort`: each reply's effort, else AGENT_EFFORT, else the model's default. */
+  effort?: Effort;
+  /** `--hide-thinking`: the model's thinking is not shown. */
+  hideThinking: boolean;
   json: boolean;
   help: boolean;
 }
@@ -37,7 +44,11 @@ export const RUNTIME_FLAGS =
   --turn-limit MS  a call still running after MS continues as a background task (default 20000)
   --max-steps N    model calls per turn at most (default 20)
   --max-tokens N   max_tokens of each model call (default $AGENT_MAX_TOKENS, else 8192); a
-                   reply cut inside a tool call is asked again with twice the room`;
+                   reply cut inside a tool call is asked again with twice the room
+  --thinking T     extended thinking: adaptive, off, or a budget in tokens (1024 up to below
+                   --max-tokens) (default $AGENT_THINKING, else off)
+  --effort E       effort of each reply: ${EFFORTS.join(", ")} (default $AGENT_EFFORT,
+                   else the model's)`;
 
 /** The environment both read, for their help texts. */
 export const RUNTIME_ENV = `Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
@@ -51,6 +62,8 @@ Model calls: AGENT_MAX_TOKENS (8192), AGENT_MODEL_IDLE_TIMEOUT_MS (a reply silen
 asked for again; 60000), AGENT_MODEL_TIMEOUT_MS (one attempt at most; 600000),
 AGENT_COMPACTION (auto|off: summarize a history that fills the window; auto),
 AGENT_CONTEXT_EDITING (clear_tool_uses|off: the API clears old tool results; off),
+AGENT_PROMPT_CACHE (5m|1h|off: prompt caching and its time to live; 5m),
+AGENT_THINKING (adaptive|off|budget; off), AGENT_EFFORT (low…max; the model's),
 AGENT_CONTEXT_WINDOW_TOKENS (the model's context window; 200000).`;
 
 /** The usage text printed by `--help`. */
@@ -63,6 +76,7 @@ Without ANTHROPIC_API_KEY, a built-in offline model drives the tools.
 Flags:
 ${RUNTIME_FLAGS}
   --system TEXT    system prompt
+  --hide-thinking  do not show the model's thinking (shown dimmed by default)
   --json           one JSON event per line on stdout instead of text
   --help, -h       this text
 
@@ -79,9 +93,11 @@ const STRING_FLAGS = [
   "turn-limit",
   "max-steps",
   "max-tokens",
+  "thinking",
+  "effort",
   "system",
 ];
-const BOOLEAN_FLAGS = ["json", "help"];
+const BOOLEAN_FLAGS = ["json", "help", "hide-thinking"];
 
 /**
  * Parses `args`; throws a {@linkcode ConfigError} that says what to fix.
@@ -133,6 +149,11 @@ export function parseCliArgs(args: string[]): CliOptions {
       ? undefined
       : wholeNumber("--max-tokens", flags["max-tokens"], 0, 1, MAX_OUTPUT_TOKENS),
     system: flags.system as string | undefined,
+    thinking: flags.thinking === undefined
+      ? undefined
+      : thinkingOf("--thinking", flags.thinking as string),
+    effort: flags.effort === undefined ? undefined : effortOf("--effort", flags.effort as string),
+    hideThinking: flags["hide-thinking"] as boolean,
     json: flags.json as boolean,
     help: flags.help as boolean,
   };
@@ -145,4 +166,21 @@ function mcpServersOf(flags: string[]): McpServers {
     servers[name] = spec;
   }
   return servers;
+}
+
+/** `value` of the flag or variable `name` as extended thinking; a ConfigError if it is none. */
+export function thinkingOf(name: string, value: string): Thinking {
+  const thinking = parseThinking(value);
+  if (thinking === undefined) {
+    throw new ConfigError(
+      `${name} must be "adaptive", "off" or a budget in tokens (at least 1024), got "${value}".`,
+    );
+  }
+  return thinking;
+}
+
+/** `value` of the flag or variable `name` as an effort; a ConfigError if it is none. */
+export function effortOf(name: string, value: string): Effort {
+  if ((EFFORTS as string[]).includes(value)) return value as Effort;
+  throw new ConfigError(`${name} must be one of ${EFFORTS.join(", ")}, got "${value}".`);
 }

@@ -28,6 +28,8 @@ const MARK: Record<CallState, string> = {
   interrupted: "↯",
 };
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
+const DIM = "\x1b[2m";
+const UNDIM = "\x1b[22m";
 const encoder = new TextEncoder();
 
 /** Where and how a {@linkcode TerminalView} writes. */
@@ -36,6 +38,8 @@ export interface TerminalViewOptions {
   stderr?: { writeSync(bytes: Uint8Array): number };
   /** Redraw tool lines in place; defaults to whether stderr is a terminal. */
   live?: boolean;
+  /** Show the model's thinking, dimmed, on stderr. Default true. */
+  thinking?: boolean;
 }
 
 /**
@@ -51,6 +55,9 @@ export class TerminalView {
   readonly #out: NonNullable<TerminalViewOptions["stdout"]>;
   readonly #err: NonNullable<TerminalViewOptions["stderr"]>;
   readonly #live: boolean;
+  readonly #thinking: boolean;
+  /** Whether dimmed thinking is being written and its line not yet ended. */
+  #inThought = false;
   readonly #calls = new Map<string, CallLine>();
   #drawn = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
@@ -60,12 +67,18 @@ export class TerminalView {
     this.#out = options.stdout ?? Deno.stdout;
     this.#err = options.stderr ?? Deno.stderr;
     this.#live = options.live ?? Deno.stderr.isTerminal();
+    this.#thinking = options.thinking ?? true;
   }
 
   /** Renders one event. */
   render(event: ConversationEvent): void {
     switch (event.type) {
+      case "thinking_delta":
+        if (!this.#thinking) return;
+        this.#inThought = !event.text.endsWith("\n");
+        return this.#write(this.#err, `${DIM}${event.text}${UNDIM}`);
       case "text_delta":
+        this.#endThought();
         this.#write(this.#out, event.text);
         this.#textEndsLine = event.text.endsWith("\n");
         return;
@@ -198,8 +211,15 @@ export class TerminalView {
   }
 
   #endTextLine(): void {
+    this.#endThought();
     if (!this.#textEndsLine) this.#write(this.#out, "\n");
     this.#textEndsLine = true;
+  }
+
+  /** Thinking ends its own line, so that what follows starts on one. */
+  #endThought(): void {
+    if (this.#inThought) this.#write(this.#err, "\n");
+    this.#inThought = false;
   }
 
   #write(stream: { writeSync(bytes: Uint8Array): number }, text: string): void {

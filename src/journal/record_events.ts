@@ -9,6 +9,7 @@
 import type { ConversationEvent, ConversationEventInit } from "../events.ts";
 import { type AssistantRecord, type JournalRecord, turnText } from "./records.ts";
 import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
+import { thinkingOf } from "../model/reply.ts";
 
 /**
  * Event ids are `seq * EVENT_ID_STRIDE + n`: the journal sequence number of
@@ -142,8 +143,10 @@ function eventsOf(
       return [turnEventOf(record, state)];
     case "assistant": {
       const text = record.content.flatMap((block) => block.type === "text" ? [block.text] : []);
+      const thinking = thinkingOf(record.content);
       return [
         { type: "model_call_started", step: steps + 1 },
+        ...(thinking.length > 0 ? [{ type: "thinking_delta", text: thinking }] : []),
         ...(text.length > 0 ? [{ type: "text_delta", text: text.join("") }] : []),
         modelCallFinished(record, steps + 1),
         ...record.content.flatMap((block) =>

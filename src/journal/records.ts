@@ -8,6 +8,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import type { TurnError } from "../turn_error.ts";
 import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
 import type { Withheld } from "../model/reply.ts";
+import type { Effort, Thinking } from "../model/thinking.ts";
 
 /** The life of a tool call. The last five are final. */
 export type CallState =
@@ -43,6 +44,10 @@ export type JournalRecord =
     maxTokens?: number;
     /** What its creator attached to it for its tools (`ctx.metadata`); never sent to the model. */
     metadata?: Record<string, unknown>;
+    /** Its extended thinking; the system's when absent. */
+    thinking?: Thinking;
+    /** Its effort; the system's when absent. */
+    effort?: Effort;
     at: number;
   }
   | { type: "turn_started"; turn: number; cause: TurnCause; at: number }
@@ -132,6 +137,9 @@ export interface ConversationState {
   maxTokens?: number;
   /** What its creator attached to it for its tools; never sent to the model. */
   metadata?: Record<string, unknown>;
+  /** Its extended thinking and effort; the system's when absent. */
+  thinking?: Thinking;
+  effort?: Effort;
   /** Turns started so far. */
   turns: number;
   /** The turn that has started and not ended, with its model calls so far and their tokens. */
@@ -170,6 +178,8 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
         system: record.system,
         maxTokens: record.maxTokens,
         metadata: record.metadata,
+        thinking: record.thinking,
+        effort: record.effort,
         tools: record.tools,
         turns: 0,
         usage: NO_USAGE,

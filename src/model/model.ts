@@ -4,6 +4,7 @@
  * @module
  */
 import type Anthropic from "@anthropic-ai/sdk";
+import type { Effort } from "./thinking.ts";
 
 /** One request to the model, in Messages API terms. */
 export interface ModelRequest {
@@ -18,6 +19,10 @@ export interface ModelRequest {
    * compaction may use it instead, and reply with its `compaction` block.
    */
   compact?: boolean;
+  /** Extended thinking, as the API takes it; none when absent. */
+  thinking?: Anthropic.ThinkingConfigParam;
+  /** `output_config.effort`; the model's default when absent. */
+  effort?: Effort;
 }
 
 /**
@@ -27,6 +32,8 @@ export interface ModelRequest {
 export interface ModelCallOptions {
   /** Called with each piece of assistant text as it is generated. */
   onText?: (text: string) => void;
+  /** Called with each piece of the model's thinking as it is generated. */
+  onThinking?: (text: string) => void;
   /** Called when the model starts a `tool_use` block, with its tool's name, before its input streams. */
   onToolUse?: (name: string) => void;
   signal?: AbortSignal;

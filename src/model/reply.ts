@@ -112,6 +112,11 @@ export function judgeReply(reply: Anthropic.Message): ReplyVerdict {
   }
 }
 
+/** The thinking blocks of a reply, joined (redacted ones have none to show). */
+export function thinkingOf(content: Anthropic.ContentBlock[]): string {
+  return content.flatMap((block) => block.type === "thinking" ? [block.thinking] : []).join("");
+}
+
 /** The text blocks of a reply, joined. */
 export function textOf(content: Anthropic.ContentBlock[]): string {
   return content.flatMap((block) => block.type === "text" ? [block.text] : []).join("");

@@ -29,6 +29,9 @@ function scriptedModel(): FakeMessagesApi {
         })),
       };
     }
+    if (last === "think first") {
+      return { thinking: "Pondering deeply.", text: "Thought it through." };
+    }
     if (last === "one long sleep") return { toolCalls: [{ name: "sleep", input: { ms: 60_000 } }] };
     if (last === "two guarded") {
       return {
@@ -92,6 +95,22 @@ test("the page starts a conversation whose three parallel calls show as overlapp
   console.log(`from a call's start on the server to its bar on screen: ${lags.join(", ")} ms`);
   await Deno.mkdir(".test-artifacts", { recursive: true });
   await page.locator(".turn[data-turn='2']").screenshot({ path: ".test-artifacts/timeline.png" });
+});
+
+test("the page folds the model's thinking into its turn, and its switch hides it", async () => {
+  await using api = scriptedModel();
+  await using system = await testSystem(api, { thinking: "adaptive" });
+  await using server = startTestServer(system);
+  await using browser = await launchBrowser();
+  const page = await browser.newPage();
+  await startFromPage(page, server.url, "think first");
+  await page.waitForSelector(".turn[data-done=finished]");
+  const fold = page.locator(".turn details.thinking");
+  assertEquals(await fold.getAttribute("open"), null, "folded");
+  assertEquals(await fold.locator("p").textContent(), "Pondering deeply.");
+  assertEquals(await page.textContent(".turn .answer"), "Thought it through.");
+  await page.uncheck(".thinking-switch input");
+  assertEquals(await fold.isVisible(), false);
 });
 
 test("the page lists conversations newest first with their state", async () => {

@@ -13,6 +13,8 @@ import type Anthropic from "@anthropic-ai/sdk";
 /** One scripted reply: an assistant message, or an API error. */
 export type FakeReply =
   | {
+    /** A thinking block first, signed by the fake, as with `thinking` on. */
+    thinking?: string;
     text?: string;
     toolCalls?: { name: string; input: unknown; id?: string }[];
     stopReason?: Anthropic.StopReason;
@@ -69,7 +71,7 @@ export interface FakeMessagesApi extends AsyncDisposable {
  */
 export function startFakeMessagesApi(
   script: FakeScript | FakeReply[],
-  { contextWindow, compaction = true }: {
+  { contextWindow, compaction = true, promptCache }: {
     /**
      * A context window, in tokens (4 characters of the request's JSON a
      * token): a larger request is refused with the API's 400 "prompt is too
@@ -84,11 +86,24 @@ export function startFakeMessagesApi(
      * with a 400, as for a model without it.
      */
     compaction?: boolean;
+    /**
+     * Prompt caching as the API does it: the prefix up to each `cache_control`
+     * breakpoint (on a block, or top-level for the request's last block) is
+     * written to a cache for its TTL, if it is at least `minTokens` (default
+     * 1024) long; a later request reads the longest cached prefix that ends
+     * at one of its breakpoints or up to 20 blocks before one. Replies then
+     * count `input_tokens` (4 characters of JSON a token),
+     * `cache_read_input_tokens` and `cache_creation_input_tokens`.
+     */
+    promptCache?: { minTokens?: number };
   } = {},
 ): FakeMessagesApi {
+  const cache = promptCache && new PromptCache(promptCache.minTokens ?? 1024);
   const requests: RecordedRequest[] = [];
   /** The compaction blocks issued, by their `encrypted_content`. */
   const issued = new Map<string, CompactionBlock>();
+  /** The thinking the fake sent, by its signature. */
+  const thoughts = new Map<string, string>();
   /** Aborted on dispose: a reply that never comes ends then (a client's abort may not reach it). */
   const closing = new AbortController();
   const pick: FakeScript = Array.isArray(script)
@@ -140,7 +155,8 @@ export function startFakeMessagesApi(
         return apiError(400, "invalid_request_error", "anthropic-version header is required");
       }
       const invalid = validateRequest(body, issued) ??
-        compactionRefusal(body, request.headers, compaction);
+        compactionRefusal(body, request.headers, compaction) ?? breakpointRefusal(body) ??
+        thinkingRefusal(body, thoughts);
       if (invalid) return apiError(400, "invalid_request_error", invalid);
       const tokens = contextWindow ? tokensOf(body) : undefined;
       if (contextWindow && tokens! > contextWindow) {
@@ -153,8 +169,9 @@ export function startFakeMessagesApi(
         return body.stream ? streamed(summary.message, {}) : Response.json(summary.message);
       }
       const picked = await pick(recorded, requests.length - 1);
-      const reply = tokens && !("status" in picked)
-        ? { ...picked, usage: { input_tokens: tokens, ...picked.usage } }
+      const cached = cache?.take(body);
+      const reply = (tokens || cached) && !("status" in picked)
+        ? { ...picked, usage: { input_tokens: tokens, ...cached, ...picked.usage } }
         : picked;
       if ("status" in reply) {
         return apiError(
@@ -165,6 +182,9 @@ export function startFakeMessagesApi(
         );
       }
       const message = toMessage(reply, body.model, requests.length);
+      for (const block of message.content) {
+        if (block.type === "thinking") thoughts.set(block.signature, block.thinking);
+      }
       if (reply.stall && !body.stream) {
         return await never(closing.signal);
       }
@@ -252,6 +272,86 @@ function validateRequest(
   return undefined;
 }
 
+/** The pieces of a request in the order the cache reads them: tools, system, then each message's blocks. */
+function promptBlocks(body: Anthropic.MessageCreateParams): Record<string, unknown>[] {
+  const system = typeof body.system === "string"
+    ? [{ type: "text", text: body.system }]
+    : body.system ?? [];
+  const messages = body.messages.flatMap(({ role, content }) =>
+    (typeof content === "string" ? [{ type: "text", text: content }] : content).map((block) => ({
+      role,
+      ...block,
+    }))
+  );
+  return [...(body.tools ?? []), ...system, ...messages] as Record<string, unknown>[];
+}
+
+/** The API allows four breakpoints in a request, the top-level one included. */
+function breakpointRefusal(body: Anthropic.MessageCreateParams): string | undefined {
+  const count = promptBlocks(body).filter((block) => block.cache_control).length +
+    ("cache_control" in body && body.cache_control ? 1 : 0);
+  return count > 4
+    ? `A maximum of 4 blocks with cache_control may be provided. Found ${count}.`
+    : undefined;
+}
+
+/** The fake's prompt cache: prefixes, by a hash of their JSON, until they expire. */
+class PromptCache {
+  readonly #expiry = new Map<string, number>();
+  constructor(readonly minTokens: number) {}
+
+  /** Reads and writes the cache for a request; the usage its reply reports. */
+  take(body: Anthropic.MessageCreateParams): Partial<Anthropic.Usage> {
+    const blocks = promptBlocks(body);
+    const ends: { key: string; tokens: number; ttl?: string }[] = [];
+    let text = "";
+    for (const { cache_control: _, ...block } of blocks) {
+      text += JSON.stringify(block);
+      ends.push({ key: hashOf(text), tokens: Math.ceil(text.length / 4) });
+    }
+    const breakpoints = blocks.flatMap((block, i) =>
+      block.cache_control ? [{ at: i, ttl: (block.cache_control as { ttl?: string }).ttl }] : []
+    );
+    const topLevel = "cache_control" in body ? body.cache_control : undefined;
+    if (topLevel) breakpoints.push({ at: blocks.length - 1, ttl: topLevel.ttl ?? undefined });
+    const now = Date.now();
+    const hit = Math.max(
+      -1,
+      ...breakpoints.flatMap(({ at }) =>
+        [...Array(Math.min(20, at + 1)).keys()].map((back) => at - back)
+          .filter((i) => (this.#expiry.get(ends[i].key) ?? 0) > now)
+      ),
+    );
+    const read = hit >= 0 ? ends[hit].tokens : 0;
+    let written = read;
+    for (const { at, ttl } of breakpoints) {
+      if (ends[at].tokens < this.minTokens) continue;
+      this.#expiry.set(ends[at].key, now + (ttl === "1h" ? 3_600_000 : 300_000));
+      written = Math.max(written, ends[at].tokens);
+    }
+    if (hit >= 0) this.#expiry.set(ends[hit].key, now + 300_000);
+    const total = ends.at(-1)?.tokens ?? 0;
+    return {
+      input_tokens: total - written,
+      cache_read_input_tokens: read,
+      cache_creation_input_tokens: written - read,
+    };
+  }
+}
+
+/** A 53-bit hash of a string (cyrb53): the cache's key for a prefix. */
+function hashOf(text: string): string {
+  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36) + `:${text.length}`;
+}
+
 /** A block's JSON with its keys in order: the same block, however its fields were assembled. */
 function canonical(block: CompactionBlock): string {
   return JSON.stringify(Object.entries(block).sort(([a], [b]) => a.localeCompare(b)));
@@ -295,12 +395,42 @@ function summarized(
   return { block, message };
 }
 
+/**
+ * What the API says to a request with thinking on whose last assistant
+ * message asked for tools without its thinking first, or with thinking
+ * changed from what was signed.
+ */
+function thinkingRefusal(
+  body: Anthropic.MessageCreateParams,
+  thoughts: Map<string, string>,
+): string | undefined {
+  for (const [i, { role, content }] of body.messages.entries()) {
+    if (role !== "assistant" || typeof content === "string") continue;
+    for (const block of content) {
+      if (block.type === "thinking" && thoughts.get(block.signature) !== block.thinking) {
+        return `messages.${i}.content: Invalid \`signature\` in \`thinking\` block`;
+      }
+    }
+  }
+  const thinkingOn = body.thinking && body.thinking.type !== "disabled";
+  const lastAssistant = body.messages.findLast((message) => message.role === "assistant");
+  const content = Array.isArray(lastAssistant?.content) ? lastAssistant.content : [];
+  if (!thinkingOn || !content.some((block) => block.type === "tool_use")) return undefined;
+  const first = content[0]?.type;
+  if (first === "thinking" || first === "redacted_thinking") return undefined;
+  return `messages: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks).`;
+}
+
 function toMessage(
   reply: Extract<FakeReply, { text?: string }>,
   model: string,
   n: number,
 ): Anthropic.Message {
   const content: Anthropic.ContentBlock[] = reply.content ? [...reply.content] : [];
+  if (reply.thinking) {
+    const signature = `sig_${crypto.randomUUID()}`;
+    content.unshift({ type: "thinking", thinking: reply.thinking, signature });
+  }
   if (reply.text) content.push({ type: "text", text: reply.text, citations: null });
   for (const [i, call] of (reply.toolCalls ?? []).entries()) {
     content.push(
@@ -386,6 +516,24 @@ function streamed(
           delta: { type: "input_json_delta", partial_json: piece },
         });
       }
+    } else if (block.type === "thinking") {
+      events.push({
+        type: "content_block_start",
+        index,
+        content_block: { type: "thinking", thinking: "", signature: "" },
+      });
+      for (const piece of chunks(block.thinking, 9)) {
+        events.push({
+          type: "content_block_delta",
+          index,
+          delta: { type: "thinking_delta", thinking: piece },
+        });
+      }
+      events.push({
+        type: "content_block_delta",
+        index,
+        delta: { type: "signature_delta", signature: block.signature },
+      });
     } else if ((block as { type: string }).type === "compaction") {
       // Its start holds neither summary nor metadata: one compaction_delta brings both.
       const { content, encrypted_content, ...start } = block as unknown as CompactionBlock;
@@ -448,4 +596,12 @@ function chunks(text: string, size: number): string[] {
   const pieces: string[] = [];
   for (let i = 0; i < text.length; i += size) pieces.push(text.slice(i, i + size));
   return pieces.length > 0 ? pieces : [""];
+}
+
+/** A request's system prompt as text, whether it came as a string or as text blocks. */
+export function systemOf(request: RecordedRequest): string | undefined {
+  const { system } = request.body;
+  return typeof system === "string" || system === undefined
+    ? system
+    : system.map((block) => block.text).join("");
 }

@@ -32,6 +32,12 @@ class ConversationView {
     });
     this.error = element("p", { className: "error", hidden: true });
     this.feed = element("div", { className: "feed" });
+    // The model's thinking is folded into each turn; this switch hides it altogether.
+    const showThinking = element("input", {
+      type: "checkbox",
+      checked: true,
+      onchange: () => this.feed.classList.toggle("no-thinking", !showThinking.checked),
+    });
     const input = element("textarea", { name: "content", rows: 2, required: true });
     const form = element("form", { className: "send" }, [
       input,
@@ -47,6 +53,7 @@ class ConversationView {
         element("a", { href: "#/", textContent: "← Conversations" }),
         element("code", { textContent: id }),
         this.status,
+        element("label", { className: "thinking-switch" }, [showThinking, " thinking"]),
         this.cancel,
       ]),
       this.error,
@@ -74,6 +81,9 @@ class ConversationView {
         break;
       case "text_delta":
         turn?.addText(event.text);
+        break;
+      case "thinking_delta":
+        turn?.addThinking(event.text);
         break;
       case "model_call_started":
         turn?.note(`Model call ${event.step}…`);
@@ -171,6 +181,19 @@ class TurnView {
       this.body.append(answer = element("p", { className: "answer" }));
     }
     answer.textContent += text;
+  }
+
+  /** Thinking, folded: it goes on the fold under way, or starts one. */
+  addThinking(text) {
+    let fold = this.body.lastElementChild;
+    if (fold?.className !== "thinking") {
+      fold = element("details", { className: "thinking" }, [
+        element("summary", { textContent: "Thinking" }),
+        element("p"),
+      ]);
+      this.body.append(fold);
+    }
+    fold.lastElementChild.textContent += text;
   }
 
   note(text) {
