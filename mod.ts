@@ -44,3 +44,5 @@ export {
 export { OfflineModel } from "./src/model/offline_model.ts";
 export { ConfigError } from "./src/config_error.ts";
 export type { ToolLimits } from "./src/tool.ts";
+export { type ServerTool, serverTool } from "./src/server_tools.ts";
+export type { Effort, Thinking } from "./src/model/thinking.ts";

@@ -197,10 +197,15 @@ export class AgentSystem implements AsyncDisposable {
         `effort: must be one of ${EFFORTS.join(", ")}, got "${options.effort}".`,
       );
     }
-    const unknown = (options.tools ?? []).filter((name) => !catalog.get(name));
+    const serverTools: string[] = (this.settings.serverTools ?? []).map((tool) => tool.name);
+    const unknown = (options.tools ?? []).filter((name) =>
+      !catalog.get(name) && !serverTools.includes(name)
+    );
     if (unknown.length > 0) {
       throw new ConfigError(
-        `Unknown tools: ${unknown.join(", ")}. Available tools: ${catalog.names.join(", ")}.`,
+        `Unknown tools: ${unknown.join(", ")}. Available tools: ${
+          [...catalog.names, ...serverTools].join(", ")
+        }.`,
       );
     }
     const supervisor = await ConversationSupervisor.create(this.#deps, options);

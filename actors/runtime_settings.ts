@@ -9,6 +9,7 @@ import type { ToolCatalog } from "../src/tool_catalog.ts";
 import type { CallLimits } from "../src/tool_limits.ts";
 import type { CompactionSettings } from "../src/model/compaction.ts";
 import type { Effort, Thinking } from "../src/model/thinking.ts";
+import type { ServerTool } from "../src/server_tools.ts";
 import type { CallSlots } from "./call_slots.ts";
 import type { CallPolicies } from "./scheduler/call_policies.ts";
 import type { ToolExecutor } from "./tool_executor.ts";
@@ -42,6 +43,8 @@ export interface RuntimeSettings {
   approvalTimeoutMs?: number;
   /** How long a handed-off task waits for its result before it ends timed out; none waits on. */
   handOffTimeoutMs?: number;
+  /** Anthropic's server tools, sent beside the catalog's (conversations limited by `tools` get those named). */
+  serverTools?: ServerTool[];
   /** Extended thinking of conversations created without their own; off when absent. */
   thinking?: Thinking;
   /** Effort of conversations created without their own; the model's default when absent. */

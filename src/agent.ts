@@ -5,6 +5,7 @@
  * @module
  */
 import { DEFAULT_COMPACTION } from "./model/compaction.ts";
+import { type ServerTool, serverTool } from "./server_tools.ts";
 import { type Effort, EFFORTS, type Thinking, thinkingProblem } from "./model/thinking.ts";
 import { dirname } from "node:path";
 import { z } from "zod";
@@ -113,6 +114,12 @@ export interface AgentOptions {
   thinking?: Thinking;
   /** Effort of each reply (`output_config.effort`); the model's default when absent. */
   effort?: Effort;
+  /**
+   * Anthropic's server tools to offer beside the tools (they run at
+   * Anthropic): e.g. `[{ type: "web_search_20250305", name: "web_search", max_uses: 5 }]`,
+   * or built with `serverTool("web_search", { max_uses: 5 })`. None by default.
+   */
+  serverTools?: ServerTool[];
   /** The model's context window, in tokens. Default 200,000. */
   contextWindowTokens?: number;
   /** `max_tokens` of each model call. Default 8192. */
@@ -204,6 +211,9 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
   }
   const thinking = options.thinking && thinkingProblem(options.thinking, options.maxTokens ?? 8192);
   if (thinking) throw new ConfigError(`Bad agent options: thinking: ${thinking}.`);
+  const serverTools = (options.serverTools ?? []).map(({ type: _, name, ...rest }) =>
+    serverTool(name, rest)
+  );
   const model = modelOf(options);
   const platform = detectPlatform();
   ToolWorker.sandbox = platform.toolSandbox;
@@ -239,6 +249,7 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
       maxTokens: options.maxTokens ?? 8192,
       thinking: options.thinking,
       effort: options.effort,
+      serverTools,
       handOff: options.server ?? false,
       defaultSystem: options.system,
       executor,

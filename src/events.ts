@@ -47,6 +47,8 @@ export type ConversationEvent =
     | { type: "turn_resumed"; turn: number; interrupted: string[]; rerun: string[] }
     | { type: "model_call_started"; step: number }
     | { type: "text_delta"; text: string }
+    /** A server tool (web search, web fetch, code execution) the model used: it ran at Anthropic. */
+    | { type: "server_tool_used"; callId: string; name: string; input: unknown; failed: boolean }
     /** The model's thinking as it is generated (one per reply when not streamed). */
     | { type: "thinking_delta"; text: string }
     /**

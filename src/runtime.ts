@@ -46,6 +46,7 @@ export async function createRuntime(
     | "maxTokens"
     | "thinking"
     | "effort"
+    | "serverTools"
     | "system"
   >,
   { server }: { server: boolean },
@@ -74,6 +75,7 @@ export async function createRuntime(
     compaction: oneOf("AGENT_COMPACTION", ["auto", "off"]),
     contextEditing: oneOf("AGENT_CONTEXT_EDITING", ["clear_tool_uses", "off"]),
     promptCache: oneOf("AGENT_PROMPT_CACHE", ["5m", "1h", "off"]),
+    serverTools: options.serverTools,
     thinking: options.thinking ?? fromEnv("AGENT_THINKING", thinkingOf),
     effort: options.effort ?? fromEnv("AGENT_EFFORT", effortOf),
     modelTimeoutMs: env("AGENT_MODEL_TIMEOUT_MS", 1_000, 3_600_000),

@@ -14,6 +14,8 @@ export interface TokenUsage {
   cacheReadTokens: number;
   /** Prompt tokens written to the cache. */
   cacheWriteTokens: number;
+  /** Uses of Anthropic's server tools (web searches and fetches); absent when none. */
+  serverToolUses?: number;
 }
 
 /** No tokens yet. */
@@ -38,11 +40,14 @@ export const NO_USAGE: Readonly<TokenUsage> = {
 export function usageOf(
   usage: Pick<Anthropic.Usage, "input_tokens" | "output_tokens"> & Partial<Anthropic.Usage>,
 ): TokenUsage {
+  const server = usage.server_tool_use;
+  const serverToolUses = (server?.web_search_requests ?? 0) + (server?.web_fetch_requests ?? 0);
   return {
     inputTokens: usage.input_tokens ?? 0,
     outputTokens: usage.output_tokens ?? 0,
     cacheReadTokens: usage.cache_read_input_tokens ?? 0,
     cacheWriteTokens: usage.cache_creation_input_tokens ?? 0,
+    ...(serverToolUses > 0 ? { serverToolUses } : {}),
   };
 }
 
@@ -59,11 +64,13 @@ export function usageOf(
  */
 export function addUsage(a: TokenUsage, b: TokenUsage | undefined): TokenUsage {
   if (!b) return a;
+  const serverToolUses = (a.serverToolUses ?? 0) + (b.serverToolUses ?? 0);
   return {
     inputTokens: a.inputTokens + b.inputTokens,
     outputTokens: a.outputTokens + b.outputTokens,
     cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
     cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
+    ...(serverToolUses > 0 ? { serverToolUses } : {}),
   };
 }
 
@@ -85,7 +92,10 @@ export function describeUsage(usage: TokenUsage): string {
       Math.round(rate! * 100)
     }% of the prompt from cache)`
     : "";
-  return `tokens: ${n(usage.inputTokens)} in, ${n(usage.outputTokens)} out${cache}`;
+  const server = usage.serverToolUses
+    ? `, ${n(usage.serverToolUses)} server tool use${usage.serverToolUses === 1 ? "" : "s"}`
+    : "";
+  return `tokens: ${n(usage.inputTokens)} in, ${n(usage.outputTokens)} out${cache}${server}`;
 }
 
 /**

@@ -180,5 +180,6 @@ function usageAttributes(usage: TokenUsage): Attributes {
     "gen_ai.usage.cache_read.input_tokens": usage.cacheReadTokens,
     "gen_ai.usage.cache_creation.input_tokens": usage.cacheWriteTokens,
     "agent_runtime.cache.hit_rate": cacheHitRate(usage) ?? 0,
+    "agent_runtime.server_tool_uses": usage.serverToolUses ?? 0,
   };
 }

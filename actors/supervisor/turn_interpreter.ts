@@ -16,6 +16,7 @@ import { isTooLong, summaryRequest } from "../../src/model/compaction.ts";
 import { type CallUpdate, historyOf, unreportedCalls } from "../../src/journal/records.ts";
 import {
   modelCallFinished,
+  serverToolEvents,
   turnEventOf,
   type TurnRecord,
 } from "../../src/journal/record_events.ts";
@@ -112,6 +113,7 @@ export class TurnInterpreter {
       // Like the text it streamed, before its record is durable (event ids stay in journal order).
       if (record.type === "assistant") {
         this.#emitted(modelCallFinished(record, log.state.openTurn?.steps ?? 0));
+        serverToolEvents(record).forEach((event) => this.#emitted(event));
       }
     }
     const turnRecords = records.filter((record): record is TurnRecord =>
@@ -257,7 +259,12 @@ export class TurnInterpreter {
       system: state.system,
       maxTokens,
       messages: historyOf(state),
-      tools: settings.catalog.forModel(state.tools),
+      tools: [
+        ...settings.catalog.forModel(state.tools),
+        ...(settings.serverTools ?? []).filter((tool) =>
+          !state.tools || state.tools.includes(tool.name)
+        ),
+      ],
       thinking: thinkingParam(state.thinking ?? settings.thinking),
       ...(effort ? { effort } : {}),
     };

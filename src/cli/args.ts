@@ -7,6 +7,7 @@ import { MAX_OUTPUT_TOKENS } from "../model/reply.ts";
 import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError } from "../config_error.ts";
 import { type McpServers, parseMcpFlag } from "../mcp_servers.ts";
+import { parseServerToolFlag, type ServerTool } from "../server_tools.ts";
 import { wholeNumber } from "../whole_number.ts";
 import { type Effort, EFFORTS, parseThinking, type Thinking } from "../model/thinking.ts";
 
@@ -28,6 +29,8 @@ export interface CliOptions {
   thinking?: Thinking;
   /** `--effort`: each reply's effort, else AGENT_EFFORT, else the model's default. */
   effort?: Effort;
+  /** `--server-tool NAME[={JSON options}]`: Anthropic's server tools to offer. */
+  serverTools?: ServerTool[];
   /** `--hide-thinking`: the model's thinking is not shown. */
   hideThinking: boolean;
   json: boolean;
@@ -47,6 +50,9 @@ export const RUNTIME_FLAGS =
                    reply cut inside a tool call is asked again with twice the room
   --thinking T     extended thinking: adaptive, off, or a budget in tokens (1024 up to below
                    --max-tokens) (default $AGENT_THINKING, else off)
+  --server-tool S  offer one of Anthropic's server tools, which run at Anthropic (repeatable):
+                   web_search, web_fetch or code_execution, optionally with the API's
+                   options as JSON: 'web_search={"max_uses":5,"allowed_domains":["deno.com"]}'
   --effort E       effort of each reply: ${EFFORTS.join(", ")} (default $AGENT_EFFORT,
                    else the model's)`;
 
@@ -95,6 +101,7 @@ const STRING_FLAGS = [
   "max-tokens",
   "thinking",
   "effort",
+  "server-tool",
   "system",
 ];
 const BOOLEAN_FLAGS = ["json", "help", "hide-thinking"];
@@ -113,7 +120,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   const flags: Record<string, unknown> & { _: string[] } = parseArgs(args, {
     string: [...STRING_FLAGS, "_"],
     boolean: BOOLEAN_FLAGS,
-    collect: ["tools", "mcp"],
+    collect: ["tools", "mcp", "server-tool"],
     alias: { h: "help" },
     unknown: (arg: string, key?: string) => {
       if (/^-\d/.test(arg)) {
@@ -132,7 +139,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   for (const name of STRING_FLAGS) {
     const values = [flags[name] ?? []].flat() as string[];
     if (values.some((value) => value === "")) throw new ConfigError(`--${name} needs a value.`);
-    if (name !== "tools" && name !== "mcp" && Array.isArray(flags[name])) {
+    if (!["tools", "mcp", "server-tool"].includes(name) && Array.isArray(flags[name])) {
       throw new ConfigError(`--${name} may be given only once.`);
     }
   }
@@ -153,6 +160,7 @@ export function parseCliArgs(args: string[]): CliOptions {
       ? undefined
       : thinkingOf("--thinking", flags.thinking as string),
     effort: flags.effort === undefined ? undefined : effortOf("--effort", flags.effort as string),
+    serverTools: (flags["server-tool"] as string[]).map(parseServerToolFlag),
     hideThinking: flags["hide-thinking"] as boolean,
     json: flags.json as boolean,
     help: flags.help as boolean,

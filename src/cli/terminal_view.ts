@@ -73,6 +73,13 @@ export class TerminalView {
   /** Renders one event. */
   render(event: ConversationEvent): void {
     switch (event.type) {
+      case "server_tool_used":
+        this.#endTextLine();
+        return this.#line(
+          `☁ ${event.name} ran at Anthropic${event.failed ? " and failed" : ""}: ${
+            JSON.stringify(event.input).slice(0, 120)
+          }`,
+        );
       case "thinking_delta":
         if (!this.#thinking) return;
         this.#inThought = !event.text.endsWith("\n");

@@ -137,7 +137,15 @@ export function createApp(options: AppOptions): OpenAPIHono {
             ? null
             : system.settings.policies.breakers.state(tool.name),
         },
-      })),
+      })).concat((system.settings.serverTools ?? []).map(({ type, name, ...options }) =>
+        ({
+          name,
+          description:
+            `Anthropic's ${name} server tool: it runs at Anthropic, not in a worker here.`,
+          source: { type: "anthropic", tool: type },
+          options,
+        }) as never
+      )),
     }));
   const streams = new StreamSlots(options.maxEventStreams ?? DEFAULT_EVENT_STREAMS);
   app.route("/v1/conversations", conversationRoutes(system, shutdown, streams));

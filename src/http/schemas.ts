@@ -93,6 +93,9 @@ const Usage = z.object({
   outputTokens: z.number(),
   cacheReadTokens: z.number(),
   cacheWriteTokens: z.number(),
+  serverToolUses: z.number().optional().openapi({
+    description: "Uses of Anthropic's server tools (web searches and fetches); absent when none.",
+  }),
 }).openapi("TokenUsage");
 
 /** A conversation, as created and read. */

@@ -128,6 +128,49 @@ export function modelCallFinished(
   };
 }
 
+/**
+ * The server tools a reply used (they ran at Anthropic, within the model
+ * call): one event each, live when the reply arrives and rebuilt from its
+ * record. `failed` when its result block is an error.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import type Anthropic from "@anthropic-ai/sdk";
+ * import { serverToolEvents } from "./record_events.ts";
+ * const content = [
+ *   { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: { query: "deno" } },
+ *   { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: [] },
+ * ] as unknown as Anthropic.ContentBlock[];
+ * assertEquals(serverToolEvents({ type: "assistant", content, stopReason: "end_turn" }), [
+ *   { type: "server_tool_used", callId: "srvtoolu_1", name: "web_search", input: { query: "deno" }, failed: false },
+ * ]);
+ * ```
+ */
+export function serverToolEvents(record: AssistantRecord): ConversationEventInit[] {
+  const blocks = record.content as unknown as {
+    type: string;
+    id?: string;
+    name?: string;
+    input?: unknown;
+    tool_use_id?: string;
+    content?: unknown;
+  }[];
+  return blocks.flatMap((block) => {
+    if (block.type !== "server_tool_use") return [];
+    const result = blocks.find((other) => other.tool_use_id === block.id);
+    const outcome = result?.content as { type?: string } | undefined;
+    const failed = !result || (outcome?.type ?? "").endsWith("_error");
+    return [{
+      type: "server_tool_used" as const,
+      callId: block.id!,
+      name: block.name!,
+      input: block.input,
+      failed,
+    }];
+  });
+}
+
 function eventsOf(
   record: JournalRecord,
   state: ReplayState,
@@ -149,6 +192,7 @@ function eventsOf(
         ...(thinking.length > 0 ? [{ type: "thinking_delta", text: thinking }] : []),
         ...(text.length > 0 ? [{ type: "text_delta", text: text.join("") }] : []),
         modelCallFinished(record, steps + 1),
+        ...serverToolEvents(record),
         ...record.content.flatMap((block) =>
           block.type === "tool_use" && !record.withheld
             ? [{

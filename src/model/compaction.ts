@@ -91,7 +91,7 @@ export function halfwayPoint(state: ConversationState, target: number): number |
 export function summaryRequest(
   state: ConversationState,
   keepFrom: number,
-  tools: Anthropic.Tool[],
+  tools: Anthropic.ToolUnion[],
 ): ModelRequest {
   const before = { ...state, transcript: state.transcript.slice(0, keepFrom) };
   const messages = historyOf(before);

@@ -11,7 +11,8 @@ export interface ModelRequest {
   model: string;
   system?: string;
   messages: Anthropic.MessageParam[];
-  tools: Anthropic.Tool[];
+  /** The catalog's tools, then the server tools (which run at Anthropic). */
+  tools: Anthropic.ToolUnion[];
   maxTokens: number;
   /**
    * A request to summarize the history for compaction: its last user block

@@ -45,10 +45,10 @@ export class OfflineModel implements Model {
 
   #planCalls(
     prompt: string,
-    tools: Anthropic.Tool[],
+    tools: Anthropic.ToolUnion[],
     options: ModelCallOptions,
   ): Anthropic.ContentBlock[] {
-    const offered = new Set(tools.map((tool) => tool.name));
+    const offered = new Set(tools.flatMap((tool) => "name" in tool ? [tool.name] : []));
     const plan: [string, Record<string, unknown>][] = [
       ["current_time", {}],
       ["list_files", { path: "." }],

@@ -219,6 +219,9 @@ function apiError(
   });
 }
 
+/** The server tools the fake knows, by their type's prefix. */
+const SERVER_TOOL_TYPES = ["web_search_", "web_fetch_", "code_execution_"];
+
 /** Claude's own summary of a history, as the fake issues it. */
 type CompactionBlock = Anthropic.Beta.BetaCompactionBlock;
 
@@ -231,6 +234,12 @@ function validateRequest(
   if (typeof body.max_tokens !== "number") return "max_tokens: Field required";
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     return "messages: at least one message is required";
+  }
+  for (const [i, tool] of (body.tools ?? []).entries()) {
+    const type = (tool as { type?: string }).type;
+    if (!("input_schema" in tool) && !SERVER_TOOL_TYPES.some((known) => type?.startsWith(known))) {
+      return `tools.${i}: unknown tool type "${type}"`;
+    }
   }
   const [first] = body.messages;
   const compacted = Array.isArray(first.content) &&

@@ -85,6 +85,9 @@ class ConversationView {
       case "thinking_delta":
         turn?.addThinking(event.text);
         break;
+      case "server_tool_used":
+        turn?.addServerTool(event);
+        break;
       case "model_call_started":
         turn?.note(`Model call ${event.step}…`);
         break;
@@ -181,6 +184,14 @@ class TurnView {
       this.body.append(answer = element("p", { className: "answer" }));
     }
     answer.textContent += text;
+  }
+
+  /** A server tool the model used: it ran at Anthropic, so it has no bar. */
+  addServerTool({ name, input, failed }) {
+    const text = `☁ ${name} ran at Anthropic${failed ? " and failed" : ""}: ${
+      JSON.stringify(input)
+    }`;
+    this.body.append(element("p", { className: "server-tool", textContent: text }));
   }
 
   /** Thinking, folded: it goes on the fold under way, or starts one. */
