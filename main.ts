@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { attachmentOf, type UserBlock } from "./src/user_content.ts";
 import { TextLineStream } from "@std/streams/text-line-stream";
 import type { ConversationSupervisor } from "./actors/supervisor/conversation_supervisor.ts";
 import { parseCliArgs, USAGE } from "./src/cli/args.ts";
@@ -41,10 +42,11 @@ export async function main(args: string[]): Promise<number> {
     });
     using _ = cancelOnCtrlC(conversation);
     using _approvals = askForApprovals(conversation);
+    const attached = await Promise.all((options.attach ?? []).map(attachmentOf));
     if (options.prompt) {
-      await conversation.send({ type: "user_message", text: options.prompt });
+      await conversation.send(withAttachments(options.prompt, attached));
       if (status !== 130) await tasksDone(conversation);
-    } else await interactive(conversation);
+    } else await interactive(conversation, attached);
     return status;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -77,8 +79,13 @@ function cancelOnCtrlC(conversation: ConversationSupervisor): Disposable {
   };
 }
 
-const COMMANDS = `Commands: /help this list, /exit or /quit leave. Ctrl-C cancels a running turn.
-Anything else is sent to the model.`;
+const COMMANDS = `Commands: /help this list, /attach FILE adds an image, PDF or text file to the
+next message, /exit or /quit leave. Ctrl-C cancels a running turn. Anything else is sent to the model.`;
+
+/** A message of `text` with `attached` files, or the plain text when none. */
+function withAttachments(text: string, attached: UserBlock[]): string | UserBlock[] {
+  return attached.length === 0 ? text : [{ type: "text", text }, ...attached];
+}
 
 let stdinLines: ReadableStreamDefaultReader<string> | undefined;
 
@@ -113,15 +120,24 @@ function askForApprovals(conversation: ConversationSupervisor): Disposable {
   return { [Symbol.dispose]: unsubscribe };
 }
 
-async function interactive(conversation: ConversationSupervisor): Promise<void> {
+async function interactive(
+  conversation: ConversationSupervisor,
+  attached: UserBlock[],
+): Promise<void> {
   console.error("Interactive session: type a message, /help for commands, /exit to leave.");
   Deno.stderr.writeSync(new TextEncoder().encode("> "));
   for (let line = await readLine(); line !== undefined; line = await readLine()) {
     const text = line.trim();
     if (text === "/exit" || text === "/quit") break;
-    if (text === "/help") console.error(COMMANDS);
+    const attach = text.match(/^\/attach\s+(.+)$/)?.[1];
+    if (attach) {
+      await attachmentOf(attach).then(
+        (block) => attached.push(block) && console.error(`Attached ${attach} to the next message.`),
+        (error) => console.error(`error: ${error.message}`),
+      );
+    } else if (text === "/help") console.error(COMMANDS);
     else if (/^\/\w+$/.test(text)) console.error(`Unknown command ${text}. ${COMMANDS}`);
-    else if (text) await conversation.send({ type: "user_message", text });
+    else if (text) await conversation.send(withAttachments(text, attached.splice(0)));
     Deno.stderr.writeSync(new TextEncoder().encode("> "));
   }
   if (conversation.status.tasks.length > 0) {

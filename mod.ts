@@ -46,3 +46,5 @@ export { ConfigError } from "./src/config_error.ts";
 export type { ToolLimits } from "./src/tool.ts";
 export { type ServerTool, serverTool } from "./src/server_tools.ts";
 export type { Effort, Thinking } from "./src/model/thinking.ts";
+export { toolContent, type ToolResultBlock } from "./src/tool_result_blocks.ts";
+export type { UserBlock } from "./src/user_content.ts";

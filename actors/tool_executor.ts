@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ToolResultBlock } from "../src/tool_result_blocks.ts";
 import type { ToolPermissions } from "../src/tool.ts";
 import type { CallLimits } from "../src/tool_limits.ts";
 
@@ -47,6 +48,8 @@ export interface ToolCallRequest {
 export interface ToolCallOutcome {
   status: "succeeded" | "failed" | "timed_out" | "cancelled";
   content: string;
+  /** Images and documents the model gets as the result; `content` then describes them. */
+  blocks?: ToolResultBlock[];
   /** From the request to the outcome. */
   ms: number;
 }

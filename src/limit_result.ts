@@ -5,6 +5,8 @@
  * @module
  */
 
+import { blocksBytes, type ToolResultBlock } from "./tool_result_blocks.ts";
+
 /** Largest tool result kept whole by default, in UTF-8 bytes (`AGENT_TOOL_RESULT_BYTES`). */
 export const MAX_RESULT_BYTES = 1024 * 1024;
 
@@ -29,6 +31,27 @@ export const BATCH_RESULT_BYTES = 16 * 1024 * 1024;
  */
 export class ResultBudget {
   constructor(public left: number = BATCH_RESULT_BYTES) {}
+
+  /**
+   * A result with images and documents, taken whole if it fits in what is
+   * left; else its description alone, with a note (blocks cannot be cut).
+   */
+  takeBlocks(
+    content: string,
+    blocks: ToolResultBlock[] | undefined,
+  ): { content: string; blocks?: ToolResultBlock[] } {
+    if (!blocks) return { content: this.take(content) };
+    const bytes = blocksBytes(blocks);
+    if (bytes <= this.left) {
+      this.left -= bytes;
+      return { content, blocks };
+    }
+    return {
+      content: this.take(
+        `${content}\n[These images and documents (${bytes} bytes) did not fit in what this step's results may add up to, so only their description is sent.]`,
+      ),
+    };
+  }
 
   /** `content`, cut to what is left (with the runtime's note), and taken from it. */
   take(content: string): string {

@@ -235,3 +235,5 @@ export interface Tool<Input = unknown> extends Omit<ToolDeclaration, "needsAppro
 export function defineTool<Input>(tool: Tool<Input>): Tool<Input> {
   return tool;
 }
+
+export { toolContent, type ToolResultBlock } from "./tool_result_blocks.ts";

@@ -10,7 +10,9 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
   body: JSON.stringify(body),
 });
 
-async function testApp(options: { token?: string; maxBodyBytes?: number } = {}) {
+async function testApp(
+  options: { token?: string; maxBodyBytes?: number; maxMessageBytes?: number } = {},
+) {
   const api = startFakeMessagesApi(() => ({ text: "Hello from the fake." }));
   const system = await testSystem(api);
   return {
@@ -118,7 +120,7 @@ Deno.test("a conversation is created, driven and read back", async () => {
 });
 
 Deno.test("bad requests get the right 4xx and a JSON error that says what to fix", async () => {
-  await using test = await testApp({ maxBodyBytes: 1000 });
+  await using test = await testApp({ maxBodyBytes: 1000, maxMessageBytes: 1000 });
   const { app } = test;
   const { id } = await (await app.request("/v1/conversations", json({}))).json();
   const cases: [string, RequestInit, number, string, RegExp][] = [

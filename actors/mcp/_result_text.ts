@@ -3,7 +3,9 @@
  *
  * @module
  */
+import type Anthropic from "@anthropic-ai/sdk";
 import type { CallToolResult, ContentBlock } from "@modelcontextprotocol/sdk/types.js";
+import type { ToolResultBlock } from "../../src/tool_result_blocks.ts";
 
 /**
  * The result's text blocks in order; other blocks are described in a line
@@ -42,3 +44,38 @@ export function resultText(result: CallToolResult): string {
   }
   return lines.join("\n");
 }
+
+/**
+ * The result as content blocks the model can see, when it holds images
+ * (of a type the API takes) or PDF resources; undefined when it is text
+ * alone. Other blocks become their line of {@linkcode resultText}.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { resultBlocks } from "./_result_text.ts";
+ * assertEquals(resultBlocks({ content: [{ type: "image", data: "AAAA", mimeType: "image/png" }] }), [
+ *   { type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } },
+ * ]);
+ * ```
+ */
+export function resultBlocks(result: CallToolResult): ToolResultBlock[] | undefined {
+  const blocks: ContentBlock[] = result.content ?? [];
+  const converted = blocks.map((block): ToolResultBlock => {
+    if (block.type === "image" && IMAGE_TYPES.includes(block.mimeType)) {
+      const media_type = block.mimeType as Anthropic.Base64ImageSource["media_type"];
+      return { type: "image", source: { type: "base64", media_type, data: block.data } };
+    }
+    if (
+      block.type === "resource" && "blob" in block.resource &&
+      block.resource.mimeType === "application/pdf"
+    ) {
+      const data = String(block.resource.blob);
+      return { type: "document", source: { type: "base64", media_type: "application/pdf", data } };
+    }
+    return { type: "text", text: resultText({ content: [block] }) || " " };
+  });
+  return converted.some((block) => block.type !== "text") ? converted : undefined;
+}
+
+const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];

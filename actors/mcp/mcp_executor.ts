@@ -12,7 +12,8 @@ import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { progressGate } from "../progress_gate.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import { McpConnection, McpServerUnavailable } from "./mcp_connection.ts";
-import { resultText } from "./_result_text.ts";
+import { resultBlocks, resultText } from "./_result_text.ts";
+import { blocksBytes, describeBlocks, type ToolResultBlock } from "../../src/tool_result_blocks.ts";
 
 /** Where an MCP tool "is": `mcp://SERVER/TOOL`, its catalog entry's `moduleUrl`. */
 const SCHEME = "mcp:";
@@ -81,9 +82,14 @@ export class McpExecutor implements AsyncDisposable {
   /** Runs one call; never rejects: every failure is an outcome the model can read. */
   async run(request: ToolCallRequest): Promise<ToolCallOutcome> {
     const started = performance.now();
-    const outcome = (status: ToolCallOutcome["status"], content: string): ToolCallOutcome => ({
+    const outcome = (
+      status: ToolCallOutcome["status"],
+      content: string,
+      blocks?: ToolResultBlock[],
+    ): ToolCallOutcome => ({
       status,
       content: limitResult(content, request.limits.resultBytes),
+      ...(blocks ? { blocks } : {}),
       ms: performance.now() - started,
     });
     if (request.signal?.aborted) return outcome("cancelled", "Cancelled before the tool started.");
@@ -103,7 +109,19 @@ export class McpExecutor implements AsyncDisposable {
           onProgress: (text) => progress.push(text),
         },
       );
-      return outcome(result.isError ? "failed" : "succeeded", resultText(result));
+      const status = result.isError ? "failed" : "succeeded";
+      const blocks = resultBlocks(result);
+      if (blocks && blocksBytes(blocks) > request.limits.resultBytes) {
+        return outcome(
+          "failed",
+          `The MCP tool returned images or documents of ${
+            blocksBytes(blocks)
+          } bytes, more than the ${request.limits.resultBytes} a result may hold (AGENT_TOOL_RESULT_BYTES): ${
+            resultText(result).slice(0, 500)
+          }`,
+        );
+      }
+      return outcome(status, blocks ? describeBlocks(blocks) : resultText(result), blocks);
     } catch (error) {
       if (request.signal?.aborted) {
         return outcome("cancelled", "Cancelled before the tool finished; the MCP server was told.");

@@ -24,6 +24,8 @@ import type { InboxItem } from "../../src/journal/tasks.ts";
 import { turnEventOf } from "../../src/journal/record_events.ts";
 import type { Effort, Thinking } from "../../src/model/thinking.ts";
 import type { RuntimeSettings } from "../runtime_settings.ts";
+import { textOfBlocks, type UserBlock, userBlocksSchema } from "../../src/user_content.ts";
+import { ConfigError } from "../../src/config_error.ts";
 import type { TaskBoard } from "../task_board.ts";
 import { Mailbox } from "../mailbox.ts";
 import { ApprovalDesk } from "./approval_desk.ts";
@@ -66,8 +68,17 @@ export interface NewConversation {
   effort?: Effort;
 }
 
-/** A user message; `id` names the turn it starts in events. */
-export type UserMessage = { type: "user_message"; text: string; id?: string };
+/**
+ * A user message; `id` names the turn it starts in events. `content`: the
+ * message as content blocks (text, images, documents), `text` then the line
+ * shown for it.
+ */
+export type UserMessage = {
+  type: "user_message";
+  text: string;
+  id?: string;
+  content?: UserBlock[];
+};
 
 /** A person's message, as the journal keeps it. */
 type UserMessageItem = Extract<InboxItem, { type: "user_message" }>;
@@ -179,11 +190,21 @@ export class ConversationSupervisor {
    * Journals a user message in the inbox and queues it for a turn, unless
    * another process drives the conversation.
    */
-  async submit(text: string, messageId: string = crypto.randomUUID()): Promise<Submission> {
+  async submit(
+    text: string,
+    messageId: string = crypto.randomUUID(),
+    content?: UserBlock[],
+  ): Promise<Submission> {
+    if (content) checkBlocks(content);
     this.#holds++;
     // One submission at a time, so messages reach the mailbox in the order they were sent.
     const submitted = this.#intake.then(async (): Promise<Submission> => {
-      const item = { type: "user_message", messageId, text } as const;
+      const item = {
+        type: "user_message",
+        messageId,
+        text,
+        ...(content ? { content } : {}),
+      } as const;
       const atOnce = await this.#startAtOnce(item);
       if (atOnce) return { accepted: true, messageId, result: atOnce.result };
       const entry = await this.#log.enqueueHolding(item);
@@ -200,10 +221,18 @@ export class ConversationSupervisor {
     }
   }
 
-  /** Submits a message and resolves when its turn has ended. Never rejects. */
-  async send(message: string | UserMessage): Promise<TurnResult> {
-    const { text, id } = typeof message === "string" ? { text: message, id: undefined } : message;
-    const submission = await this.submit(text, id);
+  /**
+   * Submits a message (text, content blocks, or a {@linkcode UserMessage})
+   * and resolves when its turn has ended. Rejects only for blocks that are
+   * not valid (a {@linkcode ConfigError} that says which).
+   */
+  async send(message: string | UserBlock[] | UserMessage): Promise<TurnResult> {
+    const { text, id, content } = typeof message === "string"
+      ? { text: message, id: undefined, content: undefined }
+      : Array.isArray(message)
+      ? { text: textOfBlocks(message), id: undefined, content: message }
+      : message;
+    const submission = await this.submit(text, id, content);
     const result = submission.accepted ? await submission.result : undefined;
     return result ?? { status: "failed", error: BUSY, steps: 0, usage: NO_USAGE, toolCalls: [] };
   }
@@ -525,3 +554,13 @@ export class ConversationSupervisor {
  * tries again.
  */
 function leaveToSweep(): void {}
+
+/** Throws a {@linkcode ConfigError} saying what is wrong with a message's blocks, if anything. */
+function checkBlocks(content: UserBlock[]): void {
+  const checked = userBlocksSchema.safeParse(content);
+  if (checked.success) return;
+  const problems = checked.error.issues.map((issue) =>
+    `${["content", ...issue.path].join(".")}: ${issue.message}`
+  );
+  throw new ConfigError(`The message's content is not valid: ${problems.join("; ")}.`);
+}

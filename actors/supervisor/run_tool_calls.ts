@@ -15,6 +15,7 @@ import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { retriesOf } from "../scheduler/call_policies.ts";
 import { runAttempts } from "../scheduler/run_attempts.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
+import type { ToolResultBlock } from "../../src/tool_result_blocks.ts";
 import { callPlacement, isRefusal, type ToolBatchContext } from "./tool_batch.ts";
 import { admit, type Admitted, type Hold, releaseHold, waitForHold } from "./_admission.ts";
 import { asksByInput, askTool, awaitApproval, needsDecision } from "./approval_desk.ts";
@@ -27,6 +28,17 @@ export interface ToolBatch {
   summaries: ToolCallSummary[];
   /** Settles once every result is journaled and announced; rejects as the journal's write does. */
   durable: Promise<void>;
+}
+
+/** What the model is told of a call. */
+interface CallReport {
+  status: CallState;
+  content: string;
+  ms?: number;
+  taskId?: string;
+  attempts?: number;
+  /** Images and documents it returned; `content` describes them. */
+  blocks?: ToolResultBlock[];
 }
 
 /** A call's outcome as the model will hear it, on its way to the journal. */
@@ -109,7 +121,7 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
   const { callId, name } = call;
   if (isRefusal(tool)) {
     context.emit({ type: "tool_call_started", callId, name, input: call.input });
-    return reportCall(call, context, "failed", tool.message, 0);
+    return reportCall(call, context, { status: "failed", content: tool.message });
   }
   const byInput = asksByInput(call, tool);
   const asked = byInput ? await askTool(call, tool, context) : false;
@@ -120,10 +132,10 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
     [gate, slot] = [undefined, undefined];
     if (isRefusal(asked)) {
       const status = context.signal.aborted ? "cancelled" : "failed";
-      return reportCall(call, context, status, asked.message, 0);
+      return reportCall(call, context, { status, content: asked.message });
     }
     const ended = await awaitApproval(call, context);
-    if (ended) return reportCall(call, context, ended.status, ended.content, 0);
+    if (ended) return reportCall(call, context, { status: ended.status, content: ended.content });
   }
   let hold: Hold;
   if (gate && slot && !byInput) hold = { gate, slot }; // journaled as running with its batch
@@ -133,7 +145,7 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
       : await waitForHold({ ...admission, gate, slot }, tool, context);
     if (isRefusal(waited)) {
       const status = context.signal.aborted ? "cancelled" : "failed";
-      return reportCall(call, context, status, waited.message, 0);
+      return reportCall(call, context, { status, content: waited.message });
     }
     hold = waited;
     await context.record([runningUpdate(call)]).catch((error) => {
@@ -153,17 +165,19 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
 function reportCall(
   { callId, name }: CallRecord,
   context: ToolBatchContext,
-  status: CallState,
-  content: string,
-  ms: number,
-  taskId?: string,
-  attempts = 1,
+  { status, content, ms = 0, taskId, attempts = 1, blocks }: CallReport,
 ): Reported {
   const isError = status !== "succeeded" && status !== "running";
   // Together, a batch's results fit in a request the API takes.
-  content = context.results?.take(content) ?? content;
+  const kept = context.results?.takeBlocks(content, blocks) ?? { content, blocks };
   const summary = { callId, name, status, ms, taskId, ...(attempts > 1 ? { attempts } : {}) };
-  const update = { callId, state: status, reported: { content, isError }, ms, taskId };
+  const reported = {
+    content: kept.content,
+    isError,
+    ...(kept.blocks ? { blocks: kept.blocks } : {}),
+  };
+  content = kept.content;
+  const update = { callId, state: status, reported, ms, taskId };
   const durable = context.record([update])
     .then(() => context.emit({ type: "tool_call_finished", ...summary, content }));
   durable.catch(() => {}); // whoever awaits the batch hears of a failed write; no one else must
@@ -191,12 +205,12 @@ async function runStarted(
   const first = tool.background ? undefined : await firstOf(outcome, context.turnLimitMs);
   inTurn = false;
   if (first && !task.handedOff) {
-    const { status, ms, attempts } = first;
+    const { status, ms, attempts, blocks } = first;
     const content = failFastNote(status, first.content, context);
-    return reportCall(call, context, status, content, ms, undefined, attempts);
+    return reportCall(call, context, { status, content, ms, attempts, blocks });
   }
   const continues = (content: string, ms: number) =>
-    reportCall(call, context, "running", content, ms, task.taskId);
+    reportCall(call, context, { status: "running", content, ms, taskId: task.taskId });
   if (first) {
     await task.handedOff;
     return continues(

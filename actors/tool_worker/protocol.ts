@@ -9,6 +9,7 @@
  * @module
  */
 import type { JsonSchema, ToolDeclaration, ToolPermissions } from "../../src/tool.ts";
+import type { ToolResultBlock } from "../../src/tool_result_blocks.ts";
 
 /** Sent to a tool worker. */
 export type ToWorker =
@@ -49,7 +50,8 @@ export type FromWorker =
   | { type: "pong"; id: number }
   | { type: "progress"; id: number; text: string }
   | { type: "handed_off"; id: number }
-  | { type: "result"; id: number; ok: true; content: string }
+  /** `blocks`: images and documents the model gets; `content` then describes them. */
+  | { type: "result"; id: number; ok: true; content: string; blocks?: ToolResultBlock[] }
   | { type: "result"; id: number; ok: false; message: string };
 
 /**
@@ -83,7 +85,10 @@ export function readWorkerMessage(data: unknown): FromWorker | undefined {
         : undefined;
     case "result":
       if (message.ok === true && typeof message.content === "string") {
-        return { type: "result", id, ok: true, content: message.content };
+        const blocks = Array.isArray(message.blocks)
+          ? { blocks: message.blocks as ToolResultBlock[] }
+          : {};
+        return { type: "result", id, ok: true, content: message.content, ...blocks };
       }
       if (message.ok === false && typeof message.message === "string") {
         return { type: "result", id, ok: false, message: message.message };

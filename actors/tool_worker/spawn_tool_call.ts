@@ -8,6 +8,7 @@ import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
 import type { FromWorker } from "./protocol.ts";
+import type { ToolResultBlock } from "../../src/tool_result_blocks.ts";
 import { type ProgressGate, progressGate } from "../progress_gate.ts";
 import type { Exchange, ToolWorker } from "./tool_worker.ts";
 import type { CallEnd, WorkerLease, WorkerPool } from "./worker_pool.ts";
@@ -48,9 +49,10 @@ export function spawnToolCall(
   pool: WorkerPool,
 ): Promise<ToolCallOutcome> {
   const started = performance.now();
-  const outcome = ([status, content]: Settled): ToolCallOutcome => ({
+  const outcome = ([status, content, blocks]: Settled): ToolCallOutcome => ({
     status,
     content: limitResult(content, request.limits.resultBytes),
+    ...(blocks ? { blocks } : {}),
     ms: performance.now() - started,
   });
   if (request.signal?.aborted) {
@@ -90,7 +92,7 @@ class RunningCall {
       if (message.type === "started") this.#begin();
       else if (message.type === "progress") this.#progress.push(message.text);
       else if (message.type === "handed_off") this.#request.onHandOff?.();
-      else if (message.type === "result") this.#settle(...resultOf(message));
+      else if (message.type === "result") this.#settleWith(resultOf(message));
     },
     onCrash: (message) => this.#settle("failed", `The tool crashed: ${message}`, "crashed"),
   };
@@ -150,10 +152,15 @@ class RunningCall {
     this.#request.onStarted?.();
   }
 
+  #settleWith([status, content, blocks]: Settled): void {
+    this.#settle(status, content, undefined, blocks);
+  }
+
   #settle(
     status: ToolCallOutcome["status"],
     content: string,
     how: CallEnd = status === "succeeded" ? "succeeded" : "failed",
+    blocks?: ToolResultBlock[],
   ): void {
     clearTimeout(this.#timer);
     this.#progress.close();
@@ -166,7 +173,7 @@ class RunningCall {
       worker.close(this.#id);
       if (stop) worker.stop();
     }
-    this.#done([status, content]);
+    this.#done([status, content, blocks]);
   }
 }
 
@@ -192,10 +199,10 @@ function notStarted(ms: number): string {
   return `The tool did not start within ${ms} ms (its module took too long to load, or the machine is overloaded) and was stopped.`;
 }
 
-type Settled = [ToolCallOutcome["status"], string];
+type Settled = [ToolCallOutcome["status"], string, ToolResultBlock[]?];
 
 function resultOf(message: Extract<FromWorker, { type: "result" }>): Settled {
-  return message.ok ? ["succeeded", message.content] : ["failed", message.message];
+  return message.ok ? ["succeeded", message.content, message.blocks] : ["failed", message.message];
 }
 
 /**

@@ -9,6 +9,7 @@ import type { StandardSchema, Tool } from "../../src/tool.ts";
 import type { FromWorker, ToolDescription, ToWorker, WithoutId } from "./protocol.ts";
 import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
+import { blocksBytes, describeBlocks, resultBlocksOf } from "../../src/tool_result_blocks.ts";
 
 /**
  * Messages that came while the tool's module was still loading (it may await
@@ -120,7 +121,21 @@ async function run(
     };
     const context = { callId, conversationId, metadata, signal, progress, handOff };
     const value = await tool.run(input, context);
-    return { type: "result", ok: true, content: limitResult(toContent(value), resultBytes) };
+    const blocks = resultBlocksOf(value);
+    if (!blocks) {
+      return { type: "result", ok: true, content: limitResult(toContent(value), resultBytes) };
+    }
+    // Images and documents cannot be cut: past the limit, the call fails saying so.
+    const bytes = blocksBytes(blocks);
+    if (bytes > resultBytes) {
+      return {
+        type: "result",
+        ok: false,
+        message:
+          `The tool returned images or documents of ${bytes} bytes, more than the ${resultBytes} a result may hold (the tool's limits.resultBytes, else AGENT_TOOL_RESULT_BYTES).`,
+      };
+    }
+    return { type: "result", ok: true, content: describeBlocks(blocks), blocks };
   } catch (error) {
     return { type: "result", ok: false, message: failureMessage(error) };
   }

@@ -31,6 +31,8 @@ export interface CliOptions {
   effort?: Effort;
   /** `--server-tool NAME[={JSON options}]`: Anthropic's server tools to offer. */
   serverTools?: ServerTool[];
+  /** `--attach FILE`: images, PDFs and text files sent with the prompt. */
+  attach?: string[];
   /** `--hide-thinking`: the model's thinking is not shown. */
   hideThinking: boolean;
   json: boolean;
@@ -82,6 +84,8 @@ Without ANTHROPIC_API_KEY, a built-in offline model drives the tools.
 Flags:
 ${RUNTIME_FLAGS}
   --system TEXT    system prompt
+  --attach FILE    send an image (png, jpg, gif, webp), a PDF or a text file with the prompt
+                   (repeatable); in a session, /attach FILE adds one to the next message
   --hide-thinking  do not show the model's thinking (shown dimmed by default)
   --json           one JSON event per line on stdout instead of text
   --help, -h       this text
@@ -102,6 +106,7 @@ const STRING_FLAGS = [
   "thinking",
   "effort",
   "server-tool",
+  "attach",
   "system",
 ];
 const BOOLEAN_FLAGS = ["json", "help", "hide-thinking"];
@@ -120,7 +125,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   const flags: Record<string, unknown> & { _: string[] } = parseArgs(args, {
     string: [...STRING_FLAGS, "_"],
     boolean: BOOLEAN_FLAGS,
-    collect: ["tools", "mcp", "server-tool"],
+    collect: ["tools", "mcp", "server-tool", "attach"],
     alias: { h: "help" },
     unknown: (arg: string, key?: string) => {
       if (/^-\d/.test(arg)) {
@@ -139,7 +144,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   for (const name of STRING_FLAGS) {
     const values = [flags[name] ?? []].flat() as string[];
     if (values.some((value) => value === "")) throw new ConfigError(`--${name} needs a value.`);
-    if (!["tools", "mcp", "server-tool"].includes(name) && Array.isArray(flags[name])) {
+    if (!["tools", "mcp", "server-tool", "attach"].includes(name) && Array.isArray(flags[name])) {
       throw new ConfigError(`--${name} may be given only once.`);
     }
   }
@@ -161,6 +166,7 @@ export function parseCliArgs(args: string[]): CliOptions {
       : thinkingOf("--thinking", flags.thinking as string),
     effort: flags.effort === undefined ? undefined : effortOf("--effort", flags.effort as string),
     serverTools: (flags["server-tool"] as string[]).map(parseServerToolFlag),
+    attach: flags.attach as string[],
     hideThinking: flags["hide-thinking"] as boolean,
     json: flags.json as boolean,
     help: flags.help as boolean,

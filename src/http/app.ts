@@ -21,6 +21,9 @@ import { json } from "./schemas.ts";
 import { StreamSlots } from "./event_stream.ts";
 import config from "../../deno.json" with { type: "json" };
 
+/** Largest message body by default: 20 MiB of attachments, as base64, and their JSON. */
+const DEFAULT_MESSAGE_BYTES = 28 * 1024 * 1024;
+
 /** Event streams open at once, by default. */
 const DEFAULT_EVENT_STREAMS = 500;
 
@@ -49,6 +52,8 @@ export interface AppOptions {
   a2aWaitMs?: number;
   /** Largest accepted request body. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** Largest accepted message body, with its attachments (`AGENT_MAX_MESSAGE_BYTES`). Default 28 MiB. */
+  maxMessageBytes?: number;
   /**
    * Aborted when the server starts shutting down: event streams end with a
    * final `server_shutdown` event, and new requests are answered 503.
@@ -111,7 +116,10 @@ export function createApp(options: AppOptions): OpenAPIHono {
     app.use("/a2a", auth);
   }
   const limit = limitBody(options.maxBodyBytes ?? 1024 * 1024);
-  app.use("/v1/*", limit);
+  // A message may carry images and documents: base64 of up to 20 MiB of them.
+  const MESSAGES = "/v1/conversations/:id/messages";
+  app.use("/v1/*", except(MESSAGES, limit));
+  app.use(MESSAGES, limitBody(options.maxMessageBytes ?? DEFAULT_MESSAGE_BYTES));
   app.use("/a2a", limit);
 
   app.openapi(TOOLS, (c) =>

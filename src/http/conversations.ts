@@ -10,6 +10,7 @@ import type { AgentSystem } from "../../actors/agent_system.ts";
 import type { ConversationSupervisor } from "../../actors/supervisor/conversation_supervisor.ts";
 import { ConfigError } from "../config_error.ts";
 import { cacheHitRate } from "../token_usage.ts";
+import { textOfBlocks, type UserBlock } from "../user_content.ts";
 import { apiError, unavailable } from "./errors.ts";
 import { replayable, streamEvents, type StreamSlots } from "./event_stream.ts";
 import {
@@ -164,7 +165,10 @@ export function conversationRoutes(
       const slot = streamed ? streams.take() : undefined;
       if (streamed && !slot) return tooManyStreams(c, streams);
       const events = streamed ? replayable(conversation) : undefined;
-      const submission = await conversation.submit(c.req.valid("json").content);
+      const { content } = c.req.valid("json");
+      const submission = typeof content === "string"
+        ? await conversation.submit(content)
+        : await conversation.submit(textOfBlocks(content), undefined, content as UserBlock[]);
       const busy = () =>
         apiError(
           c,

@@ -8,6 +8,7 @@
 import { z } from "@hono/zod-openapi";
 import { MAX_RESULT_BYTES } from "../limit_result.ts";
 import { MAX_OUTPUT_TOKENS } from "../model/reply.ts";
+import { userBlocksSchema } from "../user_content.ts";
 import { type Effort, EFFORTS, MIN_THINKING_BUDGET } from "../model/thinking.ts";
 
 /** Longest message or system prompt accepted, in characters. */
@@ -42,10 +43,16 @@ export const NewConversation = z.strictObject({
 
 /** `POST /v1/conversations/{id}/messages`. */
 export const NewMessage = z.strictObject({
-  content: z.string().min(1, "must not be empty").max(
-    MAX_TEXT_CHARS,
-    `must be at most ${MAX_TEXT_CHARS} characters`,
-  ),
+  content: z.union([
+    z.string().min(1, "must not be empty").max(
+      MAX_TEXT_CHARS,
+      `must be at most ${MAX_TEXT_CHARS} characters`,
+    ),
+    userBlocksSchema,
+  ]).openapi({
+    description:
+      "The message: text, or Messages API content blocks (text; images as base64 JPEG, PNG, GIF or WebP up to 5 MiB, or an https URL; PDF or plain-text documents), attachments up to 20 MiB in all.",
+  }),
 }).openapi("NewMessage");
 
 /** `POST /v1/conversations/{id}/calls/{callId}/approval`. */

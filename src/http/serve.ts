@@ -61,6 +61,7 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
     maxEventStreams: listen.maxEventStreams ?? Math.max(1, Math.floor(listen.maxConnections / 2)),
     publicUrl: () => publicUrl,
     maxBodyBytes: listen.maxBodyBytes,
+    maxMessageBytes: listen.maxMessageBytes,
     shutdown: shutdown.signal,
   });
   const onListen = ({ hostname, port }: Deno.NetAddr) => {
@@ -169,6 +170,13 @@ function listenOptions(env: Deno.Env) {
       "AGENT_MAX_BODY_BYTES",
       env.get("AGENT_MAX_BODY_BYTES"),
       1024 * 1024,
+      1,
+      1024 ** 3,
+    ),
+    maxMessageBytes: wholeNumber(
+      "AGENT_MAX_MESSAGE_BYTES",
+      env.get("AGENT_MAX_MESSAGE_BYTES"),
+      28 * 1024 * 1024,
       1,
       1024 ** 3,
     ),

@@ -33,14 +33,31 @@ export function validationHook(
   return apiError(c, 400, "invalid_request", `Invalid ${where}: ${problems(result.error)}.`);
 }
 
-type Issue = { path: PropertyKey[]; message: string };
+type Issue = { path: PropertyKey[]; message: string; code?: string; errors?: Issue[][] };
 
 /** What is wrong, field by field. */
 function problems(error: { issues: readonly Issue[] }): string {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap(branchIssues).map((issue) => {
     const at = issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : "";
     return `${at}${issue.message}`;
   }).join("; ");
+}
+
+/**
+ * A value that matches no branch of a union (a message's `content`: text or
+ * blocks) is told what is wrong with the branch of its own kind: the one
+ * that got furthest into it, not "Invalid input".
+ */
+function branchIssues(issue: Issue): Issue[] {
+  if (issue.code !== "invalid_union" || !issue.errors?.length) return [issue];
+  const score = (issues: Issue[]) =>
+    Math.max(...issues.map((each) => each.path.length)) * 2 +
+    (issues.some((each) => each.path.length === 0 && each.code === "invalid_type") ? 0 : 1);
+  const branch = issue.errors.reduce((best, next) => score(next) > score(best) ? next : best);
+  return branch.flatMap(branchIssues).map((inner) => ({
+    ...inner,
+    path: [...issue.path, ...inner.path],
+  }));
 }
 
 /** Rejects a body that is not declared as JSON (415), before it is read. */

@@ -9,6 +9,8 @@ import type { TurnError } from "../turn_error.ts";
 import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
 import type { Withheld } from "../model/reply.ts";
 import type { Effort, Thinking } from "../model/thinking.ts";
+import type { UserBlock } from "../user_content.ts";
+import type { ToolResultBlock } from "../tool_result_blocks.ts";
 
 /** The life of a tool call. The last five are final. */
 export type CallState =
@@ -23,7 +25,14 @@ export type CallState =
 
 /** What started a turn: a person's message, or a background task's result. */
 export type TurnCause =
-  | { type: "user_message"; messageId: string; text: string }
+  | {
+    type: "user_message";
+    messageId: string;
+    /** The message as one line (its attachments named); what the model reads when `content` is absent. */
+    text: string;
+    /** The message as content blocks, with its images and documents. */
+    content?: UserBlock[];
+  }
   | {
     type: "task_result";
     taskId: string;
@@ -99,8 +108,11 @@ export type AssistantRecord = Extract<JournalRecord, { type: "assistant" }>;
 export interface CallUpdate {
   callId: string;
   state: CallState;
-  /** Set once: the `tool_result` the model gets. */
-  reported?: { content: string; isError: boolean };
+  /**
+   * Set once: the `tool_result` the model gets: `blocks` (images and
+   * documents) when the tool returned them, `content` then describing them.
+   */
+  reported?: { content: string; isError: boolean; blocks?: ToolResultBlock[] };
   /** Set when the call continues as a background task. */
   taskId?: string;
   /** How often a worker was started for it. */
@@ -312,7 +324,9 @@ function appendHistory(
   };
   for (const record of records) {
     if (record.type === "turn_started") {
-      addUserContent([{ type: "text", text: turnText(record.cause) }]);
+      const { cause } = record;
+      const blocks = cause.type === "user_message" ? cause.content : undefined;
+      addUserContent(blocks ?? [{ type: "text", text: turnText(cause) }]);
       continue;
     }
     if (record.content.length === 0) continue;
@@ -323,7 +337,7 @@ function appendHistory(
       return [{
         type: "tool_result" as const,
         tool_use_id: (block as Anthropic.ToolUseBlock).id,
-        content: reported.content,
+        content: reported.blocks ?? reported.content,
         ...(reported.isError ? { is_error: true } : {}),
       }];
     }));

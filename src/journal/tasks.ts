@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { UserBlock } from "../user_content.ts";
 import type { CallState } from "./records.ts";
 
 /** Why a call became a task. */
@@ -39,7 +40,7 @@ export interface TaskRecord {
 
 /** What waits in a conversation's inbox for its turn. */
 export type InboxItem =
-  | { type: "user_message"; messageId: string; text: string }
+  | { type: "user_message"; messageId: string; text: string; content?: UserBlock[] }
   | { type: "task_result"; taskId: string };
 
 /**
