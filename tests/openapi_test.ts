@@ -46,7 +46,10 @@ Deno.test("the spec's request schemas are the ones that validate: a required fie
   const schema = message.requestBody.content["application/json"].schema;
   const resolved = schema.$ref ? spec.components.schemas[schema.$ref.split("/").at(-1)] : schema;
   assertEquals(resolved.required, ["content"]);
-  assertEquals(resolved.properties.content.maxLength, 200_000);
+  // Text, or content blocks (images, documents).
+  const branches = resolved.properties.content.anyOf as { type: string; maxLength?: number }[];
+  assertEquals(branches.find((branch) => branch.type === "string")?.maxLength, 200_000);
+  assertEquals(branches.some((branch) => branch.type === "array"), true);
   assertEquals(resolved.additionalProperties, false);
   const conversation = await (await test.app.request("/v1/conversations", {
     method: "POST",

@@ -93,3 +93,25 @@ Deno.test("with prompt caching off no request carries a breakpoint, and nothing 
   );
   assertEquals(result.usage.cacheReadTokens, 0);
 });
+
+Deno.test("caching and compaction work together: after each compaction the shorter prefix is cached again", async () => {
+  const window = 3_000;
+  await using api = startFakeMessagesApi(
+    () => ({ text: `Noted, ${"and so on ".repeat(25)}` }),
+    { contextWindow: window, promptCache: { minTokens: 100 } },
+  );
+  await using system = await testSystem(api, {
+    compaction: { enabled: true, windowTokens: window },
+  });
+  const conversation = await system.createConversation({ tools: [] });
+  const reads: number[] = [];
+  for (let n = 1; n <= 40; n++) {
+    const result = await conversation.send(`Message ${n}: ${"a number ".repeat(40)}`);
+    assertEquals(result.status, "completed", `turn ${n}`);
+    reads.push(result.usage.cacheReadTokens);
+  }
+  const compactions = api.requests.filter((request) => "compaction" in request.body).length;
+  assert(compactions >= 3, `compacted ${compactions} times`);
+  // Nearly every turn read its prefix from the cache, those right after a compaction too.
+  assert(reads.filter((read) => read > 0).length >= 30, JSON.stringify(reads));
+});
