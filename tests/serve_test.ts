@@ -49,6 +49,22 @@ Deno.test("bad server settings are refused with exit 2", async () => {
   );
 });
 
+Deno.test("a port already in use is named in one line, exit 2, no stack trace", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String(taken.addr.port);
+  for (const frontDoor of ["on", "off"]) {
+    const env = { PORT: port, AGENT_DATA: ":memory:", AGENT_FRONT_DOOR: frontDoor };
+    const { code, stderr } = await serve(env).output();
+    const text = new TextDecoder().decode(stderr);
+    assertEquals(code, 2, text);
+    assertStringIncludes(
+      text,
+      `error: Cannot listen on 127.0.0.1:${port}: the address is already in use.`,
+    );
+    assertEquals(text.includes("    at "), false, text);
+  }
+});
+
 Deno.test("deno task serve answers on PORT, requires its token, and stops cleanly on SIGTERM", async () => {
   const port = freePort();
   const child = serve({

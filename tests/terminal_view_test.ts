@@ -102,3 +102,34 @@ Deno.test("progress from a background task after its batch has ended is shown pl
     if (!live) assertStringIncludes(err.text, "… slow_report: half done");
   }
 });
+
+Deno.test("a call that goes on as a background task shows how long it ran, and its end how long it took", () => {
+  const err = capture();
+  const view = new TerminalView({ stdout: capture().sink, stderr: err.sink, live: false });
+  for (
+    const e of [
+      event({ type: "tool_call_started", callId: "bg", name: "slow", input: {} }, 1_000),
+      event({
+        type: "tool_call_finished",
+        callId: "bg",
+        name: "slow",
+        status: "running",
+        ms: 0,
+        content: "continues",
+        taskId: "task_1",
+      }, 1_300),
+      event({
+        type: "task_finished",
+        taskId: "task_1",
+        callId: "bg",
+        name: "slow",
+        status: "succeeded",
+        content: "done",
+      }, 2_500),
+    ]
+  ) view.render(e);
+  assertEquals(err.text.split("\n").slice(1, 3), [
+    "↻ slow running 0.30 s: continues as task_1",
+    "✓ slow task task_1 succeeded after 1.50 s: done",
+  ]);
+});

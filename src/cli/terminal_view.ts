@@ -137,7 +137,8 @@ export class TerminalView {
         this.#calls.set(event.callId, line);
         const call = Object.assign(line, {
           status: event.status,
-          ms: event.ms,
+          // A call that goes on as a task has run as long as the turn waited for it.
+          ms: event.status === "running" ? event.at - line.started : event.ms,
           note: event.status === "running"
             ? `continues as ${event.taskId}`
             : event.status === "succeeded"
@@ -146,13 +147,17 @@ export class TerminalView {
         });
         return this.#live ? this.#redraw() : this.#line(describe(call));
       }
-      case "task_finished":
+      case "task_finished": {
         this.#endTextLine();
+        const call = this.#calls.get(event.callId);
+        const took = call ? ` after ${seconds(event.at - call.started)}` : "";
+        if (call) Object.assign(call, { status: event.status, ms: event.at - call.started });
         return this.#announce(
           `${MARK[event.status]} ${event.name} task ${event.taskId} ${
             event.status.replace("_", " ")
-          }: ${oneLine(event.content)}`,
+          }${took}: ${oneLine(event.content)}`,
         );
+      }
       case "turn_started":
         if (event.taskId) this.#announce(`The result of ${event.taskId} goes to the model.`);
         return;

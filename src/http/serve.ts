@@ -71,9 +71,13 @@ export async function serve(args: string[], env: Deno.Env = Deno.env): Promise<v
   };
   // Deno Deploy fronts connections itself; anywhere else the front door guards them, unless
   // the operator says a reverse proxy in front already does.
-  const server = platform.deploy || env.get("AGENT_FRONT_DOOR") === "off"
-    ? Deno.serve({ hostname: listen.hostname, port: listen.port, onListen }, app.fetch)
-    : await serveGuarded({ ...listen, maxHeadBytes: MAX_HEAD_BYTES, onListen }, app.fetch);
+  const server = await listening(
+    listen,
+    async () =>
+      platform.deploy || env.get("AGENT_FRONT_DOOR") === "off"
+        ? Deno.serve({ hostname: listen.hostname, port: listen.port, onListen }, app.fetch)
+        : await serveGuarded({ ...listen, maxHeadBytes: MAX_HEAD_BYTES, onListen }, app.fetch),
+  );
   const signalled = Promise.withResolvers<void>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => signalled.resolve());
@@ -213,6 +217,29 @@ function publicUrlOf(value: string | undefined): string | undefined {
     );
   }
   return url.href;
+}
+
+/** Starts listening; an address that cannot be had is a setting to fix, said in one line. */
+async function listening<T>(
+  { hostname, port }: { hostname: string; port: number },
+  listen: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await listen();
+  } catch (error) {
+    const address = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new ConfigError(
+        `Cannot listen on ${address}: the address is already in use. Stop what listens there, or choose another PORT.`,
+      );
+    }
+    if (
+      error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.PermissionDenied
+    ) {
+      throw new ConfigError(`Cannot listen on ${address}: ${error.message}. Check HOST and PORT.`);
+    }
+    throw error;
+  }
 }
 
 /**
