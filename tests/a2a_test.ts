@@ -72,10 +72,10 @@ async function a2aServer() {
 }
 
 /** A raw JSON-RPC call, as a client that is not the SDK would make it. */
-async function rawCall(url: string, body: string) {
+async function rawCall(url: string, body: string, version: string | undefined = "1.0") {
   const response = await fetch(`${url}/a2a`, {
     method: "POST",
-    headers: { "content-type": "application/json", "a2a-version": "1.0" },
+    headers: { "content-type": "application/json", ...(version ? { "a2a-version": version } : {}) },
     body,
   });
   return { status: response.status, body: await response.json() };
@@ -181,6 +181,24 @@ Deno.test("A2A: bad requests get JSON-RPC errors, never a 5xx", async () => {
   );
   assertEquals([noMessage.status, noMessage.body.error.code], [200, -32602]);
   assertStringIncludes(noMessage.body.error.message, "messageId is required");
+  const noParams = await rawCall(url, JSON.stringify({ jsonrpc: "2.0", id: 4, method: "Nope" }));
+  assertEquals([noParams.status, noParams.body.error.code], [200, -32601]);
+});
+
+Deno.test("A2A: a request that names no A2A-Version is served as 1.0, not refused", async () => {
+  await using a2a = await a2aServer();
+  const message = {
+    messageId: crypto.randomUUID(),
+    role: "ROLE_USER",
+    parts: [{ text: "hello" }],
+  };
+  const answer = await rawCall(
+    a2a.server.url,
+    JSON.stringify({ jsonrpc: "2.0", id: 1, method: "SendMessage", params: { message } }),
+    undefined,
+  );
+  assertEquals(answer.status, 200);
+  assertEquals(answer.body.error, undefined, JSON.stringify(answer.body));
 });
 
 Deno.test("A2A: with a token, the card names the bearer scheme and is public, the endpoint needs the token", async () => {

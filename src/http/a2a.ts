@@ -127,10 +127,18 @@ async function serveJsonRpc(
       extensions: undefined,
       user: new UnauthenticatedUser(),
       headers: Object.fromEntries(c.req.raw.headers),
-      requestedVersion: c.req.header("a2a-version") || undefined,
+      // A client that names no version gets the one this server speaks, not a refusal.
+      requestedVersion: c.req.header("a2a-version") || "1.0",
     });
     validateVersion(context.requestedVersion ?? "1.0", card, "JSONRPC");
-    const handled = transport.handle(body as Record<string, unknown>, context);
+    // JSON-RPC lets a request leave out `params`: an unknown method is then still -32601.
+    const request = body as Record<string, unknown>;
+    const handled = transport.handle(
+      request && typeof request === "object" && !("params" in request)
+        ? { ...request, params: {} }
+        : request,
+      context,
+    );
     const answer = await answerWithin(handled, body, id, waiting);
     if (!(Symbol.asyncIterator in answer)) return c.json(answer);
     return streamSSE(c, async (stream) => {
