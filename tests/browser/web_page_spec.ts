@@ -152,6 +152,9 @@ test("the page approves one waiting call and denies the other", async () => {
   await startFromPage(page, server.url, "two guarded");
   const waiting = page.locator(".row:has(.bar[data-state=awaiting_approval])");
   await waiting.nth(1).waitFor();
+  // A person sees what each call would do before deciding: its input is in the row.
+  const inputs = await waiting.locator(".input summary").allTextContents();
+  assertEquals(inputs.toSorted(), ['{"say":"first"}', '{"say":"second"}']);
   await waiting.first().locator("button.approve").click();
   await page.waitForSelector(".bar[data-state=succeeded]");
   await page.locator(".row:has(.bar[data-state=awaiting_approval]) button.deny").click();

@@ -141,8 +141,9 @@ export class Timeline {
     };
     view.bar.dataset.callId = call.callId;
     this.rows.append(element("div", { className: "row" }, [
-      element("div", { className: "label", title: JSON.stringify(call.input ?? {}) }, [
+      element("div", { className: "label" }, [
         element("strong", { textContent: call.name }),
+        inputView(call.input),
         view.state,
         view.duration,
         view.actions,
@@ -162,6 +163,15 @@ export class Timeline {
       })`,
     }));
   }
+}
+
+/** A call's input in its row: shortened on one line, whole when unfolded. */
+function inputView(input = {}) {
+  const json = JSON.stringify(input);
+  return element("details", { className: "input" }, [
+    element("summary", { textContent: json.length > 80 ? `${json.slice(0, 80)}…` : json }),
+    element("pre", { textContent: JSON.stringify(input, null, 2) }),
+  ]);
 }
 
 function startOf(call) {
