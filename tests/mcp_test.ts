@@ -229,6 +229,25 @@ Deno.test("MCP servers that cannot be used are refused with what to fix", async 
       "The MCP server chatty",
       "did not start: it ended before answering MCP's initialize",
     ));
+  await t.step("a server that dies at start: its own error, not a guess", async () => {
+    const script = `${await Deno.makeTempDir()}/locked.ts`;
+    await Deno.writeTextFile(
+      script,
+      'throw new Error("the database at /var/db/app.sqlite is locked");\n',
+    );
+    const error = await assertRejects(
+      () =>
+        createAgentSystem({
+          apiKey: "sk-ant-test",
+          mcpServers: { locked: { command: Deno.execPath(), args: ["run", script] } },
+        }),
+      ConfigError,
+    );
+    assertStringIncludes(error.message, "Error: the database at /var/db/app.sqlite is locked");
+    assertEquals(error.message.includes("is it an MCP server"), false, error.message);
+    assertEquals(error.message.includes("\x1b["), false, "no colour codes");
+    assertEquals(/\bat file:/.test(error.message), false, "no stack frames");
+  });
   await t.step("an address where nothing answers", async () => {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     listener.close();

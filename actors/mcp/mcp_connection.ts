@@ -78,6 +78,8 @@ export class McpConnection implements AsyncDisposable {
   /** The client of the session that is open now. */
   #live: Client | undefined;
   #stderr = "";
+  /** Resolves when the stdio server's stderr has ended (at once for a server over HTTP). */
+  #stderrEnded: Promise<void> = Promise.resolve();
   /** Why the session ended, when the server sent more than a message may hold. */
   #tooLarge: string | undefined;
   #closed = false;
@@ -167,8 +169,9 @@ export class McpConnection implements AsyncDisposable {
   /** The open session, or a new one if there is none (never started, or the server stopped). */
   #client(signal?: AbortSignal): Promise<Client> {
     if (this.#closed) return Promise.reject(new Error(`the MCP server ${this.name} is closed`));
-    this.#session ??= this.#open(signal).catch((error) => {
+    this.#session ??= this.#open(signal).catch(async (error) => {
       this.#session = undefined;
+      await this.#stderrRead();
       const failed = "url" in this.spec ? "did not answer" : "did not start";
       throw new McpServerUnavailable(`${this.#describe()} ${failed}: ${this.#reason(error)}`);
     });
@@ -216,10 +219,25 @@ export class McpConnection implements AsyncDisposable {
     // The SDK's own buffer is quadratic in a message's size (see _line_buffer.ts).
     (transport as unknown as { _readBuffer: LineBuffer })._readBuffer = new LineBuffer();
     const decoder = new TextDecoder();
+    const ended = Promise.withResolvers<void>();
+    transport.stderr?.on("end", () => ended.resolve());
+    transport.stderr?.on("close", () => ended.resolve());
+    this.#stderrEnded = ended.promise;
     transport.stderr?.on("data", (chunk: Uint8Array) => {
       this.#stderr = (this.#stderr + decoder.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
     });
     return transport;
+  }
+
+  /**
+   * Resolves once what the server wrote to stderr has been read (its
+   * process ended), or after a second: a server that died says why there.
+   */
+  async #stderrRead(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, 1_000));
+    await Promise.race([this.#stderrEnded, waited]);
+    clearTimeout(timer);
   }
 
   #describe(): string {
@@ -229,8 +247,22 @@ export class McpConnection implements AsyncDisposable {
   }
 
   #reason(error: unknown): string {
-    const said = this.#lastLines(3);
+    const said = this.#errorLines();
+    // What it said is the cause; the guess at a cause is only for a server that said nothing.
+    if (said && closedEarly(error)) return `it ended before answering MCP's initialize: ${said}`;
     return failureOf(error) + (said ? `; it said: ${said}` : "");
+  }
+
+  /**
+   * What the server said of its failure: its error lines (colour codes and
+   * stack frames left out), else its last lines; at most three.
+   */
+  #errorLines(): string {
+    const lines = this.#stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith("at "));
+    const errors = lines.filter((line) => /error|exception|uncaught|notcapable|denied/i.test(line));
+    return (errors.length > 0 ? errors : lines).slice(-3).join(" | ");
   }
 
   #whyStopped(): string {
@@ -251,9 +283,14 @@ function describeProgress({ progress, total, message }: Progress): string {
   return message ?? (total ? `${progress}/${total}` : String(progress));
 }
 
+/** The server's process ended (or closed its output) before the session began. */
+function closedEarly(error: unknown): boolean {
+  return error instanceof McpError && (error as McpError).code === ErrorCode.ConnectionClosed;
+}
+
 /** What went wrong in opening a session, in words that say what to check. */
 function failureOf(error: unknown): string {
-  if (error instanceof McpError && (error as McpError).code === ErrorCode.ConnectionClosed) {
+  if (closedEarly(error)) {
     return "it ended before answering MCP's initialize (is it an MCP server that speaks on stdio?)";
   }
   if ((error as { code?: string }).code === "ENOENT") return "there is no such command";
