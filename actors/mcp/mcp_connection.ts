@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { stripAnsiCode } from "@std/fmt/colors";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -258,7 +259,8 @@ export class McpConnection implements AsyncDisposable {
    * stack frames left out), else its last lines; at most three.
    */
   #errorLines(): string {
-    const lines = this.#stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n")
+    const plain: string = stripAnsiCode(this.#stderr);
+    const lines = plain.split("\n")
       .map((line) => line.trim())
       .filter((line) => line && !line.startsWith("at "));
     const errors = lines.filter((line) => /error|exception|uncaught|notcapable|denied/i.test(line));
