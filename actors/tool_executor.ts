@@ -23,6 +23,11 @@ export interface ToolCallRequest {
   input: unknown;
   /** How long the call may run, from when its worker begins it (loading the worker is not counted). */
   timeoutMs: number;
+  /**
+   * How long a stopped call's worker may still send its result (then a late
+   * one) before the worker is stopped. Default `STOP_GRACE_MS` (100 ms).
+   */
+  stopGraceMs?: number;
   /** Calls with different keys never share a failure domain (see the tool's `isolation`). */
   isolationKey?: string;
   /** Calls with the same key may share a worker, up to `concurrency` at once (see the tool's `reuse`). */

@@ -61,6 +61,7 @@ test("a call past its timeout is stopped, and its signal is aborted", async (cal
   const late = Promise.withResolvers<string>();
   const outcome = await call("notice_abort", {}, {
     timeoutMs: 150,
+    stopGraceMs: 10_000, // room for a busy machine: the late result must arrive
     onLateResult: (result) => late.resolve(result.content),
   });
   assertEquals(outcome.status, "timed_out");
@@ -107,6 +108,8 @@ test("aborting the signal cancels a running call, and the tool's signal says so"
   const outcome = await call("notice_abort", {}, {
     signal: controller.signal,
     timeoutMs: 10_000,
+    // Room for a busy machine to run the tool's abort handler: its late result must arrive.
+    stopGraceMs: 10_000,
     onProgress: () => controller.abort(), // the tool is running
     onLateResult: (result) => late.resolve(result.content),
   });

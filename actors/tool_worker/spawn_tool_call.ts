@@ -168,7 +168,8 @@ class RunningCall {
     const { worker } = this.#lease;
     const stop = this.#lease.end(how);
     if (status === "timed_out" || status === "cancelled") {
-      stopGently(worker, this.#id, this.#exchange, status, stop, this.#onLate);
+      const grace = this.#request.stopGraceMs ?? STOP_GRACE_MS;
+      stopGently(worker, this.#id, this.#exchange, { reason: status, stop, grace }, this.#onLate);
     } else {
       worker.close(this.#id);
       if (stop) worker.stop();
@@ -214,8 +215,7 @@ function stopGently(
   worker: ToolWorker,
   id: number,
   exchange: Exchange,
-  reason: "timed_out" | "cancelled",
-  stop: boolean,
+  { reason, stop, grace }: { reason: "timed_out" | "cancelled"; stop: boolean; grace: number },
   onLate: (late: Settled) => void,
 ): void {
   const end = () => {
@@ -223,7 +223,7 @@ function stopGently(
     worker.close(id);
     if (stop) worker.stop();
   };
-  const timer = setTimeout(end, STOP_GRACE_MS);
+  const timer = setTimeout(end, grace);
   exchange.onMessage = (message) => {
     if (message.type !== "result") return;
     end();
