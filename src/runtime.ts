@@ -7,7 +7,7 @@
 import { MAX_OUTPUT_TOKENS } from "./model/reply.ts";
 import type { AgentSystem } from "../actors/agent_system.ts";
 import { createAgentSystem, JournalOpenError } from "./agent.ts";
-import { type CliOptions, effortOf, thinkingOf } from "./cli/args.ts";
+import { type CliOptions, effortFlag, thinkingFlag } from "./cli/args.ts";
 import { ConfigError } from "./config_error.ts";
 import { DEFAULT_MODEL } from "./model/anthropic_model.ts";
 import type { Model } from "./model/model.ts";
@@ -76,8 +76,8 @@ export async function createRuntime(
     contextEditing: oneOf("AGENT_CONTEXT_EDITING", ["clear_tool_uses", "off"]),
     promptCache: oneOf("AGENT_PROMPT_CACHE", ["5m", "1h", "off"]),
     serverTools: options.serverTools,
-    thinking: options.thinking ?? fromEnv("AGENT_THINKING", thinkingOf),
-    effort: options.effort ?? fromEnv("AGENT_EFFORT", effortOf),
+    thinking: options.thinking ?? fromEnv("AGENT_THINKING", thinkingFlag),
+    effort: options.effort ?? fromEnv("AGENT_EFFORT", effortFlag),
     modelTimeoutMs: env("AGENT_MODEL_TIMEOUT_MS", 1_000, 3_600_000),
     approvalTimeoutMs: env("AGENT_APPROVAL_TIMEOUT_MS", 1, 30 * 86_400_000),
     handOffTimeoutMs: env("AGENT_HANDOFF_TIMEOUT_MS", 1, 365 * 86_400_000),

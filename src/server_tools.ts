@@ -16,23 +16,26 @@ export type ServerTool =
   | Anthropic.WebFetchTool20250910
   | Anthropic.CodeExecutionTool20250825;
 
+/** The options web search and web fetch share: how often, and where. */
+const WEB_OPTIONS = {
+  max_uses: z.int().min(1).optional(),
+  allowed_domains: z.array(z.string().min(1)).optional(),
+  blocked_domains: z.array(z.string().min(1)).optional(),
+};
+
 /** The server tools an operator may declare, by name: their API type and the options each takes. */
 const SERVER_TOOLS = {
   web_search: {
     type: "web_search_20250305",
     options: z.strictObject({
-      max_uses: z.int().min(1).optional(),
-      allowed_domains: z.array(z.string().min(1)).optional(),
-      blocked_domains: z.array(z.string().min(1)).optional(),
+      ...WEB_OPTIONS,
       user_location: z.looseObject({ type: z.literal("approximate") }).optional(),
     }),
   },
   web_fetch: {
     type: "web_fetch_20250910",
     options: z.strictObject({
-      max_uses: z.int().min(1).optional(),
-      allowed_domains: z.array(z.string().min(1)).optional(),
-      blocked_domains: z.array(z.string().min(1)).optional(),
+      ...WEB_OPTIONS,
       max_content_tokens: z.int().min(1).optional(),
       citations: z.strictObject({ enabled: z.boolean() }).optional(),
     }),

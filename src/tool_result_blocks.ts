@@ -15,7 +15,30 @@ export type ToolResultBlock =
   | Anthropic.ImageBlockParam
   | Anthropic.DocumentBlockParam;
 
-const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+/** The image types the Messages API takes. */
+export const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
+
+/** An image type the Messages API takes. */
+export type ImageType = typeof IMAGE_TYPES[number];
+
+/** Whether `type` is an image type the Messages API takes. */
+export function isImageType(type: unknown): type is ImageType {
+  return (IMAGE_TYPES as readonly unknown[]).includes(type);
+}
+
+/**
+ * The bytes that base64 `data` decodes to.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { decodedBytes } from "./tool_result_blocks.ts";
+ * assertEquals(decodedBytes("Zm9vYg=="), 4);
+ * ```
+ */
+export function decodedBytes(data: string): number {
+  return Math.floor(data.length * 3 / 4) - (data.endsWith("==") ? 2 : data.endsWith("=") ? 1 : 0);
+}
 
 /**
  * A tool result of content blocks, as a tool returns it.
@@ -78,9 +101,7 @@ export function describeBlocks(blocks: ToolResultBlock[]): string {
     const { source } = block;
     if (source.type === "url") return `[${block.type} ${source.url}]`;
     if (!("data" in source)) return `[${block.type}]`;
-    const bytes = source.type === "base64"
-      ? Math.floor(source.data.length * 3 / 4) - (source.data.match(/=*$/)?.[0].length ?? 0)
-      : source.data.length;
+    const bytes = source.type === "base64" ? decodedBytes(source.data) : source.data.length;
     return `[${block.type} ${source.media_type}, ${bytes} bytes]`;
   }).join("\n");
 }
@@ -98,7 +119,7 @@ function isResultBlock(block: unknown): block is ToolResultBlock {
     return typeof source.url === "string" && source.url.startsWith("https://");
   }
   if (block.type === "image") {
-    return source.type === "base64" && IMAGE_TYPES.includes(source.media_type as string) &&
+    return source.type === "base64" && isImageType(source.media_type) &&
       typeof source.data === "string";
   }
   if (block.type !== "document") return false;

@@ -5,30 +5,26 @@
  *
  * @module
  */
-import type Anthropic from "@anthropic-ai/sdk";
 import { z } from "zod";
 import { extname } from "node:path";
 import { encodeBase64 } from "@std/encoding/base64";
 import { ConfigError } from "./config_error.ts";
+import {
+  decodedBytes,
+  IMAGE_TYPES,
+  type ImageType,
+  type ToolResultBlock,
+} from "./tool_result_blocks.ts";
 
-/** A block of a person's message: text, an image or a document. */
-export type UserBlock =
-  | Anthropic.TextBlockParam
-  | Anthropic.ImageBlockParam
-  | Anthropic.DocumentBlockParam;
+/** A block of a person's message: text, an image or a document, as a tool's result may hold. */
+export type UserBlock = ToolResultBlock;
 
 /** The API's limit on one image, decoded. */
 export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 /** What one message's attachments may add up to, decoded (the API refuses requests over 32 MB). */
 export const MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024;
 
-const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
 const MB = (bytes: number) => `${bytes / 1024 / 1024} MiB`;
-
-/** Bytes that base64 `data` decodes to. */
-function decodedBytes(data: string): number {
-  return Math.floor(data.length * 3 / 4) - (data.endsWith("==") ? 2 : data.endsWith("=") ? 1 : 0);
-}
 
 const base64 = z.string().min(1).regex(/^[A-Za-z0-9+/]+={0,2}$/, "must be base64");
 const url = z.url({ protocol: /^https$/, error: "must be an https URL" });
@@ -144,7 +140,7 @@ export async function attachmentOf(path: string): Promise<UserBlock> {
   return kind.kind === "image"
     ? {
       type: "image",
-      source: { type: "base64", media_type: kind.mediaType as typeof IMAGE_TYPES[number], data },
+      source: { type: "base64", media_type: kind.mediaType as ImageType, data },
     }
     : { type: "document", title, source: { type: "base64", media_type: "application/pdf", data } };
 }

@@ -4,7 +4,7 @@
  * request with the API's 400 "prompt is too long".
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { ConfigError, createAgentSystem } from "../mod.ts";
+import { ConfigError, type ConversationSupervisor, createAgentSystem } from "../mod.ts";
 import {
   type FakeScript,
   type RecordedRequest,
@@ -40,16 +40,21 @@ const compactionBlockOf = (request: RecordedRequest) => {
     : undefined;
 };
 
+/** Sends `turns` messages; each turn must complete. */
+async function chat(conversation: ConversationSupervisor, turns: number): Promise<void> {
+  for (let n = 1; n <= turns; n++) {
+    const result = await conversation.send({ type: "user_message", text: message(n) });
+    assertEquals(result.status, "completed", `turn ${n}: ${JSON.stringify(result)}`);
+  }
+}
+
 Deno.test("a 300-turn conversation against a small window completes every turn, its requests under the window", async () => {
   await using api = startFakeMessagesApi(chatty, { contextWindow: WINDOW });
   await using system = await testSystem(api, {
     compaction: { enabled: true, windowTokens: WINDOW },
   });
   const conversation = await system.createConversation({ tools: [] });
-  for (let n = 1; n <= 300; n++) {
-    const result = await conversation.send({ type: "user_message", text: message(n) });
-    assertEquals(result.status, "completed", `turn ${n}: ${JSON.stringify(result)}`);
-  }
+  await chat(conversation, 300);
   // Compacted before the window was reached: no request was ever refused.
   assertEquals(api.requests.length, 300 + summaries(api.requests).length);
   assert(summaries(api.requests).length >= 10, "compacted again and again");
@@ -72,10 +77,7 @@ Deno.test("where the API refuses Claude's own compaction, the runtime summarizes
     compaction: { enabled: true, windowTokens: WINDOW },
   });
   const conversation = await system.createConversation({ tools: [] });
-  for (let n = 1; n <= 40; n++) {
-    const result = await conversation.send({ type: "user_message", text: message(n) });
-    assertEquals(result.status, "completed", `turn ${n}: ${JSON.stringify(result)}`);
-  }
+  await chat(conversation, 40);
   const refused = api.requests.filter((request) => "compaction" in request.body);
   assertEquals(refused.length, 1, "the refusal is remembered");
   assert(summaries(api.requests).length >= 3);

@@ -3,9 +3,8 @@
  *
  * @module
  */
-import type Anthropic from "@anthropic-ai/sdk";
 import type { CallToolResult, ContentBlock } from "@modelcontextprotocol/sdk/types.js";
-import type { ToolResultBlock } from "../../src/tool_result_blocks.ts";
+import { decodedBytes, isImageType, type ToolResultBlock } from "../../src/tool_result_blocks.ts";
 
 /**
  * The result's text blocks in order; other blocks are described in a line
@@ -28,7 +27,7 @@ export function resultText(result: CallToolResult): string {
         return block.text;
       case "image":
       case "audio":
-        return `[${block.type} ${block.mimeType}, ${Math.floor(block.data.length * 3 / 4)} bytes]`;
+        return `[${block.type} ${block.mimeType}, ${decodedBytes(block.data)} bytes]`;
       case "resource_link":
         return `[resource ${block.uri}${block.name ? ` "${block.name}"` : ""}]`;
       case "resource":
@@ -62,9 +61,11 @@ export function resultText(result: CallToolResult): string {
 export function resultBlocks(result: CallToolResult): ToolResultBlock[] | undefined {
   const blocks: ContentBlock[] = result.content ?? [];
   const converted = blocks.map((block): ToolResultBlock => {
-    if (block.type === "image" && IMAGE_TYPES.includes(block.mimeType)) {
-      const media_type = block.mimeType as Anthropic.Base64ImageSource["media_type"];
-      return { type: "image", source: { type: "base64", media_type, data: block.data } };
+    if (block.type === "image" && isImageType(block.mimeType)) {
+      return {
+        type: "image",
+        source: { type: "base64", media_type: block.mimeType, data: block.data },
+      };
     }
     if (
       block.type === "resource" && "blob" in block.resource &&
@@ -77,5 +78,3 @@ export function resultBlocks(result: CallToolResult): ToolResultBlock[] | undefi
   });
   return converted.some((block) => block.type !== "text") ? converted : undefined;
 }
-
-const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];

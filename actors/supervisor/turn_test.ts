@@ -85,6 +85,16 @@ function longConversation(): ConversationState {
   return conversation(started(1), answer, ENDED, started(2), answer, ENDED, started(3));
 }
 
+/** Journals the call `callId` as succeeded with `content`, as its batch would. */
+function succeeded(state: ConversationState, callId: string, content = ""): void {
+  applyRecord(state, {
+    type: "call",
+    callId,
+    state: "succeeded",
+    reported: { content, isError: false },
+  });
+}
+
 /** Steps through `messages` from `turn`, as the interpreter would, applying each step's records. */
 function run(state: ConversationState, turn: Turn, ...messages: TurnMessage[]): TurnStep {
   let last: TurnStep = { turn, records: [], effects: [] };
@@ -227,20 +237,10 @@ Deno.test("stepTurn: calls that settle lead to the next model call; calls still 
     type: "reply",
     reply: reply("tool_use", [toolUse("a"), toolUse("b")]),
   });
-  applyRecord(state, {
-    type: "call",
-    callId: "a",
-    state: "succeeded",
-    reported: { content: "A", isError: false },
-  });
+  succeeded(state, "a", "A");
   step = run(state, step.turn, { type: "calls_settled" });
   assertEquals(effectTypes(step), ["run_calls"]); // b has no result yet
-  applyRecord(state, {
-    type: "call",
-    callId: "b",
-    state: "succeeded",
-    reported: { content: "B", isError: false },
-  });
+  succeeded(state, "b", "B");
   step = run(state, step.turn, { type: "calls_settled" });
   assertEquals(step.effects, [{ type: "ask_model", step: 2, maxTokens: 1024 }]);
 });
@@ -250,12 +250,7 @@ Deno.test("stepTurn: a turn stops asking after maxSteps model calls", () => {
   let step = run(state, newTurn(1024), { type: "proceed" });
   for (let n = 0; n < SETTINGS.maxSteps; n++) {
     step = run(state, step.turn, { type: "reply", reply: reply("tool_use", [toolUse(`c${n}`)]) });
-    applyRecord(state, {
-      type: "call",
-      callId: `c${n}`,
-      state: "succeeded",
-      reported: { content: "", isError: false },
-    });
+    succeeded(state, `c${n}`, "");
     step = run(state, step.turn, { type: "calls_settled" });
   }
   assertEquals(errorType(step), "max_steps");

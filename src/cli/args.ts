@@ -163,8 +163,8 @@ export function parseCliArgs(args: string[]): CliOptions {
     system: flags.system as string | undefined,
     thinking: flags.thinking === undefined
       ? undefined
-      : thinkingOf("--thinking", flags.thinking as string),
-    effort: flags.effort === undefined ? undefined : effortOf("--effort", flags.effort as string),
+      : thinkingFlag("--thinking", flags.thinking as string),
+    effort: flags.effort === undefined ? undefined : effortFlag("--effort", flags.effort as string),
     serverTools: (flags["server-tool"] as string[]).map(parseServerToolFlag),
     attach: flags.attach as string[],
     hideThinking: flags["hide-thinking"] as boolean,
@@ -183,7 +183,7 @@ function mcpServersOf(flags: string[]): McpServers {
 }
 
 /** `value` of the flag or variable `name` as extended thinking; a ConfigError if it is none. */
-export function thinkingOf(name: string, value: string): Thinking {
+export function thinkingFlag(name: string, value: string): Thinking {
   const thinking = parseThinking(value);
   if (thinking === undefined) {
     throw new ConfigError(
@@ -194,7 +194,7 @@ export function thinkingOf(name: string, value: string): Thinking {
 }
 
 /** `value` of the flag or variable `name` as an effort; a ConfigError if it is none. */
-export function effortOf(name: string, value: string): Effort {
+export function effortFlag(name: string, value: string): Effort {
   if ((EFFORTS as string[]).includes(value)) return value as Effort;
   throw new ConfigError(`${name} must be one of ${EFFORTS.join(", ")}, got "${value}".`);
 }
