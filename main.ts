@@ -40,8 +40,10 @@ export async function main(args: string[]): Promise<number> {
       if (options.json) console.log(JSON.stringify(event));
       else view.render(event);
     });
-    using _ = cancelOnCtrlC(conversation);
-    using _approvals = askForApprovals(conversation);
+    // With --json, stdout carries events only: questions and notices go to stderr as they are.
+    const screen: Screen = options.json ? plainScreen : view;
+    using _ = cancelOnCtrlC(conversation, screen);
+    using _approvals = askForApprovals(conversation, screen);
     const attached = await Promise.all((options.attach ?? []).map(attachmentOf));
     if (options.prompt) {
       await conversation.send(withAttachments(options.prompt, attached));
@@ -55,20 +57,38 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** Where the CLI's questions and notices go: the terminal view, or plain stderr. */
+type Screen = Pick<TerminalView, "ask" | "answered" | "notice">;
+
+const plainScreen: Screen = {
+  ask: (question) => Deno.stderr.writeSync(new TextEncoder().encode(question)),
+  answered: (echo) => Deno.stderr.writeSync(new TextEncoder().encode(echo)),
+  notice: (text) => console.error(text),
+};
+
+/**
+ * How soon after a Ctrl-C another SIGINT is the same key press: the
+ * terminal signals the whole process group, and `deno task`, in that
+ * group, passes the signal on to us a second time a moment later.
+ */
+const SAME_CTRL_C_MS = 500;
+
 /**
  * The first Ctrl-C cancels the running turn (its calls are stopped and
  * journaled, the history stays valid); a second one, or one while no turn
  * runs, ends the CLI.
  */
-function cancelOnCtrlC(conversation: ConversationSupervisor): Disposable {
-  let cancelling = false;
+function cancelOnCtrlC(conversation: ConversationSupervisor, screen: Screen): Disposable {
+  let cancelledAt: number | undefined;
   const onSignal = () => {
-    if (cancelling || !conversation.cancel()) Deno.exit(130);
-    cancelling = true;
-    console.error("\nCancelling the turn (Ctrl-C again to quit)…");
+    const now = performance.now();
+    if (cancelledAt !== undefined && now - cancelledAt < SAME_CTRL_C_MS) return;
+    if (cancelledAt !== undefined || !conversation.cancel()) Deno.exit(130);
+    cancelledAt = now;
+    screen.notice("Cancelling the turn (Ctrl-C again to quit)…");
   };
   const unsubscribe = conversation.subscribe((event) => {
-    if (event.type === "turn_finished" || event.type === "turn_failed") cancelling = false;
+    if (event.type === "turn_finished" || event.type === "turn_failed") cancelledAt = undefined;
   });
   Deno.addSignalListener("SIGINT", onSignal);
   return {
@@ -100,14 +120,19 @@ async function readLine(): Promise<string | undefined> {
   return done ? undefined : value;
 }
 
-/** A call that needs approval is put to the person at stdin, one at a time: y approves it. */
-function askForApprovals(conversation: ConversationSupervisor): Disposable {
+/**
+ * A call that needs approval is put to the person at stdin, one at a time,
+ * with its whole input: y approves it.
+ */
+function askForApprovals(conversation: ConversationSupervisor, screen: Screen): Disposable {
   let asking = Promise.resolve();
   const ask = async (callId: string, name: string, input: unknown) => {
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`Run ${name} ${JSON.stringify(input)}? [y/N] `),
-    );
+    const oneLine = JSON.stringify(input);
+    const shown = oneLine.length <= 200 ? oneLine : `\n${JSON.stringify(input, null, 2)}\n`;
+    screen.ask(`Run ${name} ${shown}? [y/N] `);
     const answer = await readLine();
+    // A terminal echoed the answer and its Enter; piped, the line is ended here.
+    screen.answered(Deno.stdin.isTerminal() ? "" : `${answer ?? "(no answer)"}\n`);
     const approved = /^y(es)?$/i.test(answer?.trim() ?? "");
     const reason = answer === undefined ? "no one answered" : "denied at the command line";
     await conversation.decide(callId, approved ? { approved } : { approved, reason });

@@ -105,7 +105,7 @@ Deno.test("a prompt runs one conversation: text on stdout, tool activity on stde
   });
   assertEquals(code, 0, stderr);
   assertEquals(stdout, "Checking.\nAll three slept.\n");
-  assertEquals(stderr.match(/^✓ sleep \d+\.\d\d s$/gm)?.length, 3, stderr);
+  assertEquals(stderr.match(/^✓ sleep \{"ms":\d+\} \d+\.\d\d s$/gm)?.length, 3, stderr);
   assertMatch(stderr, /^3 tools in parallel: 0\.\d\d s wall, \d\.\d\d s summed$/m);
   assertEquals(api.requests[0].body.model, "claude-x");
   assertEquals(api.requests[0].headers.get("authorization"), "Bearer sk-ant-test");
@@ -195,7 +195,7 @@ Deno.test("--timeout applies to tools that declare none; the process exits despi
   assertEquals(code, 0, stderr);
   assertEquals(stdout, "Gave up on both.\n");
   assertMatch(stderr, /⏱ spin timed out \d+\.\d\d s: The tool timed out after 300 ms/);
-  assertMatch(stderr, /⏱ sleep timed out \d+\.\d\d s: The tool timed out after 200 ms/);
+  assertMatch(stderr, /⏱ sleep \{.*\} timed out \d+\.\d\d s: The tool timed out after 200 ms/);
 });
 
 Deno.test("a call that needs approval is put to the person at stdin: y runs it, anything else denies it", async () => {
@@ -262,7 +262,7 @@ Deno.test("a prompt's background task shows in the view, and its result reaches 
   });
   assertEquals(code, 0, stderr);
   assertEquals(stdout, "Started the report.\nThe report says all good.\n");
-  assertMatch(stderr, /^↻ slow_report running \d+\.\d\d s: continues as task_[0-9a-f-]+$/m);
+  assertMatch(stderr, /^↻ slow_report \{.*\} running \d+\.\d\d s: continues as task_[0-9a-f-]+$/m);
   assertMatch(stderr, /^✓ slow_report task task_[0-9a-f-]+ succeeded: Report on q3: all good\.$/m);
   assertMatch(stderr, /^The result of task_[0-9a-f-]+ goes to the model\.$/m);
   assertStringIncludes(
@@ -314,12 +314,12 @@ Deno.test("the first Ctrl-C cancels the running turn and journals it; Ctrl-C wit
   const path = `${await Deno.makeTempDir()}/journal.kv`;
   const env = { ...withApi(api.url), AGENT_DATA: path };
   const prompt = cliProcess(["--tools", fixtures, "Sleep."], env);
-  await prompt.stderrUntil("▶ sleep started");
+  await prompt.stderrUntil('▶ sleep {"ms":60000} started');
   prompt.child.kill("SIGINT");
   const { code } = await prompt.child.status;
   assertEquals(code, 130);
   assertStringIncludes(prompt.stderr(), "Cancelling the turn (Ctrl-C again to quit)");
-  assertMatch(prompt.stderr(), /■ sleep cancelled/);
+  assertMatch(prompt.stderr(), /■ sleep \{"ms":60000\} cancelled/);
   {
     // Nothing is left for a later `deno task serve` to resume.
     using kv = await Deno.openKv(path);

@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import type { ConversationEvent, ConversationEventInit } from "../src/events.ts";
 import { TerminalView } from "../src/cli/terminal_view.ts";
 
@@ -132,4 +132,61 @@ Deno.test("a call that goes on as a background task shows how long it ran, and i
     "↻ slow running 0.30 s: continues as task_1",
     "✓ slow task task_1 succeeded after 1.50 s: done",
   ]);
+});
+
+Deno.test("a question is never drawn over: the table comes down, and lines wait for the answer", () => {
+  const err = capture();
+  const view = new TerminalView({ stdout: capture().sink, stderr: err.sink, live: true });
+  view.render(event({ type: "tool_call_started", callId: "s", name: "sleep", input: { ms: 9 } }));
+  for (const amount of [50, 5000]) {
+    view.render(event({
+      type: "tool_call_awaiting_approval",
+      callId: `pay${amount}`,
+      name: "pay",
+      input: { amount },
+    }));
+  }
+  view.ask('Run pay {"amount":5000}? [y/N] ');
+  const asked = err.text.length;
+  view.render(event({ type: "tool_call_progress", callId: "s", name: "sleep", text: "half" }));
+  view.render(event({
+    type: "tool_call_finished",
+    callId: "s",
+    name: "sleep",
+    status: "succeeded",
+    ms: 9,
+    content: "{}",
+  }));
+  view.notice("Cancelling the turn (Ctrl-C again to quit)…");
+  assertEquals(err.text.slice(asked), "", "nothing is written while the question waits");
+  view.answered("n\n");
+  const after = err.text.slice(asked);
+  assert(after.startsWith("n\nCancelling the turn"), after);
+  const lastFrame = err.text.split("\x1b[J").at(-1)!.split("\n");
+  assertEquals(lastFrame.length, 4, "one row per call, none repeated");
+  assertStringIncludes(lastFrame[0], '✓ sleep {"ms":9} 0.01 s');
+  assertMatch(lastFrame[1], /⏸ pay \{"amount":50\} awaiting approval \d+\.\d\d s$/);
+  assertMatch(lastFrame[2], /⏸ pay \{"amount":5000\} awaiting approval \d+\.\d\d s$/);
+  view.render(event({ type: "tool_batch_finished", count: 3, wallMs: 9, summedMs: 9 }));
+});
+
+Deno.test("live rows are cut to the terminal's width, so that none wraps and is drawn twice", () => {
+  const err = capture();
+  const view = new TerminalView({
+    stdout: capture().sink,
+    stderr: err.sink,
+    live: true,
+    columns: 40,
+  });
+  view.render(event({
+    type: "tool_call_awaiting_approval",
+    callId: "w",
+    name: "write_file",
+    input: { path: "/tmp/report.txt", text: "x".repeat(500) },
+  }));
+  const rows = err.text.split("\x1b[J").at(-1)!.split("\n").filter(Boolean);
+  assertEquals(rows.length, 1);
+  assert(rows[0].length < 40, rows[0]);
+  assertStringIncludes(rows[0], '⏸ write_file {"path"');
+  view.render(event({ type: "tool_batch_finished", count: 1, wallMs: 9, summedMs: 9 }));
 });

@@ -11,6 +11,8 @@ import { describeUsage } from "../token_usage.ts";
 
 interface CallLine {
   name: string;
+  /** The call's input on one line, shortened, after a space: two calls of one tool differ by it. */
+  input: string;
   started: number;
   status?: CallState;
   ms?: number;
@@ -40,6 +42,8 @@ export interface TerminalViewOptions {
   live?: boolean;
   /** Show the model's thinking, dimmed, on stderr. Default true. */
   thinking?: boolean;
+  /** The terminal's width: live rows are cut to it, so none wraps. Default: the console's. */
+  columns?: number;
 }
 
 /**
@@ -62,12 +66,47 @@ export class TerminalView {
   #drawn = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #textEndsLine = true;
+  readonly #columns: number;
+  /** Lines held while a question waits for its answer, so that none is written into it. */
+  #held: string[] | undefined;
 
   constructor(options: TerminalViewOptions = {}) {
     this.#out = options.stdout ?? Deno.stdout;
     this.#err = options.stderr ?? Deno.stderr;
     this.#live = options.live ?? Deno.stderr.isTerminal();
     this.#thinking = options.thinking ?? true;
+    this.#columns = options.columns ?? _consoleColumns();
+  }
+
+  /**
+   * Puts a question to the person below everything else (the live table is
+   * taken down, so nothing draws over it) and holds every other line until
+   * {@linkcode TerminalView.answered}: what they answer is what they read.
+   */
+  ask(question: string): void {
+    this.#endTextLine();
+    if (this.#drawn > 0) this.#write(this.#err, `\x1b[${this.#drawn}F\x1b[J`);
+    this.#drawn = 0;
+    this.#held ??= [];
+    this.#write(this.#err, question);
+  }
+
+  /**
+   * The question was answered: `echo` ends its line where the terminal did
+   * not (stdin piped); then the held lines and the table come back.
+   */
+  answered(echo = ""): void {
+    this.#write(this.#err, echo);
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const line of held) this.#line(line);
+    if (this.#live && this.#calls.size > 0) this.#redraw();
+  }
+
+  /** A line of the CLI's own (e.g. "Cancelling…"), above the live table. */
+  notice(text: string): void {
+    this.#endTextLine();
+    this.#announce(text);
   }
 
   /** Renders one event. */
@@ -94,21 +133,25 @@ export class TerminalView {
         return this.#write(this.#err, `${event.reason} Asking again (attempt ${event.attempt}).\n`);
       case "tool_call_started":
         this.#endTextLine();
-        this.#calls.set(event.callId, { name: event.name, started: event.at });
+        this.#calls.set(event.callId, {
+          name: event.name,
+          input: shortInput(event.input),
+          started: event.at,
+        });
         return this.#live
           ? this.#startTicker()
-          : this.#line(`▶ ${event.name} started (${event.callId})`);
+          : this.#line(`▶ ${event.name}${shortInput(event.input)} started (${event.callId})`);
       case "tool_call_awaiting_approval":
         this.#endTextLine();
         this.#calls.set(event.callId, {
           name: event.name,
+          input: shortInput(event.input),
           started: event.at,
           status: "awaiting_approval",
-          note: "awaits approval",
         });
-        return this.#live
-          ? this.#startTicker()
-          : this.#line(`⏸ ${event.name} awaits approval (${event.callId})`);
+        return this.#live ? this.#startTicker() : this.#line(
+          `⏸ ${event.name}${shortInput(event.input)} awaits approval (${event.callId})`,
+        );
       case "tool_call_approved":
       case "tool_call_denied": {
         const approved = event.type === "tool_call_approved";
@@ -133,7 +176,8 @@ export class TerminalView {
       }
       case "tool_call_finished": {
         // A denied call never started.
-        const line = this.#calls.get(event.callId) ?? { name: event.name, started: event.at };
+        const line = this.#calls.get(event.callId) ??
+          { name: event.name, input: "", started: event.at };
         this.#calls.set(event.callId, line);
         const call = Object.assign(line, {
           status: event.status,
@@ -197,26 +241,30 @@ export class TerminalView {
   }
 
   #redraw(): void {
+    if (this.#held) return; // a question is on screen
     const now = Date.now();
     const lines = [...this.#calls.values()].map((call) =>
       call.status
-        ? describe(call)
-        : `${SPINNER[Math.floor(now / 100) % SPINNER.length]} ${call.name} ${
+        ? describe(call, now)
+        : `${SPINNER[Math.floor(now / 100) % SPINNER.length]} ${call.name}${call.input} ${
           seconds(now - call.started)
         }${call.note ? `  ${call.note}` : ""}`
     );
     const up = this.#drawn > 0 ? `\x1b[${this.#drawn}F` : "";
-    this.#write(this.#err, `${up}\x1b[J${lines.map((line) => `  ${line}\n`).join("")}`);
+    // A row that wrapped would take two lines and the cursor would go up too few.
+    const rows = lines.map((line) => `  ${cut(line, this.#columns - 3)}\n`);
+    this.#write(this.#err, `${up}\x1b[J${rows.join("")}`);
     this.#drawn = lines.length;
   }
 
   #line(text: string): void {
-    this.#write(this.#err, `${text}\n`);
+    if (this.#held) this.#held.push(text);
+    else this.#write(this.#err, `${text}\n`);
   }
 
   /** A line above the live table, which is drawn again below it. */
   #announce(text: string): void {
-    if (!this.#live || this.#drawn === 0) return this.#line(text);
+    if (!this.#live || this.#drawn === 0 || this.#held) return this.#line(text);
     this.#write(this.#err, `\x1b[${this.#drawn}F\x1b[J${text}\n`);
     this.#drawn = 0;
     this.#redraw();
@@ -249,11 +297,33 @@ const STOP_REASONS: Record<string, string> = {
   model_context_window_exceeded: "the conversation no longer fits the model's context window.",
 };
 
-function describe(call: CallLine): string {
+/** A call's row; one still waiting shows how long it has waited until `now`. */
+function describe(call: CallLine, now = Date.now()): string {
   const failure = call.status === "succeeded" ? "" : ` ${call.status!.replace("_", " ")}`;
-  return `${MARK[call.status!]} ${call.name}${failure} ${seconds(call.ms!)}${
-    call.note ? `: ${call.note}` : ""
-  }`;
+  return `${MARK[call.status!]} ${call.name}${call.input}${failure} ${
+    seconds(call.ms ?? now - call.started)
+  }${call.note ? `: ${call.note}` : ""}`;
+}
+
+/**
+ * An input on one line, at most 60 characters, after a space: enough to
+ * tell two calls apart (nothing for an empty one).
+ */
+function shortInput(input: unknown): string {
+  const json = JSON.stringify(input) ?? "";
+  return json === "{}" || json === "" ? "" : ` ${cut(json, 60)}`;
+}
+
+function cut(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, Math.max(length - 1, 0))}…` : text;
+}
+
+function _consoleColumns(): number {
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80; // not a terminal
+  }
 }
 
 function batchLine(count: number, wallMs: number, summedMs: number): string {

@@ -9,20 +9,25 @@ import type Anthropic from "@anthropic-ai/sdk";
 import type { Model, ModelCallOptions, ModelRequest } from "./model.ts";
 
 /**
- * A scripted model: to a user's text it answers with parallel calls of the
+ * A scripted model. To a user's text that names calls, `call NAME {JSON
+ * input}` (any number, e.g. `call pay {"amount": 50}; call sleep {"ms":
+ * 3000}`; see {@linkcode namedCalls}), it answers with exactly those calls, at once, so that any loaded
+ * tool (an MCP server's, one of yours, one that needs approval) can be tried
+ * without a key. To other text it answers with parallel calls of the
  * built-in `current_time`, `list_files` and `run_javascript` (those that are
- * loaded); to tool results it answers with a summary of them.
+ * loaded). To tool results it answers with a summary of them.
  *
  * @example
  * ```ts
  * import { OfflineModel } from "./offline_model.ts";
+ * import { assertEquals } from "@std/assert";
  * const message = await new OfflineModel().createMessage({
  *   model: "offline",
  *   maxTokens: 1024,
  *   messages: [{ role: "user", content: "hi" }],
  *   tools: [],
  * });
- * console.log(message.stop_reason); // "end_turn": no tools were offered
+ * assertEquals(message.stop_reason, "end_turn"); // no tools were offered
  * ```
  */
 export class OfflineModel implements Model {
@@ -36,7 +41,8 @@ export class OfflineModel implements Model {
     const prompt =
       content.filter((block) => block.type === "text").map((block) => block.text).join("\n") ||
       (typeof last?.content === "string" ? last.content : "");
-    const blocks = results.length > 0
+    // Results alone are answered; a person's text beside them (after a cancelled turn) is a new ask.
+    const blocks = results.length > 0 && !prompt
       ? [this.#text(summarise(results, request.messages), options)]
       : this.#planCalls(prompt, request.tools, options);
     const stopReason = blocks.some((block) => block.type === "tool_use") ? "tool_use" : "end_turn";
@@ -48,6 +54,9 @@ export class OfflineModel implements Model {
     tools: Anthropic.ToolUnion[],
     options: ModelCallOptions,
   ): Anthropic.ContentBlock[] {
+    const named = namedCalls(prompt);
+    if (named instanceof Error) return [this.#text(named.message, options)];
+    if (named.length > 0) return this.#callBlocks("the calls you named", named, options);
     const offered = new Set(tools.flatMap((tool) => "name" in tool ? [tool.name] : []));
     const plan: [string, Record<string, unknown>][] = [
       ["current_time", {}],
@@ -66,8 +75,16 @@ export class OfflineModel implements Model {
         ),
       ];
     }
+    return this.#callBlocks(`${calls.length} tools`, calls, options);
+  }
+
+  #callBlocks(
+    what: string,
+    calls: [string, Record<string, unknown>][],
+    options: ModelCallOptions,
+  ): Anthropic.ContentBlock[] {
     return [
-      this.#text(`I will run ${calls.length} tools at once, each in its own worker.`, options),
+      this.#text(`I will run ${what} at once, each in its own worker.`, options),
       ...calls.map(([name, input]): Anthropic.ToolUseBlock => ({
         type: "tool_use",
         id: `toolu_offline_${++this.#calls}`,
@@ -81,6 +98,65 @@ export class OfflineModel implements Model {
     for (const word of text.split(/(?<= )/)) options.onText?.(word);
     return { type: "text", text, citations: null };
   }
+}
+
+/**
+ * The calls a prompt names as `call NAME {JSON}`, each at the start of the
+ * prompt, of a line or after a `;` (the input may be left out: `{}`), in
+ * order; an Error that says how to write one that does not parse.
+ *
+ * @example
+ * ```ts
+ * import { namedCalls } from "./offline_model.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(namedCalls('call pay {"amount": 50}; call current_time'), [
+ *   ["pay", { amount: 50 }],
+ *   ["current_time", {}],
+ * ]);
+ * assertEquals(namedCalls("I will call you later"), []);
+ * ```
+ */
+export function namedCalls(prompt: string): [string, Record<string, unknown>][] | Error {
+  const calls: [string, Record<string, unknown>][] = [];
+  const callAt = /(?:^|[;\n])\s*call\s+([A-Za-z0-9_-]+)\s*/g;
+  for (let match = callAt.exec(prompt); match; match = callAt.exec(prompt)) {
+    const start = callAt.lastIndex;
+    if (prompt[start] !== "{") {
+      calls.push([match[1], {}]);
+      continue;
+    }
+    const end = _objectEnd(prompt, start);
+    let input: unknown;
+    try {
+      input = end === undefined ? undefined : JSON.parse(prompt.slice(start, end));
+    } catch { /* said below */ }
+    if (!input || typeof input !== "object") {
+      return new Error(
+        `The input of "call ${match[1]}" is not a JSON object. Write it as call ${
+          match[1]
+        } {"key": "value"}.`,
+      );
+    }
+    calls.push([match[1], input as Record<string, unknown>]);
+    callAt.lastIndex = end!;
+  }
+  return calls;
+}
+
+/** Where the JSON object starting at `start` ends (past its closing brace), if it does. */
+function _objectEnd(text: string, start: number): number | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === "\\") i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') inString = true;
+    else if (char === "{") depth++;
+    else if (char === "}" && --depth === 0) return i + 1;
+  }
+  return undefined;
 }
 
 function summarise(
