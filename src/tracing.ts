@@ -29,8 +29,9 @@ const SCOPE = "agent-runtime";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { tracingEnabled } from "./tracing.ts";
- * console.log(tracingEnabled()); // false, unless OTEL_DENO=true
+ * assertEquals(tracingEnabled(), Deno.env.get("OTEL_DENO") === "true");
  * ```
  */
 export function tracingEnabled(): boolean {
@@ -43,6 +44,7 @@ export function tracingEnabled(): boolean {
 export interface Traceable {
   readonly id: string;
   readonly modelName: string;
+  readonly modelProvider: "anthropic" | "offline";
   subscribe(listener: (event: ConversationEvent) => void): () => void;
 }
 
@@ -60,6 +62,27 @@ export function traceConversation(
 ): void {
   const spans = new ConversationSpans(conversation, tracer);
   conversation.subscribe((event) => spans.observe(event));
+}
+
+/** The chat span of each traced conversation's model call under way. */
+const modelCallSpans = new Map<string, Span>();
+
+/**
+ * Runs `call`, a model call of the conversation `conversationId`, in its
+ * chat span's context, so that the HTTP request Deno traces for it is a
+ * child of that span rather than of whatever request started the turn.
+ * Untraced, it just runs `call`.
+ *
+ * @example
+ * ```ts
+ * import { inModelCallSpan } from "./tracing.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(inModelCallSpan("conversation-1", () => 42), 42);
+ * ```
+ */
+export function inModelCallSpan<T>(conversationId: string, call: () => T): T {
+  const span = modelCallSpans.get(conversationId);
+  return span ? context.with(trace.setSpan(context.active(), span), call) : call();
 }
 
 /** The open spans of one conversation. */
@@ -85,20 +108,20 @@ class ConversationSpans {
         });
         return;
       case "model_call_started":
-        this.#model = this.#start(`chat ${this.conversation.modelName}`, event.at, {
+        this.#model = this.#start(`chat ${this.#modelName}`, event.at, {
           "gen_ai.operation.name": "chat",
-          "gen_ai.provider.name": "anthropic",
-          "gen_ai.request.model": this.conversation.modelName,
+          "gen_ai.provider.name": this.conversation.modelProvider,
+          "gen_ai.request.model": this.#modelName,
           "agent_runtime.step": event.step,
         }, SpanKind.CLIENT);
+        modelCallSpans.set(this.conversation.id, this.#model);
         return;
       case "model_call_finished":
         this.#model?.setAttributes({
           ...usageAttributes(event.usage),
           "gen_ai.response.finish_reasons": [event.stopReason],
         });
-        this.#model?.end(event.at);
-        this.#model = undefined;
+        this.#endModelCall(event.at);
         return;
       case "tool_call_started":
         this.#calls.set(
@@ -135,12 +158,18 @@ class ConversationSpans {
         return;
       case "turn_failed":
         this.#model?.setStatus({ code: SpanStatusCode.ERROR, message: event.error.message });
-        this.#model?.end(event.at);
-        this.#model = undefined;
+        this.#model?.setAttribute("error.type", event.error.type);
+        this.#endModelCall(event.at);
         this.#turn?.setStatus({ code: SpanStatusCode.ERROR, message: event.error.message });
         this.#turn?.setAttribute("error.type", event.error.type);
         this.#endTurn(event.at, event.usage);
     }
+  }
+
+  /** The model asked: the offline stand-in answers whatever name the conversation has. */
+  get #modelName(): string {
+    const { modelProvider, modelName } = this.conversation;
+    return modelProvider === "offline" ? "offline" : modelName;
   }
 
   #start(name: string, at: number, attributes: Attributes, kind = SpanKind.INTERNAL): Span {
@@ -152,16 +181,27 @@ class ConversationSpans {
     }, parent);
   }
 
+  #endModelCall(at: number): void {
+    this.#model?.end(at);
+    this.#model = undefined;
+    modelCallSpans.delete(this.conversation.id);
+  }
+
   #endCall(
-    { callId, status, at }: { callId: string; status: string; at: number },
+    { callId, status, at, content }: {
+      callId: string;
+      status: string;
+      at: number;
+      content: string;
+    },
   ): void {
     const span = this.#calls.get(callId);
     if (!span) return;
     this.#calls.delete(callId);
     span.setAttribute("agent_runtime.tool.status", status);
     if (status !== "succeeded") {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: status });
-      span.setAttribute("error.type", status);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: content });
+      span.setAttribute("error.type", errorTypeOf(status));
     }
     span.end(at);
   }
@@ -171,6 +211,14 @@ class ConversationSpans {
     this.#turn?.end(at);
     this.#turn = undefined;
   }
+}
+
+/**
+ * A call's `error.type`: `tool_error` for one that failed (a throw, bad
+ * input, a denial), else how it ended (`timed_out`, `cancelled`, …).
+ */
+function errorTypeOf(status: string): string {
+  return status === "failed" ? "tool_error" : status;
 }
 
 function usageAttributes(usage: TokenUsage): Attributes {

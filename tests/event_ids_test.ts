@@ -1,8 +1,10 @@
 import { assert, assertEquals } from "@std/assert";
+import type { ConversationEvent } from "../src/events.ts";
+import { STREAMED_LIVE } from "../src/journal/record_events.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { journaledServerEnv, request, startServerProcess } from "./support/server_process.ts";
 import { readEvents } from "./support/test_server.ts";
-import { lastUserText, nextEvent, testSystem } from "./support/test_system.ts";
+import { lastUserText, nextEvent, recordEvents, testSystem } from "./support/test_system.ts";
 
 const threeTools = (request: { body: { messages: { content: unknown }[] } }) =>
   lastUserText(request).includes("tool_result")
@@ -98,4 +100,44 @@ Deno.test("a client that asks for everything mid-call gets the journal's events 
   assertEquals(ids, [...new Set(ids)].sort((a, b) => a - b), "in order, none twice");
   conversation.cancel();
   await turn;
+});
+
+Deno.test("a replay from the journal gives every event the id and time it had live, and invents none", async () => {
+  await using api = startFakeMessagesApi((request) =>
+    lastUserText(request).includes("tool_result") ? { text: "Paid the small one." } : {
+      toolCalls: [
+        { name: "pay", input: { amount: 150 } },
+        { name: "pay", input: { amount: 5000 } },
+        { name: "lookup", input: { ms: 10, key: "a" } },
+      ],
+    }
+  );
+  await using system = await testSystem(api);
+  const conversation = await system.createConversation();
+  const live = recordEvents(conversation);
+  const bothAsked = Promise.withResolvers<void>();
+  conversation.subscribe(() => {
+    if (live.filter((event) => event.type === "tool_call_awaiting_approval").length === 2) {
+      bothAsked.resolve();
+    }
+  });
+  const turn = conversation.send("Pay both, and look one up.");
+  await bothAsked.promise;
+  const [small, large] = live.filter((event) => event.type === "tool_call_awaiting_approval");
+  await conversation.decide(small.callId, { approved: true });
+  await conversation.decide(large.callId, { approved: false, reason: "too much" });
+  assertEquals((await turn).status, "completed");
+
+  const replayed = await Array.fromAsync(conversation.eventsAfter(0));
+  const liveById = new Map(live.map((event) => [event.id, event]));
+  const durable = replayed.filter((event) => !STREAMED_LIVE.has(event.type));
+  for (const event of durable) assertEquals(event, liveById.get(event.id), "as it was live");
+  const types = (events: ConversationEvent[]) =>
+    events.filter((event) => !STREAMED_LIVE.has(event.type)).map((event) => event.type);
+  // No record stands for these: they are only ever live.
+  const liveOnly = ["tool_call_queued", "tool_batch_finished"];
+  assertEquals(types(replayed), types(live).filter((type) => !liveOnly.includes(type)));
+  const started = replayed.flatMap((event) => event.type === "tool_call_started" ? [event] : []);
+  assert(!started.some((event) => event.callId === large.callId), "the denied call never started");
+  assert(replayed.every((event) => event.at > 0), "every event has its real time");
 });

@@ -31,22 +31,22 @@ function valueOf(value: OtlpValue): unknown {
   return value.stringValue ?? value.doubleValue ?? value.boolValue;
 }
 
-/** An OTLP/HTTP receiver that keeps the spans of the scope `agent-runtime`. */
+/** An OTLP/HTTP receiver: `spans` of the scope `agent-runtime`, `others` of Deno's own. */
 function startOtlpReceiver() {
   const spans: ReceivedSpan[] = [];
+  const others: ReceivedSpan[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     const body = await request.json();
     if (new URL(request.url).pathname === "/v1/traces") {
       for (const { scopeSpans } of body.resourceSpans) {
         for (const { scope, spans: received } of scopeSpans) {
-          if (scope.name !== "agent-runtime") continue;
           for (const span of received) {
             const attributes = Object.fromEntries(
               span.attributes.map((
                 a: { key: string; value: OtlpValue },
               ) => [a.key, valueOf(a.value)]),
             );
-            spans.push({ ...span, attributes });
+            (scope.name === "agent-runtime" ? spans : others).push({ ...span, attributes });
           }
         }
       }
@@ -56,11 +56,13 @@ function startOtlpReceiver() {
   return {
     endpoint: `http://127.0.0.1:${server.addr.port}`,
     spans,
+    others,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
 
-async function runTraced(apiUrl: string, endpoint: string) {
+/** The CLI, traced, against the API at `apiUrl`, or with no key (the offline model) without one. */
+async function runTraced(apiUrl: string | undefined, endpoint: string) {
   const { code, stdout } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -73,9 +75,11 @@ async function runTraced(apiUrl: string, endpoint: string) {
       FIXTURE_TOOLS.pathname,
       "Go.",
     ],
+    clearEnv: true,
     env: {
-      ANTHROPIC_API_KEY: "sk-ant-test",
-      ANTHROPIC_BASE_URL: apiUrl,
+      PATH: Deno.env.get("PATH") ?? "",
+      HOME: Deno.env.get("HOME") ?? "",
+      ...(apiUrl ? { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: apiUrl } : {}),
       AGENT_DATA: ":memory:",
       OTEL_DENO: "true",
       OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
@@ -130,6 +134,14 @@ Deno.test("with OTEL_DENO=true a turn's span holds its model and tool calls' spa
   ]);
   assertEquals(chats.map((span) => span.attributes["gen_ai.usage.input_tokens"]), [120, 200]);
   assertEquals(chats[0].attributes["gen_ai.response.finish_reasons"], ["tool_use"]);
+  // Deno's span of each request to the API hangs under its model call's span.
+  const requests = receiver.others.filter((span) =>
+    String(span.attributes["url.full"]).startsWith(api.url)
+  );
+  assertEquals(
+    requests.map((span) => span.parentSpanId).sort(),
+    chats.map((span) => span.spanId).sort(),
+  );
 
   const tools = receiver.spans
     .filter((span) => span.attributes["gen_ai.operation.name"] === "execute_tool")
@@ -149,12 +161,28 @@ Deno.test("with OTEL_DENO=true a turn's span holds its model and tool calls' spa
       ["execute_tool sleep", turn.spanId, "sleep", "succeeded", 0],
     ],
   );
+  assertEquals(tools[0].attributes["error.type"], "tool_error");
   for (const span of [...chats, ...tools]) {
     assertEquals(span.attributes["gen_ai.conversation.id"], conversation);
   }
   assert(
     tools.every((span) => String(span.attributes["gen_ai.tool.call.id"]).startsWith("toolu_")),
   );
+});
+
+Deno.test("the offline model's spans say so: provider and model offline, not Anthropic's", async () => {
+  await using receiver = startOtlpReceiver();
+  const { code } = await runTraced(undefined, receiver.endpoint);
+  assertEquals(code, 0);
+  const chats = receiver.spans.filter((span) =>
+    span.attributes["gen_ai.operation.name"] === "chat"
+  );
+  assert(chats.length > 0);
+  for (const span of chats) {
+    assertEquals(span.name, "chat offline");
+    assertEquals(span.attributes["gen_ai.provider.name"], "offline");
+    assertEquals(span.attributes["gen_ai.request.model"], "offline");
+  }
 });
 
 Deno.test("an OTLP endpoint that does not answer never breaks a turn", async () => {

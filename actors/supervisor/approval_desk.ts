@@ -19,14 +19,15 @@ const POLL_MS = 1_000;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ApprovalDesk } from "./approval_desk.ts";
  * import { Journal } from "../../src/journal/journal.ts";
  * await using journal = await Journal.open(":memory:");
  * const desk = new ApprovalDesk(journal, "c1");
  * const waiting = desk.wait("toolu_1", undefined, new AbortController().signal);
  * await desk.decide("toolu_1", { approved: true });
- * console.log(await waiting); // { approved: true }
- * console.log(await desk.decide("toolu_1", { approved: false })); // false: decided already
+ * assertEquals(await waiting, { approved: true });
+ * assertEquals(await desk.decide("toolu_1", { approved: false }), false); // decided already
  * ```
  */
 export class ApprovalDesk {
@@ -149,23 +150,18 @@ export async function awaitApproval(
   call: CallRecord,
   context: ToolBatchContext,
 ): Promise<{ status: CallState; content: string } | undefined> {
-  const { callId, name, input } = call;
+  const { callId } = call;
   let expiresAt = call.expiresAt;
   if (call.state !== "awaiting_approval") {
     expiresAt = context.approvals.deadline();
     await context.record([{ callId, state: "awaiting_approval", expiresAt }]);
   }
-  context.emit({ type: "tool_call_awaiting_approval", callId, name, input, expiresAt });
+  // Announced from its record: a call already waiting (after a restart) is announced by the replay.
   const decision = await context.approvals.wait(callId, expiresAt, context.signal);
   if (!decision) return { status: "cancelled", content: "Cancelled while waiting for approval." };
   const state = decision.approved ? "queued" : "awaiting_approval";
   await context.record([{ callId, state, decision }]);
-  if (decision.approved) {
-    context.emit({ type: "tool_call_approved", callId, name });
-    return undefined;
-  }
-  context.emit({ type: "tool_call_denied", callId, name, reason: decision.reason });
-  return { status: "failed", content: deniedText(decision) };
+  return decision.approved ? undefined : { status: "failed", content: deniedText(decision) };
 }
 
 /**
@@ -173,9 +169,12 @@ export async function awaitApproval(
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { deniedText } from "./approval_desk.ts";
- * console.log(deniedText({ approved: false, reason: "not on prod" }));
- * // "The call was denied, so it did not run: not on prod"
+ * assertEquals(
+ *   deniedText({ approved: false, reason: "not on prod" }),
+ *   "The call was denied, so it did not run: not on prod",
+ * );
  * ```
  */
 export function deniedText({ reason }: ApprovalDecision): string {

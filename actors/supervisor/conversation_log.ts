@@ -28,6 +28,31 @@ export interface WriteOptions {
   release?: boolean;
 }
 
+/** A record with the sequence number it was journaled at. */
+export interface SeqRecord {
+  seq: number;
+  record: JournalRecord;
+}
+
+/**
+ * Told of the records once they are durable, in journal order, and of
+ * the state whenever it is read from the journal (at first and after a
+ * catch-up): the durable events are made from exactly these.
+ */
+export interface LogWatcher {
+  durable(entries: SeqRecord[]): void;
+  loaded(state: ConversationState, seq: number): void;
+}
+
+/** What a {@linkcode ConversationLog} tells and asks beyond the journal. */
+export interface LogEdges {
+  /** Told of a write that failed for good: the calls whose results it carried must stop. */
+  onLost: () => void;
+  watcher?: LogWatcher;
+  /** The time records that carry none are stamped with. Default `Date.now`. */
+  clock?: () => number;
+}
+
 interface WaitingWrite {
   records: JournalRecord[];
   release: boolean;
@@ -39,7 +64,7 @@ interface WaitingWrite {
  *
  * @example
  * ```ts ignore
- * const log = new ConversationLog(journal, "node-1", await journal.load(id), () => turn.abort());
+ * const log = new ConversationLog(journal, "node-1", await journal.load(id), { onLost: () => turn.abort() });
  * if ((await log.acquire()).ok) await log.write([{ type: "turn_ended", status: "completed", stopReason: "end_turn", text: "Hi" }]);
  * ```
  */
@@ -48,8 +73,7 @@ export class ConversationLog {
   /** This process, as leases name it. */
   readonly #node: string;
   readonly #loaded: LoadedConversation;
-  /** Told of a write that failed for good: the calls whose results it carried must stop. */
-  readonly #onLost: () => void;
+  readonly #edges: LogEdges;
   /** The versionstamp of the lease this process holds, which fences its appends. */
   #lease: string | undefined;
   /** Whether this process holds `#lease` (taken and not given back or lost). */
@@ -65,11 +89,12 @@ export class ConversationLog {
   /** A write failed, so the state holds records the journal does not: read it again. */
   #stale = false;
 
-  constructor(journal: Journal, node: string, loaded: LoadedConversation, onLost: () => void) {
+  constructor(journal: Journal, node: string, loaded: LoadedConversation, edges: LogEdges) {
     this.#journal = journal;
     this.#node = node;
     this.#loaded = loaded;
-    this.#onLost = onLost;
+    this.#edges = edges;
+    edges.watcher?.loaded(loaded.state, loaded.seq);
   }
 
   /** The conversation as this process has written it, durable or not yet. */
@@ -101,6 +126,7 @@ export class ConversationLog {
    * conversation over: it rejects with {@linkcode LeaseLost}.
    */
   write(records: JournalRecord[], { consume, release = false }: WriteOptions = {}): Promise<void> {
+    records = records.map((record) => this.#stamped(record));
     for (const record of records) applyRecord(this.#loaded.state, record);
     records = [...this.#staged.splice(0), ...records];
     // Nothing new: what was asked for so far is durable once the latest write is.
@@ -114,7 +140,7 @@ export class ConversationLog {
     this.#waitingWrite = batch;
     batch.written = this.#writes.then(() => this.#append(batch, consume)).catch((error) => {
       this.#stale = true;
-      if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#onLost();
+      if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#edges.onLost();
       throw error;
     });
     this.#writes = batch.written.catch(() => {});
@@ -124,15 +150,21 @@ export class ConversationLog {
 
   /** Applies `record` to the state now and leaves it to the next write to carry. */
   stage(record: JournalRecord): void {
+    record = this.#stamped(record);
     applyRecord(this.#loaded.state, record);
     this.#staged.push(record);
   }
 
   /** Takes in what other processes have journaled since this one last looked. */
   refresh(): Promise<void> {
-    const caughtUp = this.#writes.then(() =>
-      this.#stale ? this.#reload() : this.#journal.catchUp(this.#loaded.state.id, this.#loaded)
-    );
+    const caughtUp = this.#writes.then(async () => {
+      const seq = this.#loaded.seq;
+      if (this.#stale) await this.#reload();
+      else await this.#journal.catchUp(this.#loaded.state.id, this.#loaded);
+      if (this.#loaded.seq !== seq) {
+        this.#edges.watcher?.loaded(this.#loaded.state, this.#loaded.seq);
+      }
+    });
     this.#writes = caughtUp.catch(() => {});
     return caughtUp;
   }
@@ -165,7 +197,7 @@ export class ConversationLog {
       await this.#writes;
       const { id, openTurn, turns } = this.#loaded.state;
       if (this.#held || openTurn) return false;
-      const record = { type: "turn_started", turn: turns + 1, cause, at: Date.now() } as const;
+      const record = { type: "turn_started", turn: turns + 1, cause, at: this.#now() } as const;
       const taken = await this.#journal.startTurnTakingLease(
         id,
         this.#node,
@@ -176,6 +208,7 @@ export class ConversationLog {
       this.#hold(taken.lease);
       applyRecord(this.#loaded.state, record);
       this.#loaded.seq = taken.seq;
+      this.#edges.watcher?.durable([{ seq: taken.seq, record }]);
       return true;
     });
   }
@@ -226,6 +259,18 @@ export class ConversationLog {
     }
     if (batch.release) this.#held = false;
     this.#loaded.seq = seq;
+    // At once: an event made before the watcher hears of these would take ids theirs have.
+    const first = seq - batch.records.length + 1;
+    this.#edges.watcher?.durable(batch.records.map((record, n) => ({ seq: first + n, record })));
+  }
+
+  /** `record`, with the time now unless it carries one. */
+  #stamped(record: JournalRecord): JournalRecord {
+    return record.at === undefined ? { ...record, at: this.#now() } as JournalRecord : record;
+  }
+
+  #now(): number {
+    return (this.#edges.clock ?? Date.now)();
   }
 
   async #take(): Promise<LeaseResult> {

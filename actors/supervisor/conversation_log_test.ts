@@ -42,7 +42,7 @@ async function journalWithConversation(): Promise<
 }
 
 async function logOf(journal: Journal, id: string, node = "n1", onLost = () => {}) {
-  return new ConversationLog(journal, node, (await journal.load(id))!, onLost);
+  return new ConversationLog(journal, node, (await journal.load(id))!, { onLost });
 }
 
 const typesIn = async (journal: Journal, id: string) =>

@@ -21,7 +21,6 @@ import {
   type TurnCause,
 } from "../../src/journal/records.ts";
 import type { InboxItem } from "../../src/journal/tasks.ts";
-import { turnEventOf } from "../../src/journal/record_events.ts";
 import type { Effort, Thinking } from "../../src/model/thinking.ts";
 import type { RuntimeSettings } from "../runtime_settings.ts";
 import { textOfBlocks, type UserBlock, userBlocksSchema } from "../../src/user_content.ts";
@@ -149,9 +148,13 @@ export class ConversationSupervisor {
   private constructor(deps: SupervisorDeps, loaded: LoadedConversation) {
     this.id = loaded.state.id;
     this.#deps = deps;
-    // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
-    this.#log = new ConversationLog(deps.journal, deps.node, loaded, () => this.#running?.abort());
     this.#events = new EventFeed(deps.journal, this.id);
+    this.#log = new ConversationLog(deps.journal, deps.node, loaded, {
+      // Calls whose results cannot be recorded are stopped; the new holder or recovery settles them.
+      onLost: () => this.#running?.abort(),
+      watcher: this.#events,
+      clock: deps.settings.clock,
+    });
     this.#approvals = new ApprovalDesk(deps.journal, this.id, deps.settings.approvalTimeoutMs);
     deps.onSpawn?.(this);
   }
@@ -320,6 +323,11 @@ export class ConversationSupervisor {
     return this.#state.modelName;
   }
 
+  /** Who answers its model calls: "anthropic", or "offline" for the built-in stand-in. */
+  get modelProvider(): "anthropic" | "offline" {
+    return this.#deps.settings.model.provider;
+  }
+
   /** The tools this conversation may call. */
   get toolNames(): string[] {
     return this.#deps.settings.catalog.forModel(this.#state.tools).map((tool) => tool.name);
@@ -390,7 +398,7 @@ export class ConversationSupervisor {
     try {
       if (message.type === "start") {
         if (!(await this.#startTurnTakingLease(message))) return undefined;
-        return await this.#begin(message.item);
+        return await this.#drive("proceed");
       }
       if (!(await this.#log.acquire()).ok) return undefined; // the holder's sweep takes it up
       await this.refresh();
@@ -404,7 +412,7 @@ export class ConversationSupervisor {
         records.push({ type: "call", callId: cause.callId, state: cause.state });
       }
       await this.#log.write(records, { consume: message.entry });
-      return await this.#begin(cause);
+      return await this.#drive("proceed");
     } catch (error) {
       if (error instanceof LeaseLost) return undefined;
       throw error;
@@ -427,14 +435,6 @@ export class ConversationSupervisor {
     const ok = await this.#log.startTurnTakingLease(item).catch(() => false);
     started(ok);
     return ok;
-  }
-
-  /** Announces the turn whose start was just journaled, and drives it. */
-  #begin(cause: TurnCause): Promise<TurnResult> {
-    const { turns } = this.#state;
-    const started = { type: "turn_started", turn: turns, cause, at: 0 } as const;
-    this.#emit(turnEventOf(started, { turns, steps: 0, usage: NO_USAGE }));
-    return this.#drive("proceed");
   }
 
   async #causeOf(item: InboxItem): Promise<TurnCause> {

@@ -2,12 +2,23 @@
  * A conversation's events as its watchers see them: each stamped with an id
  * in journal order and handed to the listeners; the latest kept for clients
  * that reconnect; the calls in flight tracked for the conversation's status.
+ * Durable events are made from the records as they become durable, by the
+ * code a replay uses, so that a replay gives them their live ids and times;
+ * the rest (streamed text, progress, a call queued) are emitted as they happen.
  *
  * @module
  */
 import type { ConversationEvent, ConversationEventInit } from "../../src/events.ts";
 import type { Journal } from "../../src/journal/journal.ts";
-import { EVENT_ID_STRIDE, replayEvents, seqOfEventId } from "../../src/journal/record_events.ts";
+import type { ConversationState } from "../../src/journal/records.ts";
+import {
+  EVENT_ID_STRIDE,
+  RecordReplay,
+  replayEvents,
+  seqOfEventId,
+  STREAMED_LIVE,
+} from "../../src/journal/record_events.ts";
+import type { LogWatcher, SeqRecord } from "./conversation_log.ts";
 
 /** A tool call that has started and not yet finished. */
 export interface CallInFlight {
@@ -44,10 +55,11 @@ const RECENT_EVENTS = 1_000;
  * ```ts ignore
  * const feed = new EventFeed(journal, conversationId);
  * feed.subscribe((event) => console.log(event.id, event.type));
+ * const log = new ConversationLog(journal, node, loaded, { onLost, watcher: feed });
  * feed.emit({ type: "model_call_started", step: 1 }, log.seq);
  * ```
  */
-export class EventFeed {
+export class EventFeed implements LogWatcher {
   readonly #journal: Journal;
   readonly #conversationId: string;
   readonly #listeners = new Set<(event: ConversationEvent) => void>();
@@ -57,6 +69,8 @@ export class EventFeed {
   /** The journal seq the last event id was given at, and how many ids since. */
   #idSeq = -1;
   #idCount = 0;
+  /** Makes the events of each durable record, from the state the log was read at. */
+  #replay: RecordReplay | undefined;
 
   constructor(journal: Journal, conversationId: string) {
     this.#journal = journal;
@@ -73,24 +87,49 @@ export class EventFeed {
     return [...this.#inFlight.values()];
   }
 
+  /** The conversation as read from the journal at `seq`: the records after it make the events. */
+  loaded(state: ConversationState, seq: number): void {
+    this.#replay = RecordReplay.from(this.#conversationId, state, seq);
+  }
+
   /**
-   * Stamps `event` and hands it to every listener. Its id follows `seq`,
-   * the journal's last durable record: ids sort as the journal does, and a
-   * replay from the journal gives a record's events the same ids.
+   * Announces the events of records just made durable, with the ids and
+   * times a replay gives them. The streamed ones are not sent again (they
+   * went out as they came), but keep their places in the ids.
+   */
+  durable(entries: SeqRecord[]): void {
+    for (const { seq, record } of entries) {
+      const events = this.#replay?.next(seq, record) ?? [];
+      for (const event of events) {
+        if (STREAMED_LIVE.has(event.type)) continue;
+        this.#track(event, event.at);
+        this.#deliver(event);
+      }
+      [this.#idSeq, this.#idCount] = [seq, events.length];
+    }
+  }
+
+  /**
+   * Stamps an event that no record stands for and hands it to every
+   * listener. Its id follows `seq`, the journal's last durable record, after
+   * that record's own events: ids sort as the journal does.
    */
   emit(event: ConversationEventInit, seq: number): void {
     const at = Date.now();
     this.#track(event, at);
     if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
-    const stamped = {
+    this.#deliver({
       ...event,
       conversationId: this.#conversationId,
       id: seq * EVENT_ID_STRIDE + this.#idCount++,
       at,
-    } as ConversationEvent;
-    this.#recent.push(stamped);
+    } as ConversationEvent);
+  }
+
+  #deliver(event: ConversationEvent): void {
+    this.#recent.push(event);
     if (this.#recent.length > RECENT_EVENTS) this.#recent.shift();
-    for (const listener of this.#listeners) listener(stamped);
+    for (const listener of this.#listeners) listener(event);
   }
 
   /** Calls `listener` with every event from now on; returns the unsubscribe function. */

@@ -118,9 +118,7 @@ function runningUpdate(call: CallRecord): CallUpdate {
 async function runOne(admission: Admitted, context: ToolBatchContext): Promise<Reported> {
   const { call, tool } = admission;
   let { gate, slot } = admission;
-  const { callId, name } = call;
   if (isRefusal(tool)) {
-    context.emit({ type: "tool_call_started", callId, name, input: call.input });
     return reportCall(call, context, { status: "failed", content: tool.message });
   }
   const byInput = asksByInput(call, tool);
@@ -153,12 +151,11 @@ async function runOne(admission: Admitted, context: ToolBatchContext): Promise<R
       throw error;
     });
   }
-  context.emit({ type: "tool_call_started", callId, name, input: call.input });
   return runStarted(call, tool, hold, context);
 }
 
 /**
- * Journals what the model hears of a call, and announces it once durable.
+ * Journals what the model hears of a call (announced from its record once durable).
  * A tool's result comes cut to its `resultBytes` already: the executor
  * measures it on what the worker sent.
  */
@@ -176,10 +173,15 @@ function reportCall(
     isError,
     ...(kept.blocks ? { blocks: kept.blocks } : {}),
   };
-  content = kept.content;
-  const update = { callId, state: status, reported, ms, taskId };
-  const durable = context.record([update])
-    .then(() => context.emit({ type: "tool_call_finished", ...summary, content }));
+  const update = {
+    callId,
+    state: status,
+    reported,
+    ms,
+    taskId,
+    ...(attempts > 1 ? { attempts } : {}),
+  };
+  const durable = context.record([update]); // announced from its record, once durable
   durable.catch(() => {}); // whoever awaits the batch hears of a failed write; no one else must
   return { summary, durable };
 }

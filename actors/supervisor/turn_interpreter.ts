@@ -14,13 +14,8 @@ import { textOf, thinkingOf } from "../../src/model/reply.ts";
 import { thinkingParam } from "../../src/model/thinking.ts";
 import { isTooLong, summaryRequest } from "../../src/model/compaction.ts";
 import { type CallUpdate, historyOf, unreportedCalls } from "../../src/journal/records.ts";
-import {
-  modelCallFinished,
-  serverToolEvents,
-  turnEventOf,
-  type TurnRecord,
-} from "../../src/journal/record_events.ts";
 import { JournalUnavailable } from "../../src/journal/storage_errors.ts";
+import { inModelCallSpan } from "../../src/tracing.ts";
 import { errorMessage } from "../../src/_error_message.ts";
 import type { RuntimeSettings } from "../runtime_settings.ts";
 import type { TaskBoard } from "../task_board.ts";
@@ -108,32 +103,20 @@ export class TurnInterpreter {
       now: (settings.clock ?? Date.now)(),
     });
     this.#turn = turn;
-    for (const record of records) {
-      log.stage(record);
-      // Like the text it streamed, before its record is durable (event ids stay in journal order).
-      if (record.type === "assistant") {
-        this.#emitted(modelCallFinished(record, log.state.openTurn?.steps ?? 0));
-        serverToolEvents(record).forEach((event) => this.#emitted(event));
-      }
-    }
-    const turnRecords = records.filter((record): record is TurnRecord =>
-      record.type !== "assistant" && record.type !== "call"
-    );
+    // Their events are announced once a write has made them durable (the log's watcher).
+    for (const record of records) log.stage(record);
     try {
-      for (const effect of effects) await this.#perform(effect, turnRecords);
+      for (const effect of effects) await this.#perform(effect);
     } catch (error) {
       this.#post(failureOf(error, this.#edges.id));
     }
   }
 
-  async #perform(effect: TurnEffect, turnRecords: TurnRecord[]): Promise<void> {
+  async #perform(effect: TurnEffect): Promise<void> {
     const { log, isLastWork } = this.#edges;
     switch (effect.type) {
       case "proceed":
-        if (effect.durable) {
-          await log.write([]);
-          this.#announce(turnRecords);
-        }
+        if (effect.durable) await log.write([]);
         return this.#post({ type: "proceed" });
       case "run_calls":
         return this.#settle(this.#runCalls(), () => ({ type: "calls_settled" }));
@@ -158,7 +141,6 @@ export class TurnInterpreter {
         } catch (error) {
           return this.#ended.reject(error);
         }
-        this.#announce(turnRecords, { steps, usage });
         const toolCalls = this.#toolCalls;
         this.#ended.resolve(
           "stopReason" in outcome
@@ -215,14 +197,18 @@ export class TurnInterpreter {
     if (events.watched) {
       await this.#results; // what streams is announced as it comes, after the results it follows
       this.#emitted({ type: "model_call_started", step });
-      return await model.createMessage(this.#request(maxTokens), {
-        signal,
-        onRetry: (attempt, reason) =>
-          this.#emitted({ type: "model_call_retrying", step, attempt, reason }),
-        onText: (delta) => this.#emitted({ type: "text_delta", text: delta }),
-        onThinking: (delta) => this.#emitted({ type: "thinking_delta", text: delta }),
-        onToolUse: (name) => this.#prepareCall(name),
-      });
+      return await inModelCallSpan(
+        this.#edges.id,
+        () =>
+          model.createMessage(this.#request(maxTokens), {
+            signal,
+            onRetry: (attempt, reason) =>
+              this.#emitted({ type: "model_call_retrying", step, attempt, reason }),
+            onText: (delta) => this.#emitted({ type: "text_delta", text: delta }),
+            onThinking: (delta) => this.#emitted({ type: "thinking_delta", text: delta }),
+            onToolUse: (name) => this.#prepareCall(name),
+          }),
+      );
     }
     // The request goes while the results it carries are being journaled (a commit's
     // round trip off the turn's path); its answer is taken only once they are durable.
@@ -268,15 +254,6 @@ export class TurnInterpreter {
       thinking: thinkingParam(state.thinking ?? settings.thinking),
       ...(effort ? { effort } : {}),
     };
-  }
-
-  /** The events of turn records just made durable. */
-  #announce(records: TurnRecord[], ended?: Pick<TurnResult, "steps" | "usage">): void {
-    const { state } = this.#edges.log;
-    for (const record of records) {
-      const progress = ended ?? { steps: state.openTurn?.steps ?? 0, usage: state.usage };
-      this.#emitted(turnEventOf(record, { turns: state.turns, ...progress }));
-    }
   }
 
   #emitted(event: Parameters<EventFeed["emit"]>[0]): void {

@@ -1,13 +1,21 @@
 /**
- * The events a conversation's journal records stand for, so that a client
- * that reconnects after the server restarted can be sent what it missed.
- * Only what is durable comes back this way: streamed text arrives as one
- * `text_delta` per model response, progress reports not at all.
+ * The events a conversation's journal records stand for. Live, a record's
+ * events are announced from it once it is durable; a client that
+ * reconnects, after a restart or on another server, is sent the same
+ * events rebuilt from the same records: the same ids, the same times,
+ * nothing that did not happen. What is only streamed live (text, thinking,
+ * progress) comes back as one `text_delta` and one `thinking_delta` per
+ * model response, progress reports not at all.
  *
  * @module
  */
 import type { ConversationEvent, ConversationEventInit } from "../events.ts";
-import { type AssistantRecord, type JournalRecord, turnText } from "./records.ts";
+import {
+  type AssistantRecord,
+  type ConversationState,
+  type JournalRecord,
+  turnText,
+} from "./records.ts";
 import { addUsage, NO_USAGE, type TokenUsage } from "../token_usage.ts";
 import { thinkingOf } from "../model/reply.ts";
 
@@ -62,28 +70,58 @@ export async function* replayEvents(
   for await (const { seq, record } of records) yield* replay.next(seq, record);
 }
 
-/** What the events of the next record depend on, kept from the records before it. */
-class RecordReplay {
-  readonly #state: ReplayState = { turns: 0, steps: 0, usage: NO_USAGE, calls: new Map() };
+/**
+ * The events that live are streamed as the model writes, before its reply
+ * is a record: rebuilt from the record, one each, only for a replay.
+ */
+export const STREAMED_LIVE: ReadonlySet<ConversationEvent["type"]> = new Set([
+  "model_call_started",
+  "thinking_delta",
+  "text_delta",
+]);
 
-  constructor(readonly conversationId: string, readonly afterSeq: number) {}
+/**
+ * The events of a conversation's records, one record at a time, in
+ * journal order: from its start for a replay, or from a state read from
+ * the journal ({@linkcode RecordReplay.from}) for the live announcements.
+ */
+export class RecordReplay {
+  readonly #state: ReplayState;
+  /** The time of the last record that had one: for records written before times were kept. */
+  #lastAt = 0;
+
+  constructor(
+    readonly conversationId: string,
+    readonly afterSeq: number,
+    state: ReplayState = { turns: 0, steps: 0, usage: NO_USAGE, calls: new Map() },
+  ) {
+    this.#state = state;
+  }
+
+  /** A replay that goes on from `state`, the conversation as of `seq`. */
+  static from(conversationId: string, state: ConversationState, seq: number): RecordReplay {
+    const calls = new Map([...state.calls].map(([id, { name, input }]) => [id, { name, input }]));
+    const { steps, usage } = state.openTurn ?? { steps: 0, usage: NO_USAGE };
+    return new RecordReplay(conversationId, seq, { turns: state.turns, steps, usage, calls });
+  }
 
   /** The events of the record at `seq` (none at or before `afterSeq`). */
   next(seq: number, record: JournalRecord): ConversationEvent[] {
     const before = { steps: this.#state.steps, usage: this.#state.usage };
     applyToReplay(this.#state, record);
+    this.#lastAt = record.at ?? this.#lastAt;
     if (seq <= this.afterSeq) return [];
     return eventsOf(record, this.#state, before).map((event, n) => ({
       ...event,
       conversationId: this.conversationId,
       id: seq * EVENT_ID_STRIDE + n,
-      at: "at" in record ? record.at : 0,
+      at: this.#lastAt,
     } as ConversationEvent));
   }
 }
 
 /** The part of a conversation's state that its events are made from. */
-interface ReplayState {
+export interface ReplayState {
   turns: number;
   /** The open turn's model calls so far, and their tokens. */
   steps: number;
@@ -111,9 +149,10 @@ function applyToReplay(state: ReplayState, record: JournalRecord): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { modelCallFinished } from "./record_events.ts";
  * const event = modelCallFinished({ type: "assistant", content: [], stopReason: "end_turn" }, 1);
- * console.log(event.type === "model_call_finished" && event.usage.inputTokens); // 0
+ * assertEquals(event.type === "model_call_finished" && event.usage.inputTokens, 0);
  * ```
  */
 export function modelCallFinished(
@@ -193,22 +232,16 @@ function eventsOf(
         ...(text.length > 0 ? [{ type: "text_delta", text: text.join("") }] : []),
         modelCallFinished(record, steps + 1),
         ...serverToolEvents(record),
-        ...record.content.flatMap((block) =>
-          block.type === "tool_use" && !record.withheld
-            ? [{
-              type: "tool_call_started",
-              callId: block.id,
-              name: block.name,
-              input: block.input,
-            }]
-            : []
-        ),
       ] as ConversationEventInit[];
     }
     case "call": {
       const call = state.calls.get(record.callId);
       if (!call) return [];
       const { callId, decision } = record;
+      // Journaled as its worker is about to start (again, for a retry): a denied call never is.
+      if (record.state === "running" && !record.reported) {
+        return [{ type: "tool_call_started", callId, name: call.name, input: call.input }];
+      }
       if (record.state === "awaiting_approval" && !decision && !record.reported) {
         const { name, input } = call;
         const { expiresAt } = record;
@@ -236,6 +269,7 @@ function eventsOf(
         ms: record.ms ?? 0,
         content: record.reported.content,
         ...(record.taskId ? { taskId: record.taskId } : {}),
+        ...((record.attempts ?? 1) > 1 ? { attempts: record.attempts } : {}),
       }] as ConversationEventInit[];
     }
   }

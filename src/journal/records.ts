@@ -73,6 +73,8 @@ export type JournalRecord =
      * calls run: a reply cut inside a tool call, a refusal, a malformed reply.
      */
     withheld?: Withheld;
+    /** When it arrived (epoch ms); absent in records written before it was kept. */
+    at?: number;
   }
   /** `at`: when the change happened (epoch ms); absent in records written before it was kept. */
   | ({ type: "call"; at?: number } & CallUpdate)
@@ -96,6 +98,8 @@ export type JournalRecord =
     stopReason?: string;
     text?: string;
     error?: TurnError;
+    /** When the turn ended (epoch ms); absent in records written before it was kept. */
+    at?: number;
   };
 
 /** Claude's own summary of a history, to be sent back exactly as it came. */
@@ -173,12 +177,13 @@ export interface ConversationState {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { applyRecord, type ConversationState } from "./records.ts";
  * const state = applyRecord(
  *   { id: "c1" } as ConversationState,
  *   { type: "created", modelName: "claude-sonnet-5-5", tools: [], at: 0 },
  * );
- * console.log(state.turns); // 0
+ * assertEquals(state.turns, 0);
  * ```
  */
 export function applyRecord(state: ConversationState, record: JournalRecord): ConversationState {

@@ -73,6 +73,7 @@ const CLEAR_TOOL_USES = {
  */
 export class AnthropicModel implements Model {
   readonly label = "Claude";
+  readonly provider = "anthropic";
   readonly #client: Anthropic;
   readonly #retries: number;
   readonly #callTimeoutMs: number;

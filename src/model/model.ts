@@ -50,6 +50,11 @@ export interface ModelCallOptions {
 export interface Model {
   /** Shown to the user, e.g. "claude-sonnet-5-5" or "offline demo model". */
   readonly label: string;
+  /**
+   * Who answers, as traces name it (`gen_ai.provider.name`): "anthropic",
+   * or "offline" for the built-in stand-in, which also answers for any model name.
+   */
+  readonly provider: "anthropic" | "offline";
   /** Resolves with the complete assistant message; rejects with a {@linkcode ModelError}. */
   createMessage(request: ModelRequest, options?: ModelCallOptions): Promise<Anthropic.Message>;
 }
@@ -60,9 +65,10 @@ export interface Model {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ModelError } from "./model.ts";
  * const error = new ModelError("authentication_error", "invalid x-api-key", 401);
- * console.log(`${error.type}: ${error.message}`);
+ * assertEquals([error.type, error.message, error.status], ["authentication_error", "invalid x-api-key", 401]);
  * ```
  */
 export class ModelError extends Error {

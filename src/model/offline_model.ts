@@ -32,6 +32,7 @@ import type { Model, ModelCallOptions, ModelRequest } from "./model.ts";
  */
 export class OfflineModel implements Model {
   readonly label = "offline demo model";
+  readonly provider = "offline";
   #calls = 0;
 
   createMessage(request: ModelRequest, options: ModelCallOptions = {}): Promise<Anthropic.Message> {
