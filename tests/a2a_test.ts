@@ -52,8 +52,11 @@ const send = (message: Message) => ({
 });
 
 function textOf(task: Task): string {
-  return (task.status?.message?.parts ?? [])
-    .map((part: Part) => part.content?.$case === "text" ? part.content.value : "").join("");
+  return partsText(task.status?.message?.parts ?? []);
+}
+
+function partsText(parts: Part[]): string {
+  return parts.map((part) => part.content?.$case === "text" ? part.content.value : "").join("");
 }
 
 async function a2aServer() {
@@ -104,6 +107,12 @@ Deno.test("A2A: the official client reads the card and runs turns; a contextId i
 
   const fetched = await a2a.client.getTask({ tenant: "", id: first.id, historyLength: undefined });
   assertEquals(fetched.status?.state, TaskState.TASK_STATE_COMPLETED);
+  // The answer is the task's output, where clients look for it, as well as in its status.
+  for (const task of [first, fetched]) {
+    assertEquals(task.artifacts.map((artifact) => [artifact.name, partsText(artifact.parts)]), [
+      ["answer", "Echo: hello"],
+    ]);
+  }
 });
 
 Deno.test("A2A: a streamed message reports the task working, then completed with the answer", async () => {
@@ -128,12 +137,18 @@ Deno.test("A2A: a task whose call continues in the background stays working unti
   for await (const response of a2a.client.sendMessageStream(send(userMessage("report")))) {
     const payload = response.payload;
     if (payload?.$case === "statusUpdate") {
-      updates.push([payload.value.status!.state, textOf({ status: payload.value.status } as Task)]);
+      const text = textOf({ status: payload.value.status } as Task);
+      updates.push([payload.value.status!.state, text.replace(/task_[0-9a-f-]+/, "task_…")]);
     }
   }
-  assertEquals(updates, [
+  // The turn's progress streams as it happens: the call, its hand-over to a background task,
+  // the first answer, the task's end (which may come before that answer is sent), the last answer.
+  assertEquals(updates[0], [TaskState.TASK_STATE_WORKING, "Calling slow_report."]);
+  assertEquals(updates.at(-1), [TaskState.TASK_STATE_COMPLETED, "The report is in: all good."]);
+  assertEquals(updates.slice(1, -1).toSorted(), [
     [TaskState.TASK_STATE_WORKING, "Started the report."],
-    [TaskState.TASK_STATE_COMPLETED, "The report is in: all good."],
+    [TaskState.TASK_STATE_WORKING, "slow_report (background task task_…) succeeded."],
+    [TaskState.TASK_STATE_WORKING, "slow_report goes on as background task task_…."],
   ]);
 });
 

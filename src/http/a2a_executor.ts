@@ -12,6 +12,7 @@ import {
   type RequestContext,
 } from "@a2a-js/sdk/server";
 import type { AgentSystem } from "../../actors/agent_system.ts";
+import type { ConversationEvent } from "../events.ts";
 import { MAX_TEXT_CHARS } from "./schemas.ts";
 import type {
   ConversationSupervisor,
@@ -67,15 +68,25 @@ export class TurnExecutor implements AgentExecutor {
     const run = { conversation, cancelled: false };
     this.#running.set(taskId, run);
     this.#taskOfMessage.set(userMessage.messageId, taskId);
+    // The turn's progress, as a person watching it would see it: each call as it starts and ends.
+    const stopProgress = conversation.subscribe((event) => {
+      const line = progressLine(event);
+      if (line) bus.publish(AgentEvent.statusUpdate(status(TaskState.TASK_STATE_WORKING, line)));
+    });
     try {
       const answer = await this.#untilSettled(conversation, text, (interim) => {
         // Its answer so far, while calls of it go on as background tasks.
         bus.publish(AgentEvent.statusUpdate(status(TaskState.TASK_STATE_WORKING, interim.text)));
       });
+      stopProgress();
       if (run.cancelled) return; // cancelTask said so already
+      if (answer.completed) {
+        bus.publish(AgentEvent.artifactUpdate(answerArtifact(taskId, contextId, answer.text)));
+      }
       const state = answer.completed ? TaskState.TASK_STATE_COMPLETED : TaskState.TASK_STATE_FAILED;
       bus.publish(AgentEvent.statusUpdate(status(state, answer.text)));
     } finally {
+      stopProgress();
       this.#running.delete(taskId);
       this.#taskOfMessage.delete(userMessage.messageId);
       bus.finished();
@@ -157,6 +168,50 @@ function answerOf(ended: TurnResult | { text: string } | { error: { message: str
     : { completed: true, text: ended.text };
 }
 
+/** A status line for an event a watcher of the task wants to see, if it is one. */
+function progressLine(event: ConversationEvent): string | undefined {
+  switch (event.type) {
+    case "tool_call_started":
+      return `Calling ${event.name}.`;
+    case "tool_call_awaiting_approval":
+      return `${event.name} waits for a person's approval (call ${event.callId}).`;
+    case "tool_call_finished":
+      return event.status === "running"
+        ? `${event.name} goes on as background task ${event.taskId}.`
+        : `${event.name} ${event.status.replace("_", " ")}.`;
+    case "task_finished":
+      return `${event.name} (background task ${event.taskId}) ${event.status.replace("_", " ")}.`;
+  }
+}
+
+/** The turn's answer as the task's output: clients read `artifacts`, not the last status. */
+function answerArtifact(taskId: string, contextId: string, text: string) {
+  return {
+    taskId,
+    contextId,
+    artifact: {
+      artifactId: `${taskId}-answer`,
+      name: "answer",
+      description: "The model's answer.",
+      parts: [textPart(text)],
+      metadata: undefined,
+      extensions: [],
+    },
+    append: false,
+    lastChunk: true,
+    metadata: undefined,
+  };
+}
+
+function textPart(text: string): Part {
+  return {
+    content: { $case: "text" as const, value: text },
+    metadata: undefined,
+    filename: "",
+    mediaType: "text/plain",
+  };
+}
+
 function textOf(part: Part): string {
   return part.content?.$case === "text" ? part.content.value : "";
 }
@@ -181,12 +236,7 @@ function statusOf(state: TaskState, contextId: string, taskId: string, text?: st
       contextId,
       taskId,
       role: Role.ROLE_AGENT,
-      parts: [{
-        content: { $case: "text" as const, value: text },
-        metadata: undefined,
-        filename: "",
-        mediaType: "text/plain",
-      }],
+      parts: [textPart(text)],
       metadata: undefined,
       extensions: [],
       referenceTaskIds: [],
