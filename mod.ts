@@ -8,6 +8,7 @@
  *
  * @example Run a conversation
  * ```ts
+ * import { assert, assertEquals } from "@std/assert";
  * import { createAgentSystem, OfflineModel } from "@agent-runtime/core";
  *
  * // `apiKey: "sk-ant-…"` talks to Claude; the offline model needs no key.
@@ -16,11 +17,13 @@
  *   builtinTools: true,
  * });
  * const conversation = await agents.createConversation();
+ * const finished: string[] = [];
  * conversation.subscribe((event) => {
- *   if (event.type === "tool_call_finished") console.log(event.name, event.status);
+ *   if (event.type === "tool_call_finished") finished.push(`${event.name} ${event.status}`);
  * });
  * const result = await conversation.send("What time is it?");
- * console.log(result.status); // "completed"
+ * assertEquals(result.status, "completed");
+ * assert(finished.includes("current_time succeeded"));
  * ```
  *
  * @module

@@ -13,8 +13,9 @@ const WORKER_BUDGET_BYTES = 32 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { defaultMaxWorkers } from "./_default_caps.ts";
- * console.log(defaultMaxWorkers(8 * 1024 ** 3)); // 128
+ * assertEquals(defaultMaxWorkers(8 * 1024 ** 3), 128);
  * ```
  */
 export function defaultMaxWorkers(totalBytes = systemMemory()): number {

@@ -4,11 +4,12 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Mailbox } from "./mailbox.ts";
  * const log: number[] = [];
  * const mailbox = new Mailbox(async (n: number) => { log.push(n); return n * 2; });
  * await Promise.all([mailbox.post(1), mailbox.post(2)]);
- * console.log(log); // [1, 2]
+ * assertEquals(log, [1, 2]);
  * ```
  */
 export class Mailbox<Message, Reply> {

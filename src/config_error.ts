@@ -6,11 +6,15 @@
  * @example
  * ```ts
  * import { ConfigError } from "./config_error.ts";
- * try {
- *   throw new ConfigError("--max-steps must be a whole number from 1 to 1000, got \"x\"");
- * } catch (error) {
- *   if (error instanceof ConfigError) console.error(`error: ${error.message}`);
- * }
+ * import { assertThrows } from "@std/assert";
+ * // Caught at the edge, which prints `error: <message>` and exits 2.
+ * assertThrows(
+ *   () => {
+ *     throw new ConfigError("--max-steps must be a whole number from 1 to 1000, got \"x\"");
+ *   },
+ *   ConfigError,
+ *   "--max-steps",
+ * );
  * ```
  */
 export class ConfigError extends Error {

@@ -42,8 +42,9 @@ export interface Platform {
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { detectPlatform } from "./platform.ts";
- * console.log(detectPlatform().toolSandbox); // "per-worker" under `deno task run`
+ * assert(["per-worker", "host", "disabled"].includes(detectPlatform().toolSandbox));
  * ```
  */
 export function detectPlatform(env: Pick<Deno.Env, "get"> = Deno.env): Platform {

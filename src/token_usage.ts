@@ -79,9 +79,10 @@ export function addUsage(a: TokenUsage, b: TokenUsage | undefined): TokenUsage {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { describeUsage } from "./token_usage.ts";
  * const usage = { inputTokens: 1234, outputTokens: 56, cacheReadTokens: 0, cacheWriteTokens: 0 };
- * console.log(describeUsage(usage)); // "tokens: 1,234 in, 56 out"
+ * assertEquals(describeUsage(usage), "tokens: 1,234 in, 56 out");
  * ```
  */
 export function describeUsage(usage: TokenUsage): string {

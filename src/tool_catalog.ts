@@ -137,6 +137,7 @@ export class ToolCatalog {
    * @example
    * ```ts
    * import { ToolCatalog } from "./tool_catalog.ts";
+   * import { assertEquals } from "@std/assert";
    * const echo = {
    *   name: "everything__echo",
    *   description: "Echoes its input",
@@ -144,7 +145,7 @@ export class ToolCatalog {
    *   permissions: {},
    *   moduleUrl: "mcp://everything/echo",
    * };
-   * console.log(new ToolCatalog([]).with([echo]).names); // ["everything__echo"]
+   * assertEquals(new ToolCatalog([]).with([echo]).names, ["everything__echo"]);
    * ```
    */
   with(tools: CatalogTool[]): ToolCatalog {

@@ -26,8 +26,9 @@ export const LIMIT_RANGES: Readonly<Record<keyof ToolLimits, readonly [number, n
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { limitsSchema } from "./tool_limits.ts";
- * console.log(limitsSchema.safeParse({ memoryMb: 8 }).success); // false: below 32
+ * assertEquals(limitsSchema.safeParse({ memoryMb: 8 }).success, false); // below 32
  * ```
  */
 export const limitsSchema: z.ZodType<ToolLimits> = z.strictObject(

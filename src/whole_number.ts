@@ -33,8 +33,9 @@ export function wholeNumber(
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { wholeNumberSchema } from "./whole_number.ts";
- * console.log(wholeNumberSchema("retries", 0, 10).safeParse(11).success); // false
+ * assertEquals(wholeNumberSchema("retries", 0, 10).safeParse(11).success, false);
  * ```
  */
 export function wholeNumberSchema(name: string, min: number, max: number): z.ZodNumber {

@@ -16,8 +16,9 @@ const LOOPBACK_NAMES = /^(localhost|.*\.localhost)\.?$/i;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { isInternalAddress } from "./_destination.ts";
- * console.log(isInternalAddress("10.1.2.3"), isInternalAddress("93.184.216.34")); // true false
+ * assertEquals([isInternalAddress("10.1.2.3"), isInternalAddress("93.184.216.34")], [true, false]);
  * ```
  */
 export function isInternalAddress(address: string): boolean {

@@ -23,8 +23,9 @@ const SCHEME = "mcp:";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { isMcpTool } from "./mcp_executor.ts";
- * console.log(isMcpTool("mcp://everything/echo"), isMcpTool("file:///tools/echo.ts")); // true false
+ * assertEquals([isMcpTool("mcp://everything/echo"), isMcpTool("file:///tools/echo.ts")], [true, false]);
  * ```
  */
 export function isMcpTool(moduleUrl: string): boolean {
@@ -36,8 +37,9 @@ export function isMcpTool(moduleUrl: string): boolean {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { mcpServerOf } from "./mcp_executor.ts";
- * console.log(mcpServerOf("mcp://everything/echo")); // "everything"
+ * assertEquals(mcpServerOf("mcp://everything/echo"), "everything");
  * ```
  */
 export function mcpServerOf(moduleUrl: string): string | undefined {

@@ -67,9 +67,10 @@ export interface CallPolicies {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { callPolicies } from "./call_policies.ts";
  * const policies = callPolicies({ retry: { retries: 0, backoffMs: 250 } });
- * console.log(policies.breakers.state("lookup").state); // "closed"
+ * assertEquals(policies.breakers.state("lookup").state, "closed");
  * ```
  */
 export function callPolicies(

@@ -34,9 +34,10 @@ const BASE_ENV = ["DENO_DIR", "HOME", "XDG_CACHE_HOME", "PATH"];
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { hostCommand } from "./_host_command.ts";
  * const { args } = hostCommand({ permissions: {}, memoryMb: 128, moduleDirs: [] }, "/tmp/h.sock");
- * console.log(args.includes("--allow-net")); // false
+ * assertEquals(args.includes("--allow-net"), false);
  * ```
  */
 export function hostCommand(

@@ -20,8 +20,9 @@ const TICK_MS = 10; // USER_HZ is 100 on every Linux this runs on
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { processStats } from "./_process_stats.ts";
- * console.log(processStats(Deno.pid)?.rssBytes);
+ * assert((processStats(Deno.pid)?.rssBytes ?? 1) > 0); // undefined off Linux
  * ```
  */
 export function processStats(pid: number): ProcessStats | undefined {
@@ -40,8 +41,9 @@ export function processStats(pid: number): ProcessStats | undefined {
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { threadCpuMs } from "./_process_stats.ts";
- * console.log(threadCpuMs(Deno.pid)?.get(Deno.pid));
+ * assert((threadCpuMs(Deno.pid)?.get(Deno.pid) ?? 0) >= 0); // undefined off Linux
  * ```
  */
 export function threadCpuMs(pid: number): Map<number, number> | undefined {

@@ -183,8 +183,9 @@ class RunningCall {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { timedOut } from "./spawn_tool_call.ts";
- * console.log(timedOut(500).content); // "The tool timed out after 500 ms and was stopped."
+ * assertEquals(timedOut(500).content, "The tool timed out after 500 ms and was stopped.");
  * ```
  */
 export function timedOut(timeoutMs: number): ToolCallOutcome {

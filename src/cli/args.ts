@@ -116,9 +116,10 @@ const BOOLEAN_FLAGS = ["json", "help", "hide-thinking"];
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseCliArgs } from "./args.ts";
  * const options = parseCliArgs(["--max-steps", "5", "What time is it?"]);
- * console.log(options.maxSteps, options.prompt); // 5 "What time is it?"
+ * assertEquals([options.maxSteps, options.prompt], [5, "What time is it?"]);
  * ```
  */
 export function parseCliArgs(args: string[]): CliOptions {

@@ -26,9 +26,10 @@ export interface RequestHead {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseRequestHead } from "./_request_head.ts";
  * const head = parseRequestHead(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
- * console.log(head?.body); // { type: "none" }
+ * assertEquals(head?.body, { type: "none" });
  * ```
  */
 export function parseRequestHead(bytes: Uint8Array): RequestHead | undefined {

@@ -13,9 +13,10 @@ import { retry } from "@std/async/retry";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { JournalUnavailable } from "./storage_errors.ts";
  * const error = new JournalUnavailable("the disk is full");
- * console.log(error.message); // "The journal is unavailable: the disk is full."
+ * assertEquals(error.message, "The journal is unavailable: the disk is full.");
  * ```
  */
 export class JournalUnavailable extends Error {
@@ -51,9 +52,12 @@ const PROBLEMS: [RegExp, string][] = [
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { storageProblem } from "./storage_errors.ts";
- * console.log(storageProblem(new TypeError("database or disk is full")));
- * // "the disk is full; free some space and it will recover by itself"
+ * assertEquals(
+ *   storageProblem(new TypeError("database or disk is full")),
+ *   "the disk is full; free some space and it will recover by itself",
+ * );
  * ```
  */
 export function storageProblem(error: unknown): string | undefined {
@@ -73,13 +77,14 @@ function isBusy(error: unknown): boolean {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { retryWhileBusy } from "./storage_errors.ts";
  * let tries = 0;
  * const value = await retryWhileBusy(() => {
  *   if (++tries < 3) throw new TypeError("database is locked");
  *   return tries;
  * });
- * console.log(value); // 3
+ * assertEquals(value, 3);
  * ```
  */
 export async function retryWhileBusy<T>(operation: () => T | Promise<T>): Promise<T> {

@@ -48,8 +48,9 @@ export type InboxItem =
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { hashSecret } from "./tasks.ts";
- * console.log((await hashSecret("s3cret")).length); // 64
+ * assertEquals((await hashSecret("s3cret")).length, 64); // hex of a SHA-256
  * ```
  */
 export async function hashSecret(secret: string): Promise<string> {
