@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
+import { createConfig, lintFromString } from "@redocly/openapi-core";
 import { createApp } from "../src/http/app.ts";
 import { detectPlatform } from "../src/platform.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
@@ -71,4 +72,22 @@ Deno.test("with a token, the spec says the API needs it, and is itself readable 
   assertEquals(spec.security, [{ apiToken: [] }]);
   assertEquals(spec.components.securitySchemes.apiToken.scheme, "bearer");
   assertEquals(spec.paths["/v1/tasks/{id}/result"].post.security, [{ taskSecret: [] }]);
+});
+
+Deno.test("the spec passes Redocly's recommended rules, with and without a token, and names every operation", async () => {
+  const config = await createConfig({ extends: ["recommended"] });
+  for (const token of [undefined, "s3cret"]) {
+    await using test = await appWith(token);
+    const source = await (await test.app.request("/openapi.json")).text();
+    const problems = await lintFromString({ source, config });
+    const said = problems.map((problem) =>
+      `${problem.severity} ${problem.ruleId}: ${problem.message} (${problem.location[0]?.pointer})`
+    );
+    assertEquals(said, [], token ? "with a token" : "without one");
+    const operations = Object.values(JSON.parse(source).paths as Record<string, object>)
+      .flatMap((methods) => Object.values(methods) as { operationId?: string }[]);
+    const ids = operations.map((operation) => operation.operationId);
+    assert(ids.every(Boolean), "every operation has an operationId");
+    assertEquals(new Set(ids).size, ids.length, "each its own");
+  }
 });

@@ -22,6 +22,7 @@ import type { AgentSystem } from "../../actors/agent_system.ts";
 import config from "../../deno.json" with { type: "json" };
 import { TurnExecutor } from "./a2a_executor.ts";
 import { JournalTaskStore } from "./a2a_task_store.ts";
+import { errors, HOST_REFUSED } from "./schemas.ts";
 
 /** How the A2A endpoint is served. */
 export interface A2aOptions {
@@ -73,8 +74,11 @@ export function a2aRoutes(system: AgentSystem, options: A2aOptions): OpenAPIHono
     createRoute({
       method: "get",
       path: "/.well-known/agent-card.json",
+      operationId: "getAgentCard",
       summary: "The A2A agent card: name, skills (the tools), the endpoint, its security",
+      security: [], // public, with a token too
       responses: {
+        ...errors({ 403: HOST_REFUSED }),
         200: {
           description: "The card",
           content: { "application/json": { schema: z.looseObject({}) } },
@@ -91,10 +95,17 @@ export function a2aRoutes(system: AgentSystem, options: A2aOptions): OpenAPIHono
     createRoute({
       method: "post",
       path: ENDPOINT,
+      operationId: "callA2a",
       summary: "A2A JSON-RPC: SendMessage, SendStreamingMessage, GetTask, CancelTask",
       description:
         "A message's `contextId` is the conversation's id (a new conversation when there is none); its task is the turn it starts.",
-      responses: { 200: JSON_RPC },
+      responses: {
+        200: JSON_RPC,
+        ...errors({
+          401: "The token is missing or wrong (when the server has one)",
+          403: HOST_REFUSED,
+        }),
+      },
     }),
     (c) =>
       serveJsonRpc(c, transport, card, { store, executor, waitMs: options.waitMs ?? A2A_WAIT_MS }),

@@ -17,7 +17,7 @@ import { limitBody } from "./validation.ts";
 import { pageRoutes } from "./page.ts";
 import { type AllowedHosts, guardHost } from "./host_guard.ts";
 import { a2aRoutes } from "./a2a.ts";
-import { json } from "./schemas.ts";
+import { errors, HOST_REFUSED, json } from "./schemas.ts";
 import { StreamSlots } from "./event_stream.ts";
 import config from "../../deno.json" with { type: "json" };
 
@@ -154,7 +154,7 @@ export function createApp(options: AppOptions): OpenAPIHono {
           options,
         }) as never
       )),
-    }));
+    }, 200));
   const streams = new StreamSlots(options.maxEventStreams ?? DEFAULT_EVENT_STREAMS);
   app.route("/v1/conversations", conversationRoutes(system, shutdown, streams));
   app.route("/v1/tasks", taskRoutes(system.tasks));
@@ -173,9 +173,12 @@ export function createApp(options: AppOptions): OpenAPIHono {
 const HEALTH = createRoute({
   method: "get",
   path: "/healthz",
+  operationId: "getHealth",
   summary: "Whether the server can take work: its journal, workers and circuit breakers",
+  security: [], // public, with a token too
   responses: {
     200: json(z.looseObject({ ok: z.boolean() }), "Healthy"),
+    ...errors({ 403: HOST_REFUSED }),
     503: json(z.looseObject({ ok: z.boolean() }), "The journal does not take writes"),
   },
 });
@@ -183,20 +186,28 @@ const HEALTH = createRoute({
 const TOOLS = createRoute({
   method: "get",
   path: "/v1/tools",
+  operationId: "listTools",
   summary: "The tools, with their schemas, permissions and policies",
   responses: {
     200: json(z.object({ tools: z.array(z.looseObject({ name: z.string() })) }), "The tools"),
+    ...errors({
+      401: "The token is missing or wrong (when the server has one)",
+      403: HOST_REFUSED,
+    }),
   },
 });
 
 /** `GET /openapi.json`: this API in OpenAPI 3.1, from the schemas that validate its requests. */
 function describeApi(app: OpenAPIHono, tokenRequired: boolean): void {
   const registry = app.openAPIRegistry;
-  registry.registerComponent("securitySchemes", "apiToken", {
-    type: "http",
-    scheme: "bearer",
-    description: "AGENT_API_TOKEN, required on /v1 when the server has one.",
-  });
+  // Defined only where used: a scheme no operation names is an error to OpenAPI linters.
+  if (tokenRequired) {
+    registry.registerComponent("securitySchemes", "apiToken", {
+      type: "http",
+      scheme: "bearer",
+      description: "AGENT_API_TOKEN, required on /v1 when the server has one.",
+    });
+  }
   registry.registerComponent("securitySchemes", "taskSecret", {
     type: "http",
     scheme: "bearer",
@@ -208,8 +219,11 @@ function describeApi(app: OpenAPIHono, tokenRequired: boolean): void {
       title: "agent-runtime",
       version: config.version,
       description: "Conversations with Claude whose tool calls run isolated and in parallel.",
+      license: { name: "MIT", url: "https://opensource.org/license/mit" },
     },
-    ...(tokenRequired ? { security: [{ apiToken: [] }] } : {}),
+    // Relative: the server that serves this document, whatever address it was reached at.
+    servers: [{ url: "/", description: "This server" }],
+    security: tokenRequired ? [{ apiToken: [] }] : [],
   });
 }
 

@@ -56,6 +56,7 @@ export function conversationRoutes(
     createRoute({
       method: "get",
       path: "/",
+      operationId: "listConversations",
       summary: "The newest conversations first",
       request: { query: Listing },
       responses: {
@@ -80,6 +81,7 @@ export function conversationRoutes(
     createRoute({
       method: "post",
       path: "/",
+      operationId: "createConversation",
       summary: "Start a conversation",
       middleware: [requireJson] as const,
       request: { body: { ...json(NewConversation, "Its settings, all optional") } },
@@ -114,6 +116,7 @@ export function conversationRoutes(
     createRoute({
       method: "get",
       path: "/{id}",
+      operationId: "getConversation",
       summary: "A conversation, its status and history",
       middleware: [found] as const,
       request: { params: ConversationParams },
@@ -136,6 +139,7 @@ export function conversationRoutes(
     createRoute({
       method: "post",
       path: "/{id}/messages",
+      operationId: "sendMessage",
       summary: "Send a message and get its turn's result (JSON), or watch the turn (SSE)",
       description: "With `Accept: text/event-stream` the turn's events stream as it runs.",
       middleware: [found, refuseWhenSaturated(system), requireJson] as const,
@@ -200,6 +204,7 @@ export function conversationRoutes(
     createRoute({
       method: "get",
       path: "/{id}/events",
+      operationId: "streamEvents",
       summary: "Watch every event of the conversation",
       description:
         "Send `Last-Event-ID` to get what came after that event first (`0` for everything journaled).",
@@ -234,6 +239,7 @@ export function conversationRoutes(
     createRoute({
       method: "post",
       path: "/{id}/cancel",
+      operationId: "cancelTurn",
       summary: "Cancel the running turn",
       middleware: [found] as const,
       request: { params: ConversationParams },
@@ -249,6 +255,7 @@ export function conversationRoutes(
     createRoute({
       method: "post",
       path: "/{id}/calls/{callId}/approval",
+      operationId: "decideApproval",
       summary: "Approve or deny a call that awaits approval",
       middleware: [found, requireJson] as const,
       request: { params: CallParams, body: { ...json(Approval, "The decision"), required: true } },

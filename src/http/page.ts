@@ -9,6 +9,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import config from "../../deno.json" with { type: "json" };
 import { notFound } from "./errors.ts";
+import { errors, HOST_REFUSED } from "./schemas.ts";
 
 const FILES: Record<string, string> = {
   "index.html": "text/html; charset=utf-8",
@@ -39,8 +40,11 @@ export function pageRoutes(): OpenAPIHono {
     createRoute({
       method: "get",
       path: "/",
+      operationId: "getPage",
       summary: "The web page (for a browser), or the API's name",
+      security: [], // public, with a token too
       responses: {
+        ...errors({ 403: HOST_REFUSED }),
         200: {
           description: "HTML for `Accept: text/html`, else JSON",
           content: {
@@ -66,7 +70,9 @@ export function pageRoutes(): OpenAPIHono {
     createRoute({
       method: "get",
       path: "/page/{file}",
+      operationId: "getPageFile",
       summary: "The web page's scripts and style",
+      security: [],
       request: { params: z.object({ file: z.string() }) },
       responses: {
         200: { description: "The file", content: { "text/javascript": { schema: z.string() } } },

@@ -144,6 +144,9 @@ export function json<T extends z.ZodType>(schema: T, description: string) {
   return { content: { "application/json": { schema } }, description };
 }
 
+/** Why any route may answer 403: the host guard refuses names and origins it does not serve. */
+export const HOST_REFUSED = "The Host or Origin is not one this server answers for";
+
 /** The error answers a route can give, by status. */
 export function errors<S extends Record<number, string>>(
   described: S,

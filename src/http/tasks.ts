@@ -45,6 +45,7 @@ export function taskRoutes(tasks: TaskBoard): OpenAPIHono<Env> {
     createRoute({
       method: "get",
       path: "/{id}",
+      operationId: "getTask",
       summary: "A background task: its state, and its result once it has one",
       request: { params: TaskParams },
       responses: {
@@ -64,6 +65,7 @@ export function taskRoutes(tasks: TaskBoard): OpenAPIHono<Env> {
     createRoute({
       method: "post",
       path: "/{id}/result",
+      operationId: "postTaskResult",
       summary: "Deliver the result of a task handed to an outside system",
       description: "Authenticated by the task's own secret, not by the API token.",
       security: [{ taskSecret: [] }],
