@@ -7,8 +7,24 @@
  */
 import { ConfigError } from "./config_error.ts";
 
+/**
+ * Which of a server's tools are offered, and which wait for a person: the
+ * operator's say over a server they did not write.
+ */
+export interface McpToolRules {
+  /** Only these of its tools (named as the server names them) are offered; all when absent. */
+  tools?: string[];
+  /**
+   * Calls that wait for a person's approval: tool names (as the server
+   * names them), `"destructive"` for every tool the server does not mark
+   * read-only or non-destructive (MCP's `destructiveHint` defaults to true),
+   * or `"all"`.
+   */
+  approve?: string[];
+}
+
 /** A server started as a subprocess that speaks MCP on its stdin and stdout. */
-export interface StdioServerSpec {
+export interface StdioServerSpec extends McpToolRules {
   command: string;
   args?: string[];
   /**
@@ -20,7 +36,7 @@ export interface StdioServerSpec {
 }
 
 /** A server reached over MCP's Streamable HTTP transport. */
-export interface HttpServerSpec {
+export interface HttpServerSpec extends McpToolRules {
   url: string;
   /** Sent with every request, e.g. `{ Authorization: "Bearer …" }`. */
   headers?: Record<string, string>;
@@ -89,7 +105,42 @@ export function checkMcpServers(servers: McpServers): void {
     } else if (typeof spec.command !== "string" || !spec.command) {
       throw new ConfigError(`MCP server ${name}: give a \`command\` to start, or a \`url\`.`);
     }
+    for (const rule of ["tools", "approve"] as const) {
+      const names = spec[rule];
+      if (
+        names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === "string"))
+      ) {
+        throw new ConfigError(`MCP server ${name}: \`${rule}\` must be a list of tool names.`);
+      }
+    }
   }
+}
+
+/**
+ * Adds `--mcp-tools NAME=a,b` or `--mcp-approve NAME=a,destructive` to the
+ * server NAME of `servers`; a {@linkcode ConfigError} for a server no
+ * `--mcp` names, or a flag without names.
+ *
+ * @example
+ * ```ts
+ * import { addMcpRule } from "./mcp_servers.ts";
+ * import { assertEquals } from "@std/assert";
+ * const servers = { files: { command: "files-mcp" } };
+ * addMcpRule(servers, "approve", "files=write_file,destructive");
+ * assertEquals(servers.files, { command: "files-mcp", approve: ["write_file", "destructive"] });
+ * ```
+ */
+export function addMcpRule(servers: McpServers, rule: keyof McpToolRules, value: string): void {
+  const flag = `--mcp-${rule === "tools" ? "tools" : "approve"}`;
+  const at = value.indexOf("=");
+  const [name, list] = [value.slice(0, Math.max(at, 0)), value.slice(at + 1)];
+  const names = list.split(",").map((word) => word.trim()).filter(Boolean);
+  if (at < 1 || names.length === 0) {
+    throw new ConfigError(`${flag} takes SERVER=TOOL,TOOL…, got "${value}".`);
+  }
+  const spec = servers[name];
+  if (!spec) throw new ConfigError(`${flag} names ${name}, which no --mcp flag starts.`);
+  spec[rule] = [...(spec[rule] ?? []), ...names];
 }
 
 function checkServerName(name: string): void {

@@ -27,6 +27,8 @@ export interface CatalogTool extends ToolDeclaration {
   inputSchema: Anthropic.Tool.InputSchema;
   permissions: ToolPermissions;
   moduleUrl: string;
+  /** What an MCP server says of its tool beyond its schema: kept for those who list the tools. */
+  mcp?: { title?: string; annotations?: Record<string, unknown> };
 }
 
 // Ajv caches compiled schemas per object, so validating at load time and

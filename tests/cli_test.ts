@@ -61,6 +61,11 @@ Deno.test("bad flags get a clear message and exit 2", async () => {
       ],
       [["--mcp", "a=x", "--mcp", "a=y", "hi"], "--mcp names the server a twice."],
       [
+        ["--mcp-approve", "files=write_file", "hi"],
+        "--mcp-approve names files, which no --mcp flag starts.",
+      ],
+      [["--mcp", "a=x", "--mcp-tools", "a", "hi"], '--mcp-tools takes SERVER=TOOL,TOOL…, got "a".'],
+      [
         ["--mcp", "gone=/no/such/mcp-server", "hi"],
         "The MCP server gone (/no/such/mcp-server) did not start: there is no such command",
       ],

@@ -376,3 +376,67 @@ Deno.test("a stdio MCP result of 9 MiB reaches the model cut to its limit; one o
   const [again] = resultsSeen(await conversation.send(JSON.stringify([calls[2]])));
   assertEquals(again.content, "y".repeat(100));
 });
+
+/** The fixture server whose tools carry MCP's title and annotations, with `rules`. */
+function annotatedServer(rules: { tools?: string[]; approve?: string[] } = {}) {
+  const script = new URL("./fixtures/annotated_mcp/server.ts", import.meta.url).pathname;
+  return { command: Deno.execPath(), args: ["run", "--no-check", "--no-lock", script], ...rules };
+}
+
+Deno.test("an operator offers only some of a server's tools and has the destructive ones approved; titles and hints are listed", async () => {
+  await using test = await agentsWith({
+    mcpServers: {
+      files: annotatedServer({
+        tools: ["read_file", "write_file", "touch"],
+        approve: ["destructive"],
+      }),
+    },
+  });
+  await using server = startTestServer(test.agents);
+  const { tools } = await (await fetch(`${server.url}/v1/tools`)).json();
+  const listed = Object.fromEntries(
+    tools.filter((tool: { name: string }) => tool.name.startsWith("files__")).map((
+      tool: {
+        name: string;
+        title: string;
+        annotations: Record<string, boolean>;
+        policies: { needsApproval: boolean; idempotent: boolean };
+      },
+    ) => [tool.name, [tool.title, tool.policies.needsApproval, tool.policies.idempotent]]),
+  );
+  assertEquals(listed, {
+    files__read_file: ["Read a file", false, false],
+    files__write_file: ["Write a file", true, false],
+    files__touch: ["Touch a file", false, true], // harmless; a repeat changes nothing
+  });
+  const write = tools.find((tool: { name: string }) => tool.name === "files__write_file");
+  assertEquals(write.annotations, { readOnlyHint: false, destructiveHint: true });
+
+  const conversation = await test.agents.createConversation();
+  const asked = nextEvent(conversation, "tool_call_awaiting_approval");
+  const turn = conversation.send(JSON.stringify([
+    { name: "files__read_file", input: { path: "a" } },
+    { name: "files__write_file", input: { path: "a" } },
+  ]));
+  const { callId, name } = await asked;
+  assertEquals(name, "files__write_file");
+  await conversation.decide(callId, { approved: true });
+  const result = await turn;
+  assertEquals(resultsSeen(result).map((block) => block.content), [
+    "ran read_file",
+    "ran write_file",
+  ]);
+});
+
+Deno.test("a rule that names a tool the server does not have is refused at start, naming what it has", async () => {
+  const error = await assertRejects(
+    () =>
+      createAgentSystem({
+        apiKey: "sk-ant-test",
+        mcpServers: { files: annotatedServer({ approve: ["write_fle"] }) },
+      }),
+    ConfigError,
+  );
+  assertStringIncludes(error.message, "MCP server files has no tool write_fle");
+  assertStringIncludes(error.message, "read_file, write_file, delete_file, touch");
+});

@@ -7,7 +7,7 @@
 import { ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { errorMessage } from "../../src/_error_message.ts";
 import { limitResult } from "../../src/limit_result.ts";
-import { MCP_SEPARATOR, type McpServers } from "../../src/mcp_servers.ts";
+import { MCP_SEPARATOR, type McpServers, type McpToolRules } from "../../src/mcp_servers.ts";
 import type { CatalogTool } from "../../src/tool_catalog.ts";
 import { progressGate } from "../progress_gate.ts";
 import type { ToolCallOutcome, ToolCallRequest } from "../tool_executor.ts";
@@ -71,7 +71,9 @@ export class McpExecutor implements AsyncDisposable {
   async listTools(): Promise<CatalogTool[]> {
     const listed = await Promise.allSettled(
       [...this.#servers.values()].map(async (server) =>
-        (await server.listTools()).map((tool) => catalogEntry(server.name, tool))
+        offered(server.name, await server.listTools(), server.spec).map((tool) =>
+          catalogEntry(server.name, tool, server.spec)
+        )
       ),
     );
     const problems = listed.flatMap((result) =>
@@ -147,16 +149,54 @@ export class McpExecutor implements AsyncDisposable {
   }
 }
 
-function catalogEntry(server: string, tool: Tool): CatalogTool {
+/** The words of `approve` that name tools by the server's hints rather than by name. */
+const BY_HINT = ["destructive", "all"];
+
+/**
+ * The server's tools the operator lets the model see; an error naming a
+ * rule that names no tool of the server (a typo would otherwise offer, or
+ * leave unguarded, what the operator meant to keep back).
+ */
+function offered(server: string, tools: Tool[], rules: McpToolRules): Tool[] {
+  const names = new Set(tools.map((tool) => tool.name));
+  const named = [
+    ...(rules.tools ?? []),
+    ...(rules.approve ?? []).filter((n) => !BY_HINT.includes(n)),
+  ];
+  const unknown = named.filter((name) => !names.has(name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `MCP server ${server} has no tool ${unknown.join(", ")} (it has ${[...names].join(", ")}).`,
+    );
+  }
+  return rules.tools ? tools.filter((tool) => rules.tools!.includes(tool.name)) : tools;
+}
+
+/**
+ * Whether calls of `tool` wait for a person, by the operator's rules: MCP
+ * hints default to a tool that may change the world and destroy data.
+ */
+function needsApproval({ name, annotations = {} }: Tool, { approve = [] }: McpToolRules): boolean {
+  const destructive = annotations.readOnlyHint !== true && annotations.destructiveHint !== false;
+  return approve.includes("all") || approve.includes(name) ||
+    (approve.includes("destructive") && destructive);
+}
+
+function catalogEntry(server: string, tool: Tool, rules: McpToolRules): CatalogTool {
   // Ajv compiles the catalog's schemas as JSON Schema 2020-12, whatever draft a server names.
   const { $schema: _, ...inputSchema } = tool.inputSchema;
+  const { title, annotations } = tool;
   return {
     // The Messages API takes letters, digits, _ and - in a tool's name; MCP also allows . and /.
     name: `${server}${MCP_SEPARATOR}${tool.name.replace(/[^a-zA-Z0-9_-]/g, "_")}`,
-    description: tool.description || tool.title || `${tool.name} of the MCP server ${server}`,
+    description: tool.description || title || `${tool.name} of the MCP server ${server}`,
     inputSchema,
     permissions: {},
     moduleUrl: `${SCHEME}//${server}/${encodeURIComponent(tool.name)}`,
+    needsApproval: needsApproval(tool, rules),
+    // The server says a repeated call has no further effect: a failed one may be tried again.
+    ...(annotations?.idempotentHint === true ? { idempotent: true } : {}),
+    ...(title || annotations ? { mcp: { title, annotations } } : {}),
   };
 }
 

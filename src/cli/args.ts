@@ -6,7 +6,7 @@
 import { MAX_OUTPUT_TOKENS } from "../model/reply.ts";
 import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError } from "../config_error.ts";
-import { type McpServers, parseMcpFlag } from "../mcp_servers.ts";
+import { addMcpRule, type McpServers, parseMcpFlag } from "../mcp_servers.ts";
 import { parseServerToolFlag, type ServerTool } from "../server_tools.ts";
 import { wholeNumber } from "../whole_number.ts";
 import { type Effort, EFFORTS, parseThinking, type Thinking } from "../model/thinking.ts";
@@ -44,6 +44,9 @@ export const RUNTIME_FLAGS =
   `  --tools DIR      load the tool modules in DIR too (repeatable; tools/ is always loaded)
   --mcp NAME=CMD   also offer the tools of an MCP server, as NAME__TOOL (repeatable):
                    NAME=COMMAND ARGS… starts it (stdio), NAME=https://… reaches it
+  --mcp-tools NAME=T,T…    offer only these tools of the server NAME
+  --mcp-approve NAME=T,T…  its calls of these tools wait for a person's approval; the word
+                   destructive names every tool it does not mark read-only or harmless
   --model NAME     model name (default: $AGENT_MODEL, else claude-sonnet-5-5)
   --timeout MS     per-call time limit for tools that declare none (default 30000)
   --turn-limit MS  a call still running after MS continues as a background task (default 20000)
@@ -98,6 +101,8 @@ ${RUNTIME_ENV}`;
 const STRING_FLAGS = [
   "tools",
   "mcp",
+  "mcp-tools",
+  "mcp-approve",
   "model",
   "timeout",
   "turn-limit",
@@ -110,6 +115,7 @@ const STRING_FLAGS = [
   "system",
 ];
 const BOOLEAN_FLAGS = ["json", "help", "hide-thinking"];
+const REPEATABLE = ["tools", "mcp", "mcp-tools", "mcp-approve", "server-tool", "attach"];
 
 /**
  * Parses `args`; throws a {@linkcode ConfigError} that says what to fix.
@@ -126,7 +132,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   const flags: Record<string, unknown> & { _: string[] } = parseArgs(args, {
     string: [...STRING_FLAGS, "_"],
     boolean: BOOLEAN_FLAGS,
-    collect: ["tools", "mcp", "server-tool", "attach"],
+    collect: REPEATABLE,
     alias: { h: "help" },
     unknown: (arg: string, key?: string) => {
       if (/^-\d/.test(arg)) {
@@ -145,7 +151,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   for (const name of STRING_FLAGS) {
     const values = [flags[name] ?? []].flat() as string[];
     if (values.some((value) => value === "")) throw new ConfigError(`--${name} needs a value.`);
-    if (!["tools", "mcp", "server-tool", "attach"].includes(name) && Array.isArray(flags[name])) {
+    if (!REPEATABLE.includes(name) && Array.isArray(flags[name])) {
       throw new ConfigError(`--${name} may be given only once.`);
     }
   }
@@ -153,7 +159,7 @@ export function parseCliArgs(args: string[]): CliOptions {
   return {
     prompt: prompt || undefined,
     toolDirs: flags.tools as string[],
-    mcpServers: mcpServersOf(flags.mcp as string[]),
+    mcpServers: mcpServersOf(flags),
     model: flags.model as string | undefined,
     timeoutMs: wholeNumber("--timeout", flags.timeout, 30_000, 1, 3_600_000),
     turnLimitMs: wholeNumber("--turn-limit", flags["turn-limit"], 20_000, 1, 3_600_000),
@@ -174,12 +180,14 @@ export function parseCliArgs(args: string[]): CliOptions {
   };
 }
 
-function mcpServersOf(flags: string[]): McpServers {
+function mcpServersOf(flags: Record<string, unknown>): McpServers {
   const servers: McpServers = {};
-  for (const [name, spec] of flags.map(parseMcpFlag)) {
+  for (const [name, spec] of (flags.mcp as string[]).map(parseMcpFlag)) {
     if (servers[name]) throw new ConfigError(`--mcp names the server ${name} twice.`);
     servers[name] = spec;
   }
+  for (const value of flags["mcp-tools"] as string[]) addMcpRule(servers, "tools", value);
+  for (const value of flags["mcp-approve"] as string[]) addMcpRule(servers, "approve", value);
   return servers;
 }
 

@@ -129,6 +129,7 @@ export function createApp(options: AppOptions): OpenAPIHono {
         description: tool.description,
         inputSchema: tool.inputSchema,
         source: sourceOf(tool.moduleUrl),
+        ...(tool.mcp ?? {}),
         permissions: tool.permissions,
         timeoutMs: tool.timeoutMs ?? system.settings.defaultTimeoutMs,
         policies: {
