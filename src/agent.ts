@@ -23,7 +23,7 @@ import { RoutingExecutor } from "../actors/routing_executor.ts";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
 import type { Isolation, ToolExecutor } from "../actors/tool_executor.ts";
 import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
-import { ToolWorker } from "../actors/tool_worker/tool_worker.ts";
+import { SAFE_WITHOUT_SANDBOX, ToolWorker } from "../actors/tool_worker/tool_worker.ts";
 import { ConfigError } from "./config_error.ts";
 import { Journal } from "./journal/journal.ts";
 import { JournalUnavailable, storageProblem } from "./journal/storage_errors.ts";
@@ -222,12 +222,13 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
   const mcp = new McpExecutor(options.mcpServers ?? {});
   const executor = new RoutingExecutor(modules, mcp);
   try {
-    const sources = [...(options.builtinTools ? [BUILTIN_TOOLS_DIR] : []), ...options.tools ?? []];
+    // Without a sandbox, only the built-in tools that need none (the operator's wait for it).
+    const sources = platform.toolSandbox === "disabled"
+      ? (options.builtinTools ? SAFE_WITHOUT_SANDBOX.map((url) => new URL(url)) : [])
+      : [...(options.builtinTools ? [BUILTIN_TOOLS_DIR] : []), ...options.tools ?? []];
     // Started side by side: an MCP server that fetches its package takes a while.
     const [moduleTools, mcpTools] = await Promise.all([
-      platform.toolSandbox === "disabled"
-        ? new ToolCatalog([])
-        : ToolCatalog.load(sources, modules),
+      ToolCatalog.load(sources, modules),
       mcpToolsOf(options, mcp),
     ]);
     const catalog = moduleTools.with(mcpTools);

@@ -111,7 +111,7 @@ export async function createRuntime(
 /** What the operator is told where tools cannot get per-worker permissions, and which switch does what. */
 const SANDBOX_WARNING = {
   disabled:
-    "Warning: tools are off: per-worker permissions are not confirmed on this platform. Set AGENT_WORKER_PERMISSIONS=on where workers accept their own permissions (verified on Deno Deploy), or AGENT_UNSANDBOXED_TOOLS=1 to run tools with this process's permissions.",
+    "Warning: only the built-in current_time and fetch_url are offered (they need no sandbox): per-worker permissions are not confirmed on this platform, so no other tool runs. Set AGENT_WORKER_PERMISSIONS=on where workers accept their own permissions (verified on Deno Deploy), or AGENT_UNSANDBOXED_TOOLS=1 to run tools with this process's permissions.",
   host:
     "Warning: tools run with this process's permissions (AGENT_UNSANDBOXED_TOOLS=1), not their own; set AGENT_WORKER_PERMISSIONS=on instead where workers accept their own permissions.",
 } as const;

@@ -367,13 +367,20 @@ function cliProcess(args: string[], env: Record<string, string>, keepStdinOpen =
   };
 }
 
-Deno.test("where per-worker permissions are not confirmed (Deno Deploy), tools are off and the warning names the switches", async () => {
-  const { code, stderr } = await cli(["What time is it?"], {
+Deno.test("where per-worker permissions are not confirmed (Deno Deploy), only the built-in tools that need no sandbox run, and the warning names the switches", async () => {
+  const { code, stdout, stderr } = await cli(["--tools", fixtures, "What time is it?"], {
     env: { DENO_DEPLOYMENT_ID: "simulated" },
   });
   assertEquals(code, 0, stderr);
-  assertStringIncludes(stderr, "Warning: tools are off");
+  assertStringIncludes(stderr, "Warning: only the built-in current_time and fetch_url are offered");
   assertStringIncludes(stderr, "AGENT_WORKER_PERMISSIONS=on");
   assertStringIncludes(stderr, "AGENT_UNSANDBOXED_TOOLS=1");
-  assertEquals(stderr.includes("current_time"), false, "no tool ran");
+  assertStringIncludes(stdout, "- current_time: ");
+  for (const unsafe of ["list_files", "run_javascript"]) {
+    assertEquals(
+      stdout.includes(unsafe),
+      false,
+      `${unsafe} needs the sandbox, so it is not offered`,
+    );
+  }
 });

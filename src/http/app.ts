@@ -9,7 +9,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import { except } from "hono/combine";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import { priorityOf, retriesOf } from "../../actors/scheduler/call_policies.ts";
-import type { Platform } from "../platform.ts";
+import { detectPlatform, type Platform } from "../platform.ts";
 import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
 import { errorBody, notFound, onError, RETRY_AFTER_SECONDS, unavailable } from "./errors.ts";
@@ -30,7 +30,8 @@ const DEFAULT_EVENT_STREAMS = 500;
 /** What the app serves, and how it guards it. */
 export interface AppOptions {
   system: AgentSystem;
-  platform: Platform;
+  /** What this platform can do, as `/healthz` reports it. Default: {@linkcode detectPlatform}. */
+  platform?: Platform;
   /** Required as `Authorization: Bearer <token>` on every `/v1` route when set. */
   token?: string;
   /**
@@ -62,16 +63,24 @@ export interface AppOptions {
 }
 
 /**
- * Builds the app; serve it with `Deno.serve(app.fetch)`.
+ * Builds the HTTP API (REST, events, the page, A2A, OpenAPI) of an agent
+ * system; serve it with `Deno.serve(app.fetch)`. This is what a Deno Deploy
+ * entry of your own serves, with the tools and MCP servers you give the system.
  *
  * @example
- * ```ts ignore
- * const app = createApp({ system, platform, token: "secret" });
- * const response = await app.request("/healthz");
+ * ```ts
+ * import { createAgentSystem, OfflineModel } from "../../mod.ts";
+ * import { createApp } from "./app.ts";
+ * import { assertEquals } from "@std/assert";
+ * await using system = await createAgentSystem({ model: new OfflineModel() });
+ * const app = createApp({ system, token: "s3cret" });
+ * assertEquals((await app.request("http://localhost/v1/tools")).status, 401);
+ * assertEquals((await app.request("http://localhost/healthz")).status, 200);
  * ```
  */
 export function createApp(options: AppOptions): OpenAPIHono {
-  const { system, platform } = options;
+  const { system } = options;
+  const platform = options.platform ?? detectPlatform();
   const shutdown = options.shutdown ?? new AbortController().signal;
   const app = new OpenAPIHono();
   app.notFound(notFound);
