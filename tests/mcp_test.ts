@@ -160,7 +160,11 @@ Deno.test("a hanging MCP call times out, and a cancelled one is cancelled, while
 });
 
 Deno.test("an MCP server killed mid-call fails that call, and is started again on the next", async () => {
-  await using test = await agentsWith({ mcpServers: { everything: EVERYTHING } });
+  // The server marks this tool idempotent, which would have the failed call tried again.
+  await using test = await agentsWith({
+    mcpServers: { everything: EVERYTHING },
+    retry: { retries: 0 },
+  });
   const conversation = await test.agents.createConversation();
   const events = recordEvents(conversation);
   const [pid] = childPids("server-everything");
