@@ -1,6 +1,6 @@
 /**
  * The package used as a user outside this repository uses it: a folder of
- * their own with the README's files, copied verbatim.
+ * their own with the library page's files (docs/library.md), copied verbatim.
  */
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { ConfigError, createAgentSystem, OfflineModel } from "../mod.ts";
@@ -9,12 +9,12 @@ import { startFakeMessagesApi, systemOf } from "./support/fake_messages_api.ts";
 
 const REPOSITORY = new URL("..", import.meta.url).pathname;
 const MAIN = join(REPOSITORY, "main.ts");
-const README_SECTION = "## Use it from your own program";
+const LIBRARY_PAGE = "docs/library.md";
 
-/** The README's code blocks that start with a `// path` line, by that path. */
-async function readmeFiles(): Promise<Map<string, string>> {
-  const readme = await Deno.readTextFile(join(REPOSITORY, "README.md"));
-  const section = readme.slice(readme.indexOf(README_SECTION)).split("\n## ")[0];
+/** The library page's code blocks that start with a `// path` line, by that path. */
+async function pageFiles(): Promise<Map<string, string>> {
+  const page = await Deno.readTextFile(join(REPOSITORY, LIBRARY_PAGE));
+  const section = page.split("\n## ")[0];
   const files = new Map<string, string>();
   for (const [, code] of section.matchAll(/```\w+\n([\s\S]*?)```/g)) {
     const path = code.match(/^\/\/ (\S+)\n/)?.[1];
@@ -23,12 +23,12 @@ async function readmeFiles(): Promise<Map<string, string>> {
   return files;
 }
 
-/** A project folder beside a link named `agent-runtime` to this repository, as the README says. */
+/** A project folder beside a link named `agent-runtime` to this repository, as the library page says. */
 async function userProject(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "agent_user_" });
   await Deno.symlink(REPOSITORY, join(root, "agent-runtime"));
   const project = join(root, "app");
-  for (const [path, code] of await readmeFiles()) {
+  for (const [path, code] of await pageFiles()) {
     await Deno.mkdir(dirname(join(project, path)), { recursive: true });
     await Deno.writeTextFile(join(project, path), code);
   }
@@ -59,7 +59,7 @@ function shoutingApi() {
   });
 }
 
-Deno.test("a program outside the repository runs a conversation with a tool of its own, as the README shows", async () => {
+Deno.test("a program outside the repository runs a conversation with a tool of its own, as the library page shows", async () => {
   const project = await userProject();
   await using api = shoutingApi();
   const { code, stdout, stderr } = await run(["run", "-A", "agent.ts"], project, {
