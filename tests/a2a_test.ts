@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { type Message, type Part, Role, type Task, TaskState } from "@a2a-js/sdk";
 import { ClientFactory } from "@a2a-js/sdk/client";
+import { A2AClient as A2AClientV03 } from "@a2a-js/sdk-0.3/client";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import {
   eventually,
@@ -256,4 +257,46 @@ Deno.test("A2A: tasks are kept in the journal (a restart still knows them), a me
     "Echo: hello",
   ]);
   await api[Symbol.asyncDispose]();
+});
+
+Deno.test("A2A 0.3: the official 0.3 client reads the card, sends, streams, gets and cancels", async () => {
+  await using a2a = await a2aServer();
+  const client = await A2AClientV03.fromCardUrl(`${a2a.server.url}/.well-known/agent-card.json`);
+  const message = (text: string, contextId?: string) => ({
+    kind: "message" as const,
+    messageId: crypto.randomUUID(),
+    role: "user" as const,
+    parts: [{ kind: "text" as const, text }],
+    ...(contextId ? { contextId } : {}),
+  });
+  const sent = await client.sendMessage({ message: message("hello") });
+  if (!("result" in sent) || sent.result.kind !== "task") throw new Error(JSON.stringify(sent));
+  const task = sent.result;
+  assertEquals(task.status.state, "completed");
+  assertEquals(task.artifacts?.[0].parts, [{
+    kind: "text",
+    text: "Echo: hello",
+    mediaType: "text/plain",
+  }]);
+
+  const streamed: string[] = [];
+  for await (
+    const event of client.sendMessageStream({ message: message("again", task.contextId) })
+  ) {
+    streamed.push(
+      event.kind === "status-update" ? `${event.kind} ${event.status.state}` : event.kind,
+    );
+  }
+  assertEquals(streamed.at(0), "task");
+  assertEquals(streamed.at(-1), "status-update completed");
+
+  const fetched = await client.getTask({ id: task.id });
+  if (!("result" in fetched)) throw new Error(JSON.stringify(fetched));
+  assertEquals([fetched.result.kind, fetched.result.id, fetched.result.status.state], [
+    "task",
+    task.id,
+    "completed",
+  ]);
+  const cancelled = await client.cancelTask({ id: task.id });
+  assert("error" in cancelled, "a task that ended cannot be cancelled");
 });

@@ -23,6 +23,7 @@ import config from "../../deno.json" with { type: "json" };
 import { TurnExecutor } from "./a2a_executor.ts";
 import { JournalTaskStore } from "./a2a_task_store.ts";
 import { errors, HOST_REFUSED } from "./schemas.ts";
+import { answerToV03, cardFieldsForV03, isV03Call, requestFromV03 } from "./a2a_v03.ts";
 
 /** How the A2A endpoint is served. */
 export interface A2aOptions {
@@ -86,17 +87,19 @@ export function a2aRoutes(system: AgentSystem, options: A2aOptions): OpenAPIHono
       },
     }),
     (c) =>
-      c.json(
-        AgentCard.toJSON(agentCard(system, publicUrl(), Boolean(token))) as object,
-        200,
-      ),
+      c.json({
+        ...AgentCard.toJSON(agentCard(system, publicUrl(), Boolean(token))) as object,
+        // Read by A2A 0.3 clients; 1.0 ones read `supportedInterfaces`.
+        ...cardFieldsForV03(new URL(ENDPOINT, publicUrl()).href),
+      }, 200),
   );
   routes.openapi(
     createRoute({
       method: "post",
       path: ENDPOINT,
       operationId: "callA2a",
-      summary: "A2A JSON-RPC: SendMessage, SendStreamingMessage, GetTask, CancelTask",
+      summary:
+        "A2A JSON-RPC: SendMessage, SendStreamingMessage, GetTask, CancelTask (1.0); message/send, message/stream, tasks/get, tasks/cancel (0.3)",
       description:
         "A message's `contextId` is the conversation's id (a new conversation when there is none); its task is the turn it starts.",
       responses: {
@@ -132,6 +135,10 @@ async function serveJsonRpc(
   } catch {
     return c.json(rpcError(null, -32700, "Parse error: the body is not JSON."));
   }
+  // An A2A 0.3 client's call is served as the 1.0 call it stands for, and answered in 0.3.
+  const v03 = isV03Call(body);
+  if (v03) body = requestFromV03(body as Record<string, unknown>);
+  const said = (answer: unknown) => v03 ? answerToV03(answer as Record<string, unknown>) : answer;
   const id = (body as { id?: unknown })?.id ?? null;
   try {
     const context = defaultServerCallContextBuilder({
@@ -151,10 +158,12 @@ async function serveJsonRpc(
       context,
     );
     const answer = await answerWithin(handled, body, id, waiting);
-    if (!(Symbol.asyncIterator in answer)) return c.json(answer);
+    if (!(Symbol.asyncIterator in answer)) return c.json(said(answer));
     return streamSSE(c, async (stream) => {
       try {
-        for await (const event of answer) await stream.writeSSE({ data: JSON.stringify(event) });
+        for await (const event of answer) {
+          await stream.writeSSE({ data: JSON.stringify(said(event)) });
+        }
       } catch (error) {
         const { code, message } = JsonRpcTransportHandler.mapToJSONRPCError(error);
         await stream.writeSSE({
