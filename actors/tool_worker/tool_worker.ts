@@ -71,13 +71,18 @@ export class ToolWorker {
       );
     }
     const sandboxed = ToolWorker.sandbox === "per-worker";
-    return new ToolWorker(
-      new Worker(entryUrl(moduleUrl), {
+    // A module file that is not there fails as if it had failed to load, but said by us: Deno
+    // itself would print the load failure of a worker on stderr, which no handler can stop.
+    const missing = _missingFile(moduleUrl);
+    const tool = new ToolWorker(
+      new Worker(missing ? EMPTY_MODULE : entryUrl(moduleUrl), {
         type: "module",
         name: moduleUrl,
         ...(sandboxed ? { deno: { permissions: workerPermissions(permissions) } } : {}),
       }),
     );
+    if (missing) setTimeout(() => tool.#crash(missing));
+    return tool;
   }
 
   /** Starts an exchange: the worker's messages with the returned id go to `exchange`. */
@@ -130,6 +135,20 @@ export class ToolWorker {
     if (this.#stopped) return;
     if (this.#exchanges.size === 0) return this.onStray();
     for (const exchange of [...this.#exchanges.values()]) exchange.onCrash(message);
+  }
+}
+
+/** What a worker runs in place of a tool module that is not there. */
+const EMPTY_MODULE = "data:application/javascript,";
+
+/** `Module not found "…"` for a file URL with no file behind it (unknown when it cannot be read). */
+function _missingFile(moduleUrl: string): string | undefined {
+  if (!moduleUrl.startsWith("file:")) return undefined;
+  try {
+    Deno.statSync(new URL(moduleUrl));
+    return undefined;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound ? `Module not found "${moduleUrl}".` : undefined;
   }
 }
 
