@@ -91,6 +91,46 @@ Deno.test("a tools folder outside the repository loads with --tools", async () =
   ]);
 });
 
+Deno.test("a tool resolves its imports by its own project's deno.json, and nothing is written into the runtime's files", async () => {
+  const project = await Deno.makeTempDir({ prefix: "agent_tool_project_" });
+  await Deno.writeTextFile(
+    join(project, "deno.json"),
+    JSON.stringify({ imports: { "greeting/": "./lib/" } }),
+  );
+  await Deno.mkdir(join(project, "lib"));
+  await Deno.writeTextFile(
+    join(project, "lib", "hello.ts"),
+    "export const hello = (name: string) => `hello, ${name}`;\n",
+  );
+  await Deno.mkdir(join(project, "tools"));
+  await Deno.writeTextFile(
+    join(project, "tools", "greet.ts"),
+    `import { hello } from "greeting/hello.ts";
+export default {
+  name: "greet",
+  description: "Greets someone.",
+  inputSchema: { type: "object", properties: { name: { type: "string" } } },
+  run: ({ name }: { name: string }) => hello(name),
+};
+`,
+  );
+  const lock = await Deno.readTextFile(join(REPOSITORY, "deno.lock"));
+  const { code, stdout, stderr } = await run(
+    ["task", "run", "--json", "--tools", join(project, "tools"), 'call greet {"name": "Ada"}'],
+    REPOSITORY,
+    { ANTHROPIC_API_KEY: "", AGENT_DATA: ":memory:" },
+  );
+  assertEquals(code, 0, stderr);
+  const finished = stdout.trim().split("\n").map((line) => JSON.parse(line))
+    .find((event) => event.type === "tool_call_finished");
+  assertEquals([finished?.status, finished?.content], ["succeeded", "hello, Ada"]);
+  assertEquals(
+    await Deno.readTextFile(join(REPOSITORY, "deno.lock")),
+    lock,
+    "the lock is as it was",
+  );
+});
+
 Deno.test("deno task run downloads none of the benchmark's or the browser tests' dependencies", async () => {
   // Deno fetches every package that deno.json maps or deno.lock holds, on every fresh machine.
   const config = await Deno.readTextFile(join(REPOSITORY, "deno.json"));

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { PERMISSION_NAMES, type ToolPermissions } from "../../src/tool.ts";
+import { toolImportMap } from "./_tool_import_map.ts";
 
 /** What the hosts of one group of tools are started with. */
 export interface HostProfile {
@@ -47,23 +48,58 @@ export function hostCommand(
   env: Pick<Deno.Env, "get" | "toObject"> = Deno.env,
 ): { command: string; args: string[]; env: Record<string, string> } {
   const compiled = !/(^|[\\/])deno(\.exe)?$/.test(execPath);
+  const imports = CONFIG.protocol === "file:" ? toolImportMap(profile.moduleDirs) : undefined;
+  // A tool of a project of its own may import the project's other files.
+  const projectDirs = Object.keys(imports?.scopes ?? {}).map((url) => fromFileUrl(url));
   const args = compiled ? ["tool-host", socketPath] : [
     "run",
     "--quiet",
     "--no-prompt",
     "--unstable-worker-options",
     ...(CONFIG.protocol === "file:" ? [`--config=${fromFileUrl(CONFIG)}`] : []),
-    ...permissionFlags(profile, socketPath),
+    // A tool's imports must never be written into the runtime's lock file.
+    "--no-lock",
+    ...(imports ? [`--import-map=${writtenMap(imports)}`] : []),
+    ...permissionFlags(profile, socketPath, projectDirs),
     HOST_MAIN.protocol === "file:" ? fromFileUrl(HOST_MAIN) : HOST_MAIN.href,
     socketPath,
   ];
   return { command: execPath, args, env: hostEnv(profile, env) };
 }
 
-function permissionFlags({ permissions, moduleDirs }: HostProfile, socketPath: string): string[] {
+/** Import maps written for hosts, by their content: one file for hosts that share one. */
+const writtenMaps = new Map<string, string>();
+
+/** The file `map` is written to, for `--import-map`: one for the hosts that share it. */
+function writtenMap(map: object): string {
+  const json = JSON.stringify(map);
+  let path = writtenMaps.get(json);
+  if (!path) {
+    path = Deno.makeTempFileSync({ prefix: "agent-tool-imports-", suffix: ".json" });
+    Deno.writeTextFileSync(path, json);
+    if (writtenMaps.size === 0) globalThis.addEventListener("unload", removeWrittenMaps);
+    writtenMaps.set(json, path);
+  }
+  return path;
+}
+
+function removeWrittenMaps(): void {
+  for (const path of writtenMaps.values()) {
+    try {
+      Deno.removeSync(path);
+    } catch { /* gone already */ }
+  }
+  writtenMaps.clear();
+}
+
+function permissionFlags(
+  { permissions, moduleDirs }: HostProfile,
+  socketPath: string,
+  projectDirs: string[],
+): string[] {
   const extra: Partial<Record<keyof ToolPermissions, string[]>> = {
     // Connecting to a Unix socket takes read, write and net access to its path.
-    read: [...RUNTIME_MODULE_DIRS, ...moduleDirs, socketPath],
+    read: [...RUNTIME_MODULE_DIRS, ...moduleDirs, ...projectDirs, socketPath],
     write: [socketPath],
     net: [`unix:${socketPath}`],
   };
