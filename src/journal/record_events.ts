@@ -143,19 +143,8 @@ function applyToReplay(state: ReplayState, record: JournalRecord): void {
   }
 }
 
-/**
- * The event of a model response, the `step`th of its turn: live when it
- * arrives, and rebuilt from its record.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { modelCallFinished } from "./record_events.ts";
- * const event = modelCallFinished({ type: "assistant", content: [], stopReason: "end_turn" }, 1);
- * assertEquals(event.type === "model_call_finished" && event.usage.inputTokens, 0);
- * ```
- */
-export function modelCallFinished(
+/** The event of a model response, the `step`th of its turn. */
+function modelCallFinished(
   { stopReason, usage }: AssistantRecord,
   step: number,
 ): ConversationEventInit {
@@ -169,24 +158,9 @@ export function modelCallFinished(
 
 /**
  * The server tools a reply used (they ran at Anthropic, within the model
- * call): one event each, live when the reply arrives and rebuilt from its
- * record. `failed` when its result block is an error.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import type Anthropic from "@anthropic-ai/sdk";
- * import { serverToolEvents } from "./record_events.ts";
- * const content = [
- *   { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: { query: "deno" } },
- *   { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: [] },
- * ] as unknown as Anthropic.ContentBlock[];
- * assertEquals(serverToolEvents({ type: "assistant", content, stopReason: "end_turn" }), [
- *   { type: "server_tool_used", callId: "srvtoolu_1", name: "web_search", input: { query: "deno" }, failed: false },
- * ]);
- * ```
+ * call): one event each, `failed` when its result block is an error.
  */
-export function serverToolEvents(record: AssistantRecord): ConversationEventInit[] {
+function serverToolEvents(record: AssistantRecord): ConversationEventInit[] {
   const blocks = record.content as unknown as {
     type: string;
     id?: string;
@@ -276,29 +250,17 @@ function eventsOf(
 }
 
 /** A record that marks a turn's course, rather than a model call or a tool call. */
-export type TurnRecord = Extract<
+type TurnRecord = Extract<
   JournalRecord,
   { type: "turn_started" | "turn_resumed" | "compacted" | "turn_ended" }
 >;
 
 /**
- * The event of a turn record: live, once the record is durable, and
- * rebuilt from it. `turns` is the conversation's turn count; `steps` and
- * `usage` are the open turn's model calls and tokens, with its last reply.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { turnEventOf } from "./record_events.ts";
- * import { NO_USAGE } from "../token_usage.ts";
- * const event = turnEventOf(
- *   { type: "turn_ended", status: "completed", stopReason: "end_turn", text: "Hi" },
- *   { turns: 1, steps: 1, usage: NO_USAGE },
- * );
- * assertEquals(event.type, "turn_finished");
- * ```
+ * The event of a turn record. `turns` is the conversation's turn count;
+ * `steps` and `usage` are the open turn's model calls and tokens, with its
+ * last reply.
  */
-export function turnEventOf(
+function turnEventOf(
   record: TurnRecord,
   { turns, steps, usage }: { turns: number; steps: number; usage: TokenUsage },
 ): ConversationEventInit {
