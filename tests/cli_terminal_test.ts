@@ -32,15 +32,19 @@ Deno.test("an approval at the terminal shows the whole input, and nothing draws 
   await using terminal = new PseudoTerminal(RUN, ENV);
   await terminal.waitFor(/Interactive session/);
   await terminal.type('call pay {"amount": 150}; call pay {"amount": 5000}\n');
-  const first = await terminal.waitFor(/Run pay \{"amount":150\}\? \[y\/N\] $/);
-  await terminal.type("y\n");
-  const second = await terminal.waitFor(/Run pay \{"amount":5000\}\? \[y\/N\] $/, first);
-  await terminal.type("n\n");
-  await terminal.waitFor(/- pay \(error\): The call was denied/, second);
+  // The two calls ask at once; the questions come one at a time, in either order.
+  const asked: number[] = [];
+  for (let from = 0; asked.length < 2;) {
+    from = await terminal.waitFor(/Run pay \{"amount":\d+\}\? \[y\/N\] $/, from);
+    asked.push(from);
+    const amount = /"amount":(\d+)\}\? \[y\/N\] $/.exec(stripAnsiCode(terminal.raw))![1];
+    await terminal.type(amount === "150" ? "y\n" : "n\n");
+  }
+  await terminal.waitFor(/- pay \(error\): The call was denied/, asked[1]);
   await terminal.type("/exit\n");
   assertEquals(await terminal.status(), 0);
   const raw = terminal.raw;
-  for (const question of [first, second]) {
+  for (const question of asked) {
     const untilAnswer = raw.slice(question, raw.indexOf("\n", question));
     assert(
       !untilAnswer.includes("\x1b["),

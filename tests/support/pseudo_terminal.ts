@@ -49,18 +49,24 @@ export class PseudoTerminal implements AsyncDisposable {
   /**
    * Resolves once the screen's text (escape sequences left out) from
    * `from` on matches `pattern`, with where the match ends in the raw
-   * output; rejects if the program ends first.
+   * output; rejects if the program ends first, or after `ms` (a test that
+   * waits for what never shows fails, saying what did, rather than hang).
    */
-  async waitFor(pattern: RegExp, from = 0): Promise<number> {
+  async waitFor(pattern: RegExp, from = 0, ms = 60_000): Promise<number> {
+    const given = AbortSignal.timeout(ms);
+    const gaveUp = new Promise<"gave up">((resolve) =>
+      given.addEventListener("abort", () => resolve("gave up"))
+    );
     for (;;) {
-      const raw = this.#output.slice(from);
-      if (pattern.test(stripAnsiCode(raw))) return this.#output.length;
-      const ended = await Promise.race([
-        this.#changed.promise.then(() => false),
-        this.#ended.then(() => true),
+      const shown = () => stripAnsiCode(this.#output.slice(from));
+      if (pattern.test(shown())) return this.#output.length;
+      const next = await Promise.race([
+        this.#changed.promise.then(() => "changed" as const),
+        this.#ended.then(() => "ended" as const),
+        gaveUp,
       ]);
-      if (ended && !pattern.test(stripAnsiCode(this.#output.slice(from)))) {
-        throw new Error(`the program ended before ${pattern} showed:\n${stripAnsiCode(raw)}`);
+      if (next !== "changed" && !pattern.test(shown())) {
+        throw new Error(`${pattern} did not show (the program ${next}):\n${shown()}`);
       }
     }
   }
