@@ -64,6 +64,31 @@ export function traceConversation(
   conversation.subscribe((event) => spans.observe(event));
 }
 
+/**
+ * Names the URL a client used on the active server span (Deno's, with
+ * `OTEL_DENO=true`): behind the front door, the request this process
+ * serves came over its inner Unix-socket hop, which the span would name
+ * (`http+unix://…`). Nothing happens untraced, or for a request that came
+ * straight over TCP.
+ *
+ * @example
+ * ```ts
+ * import { nameClientUrl } from "./tracing.ts";
+ * nameClientUrl(new Request("http+unix://%2Ftmp%2Fs.sock/v1/tools", { headers: { host: "127.0.0.1:8000" } }));
+ * ```
+ */
+export function nameClientUrl(request: Request): void {
+  const span = trace.getActiveSpan();
+  const host = request.headers.get("host");
+  if (!span || !host || !request.url.startsWith("http+unix:")) return;
+  const url = new URL(request.url);
+  span.setAttributes({
+    "url.full": `http://${host}${url.pathname}${url.search}`,
+    "url.scheme": "http",
+    "server.address": host.replace(/:\d+$/, ""),
+  });
+}
+
 /** The chat span of each traced conversation's model call under way. */
 const modelCallSpans = new Map<string, Span>();
 

@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { FIXTURE_TOOLS } from "./support/test_system.ts";
+import { eventually, startServerProcess } from "./support/server_process.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -183,6 +184,25 @@ Deno.test("the offline model's spans say so: provider and model offline, not Ant
     assertEquals(span.attributes["gen_ai.provider.name"], "offline");
     assertEquals(span.attributes["gen_ai.request.model"], "offline");
   }
+});
+
+Deno.test("deno task serve's request spans name the URL the client used, not the front door's inner hop", async () => {
+  await using receiver = startOtlpReceiver();
+  await using server = await startServerProcess({
+    AGENT_DATA: ":memory:",
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_BSP_SCHEDULE_DELAY: "50",
+  });
+  await (await fetch(`${server.url}/v1/tools?from=test`)).body?.cancel();
+  const served = await eventually(() =>
+    Promise.resolve(
+      receiver.others.find((span) => String(span.attributes["url.full"]).includes("/v1/tools")),
+    )
+  );
+  assertEquals(served.attributes["url.full"], `${server.url}/v1/tools?from=test`);
+  assertEquals(served.attributes["url.scheme"], "http");
 });
 
 Deno.test("an OTLP endpoint that does not answer never breaks a turn", async () => {

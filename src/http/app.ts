@@ -10,6 +10,7 @@ import { except } from "hono/combine";
 import type { AgentSystem } from "../../actors/agent_system.ts";
 import { priorityOf, retriesOf } from "../../actors/scheduler/call_policies.ts";
 import { detectPlatform, type Platform } from "../platform.ts";
+import { nameClientUrl } from "../tracing.ts";
 import { conversationRoutes } from "./conversations.ts";
 import { taskRoutes } from "./tasks.ts";
 import { errorBody, notFound, onError, RETRY_AFTER_SECONDS, unavailable } from "./errors.ts";
@@ -86,6 +87,10 @@ export function createApp(options: AppOptions): OpenAPIHono {
   app.notFound(notFound);
   app.onError(onError);
   app.use(guardHost(options.allowedHosts ?? (options.token ? "any" : [])));
+  app.use(async (c, next) => {
+    nameClientUrl(c.req.raw);
+    await next();
+  });
   app.use(async (c, next) => {
     if (!shutdown.aborted) return await next();
     c.header("Connection", "close");
