@@ -141,11 +141,15 @@ export class ToolWorker {
 /** What a worker runs in place of a tool module that is not there. */
 const EMPTY_MODULE = "data:application/javascript,";
 
+/** Module files found: a tool's module is looked for once, not at every spawn. */
+const presentModules = new Set<string>();
+
 /** `Module not found "…"` for a file URL with no file behind it (unknown when it cannot be read). */
 function _missingFile(moduleUrl: string): string | undefined {
-  if (!moduleUrl.startsWith("file:")) return undefined;
+  if (!moduleUrl.startsWith("file:") || presentModules.has(moduleUrl)) return undefined;
   try {
     Deno.statSync(new URL(moduleUrl));
+    presentModules.add(moduleUrl); // looked up once: spawning a worker stays free of file system calls
     return undefined;
   } catch (error) {
     return error instanceof Deno.errors.NotFound ? `Module not found "${moduleUrl}".` : undefined;

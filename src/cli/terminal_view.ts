@@ -336,6 +336,5 @@ function seconds(ms: number): string {
 }
 
 function oneLine(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  return line.length > 120 ? `${line.slice(0, 119)}…` : line;
+  return cut(text.replace(/\s+/g, " ").trim(), 120);
 }

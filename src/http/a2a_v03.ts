@@ -62,7 +62,7 @@ export function requestFromV03(request: Json): Json {
  * A 1.0 result (of a call, or one event of a stream) as 0.3 says it: a
  * `Task`, `Message`, `TaskStatusUpdateEvent` or `TaskArtifactUpdateEvent`.
  */
-export function resultToV03(result: Json): Json {
+function resultToV03(result: Json): Json {
   if (result.task) return taskToV03(result.task as Json);
   if (result.message) return messageToV03(result.message as Json);
   if (result.statusUpdate) {
