@@ -35,12 +35,14 @@ export interface SeqRecord {
 }
 
 /**
- * Told of the records once they are durable, in journal order, and of
- * the state whenever it is read from the journal (at first and after a
- * catch-up): the durable events are made from exactly these.
+ * Told when records are on their way to the journal, of the records once
+ * they are durable, in journal order (`settled` when no other is on its
+ * way), and of the state whenever it is read from the journal (at first
+ * and after a catch-up): the durable events are made from exactly these.
  */
 export interface LogWatcher {
-  durable(entries: SeqRecord[]): void;
+  writing(): void;
+  durable(entries: SeqRecord[], settled: boolean): void;
   loaded(state: ConversationState, seq: number): void;
 }
 
@@ -86,6 +88,8 @@ export class ConversationLog {
   #waitingWrite: WaitingWrite | undefined;
   /** Records applied to the state and left for the next write to carry. */
   #staged: JournalRecord[] = [];
+  /** Records timed and on their way to the journal, not yet durable. */
+  #unwritten = 0;
   /** A write failed, so the state holds records the journal does not: read it again. */
   #stale = false;
 
@@ -126,11 +130,16 @@ export class ConversationLog {
    * conversation over: it rejects with {@linkcode LeaseLost}.
    */
   write(records: JournalRecord[], { consume, release = false }: WriteOptions = {}): Promise<void> {
-    records = records.map((record) => this.#stamped(record));
+    const now = this.#now();
+    records = records.map((record) => record.at === undefined ? { ...record, at: now } : record);
     for (const record of records) applyRecord(this.#loaded.state, record);
+    // A staged record is timed as it is written, so that its events never come out of time order.
+    for (const record of this.#staged) record.at ??= now;
     records = [...this.#staged.splice(0), ...records];
     // Nothing new: what was asked for so far is durable once the latest write is.
     if (records.length === 0) return this.#waitingWrite?.written ?? this.#lastWrite;
+    this.#unwritten += records.length;
+    this.#edges.watcher?.writing();
     if (this.#waitingWrite && !consume) {
       this.#waitingWrite.records.push(...records);
       this.#waitingWrite.release ||= release;
@@ -140,6 +149,8 @@ export class ConversationLog {
     this.#waitingWrite = batch;
     batch.written = this.#writes.then(() => this.#append(batch, consume)).catch((error) => {
       this.#stale = true;
+      this.#unwritten = 0; // nothing more lands: what waited for it goes out now
+      this.#edges.watcher?.durable([], true);
       if (error instanceof LeaseLost || error instanceof JournalUnavailable) this.#edges.onLost();
       throw error;
     });
@@ -150,7 +161,6 @@ export class ConversationLog {
 
   /** Applies `record` to the state now and leaves it to the next write to carry. */
   stage(record: JournalRecord): void {
-    record = this.#stamped(record);
     applyRecord(this.#loaded.state, record);
     this.#staged.push(record);
   }
@@ -198,17 +208,22 @@ export class ConversationLog {
       const { id, openTurn, turns } = this.#loaded.state;
       if (this.#held || openTurn) return false;
       const record = { type: "turn_started", turn: turns + 1, cause, at: this.#now() } as const;
+      this.#unwritten++;
+      this.#edges.watcher?.writing();
       const taken = await this.#journal.startTurnTakingLease(
         id,
         this.#node,
         this.#loaded.seq,
         record,
-      );
-      if (!taken) return false;
+      ).finally(() => this.#unwritten--);
+      if (!taken) {
+        this.#edges.watcher?.durable([], this.#unwritten === 0);
+        return false;
+      }
       this.#hold(taken.lease);
       applyRecord(this.#loaded.state, record);
       this.#loaded.seq = taken.seq;
-      this.#edges.watcher?.durable([{ seq: taken.seq, record }]);
+      this.#edges.watcher?.durable([{ seq: taken.seq, record }], this.#unwritten === 0);
       return true;
     });
   }
@@ -261,12 +276,11 @@ export class ConversationLog {
     this.#loaded.seq = seq;
     // At once: an event made before the watcher hears of these would take ids theirs have.
     const first = seq - batch.records.length + 1;
-    this.#edges.watcher?.durable(batch.records.map((record, n) => ({ seq: first + n, record })));
-  }
-
-  /** `record`, with the time now unless it carries one. */
-  #stamped(record: JournalRecord): JournalRecord {
-    return record.at === undefined ? { ...record, at: this.#now() } as JournalRecord : record;
+    this.#unwritten -= batch.records.length;
+    this.#edges.watcher?.durable(
+      batch.records.map((record, n) => ({ seq: first + n, record })),
+      this.#unwritten === 0,
+    );
   }
 
   #now(): number {

@@ -500,8 +500,8 @@ export class ConversationSupervisor {
 
   async #recordCalls(updates: CallUpdate[]): Promise<void> {
     try {
-      const at = this.#now();
-      await this.#log.write(updates.map((update) => ({ type: "call", at, ...update })));
+      // Timed by the log as it writes them, with the records they go with.
+      await this.#log.write(updates.map((update) => ({ type: "call", ...update })));
     } catch (error) {
       if (error instanceof LeaseLost) await this.#handOver(updates);
       throw error;

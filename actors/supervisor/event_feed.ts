@@ -71,6 +71,9 @@ export class EventFeed implements LogWatcher {
   #idCount = 0;
   /** Makes the events of each durable record, from the state the log was read at. */
   #replay: RecordReplay | undefined;
+  /** Whether records are on their way to the journal, and the events that wait for them. */
+  #writing = false;
+  readonly #held: { event: ConversationEventInit; at: number }[] = [];
 
   constructor(journal: Journal, conversationId: string) {
     this.#journal = journal;
@@ -92,13 +95,21 @@ export class EventFeed implements LogWatcher {
     this.#replay = RecordReplay.from(this.#conversationId, state, seq);
   }
 
+  /** Records are on their way to the journal: events that happen meanwhile wait for them. */
+  writing(): void {
+    this.#writing = true;
+  }
+
   /**
    * Announces the events of records just made durable, with the ids and
    * times a replay gives them. The streamed ones are not sent again (they
-   * went out as they came), but keep their places in the ids.
+   * went out as they came), but keep their places in the ids. Events that
+   * waited for them go out among them by time, and all of them once the
+   * log is `settled`: ids and times then rise together.
    */
-  durable(entries: SeqRecord[]): void {
+  durable(entries: SeqRecord[], settled: boolean): void {
     for (const { seq, record } of entries) {
+      this.#release((held) => held.at <= (record.at ?? 0));
       const events = this.#replay?.next(seq, record) ?? [];
       for (const event of events) {
         if (STREAMED_LIVE.has(event.type)) continue;
@@ -107,21 +118,38 @@ export class EventFeed implements LogWatcher {
       }
       [this.#idSeq, this.#idCount] = [seq, events.length];
     }
+    if (!settled) return;
+    this.#writing = false;
+    this.#release(() => true);
   }
 
   /**
    * Stamps an event that no record stands for and hands it to every
-   * listener. Its id follows `seq`, the journal's last durable record, after
-   * that record's own events: ids sort as the journal does.
+   * listener; while records are on their way, it waits for them. Its id
+   * follows `seq`, the journal's last durable record, after that record's
+   * own events: ids sort as the journal does.
    */
   emit(event: ConversationEventInit, seq: number): void {
     const at = Date.now();
     this.#track(event, at);
+    if (this.#writing) return void this.#held.push({ event, at });
     if (seq !== this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
+    this.#stamp(event, at);
+  }
+
+  /** Sends the waiting events that `due` picks, in the order they happened. */
+  #release(due: (held: { at: number }) => boolean): void {
+    while (this.#held.length > 0 && due(this.#held[0])) {
+      const { event, at } = this.#held.shift()!;
+      this.#stamp(event, at);
+    }
+  }
+
+  #stamp(event: ConversationEventInit, at: number): void {
     this.#deliver({
       ...event,
       conversationId: this.#conversationId,
-      id: seq * EVENT_ID_STRIDE + this.#idCount++,
+      id: this.#idSeq * EVENT_ID_STRIDE + this.#idCount++,
       at,
     } as ConversationEvent);
   }
