@@ -7,6 +7,7 @@ import { attachmentOf, type UserBlock } from "./src/user_content.ts";
 import { TextLineStream } from "@std/streams/text-line-stream";
 import type { ConversationSupervisor } from "./actors/supervisor/conversation_supervisor.ts";
 import { parseCliArgs, USAGE } from "./src/cli/args.ts";
+import { CtrlC } from "./src/cli/ctrl_c.ts";
 import { TerminalView } from "./src/cli/terminal_view.ts";
 import { ConfigError } from "./src/config_error.ts";
 import type { ConversationEvent } from "./src/events.ts";
@@ -67,28 +68,20 @@ const plainScreen: Screen = {
 };
 
 /**
- * How soon after a Ctrl-C another SIGINT is the same key press: the
- * terminal signals the whole process group, and `deno task`, in that
- * group, passes the signal on to us a second time a moment later.
- */
-const SAME_CTRL_C_MS = 500;
-
-/**
  * The first Ctrl-C cancels the running turn (its calls are stopped and
  * journaled, the history stays valid); a second one, or one while no turn
  * runs, ends the CLI.
  */
 function cancelOnCtrlC(conversation: ConversationSupervisor, screen: Screen): Disposable {
-  let cancelledAt: number | undefined;
+  const ctrlC = new CtrlC();
   const onSignal = () => {
-    const now = performance.now();
-    if (cancelledAt !== undefined && now - cancelledAt < SAME_CTRL_C_MS) return;
-    if (cancelledAt !== undefined || !conversation.cancel()) Deno.exit(130);
-    cancelledAt = now;
+    const action = ctrlC.pressed({ turnRunning: conversation.busy });
+    if (action === "same key press") return;
+    if (action === "quit" || !conversation.cancel()) Deno.exit(130);
     screen.notice("Cancelling the turn (Ctrl-C again to quit)…");
   };
   const unsubscribe = conversation.subscribe((event) => {
-    if (event.type === "turn_finished" || event.type === "turn_failed") cancelledAt = undefined;
+    if (event.type === "turn_finished" || event.type === "turn_failed") ctrlC.turnEnded();
   });
   Deno.addSignalListener("SIGINT", onSignal);
   return {
