@@ -1,9 +1,11 @@
 import { assert, assertEquals } from "@std/assert";
 import { createConfig, lintFromString } from "@redocly/openapi-core";
+import openapiTS, { astToString } from "openapi-typescript";
 import { createApp } from "../src/http/app.ts";
 import { detectPlatform } from "../src/platform.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
-import { testSystem } from "./support/test_system.ts";
+import { lastUserText, testSystem } from "./support/test_system.ts";
+import { startTestServer } from "./support/test_server.ts";
 
 async function appWith(token?: string) {
   const api = startFakeMessagesApi(() => ({ text: "Hi." }));
@@ -89,5 +91,49 @@ Deno.test("the spec passes Redocly's recommended rules, with and without a token
     const ids = operations.map((operation) => operation.operationId);
     assert(ids.every(Boolean), "every operation has an operationId");
     assertEquals(new Set(ids).size, ids.length, "each its own");
+  }
+});
+
+Deno.test("a client generated from the spec types the turn's result and each streamed event, and works", async () => {
+  await using api = startFakeMessagesApi((request) =>
+    lastUserText(request).includes("tool_result")
+      ? { text: "It is noon." }
+      : { toolCalls: [{ name: "current_time", input: {} }] }
+  );
+  await using system = await testSystem(api);
+  await using server = startTestServer(system);
+  const spec = await (await fetch(`${server.url}/openapi.json`)).json();
+  const generated = astToString(await openapiTS(spec));
+  assert(/export interface paths/.test(generated) && /export interface components/.test(generated));
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/api.d.ts`, generated);
+    await Deno.copyFile(
+      new URL("./fixtures/openapi_client/client.ts", import.meta.url),
+      `${dir}/client.ts`,
+    );
+    const config = new URL("../deno.json", import.meta.url).pathname;
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--check",
+        "--allow-net",
+        `--config=${config}`,
+        "--no-lock",
+        `${dir}/client.ts`,
+        server.url,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const said = new TextDecoder().decode(stderr);
+    assertEquals(code, 0, said); // a type error in the client fails here
+    const got = JSON.parse(new TextDecoder().decode(stdout));
+    assertEquals(got.status, "completed");
+    assertEquals(got.types[0], "turn_started");
+    assertEquals(got.types.at(-1), "turn_finished");
+    assertEquals(got.calls, ["current_time"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -12,6 +12,7 @@ import { ConfigError } from "../config_error.ts";
 import { cacheHitRate } from "../token_usage.ts";
 import { textOfBlocks, type UserBlock } from "../user_content.ts";
 import { apiError, unavailable } from "./errors.ts";
+import { ConversationEventSchema } from "./event_schema.ts";
 import { replayable, streamEvents, type StreamSlots } from "./event_stream.ts";
 import {
   Approval,
@@ -31,7 +32,7 @@ import { requireJson, validationHook } from "./validation.ts";
 type Env = { Variables: { conversation: ConversationSupervisor } };
 
 const EVENTS = {
-  content: { "text/event-stream": { schema: z.string() } },
+  content: { "text/event-stream": { schema: ConversationEventSchema } },
   description:
     "Server-sent events: `id` (increasing for the conversation's whole life), `event` (its type), `data` (the event as JSON).",
 };
@@ -135,69 +136,51 @@ export function conversationRoutes(
     },
   );
 
+  const sending = {
+    middleware: [found, refuseWhenSaturated(system), requireJson],
+    request: {
+      params: ConversationParams,
+      body: { ...json(NewMessage, "The message"), required: true },
+    },
+  };
+  const sendingErrors = errors({
+    400: "An empty or over-long message",
+    404: "No such conversation",
+    409: "Another process drives the conversation",
+    415: "A body that is not JSON",
+    503: "Every tool worker is busy, or (streamed) every event stream is taken",
+  });
+  const send = sendMessage(streams, shutdown);
+
   routes.openapi(
     createRoute({
       method: "post",
       path: "/{id}/messages",
       operationId: "sendMessage",
-      summary: "Send a message and get its turn's result (JSON), or watch the turn (SSE)",
-      description: "With `Accept: text/event-stream` the turn's events stream as it runs.",
-      middleware: [found, refuseWhenSaturated(system), requireJson] as const,
-      request: {
-        params: ConversationParams,
-        body: { ...json(NewMessage, "The message"), required: true },
-      },
-      responses: {
-        200: {
-          ...json(TurnResult, "The turn's result"),
-          content: { ...json(TurnResult, "").content, ...EVENTS.content },
-        },
-        ...errors({
-          400: "An empty or over-long message",
-          404: "No such conversation",
-          409: "Another process drives the conversation",
-          415: "A body that is not JSON",
-          503: "Every tool worker is busy",
-        }),
-      },
+      summary: "Send a message and get its turn's result",
+      description:
+        "Answers when the turn has ended. `POST …/messages/stream` (or this route with `Accept: text/event-stream`) streams the turn's events instead.",
+      ...sending,
+      responses: { 200: json(TurnResult, "The turn's result"), ...sendingErrors },
     }),
-    async (c) => {
-      const conversation = c.get("conversation");
-      const streamed = c.req.header("accept")?.includes("text/event-stream");
-      // Subscribed before the message is queued, so the stream has its turn from the start (and
-      // only then: a conversation nobody watches gets the model's answer unstreamed, for less CPU).
-      const slot = streamed ? streams.take() : undefined;
-      if (streamed && !slot) return tooManyStreams(c, streams);
-      const events = streamed ? replayable(conversation) : undefined;
-      const { content } = c.req.valid("json");
-      const submission = typeof content === "string"
-        ? await conversation.submit(content)
-        : await conversation.submit(textOfBlocks(content), undefined, content as UserBlock[]);
-      const busy = () =>
-        apiError(
-          c,
-          409,
-          "conversation_busy",
-          `Conversation ${conversation.id} is being driven by another process; try again when its turn has ended.`,
-        );
-      if (!submission.accepted) {
-        events?.stop();
-        slot?.();
-        return busy();
-      }
-      if (!events) {
-        const result = await submission.result;
-        return result ? c.json({ conversationId: conversation.id, ...result }, 200) : busy();
-      }
-      let inTurn = false;
-      return streamEvents(c, events, {
-        shutdown,
-        onEnd: slot,
-        filter: (event) =>
-          inTurn ||= event.type === "turn_started" && event.messageId === submission.messageId,
-        until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
-      });
-    },
+    // Asked for a stream by `Accept`, it answers as …/messages/stream does: the spec describes that
+    // there, so that a generated client types this route's answer as the TurnResult alone.
+    (c) =>
+      send(c, c.req.header("accept")?.includes("text/event-stream") ?? false) as Promise<never>,
+  );
+
+  routes.openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/messages/stream",
+      operationId: "streamMessage",
+      summary: "Send a message and watch its turn",
+      description:
+        "The turn's events, from its `turn_started` to its `turn_finished` or `turn_failed`.",
+      ...sending,
+      responses: { 200: EVENTS, ...sendingErrors },
+    }),
+    (c) => send(c, true),
   );
 
   routes.openapi(
@@ -294,6 +277,55 @@ export function conversationRoutes(
   );
 
   return routes;
+}
+
+type SendContext = Context<Env, string, { out: { json: { content: string | unknown[] } } }>;
+
+/**
+ * The handler of both message routes: the turn's result as JSON, or
+ * (`streamed`) its events as they happen.
+ */
+function sendMessage(streams: StreamSlots, shutdown: AbortSignal) {
+  return async (c: SendContext, streamed: boolean) => {
+    const conversation = c.get("conversation");
+    // Subscribed before the message is queued, so the stream has its turn from the start (and
+    // only then: a conversation nobody watches gets the model's answer unstreamed, for less CPU).
+    const slot = streamed ? streams.take() : undefined;
+    if (streamed && !slot) return tooManyStreams(c, streams);
+    const events = streamed ? replayable(conversation) : undefined;
+    const { content } = c.req.valid("json");
+    const submission = typeof content === "string"
+      ? await conversation.submit(content)
+      : await conversation.submit(
+        textOfBlocks(content as UserBlock[]),
+        undefined,
+        content as UserBlock[],
+      );
+    const busy = () =>
+      apiError(
+        c,
+        409,
+        "conversation_busy",
+        `Conversation ${conversation.id} is being driven by another process; try again when its turn has ended.`,
+      );
+    if (!submission.accepted) {
+      events?.stop();
+      slot?.();
+      return busy();
+    }
+    if (!events) {
+      const result = await submission.result;
+      return result ? c.json({ conversationId: conversation.id, ...result }, 200) : busy();
+    }
+    let inTurn = false;
+    return streamEvents(c, events, {
+      shutdown,
+      onEnd: slot,
+      filter: (event) =>
+        inTurn ||= event.type === "turn_started" && event.messageId === submission.messageId,
+      until: (event) => event.type === "turn_finished" || event.type === "turn_failed",
+    });
+  };
 }
 
 /** Finds the path's conversation (404 if there is none) for the handler. */
