@@ -7,7 +7,7 @@
 
 /** What the worker is told: start beating, or stop and say the process is gone. */
 export type HeartbeatOrder =
-  | { type: "start"; path: string; node: string; ttlMs: number; everyMs: number }
+  | { type: "start"; address: string; node: string; ttlMs: number; everyMs: number }
   | { type: "stop" };
 
 /**

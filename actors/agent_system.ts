@@ -56,7 +56,7 @@ export interface SystemOptions {
  *
  * @example
  * ```ts ignore
- * await using system = await AgentSystem.start(settings, { journal: await Journal.open(":memory:") });
+ * await using system = await AgentSystem.start(settings, { journal: await KvJournal.open(":memory:") });
  * const conversation = await system.createConversation({ system: "Be brief." });
  * await conversation.send({ type: "user_message", text: "Hi" });
  * ```
@@ -127,7 +127,7 @@ export class AgentSystem implements AsyncDisposable {
    */
   #keepBeating(everyMs: number): void {
     const { journal, nodeTtlMs } = this.#options;
-    if (!journal.file) {
+    if (!journal.address) {
       this.#timers.push(setInterval(() => this.#beating ??= this.#heartbeat(), everyMs));
       return;
     }
@@ -141,7 +141,7 @@ export class AgentSystem implements AsyncDisposable {
     };
     const start: HeartbeatOrder = {
       type: "start",
-      path: journal.file,
+      address: journal.address,
       node: this.#deps.node,
       ttlMs: nodeTtlMs,
       everyMs,

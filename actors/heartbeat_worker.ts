@@ -7,7 +7,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { Journal } from "../src/journal/journal.ts";
+import { openJournal } from "../src/journal/open_journal.ts";
 import { errorMessage } from "../src/_error_message.ts";
 import type { HeartbeatOrder, HeartbeatReport } from "./_heartbeat_messages.ts";
 
@@ -19,9 +19,9 @@ self.onmessage = async ({ data }: MessageEvent<HeartbeatOrder>) => {
     await stop?.();
     return report({ type: "stopped" });
   }
-  const { path, node, ttlMs, everyMs } = data;
-  // Its own connection to the file: its writes never wait behind the main thread.
-  const journal = await Journal.open(path);
+  const { address, node, ttlMs, everyMs } = data;
+  // Its own connection to the store: its writes never wait behind the main thread.
+  const journal = await openJournal(address);
   let beating: Promise<unknown> = Promise.resolve();
   let failing = false;
   const beat = () =>
@@ -37,6 +37,6 @@ self.onmessage = async ({ data }: MessageEvent<HeartbeatOrder>) => {
     clearInterval(timer);
     await beating; // so that no beat lands after the heartbeat is removed
     await journal.forget(node).catch(() => {});
-    journal.close();
+    await journal.close();
   };
 };

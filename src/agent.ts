@@ -25,7 +25,10 @@ import type { Isolation, ToolExecutor } from "../actors/tool_executor.ts";
 import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
 import { SAFE_WITHOUT_SANDBOX, ToolWorker } from "../actors/tool_worker/tool_worker.ts";
 import { ConfigError } from "./config_error.ts";
-import { Journal } from "./journal/journal.ts";
+import type { Journal } from "./journal/journal.ts";
+import { displayAddress, isPostgresAddress } from "./journal/journal_address.ts";
+import { KvJournal } from "./journal/kv_journal.ts";
+import { openJournal as openJournalAt } from "./journal/open_journal.ts";
 import { JournalUnavailable, storageProblem } from "./journal/storage_errors.ts";
 import { errorMessage } from "./_error_message.ts";
 import { AnthropicModel, DEFAULT_MODEL } from "./model/anthropic_model.ts";
@@ -330,18 +333,22 @@ export class JournalOpenError extends ConfigError {
   override name = "JournalOpenError";
 }
 
-/** Opens the journal at `path`, creating its folder; "" is the platform's own KV. */
+/**
+ * Opens the journal at `journal`: a PostgreSQL URL, or a Deno KV file (its
+ * folder created), ":memory:", or "" for the platform's own KV.
+ */
 async function openJournal(journal: string | Deno.Kv): Promise<Journal> {
-  if (typeof journal !== "string") return new Journal(journal);
+  if (typeof journal !== "string") return new KvJournal(journal);
   try {
-    if (journal && journal !== ":memory:") await Deno.mkdir(dirname(journal), { recursive: true });
-    return await Journal.open(journal || undefined);
+    const isFile = journal && journal !== ":memory:" && !isPostgresAddress(journal);
+    if (isFile) await Deno.mkdir(dirname(journal), { recursive: true });
+    return await openJournalAt(journal || undefined);
   } catch (error) {
     const problem = error instanceof JournalUnavailable
       ? error.reason
       : storageProblem(error) ?? errorMessage(error);
     throw new JournalOpenError(
-      `Cannot open the journal at ${journal || "the platform's KV"}: ${problem}.`,
+      `Cannot open the journal at ${displayAddress(journal) || "the platform's KV"}: ${problem}.`,
     );
   }
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { displayAddress } from "./journal/journal_address.ts";
 import { MAX_OUTPUT_TOKENS } from "./model/reply.ts";
 import type { AgentSystem } from "../actors/agent_system.ts";
 import { createAgentSystem, JournalOpenError } from "./agent.ts";
@@ -103,7 +104,7 @@ export async function createRuntime(
   return {
     system,
     platform,
-    dataPath: dataPath || "Deno KV of the platform",
+    dataPath: displayAddress(dataPath) || "Deno KV of the platform",
     [Symbol.asyncDispose]: () => system[Symbol.asyncDispose](),
   };
 }

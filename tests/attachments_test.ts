@@ -9,7 +9,7 @@ import { encodeBase64 } from "@std/encoding/base64";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { testSystem } from "./support/test_system.ts";
 import { postJson, startTestServer } from "./support/test_server.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 import { ConfigError } from "../src/config_error.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -32,14 +32,14 @@ Deno.test("the library sends an image with a question; the journal keeps it whol
   } as const;
   let id: string;
   {
-    await using system = await testSystem(api, {}, { journal: await Journal.open(path) });
+    await using system = await testSystem(api, {}, { journal: await KvJournal.open(path) });
     const conversation = await system.createConversation();
     id = conversation.id;
     const result = await conversation.send([{ type: "text", text: "What is this?" }, image]);
     assertEquals(result.status, "completed");
   }
   assertEquals(lastUserBlocks(api.requests[0]), [{ type: "text", text: "What is this?" }, image]);
-  await using restarted = await testSystem(api, {}, { journal: await Journal.open(path) });
+  await using restarted = await testSystem(api, {}, { journal: await KvJournal.open(path) });
   const conversation = (await restarted.get(id))!;
   await conversation.send("And now?");
   const history = api.requests[1].body.messages[0].content as Anthropic.ContentBlockParam[];

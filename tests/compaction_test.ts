@@ -13,7 +13,7 @@ import {
 import { failureOf, lastUserText, testSystem } from "./support/test_system.ts";
 import { SUMMARIZE } from "../src/model/compaction.ts";
 import { SUMMARY_HEADING } from "../src/journal/records.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 
 const WINDOW = 3_000;
 
@@ -91,7 +91,7 @@ Deno.test("a request the API refuses as too long is compacted and asked again; a
   let id: string;
   {
     // The window the runtime believes in is larger: only the API's refusal tells it.
-    await using system = await testSystem(api, {}, { journal: await Journal.open(path) });
+    await using system = await testSystem(api, {}, { journal: await KvJournal.open(path) });
     const conversation = await system.createConversation({ tools: [] });
     id = conversation.id;
     for (let n = 1; n <= 20; n++) {
@@ -100,7 +100,7 @@ Deno.test("a request the API refuses as too long is compacted and asked again; a
     }
   }
   assert(summaries(api.requests).length >= 1);
-  await using restarted = await testSystem(api, {}, { journal: await Journal.open(path) });
+  await using restarted = await testSystem(api, {}, { journal: await KvJournal.open(path) });
   const conversation = (await restarted.get(id))!;
   const before = summaries(api.requests).length;
   const result = await conversation.send({ type: "user_message", text: message(21) });

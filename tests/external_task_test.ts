@@ -2,9 +2,9 @@ import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { lastUserText, nextEvent, testSystem } from "./support/test_system.ts";
 import { startTestServer } from "./support/test_server.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 
-async function keyCount(journal: Journal): Promise<number> {
+async function keyCount(journal: KvJournal): Promise<number> {
   return (await Array.fromAsync(journal.kv.list({ prefix: [] }))).length;
 }
 
@@ -39,7 +39,7 @@ Deno.test("a handed-off task is finished by an outside system posting its result
       }],
     };
   });
-  const journal = await Journal.open(":memory:");
+  const journal = await KvJournal.open(":memory:");
   await using system = await testSystem(api, {}, { journal });
   await using server = startTestServer(system, { token: "api-token" });
   const api_ = (path: string, init: RequestInit = {}, token = "api-token") =>

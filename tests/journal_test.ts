@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 import { listValues, prepareValue, storeValue } from "../src/journal/_stored_value.ts";
 import { MAX_RESULT_BYTES } from "../src/limit_result.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
@@ -9,7 +9,7 @@ import { testSystem } from "./support/test_system.ts";
 const bytesOf = (text: string) => new TextEncoder().encode(text).length;
 
 Deno.test("values around the 64 KiB KV limit, and up to 1 MiB, are stored whole", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   const sizes = [0, 59_999, 60_000, 60_001, 65_535, 65_536, 65_537, 500_000, MAX_RESULT_BYTES];
   for (const [i, size] of sizes.entries()) {
     // Two-byte characters straddle the chunk boundaries.
@@ -32,7 +32,7 @@ Deno.test("tool results up to 1 MiB survive a restart whole; larger ones are cut
   const path = `${await Deno.makeTempDir()}/journal.kv`;
   let id: string;
   {
-    await using system = await testSystem(api, {}, { journal: await Journal.open(path) });
+    await using system = await testSystem(api, {}, { journal: await KvJournal.open(path) });
     const conversation = await system.createConversation();
     id = conversation.id;
     assertEquals(
@@ -40,7 +40,7 @@ Deno.test("tool results up to 1 MiB survive a restart whole; larger ones are cut
       "completed",
     );
   }
-  await using restarted = await testSystem(api, {}, { journal: await Journal.open(path) });
+  await using restarted = await testSystem(api, {}, { journal: await KvJournal.open(path) });
   const history = (await restarted.get(id))!.history;
   const results = history[2].content as Anthropic.ToolResultBlockParam[];
   const contents = results.map((block) => block.content as string);
@@ -64,7 +64,7 @@ Deno.test("tool results up to 1 MiB survive a restart whole; larger ones are cut
 });
 
 Deno.test("an append that ends a turn can give the lease back in its own commit, and its holder writes nothing after", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   const id = crypto.randomUUID();
   await journal.create(id, { type: "created", modelName: "claude-test", at: 0 });
   const taken = await journal.acquireLease(id, "node-a");
@@ -92,7 +92,7 @@ Deno.test("an append that ends a turn can give the lease back in its own commit,
 });
 
 Deno.test("a turn starts with the lease taken in one commit only while nobody holds it and nothing follows in the log", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   const id = crypto.randomUUID();
   await journal.create(id, { type: "created", modelName: "claude-test", at: 0 });
   const cause = { type: "user_message", messageId: "m1", text: "Hi" } as const;

@@ -11,7 +11,7 @@ import {
   startServerProcess,
 } from "./support/server_process.ts";
 import { lastUserText, nextEvent, testSystem } from "./support/test_system.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 
 Deno.test("two processes on one journal: the one driving a conversation holds it, the other answers busy, then takes over", async () => {
   await using api = startFakeMessagesApi((request) => {
@@ -79,7 +79,7 @@ Deno.test("a process whose conversation was taken over mid-call stops writing, a
   await using api = startFakeMessagesApi([{
     toolCalls: [{ name: "sleep", input: { ms: 300, label: "mine" } }],
   }]);
-  const journal = await Journal.open(`${await Deno.makeTempDir()}/journal.kv`);
+  const journal = await KvJournal.open(`${await Deno.makeTempDir()}/journal.kv`);
   await using system = await testSystem(api, {}, { journal });
   const conversation = await system.createConversation();
   const started = nextEvent(conversation, "tool_call_started");
@@ -99,7 +99,7 @@ Deno.test("a process whose conversation was taken over mid-call stops writing, a
 });
 
 Deno.test("an answer whose commit is refused starts none of its calls, and the conversation goes on from what the journal holds", async () => {
-  const journal = await Journal.open(`${await Deno.makeTempDir()}/journal.kv`);
+  const journal = await KvJournal.open(`${await Deno.makeTempDir()}/journal.kv`);
   let id = "";
   await using api = startFakeMessagesApi(async (_, i) => {
     if (i > 0) return { text: "Done." };

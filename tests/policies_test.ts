@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { callPolicies } from "../actors/scheduler/call_policies.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 import type { ConversationEvent } from "../src/events.ts";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { lastUserText, nextEvent, recordEvents, testSystem } from "./support/test_system.ts";
@@ -32,7 +32,7 @@ Deno.test("a flaky idempotent tool is retried with backoff: each attempt journal
     { toolCalls: [{ name: "flaky_fetch", input: { url } }] },
     { text: "Done." },
   ]);
-  const journal = await Journal.open(":memory:");
+  const journal = await KvJournal.open(":memory:");
   await using system = await testSystem(api, {
     policies: callPolicies({ retry: { retries: 2, backoffMs: 10 } }),
   }, { journal });

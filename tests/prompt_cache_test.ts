@@ -8,7 +8,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { type FakeScript, startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { testSystem } from "./support/test_system.ts";
 import { startTestServer } from "./support/test_server.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 import { AnthropicModel } from "../src/model/anthropic_model.ts";
 import { cacheHitRate, describeUsage } from "../src/token_usage.ts";
 
@@ -51,12 +51,12 @@ Deno.test("after a restart the first request reads the cache the last process wr
   const path = `${await Deno.makeTempDir()}/journal.kv`;
   let id: string;
   {
-    await using system = await testSystem(api, {}, { journal: await Journal.open(path) });
+    await using system = await testSystem(api, {}, { journal: await KvJournal.open(path) });
     const conversation = await system.createConversation({ system: SYSTEM });
     id = conversation.id;
     assertEquals((await conversation.send("What time is it?")).status, "completed");
   }
-  await using restarted = await testSystem(api, {}, { journal: await Journal.open(path) });
+  await using restarted = await testSystem(api, {}, { journal: await KvJournal.open(path) });
   const conversation = (await restarted.get(id))!;
   const before = api.requests.length;
   const result = await conversation.send("And now?");

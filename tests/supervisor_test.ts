@@ -1,7 +1,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertMatch } from "@std/assert";
 import type Anthropic from "@anthropic-ai/sdk";
 import { delay } from "@std/async/delay";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 import { startFakeMessagesApi, systemOf } from "./support/fake_messages_api.ts";
 import {
   eventOf,
@@ -242,7 +242,7 @@ Deno.test("a message to an idle conversation starts its turn in the commit that 
     if (last.includes("sleep")) return { toolCalls: [{ name: "sleep", input: { ms: 300 } }] };
     return { text: "Hello." };
   });
-  const journal = await Journal.open(":memory:");
+  const journal = await KvJournal.open(":memory:");
   const inboxWrites: string[] = [];
   for (const method of ["enqueue", "enqueueTakingLease"] as const) {
     const original = journal[method].bind(journal) as (...args: unknown[]) => unknown;
@@ -453,7 +453,7 @@ Deno.test("idle conversations beyond maxLoaded are dropped from memory and reloa
 
 Deno.test("a sweep that sees a message in the inbox before its sender posts it leaves it to the sender: one turn, and the sender gets its answer", async () => {
   await using api = startFakeMessagesApi((request) => ({ text: `Echo: ${lastUserText(request)}` }));
-  const journal = await Journal.open(":memory:");
+  const journal = await KvJournal.open(":memory:");
   // As when another process wrote last: the message cannot start its turn at once, so it goes
   // through the inbox.
   journal.startTurnTakingLease = () => Promise.resolve(undefined);

@@ -2,7 +2,7 @@ import { assertEquals } from "@std/assert";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { recordEvents, testSystem } from "./support/test_system.ts";
 import { startTestServer } from "./support/test_server.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 
 /** Per turn: a call of `current_time`, then an answer; each response with its own token counts. */
 function countingApi() {
@@ -57,7 +57,7 @@ Deno.test("over HTTP, the turn's result carries its tokens and GET the conversat
   const journal = `${await Deno.makeTempDir()}/journal.kv`;
   let id: string;
   {
-    await using system = await testSystem(api, {}, { journal: await Journal.open(journal) });
+    await using system = await testSystem(api, {}, { journal: await KvJournal.open(journal) });
     await using server = startTestServer(system);
     const created = await post(`${server.url}/v1/conversations`, {});
     id = created.id;
@@ -72,7 +72,7 @@ Deno.test("over HTTP, the turn's result carries its tokens and GET the conversat
     });
   }
   // A new process reads the sums back from the journal.
-  await using system = await testSystem(api, {}, { journal: await Journal.open(journal) });
+  await using system = await testSystem(api, {}, { journal: await KvJournal.open(journal) });
   await using server = startTestServer(system);
   const read = await (await fetch(`${server.url}/v1/conversations/${id}`)).json();
   assertEquals(read.usage, {

@@ -9,7 +9,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import { startFakeMessagesApi } from "./support/fake_messages_api.ts";
 import { recordEvents, testSystem } from "./support/test_system.ts";
 import { EVERYTHING } from "./support/mcp_servers.ts";
-import { Journal } from "../src/journal/journal.ts";
+import { KvJournal } from "../src/journal/kv_journal.ts";
 import { createAgentSystem } from "../mod.ts";
 
 /** The `tool_result` blocks a request ended with, by the call they answer. */
@@ -33,7 +33,7 @@ Deno.test("a tool's image and PDF reach the model as tool_result blocks, and a r
   const path = `${await Deno.makeTempDir()}/journal.kv`;
   let id: string;
   {
-    await using system = await testSystem(api, {}, { journal: await Journal.open(path) });
+    await using system = await testSystem(api, {}, { journal: await KvJournal.open(path) });
     const conversation = await system.createConversation();
     id = conversation.id;
     const events = recordEvents(conversation);
@@ -57,7 +57,7 @@ Deno.test("a tool's image and PDF reach the model as tool_result blocks, and a r
   });
   assertEquals(seen.toolu_huge.is_error, true);
   assertStringIncludes(String(seen.toolu_huge.content), "more than the 1048576 a result may hold");
-  await using restarted = await testSystem(api, {}, { journal: await Journal.open(path) });
+  await using restarted = await testSystem(api, {}, { journal: await KvJournal.open(path) });
   await (await restarted.get(id))!.send("And now?");
   const again = resultsIn({
     body: { ...api.requests[2].body, messages: api.requests[2].body.messages.slice(0, 3) },

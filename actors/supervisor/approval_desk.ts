@@ -21,8 +21,8 @@ const POLL_MS = 1_000;
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { ApprovalDesk } from "./approval_desk.ts";
- * import { Journal } from "../../src/journal/journal.ts";
- * await using journal = await Journal.open(":memory:");
+ * import { KvJournal } from "../../src/journal/kv_journal.ts";
+ * await using journal = await KvJournal.open(":memory:");
  * const desk = new ApprovalDesk(journal, "c1");
  * const waiting = desk.wait("toolu_1", undefined, new AbortController().signal);
  * await desk.decide("toolu_1", { approved: true });

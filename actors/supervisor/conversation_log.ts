@@ -6,8 +6,12 @@
  *
  * @module
  */
-import type { Journal, LeaseResult, LoadedConversation } from "../../src/journal/journal.ts";
-import type { ListedValue } from "../../src/journal/_stored_value.ts";
+import type {
+  InboxEntry,
+  Journal,
+  LeaseResult,
+  LoadedConversation,
+} from "../../src/journal/journal.ts";
 import {
   applyRecord,
   type ConversationState,
@@ -23,7 +27,7 @@ export class LeaseLost extends Error {}
 /** How a write goes with the lease and the inbox. */
 export interface WriteOptions {
   /** An inbox entry the same commit removes (a message taken into a turn). */
-  consume?: ListedValue<unknown>;
+  consume?: InboxEntry<unknown>;
   /** Give the lease back in the same commit. */
   release?: boolean;
 }
@@ -233,7 +237,7 @@ export class ConversationLog {
    * taken in the same commit (a message whose turn could not start at once,
    * because another process wrote last, still costs one write).
    */
-  enqueueHolding(item: InboxItem): Promise<ListedValue<InboxItem> | { holder: string }> {
+  enqueueHolding(item: InboxItem): Promise<InboxEntry<InboxItem> | { holder: string }> {
     const { id } = this.#loaded.state;
     return this.withLease(async () => {
       if (!this.#held) {
@@ -259,7 +263,7 @@ export class ConversationLog {
     return released;
   }
 
-  async #append(batch: WaitingWrite, consume?: ListedValue<unknown>): Promise<void> {
+  async #append(batch: WaitingWrite, consume?: InboxEntry<unknown>): Promise<void> {
     if (this.#waitingWrite === batch) this.#waitingWrite = undefined;
     // Nothing may land after a write that did not: the log would miss what this one follows.
     if (this.#stale) throw new JournalUnavailable("an earlier write of the conversation failed");

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { Journal } from "../../src/journal/journal.ts";
+import { KvJournal } from "../../src/journal/kv_journal.ts";
 import type { JournalRecord } from "../../src/journal/records.ts";
 import { ConversationLog, LeaseLost } from "./conversation_log.ts";
 
@@ -18,9 +18,9 @@ const ended = (text: string): JournalRecord => ({
 
 /** A journal holding one conversation, whose appends are counted by their records. */
 async function journalWithConversation(): Promise<
-  { journal: Journal; id: string; appends: number[]; gate?: Promise<void> } & AsyncDisposable
+  { journal: KvJournal; id: string; appends: number[]; gate?: Promise<void> } & AsyncDisposable
 > {
-  const journal = await Journal.open(":memory:");
+  const journal = await KvJournal.open(":memory:");
   const id = crypto.randomUUID();
   await journal.create(id, { type: "created", modelName: "claude-x", at: 0 });
   const appends: number[] = [];
@@ -41,11 +41,11 @@ async function journalWithConversation(): Promise<
   return fixture;
 }
 
-async function logOf(journal: Journal, id: string, node = "n1", onLost = () => {}) {
+async function logOf(journal: KvJournal, id: string, node = "n1", onLost = () => {}) {
   return new ConversationLog(journal, node, (await journal.load(id))!, { onLost });
 }
 
-const typesIn = async (journal: Journal, id: string) =>
+const typesIn = async (journal: KvJournal, id: string) =>
   (await journal.records(id)).map(({ record }) =>
     record.type === "turn_ended" ? `${record.type}:${record.text}` : record.type
   );

@@ -9,8 +9,7 @@
 import type Anthropic from "@anthropic-ai/sdk";
 import type { ConversationEvent, ConversationEventInit, TurnError } from "../../src/events.ts";
 import { NO_USAGE, type TokenUsage } from "../../src/token_usage.ts";
-import type { Journal, LoadedConversation } from "../../src/journal/journal.ts";
-import type { ListedValue } from "../../src/journal/_stored_value.ts";
+import type { InboxEntry, Journal, LoadedConversation } from "../../src/journal/journal.ts";
 import {
   applyRecord,
   type ApprovalDecision,
@@ -84,7 +83,7 @@ type UserMessageItem = Extract<InboxItem, { type: "user_message" }>;
 
 /** The messages a supervisor's mailbox receives. */
 type SupervisorMessage =
-  | { type: "inbox"; entry: ListedValue<InboxItem> }
+  | { type: "inbox"; entry: InboxEntry<InboxItem> }
   /** Start a turn for a message to an idle conversation, accepting it in the same commit. */
   | { type: "start"; item: UserMessageItem; started: (ok: boolean) => void }
   /** Finish a turn that a crashed process left open. */
@@ -247,7 +246,7 @@ export class ConversationSupervisor {
    */
   async wake(resume = false): Promise<void> {
     for (const entry of await this.#deps.journal.inbox(this.id)) {
-      const key = JSON.stringify(entry.key);
+      const key = entry.id;
       if (this.#posted.has(key) || this.#isSubmitting(entry.value)) continue;
       if (entry.value.type === "task_result") await this.#announce(entry.value.taskId);
       this.#post({ type: "inbox", entry }).catch(leaveToSweep);
@@ -373,7 +372,7 @@ export class ConversationSupervisor {
 
   #post(message: SupervisorMessage): Promise<TurnResult | undefined> {
     this.#holds++;
-    if (message.type === "inbox") this.#posted.add(JSON.stringify(message.entry.key));
+    if (message.type === "inbox") this.#posted.add(message.entry.id);
     return this.#mailbox.post(message);
   }
 
@@ -417,7 +416,7 @@ export class ConversationSupervisor {
       if (error instanceof LeaseLost) return undefined;
       throw error;
     } finally {
-      if (message.type === "inbox") this.#posted.delete(JSON.stringify(message.entry.key));
+      if (message.type === "inbox") this.#posted.delete(message.entry.id);
       // Given back before the reply: whoever hears "done" may go on in another process.
       await this.#release();
     }

@@ -1,12 +1,12 @@
 import { assert, assertEquals } from "@std/assert";
 import { countingKv } from "../../tests/support/counting_kv.ts";
 import type { ConversationEvent } from "../../src/events.ts";
-import { Journal } from "../../src/journal/journal.ts";
+import { KvJournal } from "../../src/journal/kv_journal.ts";
 import { EVENT_ID_STRIDE } from "../../src/journal/record_events.ts";
 import { EventFeed } from "./event_feed.ts";
 
 Deno.test("event ids follow the journal's seq and count up from it; listeners get each event once", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   const feed = new EventFeed(journal, "c1");
   const heard: ConversationEvent[] = [];
   const unsubscribe = feed.subscribe((event) => heard.push(event));
@@ -28,7 +28,7 @@ Deno.test("event ids follow the journal's seq and count up from it; listeners ge
 });
 
 Deno.test("a call is in flight from queued to finished, with its state and retry attempt", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   const feed = new EventFeed(journal, "c1");
   const call = { callId: "toolu_1", name: "fetch_url" };
   feed.emit({
@@ -51,7 +51,7 @@ Deno.test("a call is in flight from queued to finished, with its state and retry
 
 Deno.test("a replay from the journal sends its first events before it has read the rest", async () => {
   const counted = countingKv(await Deno.openKv(":memory:"));
-  await using journal = new Journal(counted.kv);
+  await using journal = new KvJournal(counted.kv);
   await journal.create("c1", { type: "created", modelName: "claude-test", tools: [], at: 0 });
   const text = "x".repeat(300_000);
   for (let turn = 1; turn <= 20; turn++) {

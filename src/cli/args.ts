@@ -63,7 +63,8 @@ export const RUNTIME_FLAGS =
 
 /** The environment both read, for their help texts. */
 export const RUNTIME_ENV = `Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENT_MODEL,
-AGENT_DATA (the journal's file, default .agent/journal.kv; ":memory:" keeps nothing).
+AGENT_DATA (the journal: a Deno KV file, default .agent/journal.kv; ":memory:" keeps nothing;
+or a PostgreSQL database, postgres://user:password@host:port/db).
 Tool calls: AGENT_TOOL_MEMORY_MB (256), AGENT_TOOL_RESULT_BYTES (1048576),
 AGENT_TOOL_PROGRESS_PER_SECOND (10), AGENT_TOOL_PROGRESS_BYTES (2048), AGENT_MAX_WORKERS
 (from memory), AGENT_MAX_QUEUED_CALLS (10 x the workers), AGENT_TOOL_ISOLATION (process|worker),

@@ -9,7 +9,7 @@
 import { type ListTasksRequest, type ListTasksResponse, Task, TaskState } from "@a2a-js/sdk";
 import type { ServerCallContext, TaskStore } from "@a2a-js/sdk/server";
 import { RequestMalformedError } from "@a2a-js/sdk/errors";
-import type { Journal } from "../journal/journal.ts";
+import type { IndexKey, Journal } from "../journal/journal.ts";
 
 const KIND = "a2a_task";
 /** Every task, by when it was first saved. */
@@ -82,11 +82,11 @@ function matches(task: Task, state: TaskState | undefined, after: number | undef
   return after === undefined || at > after;
 }
 
-function encodeToken(key: Deno.KvKey): string {
+function encodeToken(key: IndexKey): string {
   return btoa(JSON.stringify(key));
 }
 
-function decodeToken(token: string): Deno.KvKey {
+function decodeToken(token: string): IndexKey {
   try {
     const key = JSON.parse(atob(token));
     if (Array.isArray(key) && typeof key[0] === "number" && typeof key[1] === "string") return key;

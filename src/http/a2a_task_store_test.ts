@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { type Task, TaskState } from "@a2a-js/sdk";
-import { Journal } from "../journal/journal.ts";
+import { KvJournal } from "../journal/kv_journal.ts";
 import { JournalTaskStore } from "./a2a_task_store.ts";
 
 function task(id: string, contextId: string, state: TaskState, text = ""): Task {
@@ -19,7 +19,7 @@ const request = (fields: Record<string, unknown>) =>
   any;
 
 Deno.test("tasks are listed newest first, a page at a time, by conversation too", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   let now = 0;
   const store = new JournalTaskStore(journal, () => ++now);
   for (const [id, context] of [["t1", "a"], ["t2", "b"], ["t3", "a"], ["t4", "a"]]) {
@@ -37,7 +37,7 @@ Deno.test("tasks are listed newest first, a page at a time, by conversation too"
 });
 
 Deno.test("a large task saved again replaces its chunks, leaving none behind", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   const store = new JournalTaskStore(journal);
   for (let i = 0; i < 3; i++) {
     await store.save(task("t1", "a", TaskState.TASK_STATE_WORKING, `${i}`.repeat(200_000)));

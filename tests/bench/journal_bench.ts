@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Journal } from "../../src/journal/journal.ts";
+import { KvJournal } from "../../src/journal/kv_journal.ts";
 import type { JournalRecord } from "../../src/journal/records.ts";
 
 const CONVERSATIONS = 10_000;
@@ -53,7 +53,7 @@ function records(i: number): JournalRecord[] {
 }
 
 async function fill(path: string, count: number): Promise<string[]> {
-  const journal = await Journal.open(path);
+  const journal = await KvJournal.open(path);
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const id = crypto.randomUUID();
@@ -116,7 +116,7 @@ for (let i = 0; i < 5; i++) {
 }
 
 // One conversation read back and rebuilt, in process.
-const journal = await Journal.open(fullPath);
+const journal = await KvJournal.open(fullPath);
 const loads: number[] = [];
 for (let i = 0; i < 500; i++) {
   const before = performance.now();

@@ -9,14 +9,14 @@
  */
 import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
 import { lastUserText, testSystem } from "../support/test_system.ts";
-import { Journal } from "../../src/journal/journal.ts";
+import { KvJournal } from "../../src/journal/kv_journal.ts";
 
 const COUNT = Number(Deno.args[0] ?? 10_000);
 const STEP = COUNT / 10;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 await using api = startFakeMessagesApi((request) => ({ text: `Echo ${lastUserText(request)}` }));
-const journal = await Journal.open(`${await Deno.makeTempDir()}/journal.kv`);
+const journal = await KvJournal.open(`${await Deno.makeTempDir()}/journal.kv`);
 // Defaults as a server has them, but for the 30 s "recently used" guard, which this
 // loop would outrun: a conversation here is never used again once its turn ended.
 await using system = await testSystem(api, {}, { journal, evictAfterMs: 0 });

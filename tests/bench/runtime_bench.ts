@@ -19,7 +19,7 @@ import { WorkerExecutor } from "../../actors/tool_worker/worker_executor.ts";
 import type { Tool } from "../../src/tool.ts";
 import { ToolCatalog } from "../../src/tool_catalog.ts";
 import { DEFAULT_LIMITS } from "../../src/tool_limits.ts";
-import { Journal } from "../../src/journal/journal.ts";
+import { KvJournal } from "../../src/journal/kv_journal.ts";
 import type { CallRecord } from "../../src/journal/records.ts";
 import { ApprovalDesk } from "../../actors/supervisor/approval_desk.ts";
 import noopTool from "./tools/noop.ts";
@@ -29,7 +29,7 @@ import burn from "./tools/burn.ts";
 const catalog = await ToolCatalog.load([new URL("./tools/", import.meta.url)]);
 // The worker side journals every call in a real KV file, as a conversation does.
 const dataDir = await Deno.makeTempDir();
-const journal = await Journal.open(`${dataDir}/journal.kv`);
+const journal = await KvJournal.open(`${dataDir}/journal.kv`);
 const signal = new AbortController().signal;
 
 /** A conversation's batch context on `executor`, journaling into its own log. */

@@ -6,7 +6,7 @@
  */
 import { delay } from "@std/async/delay";
 import { assertNoOrphans, FIXTURE_TOOLS } from "./test_system.ts";
-import { Journal } from "../../src/journal/journal.ts";
+import { KvJournal } from "../../src/journal/kv_journal.ts";
 import { processStats } from "../../actors/tool_host/_process_stats.ts";
 
 const SERVE = new URL("../../src/http/serve.ts", import.meta.url).pathname;
@@ -76,7 +76,7 @@ export async function startServerProcess(
 /** Fails if the journal file at `path` (when there is one) holds chunks that no value owns. */
 async function auditJournalFile(path: string | undefined): Promise<void> {
   if (!path || path === ":memory:" || !(await Deno.stat(path).catch(() => undefined))) return;
-  await using journal = await Journal.open(path).catch(() => undefined);
+  await using journal = await KvJournal.open(path).catch(() => undefined);
   if (journal) assertNoOrphans(await journal.orphans());
 }
 

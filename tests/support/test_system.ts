@@ -9,7 +9,8 @@ import {
   type RuntimeSettings,
   type SystemOptions,
 } from "../../actors/agent_system.ts";
-import { Journal } from "../../src/journal/journal.ts";
+import type { Journal } from "../../src/journal/journal.ts";
+import { KvJournal } from "../../src/journal/kv_journal.ts";
 import { CallSlots } from "../../actors/call_slots.ts";
 import { callPolicies } from "../../actors/scheduler/call_policies.ts";
 import { HostExecutor } from "../../actors/tool_host/host_executor.ts";
@@ -40,7 +41,7 @@ export async function testSystem(
   settings: Partial<RuntimeSettings> = {},
   options: Partial<SystemOptions> = {},
 ): Promise<AgentSystem> {
-  const journal = auditOnClose(options.journal ?? await Journal.open(":memory:"));
+  const journal = auditOnClose(options.journal ?? await KvJournal.open(":memory:"));
   return await AgentSystem.start({
     model: new AnthropicModel({ apiKey: "sk-ant-test-key", baseURL: api.url }),
     modelName: "claude-test",
@@ -64,6 +65,7 @@ export async function testSystem(
  * test that runs a system checks that its journal keeps no garbage.
  */
 export function auditOnClose(journal: Journal): Journal {
+  if (!(journal instanceof KvJournal)) return journal; // chunks are Deno KV's alone
   const close = journal[Symbol.asyncDispose].bind(journal);
   journal[Symbol.asyncDispose] = async () => {
     const orphans = await journal.orphans().finally(close);

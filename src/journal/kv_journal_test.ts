@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { Journal } from "./journal.ts";
+import { KvJournal } from "./kv_journal.ts";
 import type { JournalRecord } from "./records.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
 import { countingKv } from "../../tests/support/counting_kv.ts";
@@ -20,21 +20,21 @@ const started = (text: string): Extract<JournalRecord, { type: "turn_started" }>
   at: 0,
 });
 
-async function keyCount(journal: Journal): Promise<number> {
+async function keyCount(journal: KvJournal): Promise<number> {
   let count = 0;
   for await (const _ of journal.kv.list({ prefix: [] })) count++;
   return count;
 }
 
 /** Runs `write`, which must change nothing, and checks that it left no key behind. */
-async function assertLeavesNothing(journal: Journal, write: () => Promise<unknown>) {
+async function assertLeavesNothing(journal: KvJournal, write: () => Promise<unknown>) {
   const before = await keyCount(journal);
   await write();
   assertEquals(await keyCount(journal), before, "no key was added");
   assertEquals(await journal.orphans(), []);
 }
 
-async function runningTask(journal: Journal, taskId: string): Promise<void> {
+async function runningTask(journal: KvJournal, taskId: string): Promise<void> {
   await journal.create("c", created);
   const task: TaskRecord = {
     taskId,
@@ -49,7 +49,7 @@ async function runningTask(journal: Journal, taskId: string): Promise<void> {
 }
 
 Deno.test("a task result delivered again writes nothing, however large", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   await runningTask(journal, "t1");
   assert(await journal.finishTask("t1", { state: "succeeded", content: BIG }));
   for (let i = 0; i < 5; i++) {
@@ -64,7 +64,7 @@ Deno.test("a task result delivered again writes nothing, however large", async (
 });
 
 Deno.test("writes refused for a held lease or a taken slot leave no chunk behind", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   await journal.create("c", created);
   const holder = await journal.acquireLease("c", "node-a");
   assert(holder.ok);
@@ -87,7 +87,7 @@ Deno.test("writes refused for a held lease or a taken slot leave no chunk behind
 });
 
 Deno.test("an inbox item taken into a turn is deleted with its chunks", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   await journal.create("c", created);
   const before = await keyCount(journal);
   const entry = await journal.enqueue("c", { type: "user_message", messageId: "m", text: BIG });
@@ -100,7 +100,7 @@ Deno.test("an inbox item taken into a turn is deleted with its chunks", async ()
 });
 
 Deno.test("the chunk sweep removes the leftovers of an older version once, and a dead writer's after the grace", async () => {
-  await using journal = await Journal.open(":memory:");
+  await using journal = await KvJournal.open(":memory:");
   await journal.create("c", created);
   await journal.kv.set(["log", "c", 7, "an-old-blob", 0], new Uint8Array(60_000)); // an old leak
   const now = Date.now();
@@ -116,7 +116,7 @@ Deno.test("the chunk sweep removes the leftovers of an older version once, and a
 
 Deno.test("listing the newest conversations reads only what it returns, however large the others are", async () => {
   const counted = countingKv(await Deno.openKv(":memory:"));
-  await using journal = new Journal(counted.kv);
+  await using journal = new KvJournal(counted.kv);
   for (let i = 0; i < 30; i++) {
     const id = `c${String(i).padStart(2, "0")}`;
     await journal.create(id, { ...created, at: i });
@@ -135,7 +135,7 @@ Deno.test("listing the newest conversations reads only what it returns, however 
 Deno.test("conversations written before the listing index are indexed, with titles, when the journal opens", async () => {
   const path = `${await Deno.makeTempDir()}/journal.kv`;
   {
-    await using journal = await Journal.open(path);
+    await using journal = await KvJournal.open(path);
     await journal.create("old", { ...created, at: 5 });
     await journal.append("old", 0, [started("An old question")]);
     // As older versions left it: no index entry, no title.
@@ -143,7 +143,7 @@ Deno.test("conversations written before the listing index are indexed, with titl
     await journal.kv.delete(["meta", "listing_indexed"]);
     assertEquals(await journal.list(10), []);
   }
-  await using reopened = await Journal.open(path);
+  await using reopened = await KvJournal.open(path);
   assertEquals(await reopened.list(10), [{
     id: "old",
     createdAt: 5,
