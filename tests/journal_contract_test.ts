@@ -3,10 +3,13 @@
  * and PostgreSQL (a throw-away cluster the test starts). What the
  * supervisor, tasks, approvals and leases rely on must hold on either.
  */
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import pg from "postgres";
 import type { Journal, LeaseResult } from "../src/journal/journal.ts";
 import { KvJournal } from "../src/journal/kv_journal.ts";
 import { PgJournal } from "../src/journal/pg_journal.ts";
+import { SCHEMA_VERSION } from "../src/journal/pg_schema.ts";
+import { JournalUnavailable } from "../src/journal/storage_errors.ts";
 import type { JournalRecord } from "../src/journal/records.ts";
 import type { TaskRecord } from "../src/journal/tasks.ts";
 import { startTestPostgres, type TestPostgres } from "./support/postgres.ts";
@@ -226,6 +229,33 @@ contract("a process is alive while its heartbeat lasts", async (j) => {
   assert(!await j.isAlive("n2"), "never beat");
   await j.forget("n1");
   assert(!await j.isAlive("n1"));
+});
+
+Deno.test({
+  name:
+    "PostgreSQL: a database whose journal schema is newer than the code is refused, and left as it is",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    postgres ??= await startTestPostgres();
+    const address = await postgres.database();
+    await (await PgJournal.open(address)).close();
+    const sql = pg(address, { onnotice: () => {} });
+    try {
+      await sql`update agent_journal_schema set version = ${SCHEMA_VERSION + 1}`;
+      const error = await assertRejects(() => PgJournal.open(address), JournalUnavailable);
+      assertStringIncludes(
+        error.message,
+        `schema is version ${SCHEMA_VERSION + 1}, newer than this runtime's`,
+      );
+      assertEquals(
+        (await sql`select version from agent_journal_schema`)[0].version,
+        SCHEMA_VERSION + 1,
+      );
+    } finally {
+      await sql.end();
+    }
+  },
 });
 
 Deno.test({

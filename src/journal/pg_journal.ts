@@ -27,8 +27,7 @@ import {
 } from "./records.ts";
 import { HealthWatch } from "./_health_watch.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
-import { migrate } from "./pg_schema.ts";
-import { displayAddress } from "./journal_address.ts";
+import { migrate, SchemaTooNew } from "./pg_schema.ts";
 
 /** Connections each server keeps at most (one more for its heartbeat, on its own thread). */
 export const POOL_SIZE = 10;
@@ -51,7 +50,7 @@ export class PgJournal implements Journal {
   private constructor(address: string, sql: Sql) {
     this.address = address;
     this.#sql = sql;
-    this.#watch = new HealthWatch((error) => pgProblem(error, address));
+    this.#watch = new HealthWatch(pgProblem);
   }
 
   /**
@@ -495,18 +494,17 @@ const UNREACHABLE =
  * The operator's reading of a PostgreSQL error, or undefined if it is not
  * the database's fault.
  */
-export function pgProblem(error: unknown, address: string): string | undefined {
+export function pgProblem(error: unknown): string | undefined {
   const { code = "", message = String(error) } = error as { code?: string; message?: string };
-  const where = `PostgreSQL at ${displayAddress(address)}`;
   if (UNREACHABLE.test(code) || /connection refused|connect(ion)? timeout/i.test(message)) {
-    return `${where} cannot be reached (${message}); the runtime recovers by itself once it can`;
+    return `PostgreSQL cannot be reached (${message})`;
   }
-  if (code === "57014") return `${where} cancelled a statement that ran too long (${message})`;
+  if (code === "57014") return `PostgreSQL cancelled a statement that ran too long (${message})`;
   if (code === "53100") {
-    return `${where} has no disk space left; free some and it will recover by itself`;
+    return "PostgreSQL has no disk space left; free some and it will recover by itself";
   }
-  if (code === "28P01" || code === "28000") return `${where} refused the login (${message})`;
-  if (code === "3D000") return `${where} has no such database (${message}); create it first`;
-  if (error instanceof Error && error.name === "SchemaTooNew") return error.message;
+  if (code === "28P01" || code === "28000") return `PostgreSQL refused the login (${message})`;
+  if (code === "3D000") return `PostgreSQL has no such database (${message}); create it first`;
+  if (error instanceof SchemaTooNew) return error.message;
   return undefined;
 }
