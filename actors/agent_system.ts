@@ -6,7 +6,12 @@
  * @module
  */
 import { traceConversation, tracingEnabled } from "../src/tracing.ts";
-import type { ConversationSummary, Journal, JournalHealth } from "../src/journal/journal.ts";
+import type {
+  ConversationSummary,
+  Journal,
+  JournalChange,
+  JournalHealth,
+} from "../src/journal/journal.ts";
 import { ConfigError } from "../src/config_error.ts";
 import { EFFORTS, thinkingProblem } from "../src/model/thinking.ts";
 import { errorMessage } from "../src/_error_message.ts";
@@ -76,6 +81,8 @@ export class AgentSystem implements AsyncDisposable {
   readonly #problems = new Map<string, string>();
   #draining = false;
   #heart: Worker | undefined;
+  /** What other servers write, heard at once where the journal tells (PostgreSQL). */
+  #watching: AsyncDisposable | undefined;
 
   private constructor(settings: RuntimeSettings, options: SystemOptions) {
     this.settings = settings;
@@ -108,6 +115,7 @@ export class AgentSystem implements AsyncDisposable {
    */
   static async start(settings: RuntimeSettings, options: SystemOptions): Promise<AgentSystem> {
     const system = new AgentSystem(settings, options);
+    system.#watching = await options.journal.watch?.((change) => system.#heard(change));
     await system.#heartbeat();
     await system.#sweepQuietly();
     const every = Math.min(1_000, system.#options.nodeTtlMs / 3);
@@ -275,6 +283,22 @@ export class AgentSystem implements AsyncDisposable {
     }
   }
 
+  /**
+   * Another server wrote to a conversation. One loaded here takes in its
+   * records (its watchers see the events, its waiting senders the result)
+   * or, for a new inbox item, takes it up if no one drives it (or, driving
+   * it, after the running turn).
+   */
+  #heard({ conversationId, kind }: JournalChange): void {
+    if (this.#draining) return;
+    const loaded = this.#conversations.get(conversationId);
+    if (!loaded) return;
+    loaded.supervisor.then(async (supervisor) => {
+      if (kind === "log") await supervisor?.refresh();
+      else await supervisor?.wake();
+    }).catch((error) => this.#report("Journal watch", error));
+  }
+
   async #wake(id: string, resume: boolean): Promise<void> {
     await (await this.get(id))?.wake(resume);
   }
@@ -352,6 +376,7 @@ export class AgentSystem implements AsyncDisposable {
   /** Stops the heartbeat, the tool executor and the journal. Running turns should have ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#timers.forEach(clearInterval);
+    await this.#watching?.[Symbol.asyncDispose]();
     await Promise.all([this.#sweeping, this.#beating, this.#sweepingChunks]);
     // Others may take over what is left now, not a TTL from now.
     await this.#stopBeating();

@@ -17,6 +17,43 @@ import {
 } from "./support/server_process.ts";
 import { startTestPostgres } from "./support/postgres.ts";
 import { lastUserText } from "./support/test_system.ts";
+import { readEvents } from "./support/test_server.ts";
+
+type Heard = { type: string; id: number; [key: string]: unknown };
+
+/** Reads an event stream as it comes: `next(pick)` waits for an event `pick` accepts. */
+function followEvents(response: Response) {
+  const seen: Heard[] = [];
+  let waiters: { pick: (event: Heard) => boolean; resolve: (event: Heard) => void }[] = [];
+  let stopped = false;
+  const reading = readEvents(response, (event) => {
+    seen.push(event as Heard);
+    waiters = waiters.filter((waiter) =>
+      !(waiter.pick(event as Heard) && (waiter.resolve(event as Heard), true))
+    );
+    return stopped;
+  });
+  return {
+    seen,
+    /** The first event `pick` accepts; fails, saying what came, if none comes within 30 s. */
+    next(pick: (event: Heard) => boolean): Promise<Heard> {
+      const already = seen.find(pick);
+      if (already) return Promise.resolve(already);
+      const { promise, resolve, reject } = Promise.withResolvers<Heard>();
+      const timer = setTimeout(
+        () => reject(new Error(`not heard; heard: ${seen.map((e) => e.type).join(", ")}`)),
+        30_000,
+      );
+      waiters.push({ pick, resolve: (event) => (clearTimeout(timer), resolve(event)) });
+      return promise;
+    },
+    stop() {
+      stopped = true;
+      response.body?.cancel().catch(() => {});
+      reading.catch(() => {});
+    },
+  };
+}
 
 const SERVE = new URL("../src/http/serve.ts", import.meta.url).pathname;
 const pg = await startTestPostgres();
@@ -166,6 +203,59 @@ Deno.test({
     });
     assertEquals(turn.status, "completed");
     assertEquals((await request(`${server.url}/healthz`, "GET")).body.journal, { ok: true });
+  },
+});
+
+Deno.test({
+  name: "two servers on one PostgreSQL: a message, an approval and an event stream work on either",
+  sanitizeResources: false,
+  async fn() {
+    await using api = startFakeMessagesApi((request) => {
+      const last = lastUserText(request);
+      if (last.includes("tool_result")) return { text: "Paid." };
+      if (last.includes("second")) return { text: "Second answered." };
+      return { toolCalls: [{ id: "toolu_pay", name: "pay", input: { amount: 500 } }] };
+    });
+    const env = serverEnv(api.url, await pg.database());
+    await using a = await startServerProcess(env);
+    await using b = await startServerProcess(env);
+    const id = (await request(`${a.url}/v1/conversations`, "POST", {})).body.id;
+    // B watches; what it hears comes from A's writes, told at once (NOTIFY), not polled.
+    const heard = followEvents(await fetch(`${b.url}/v1/conversations/${id}/events`));
+    sendWithoutWaiting(a.url, id, "pay 500");
+    const asked = await heard.next((event) => event.type === "tool_call_awaiting_approval");
+    assertEquals(asked.callId, "toolu_pay");
+    // A drives the turn (it waits for the approval); B takes a message, and the approval.
+    const second = request(`${b.url}/v1/conversations/${id}/messages`, "POST", {
+      content: "second",
+    });
+    const approved = await request(
+      `${b.url}/v1/conversations/${id}/calls/toolu_pay/approval`,
+      "POST",
+      { approved: true },
+    );
+    assertEquals(approved.status, 200);
+    const answer = await second;
+    assertEquals(answer.status, 200, JSON.stringify(answer.body));
+    assertEquals([answer.body.status, answer.body.text], ["completed", "Second answered."]);
+    await heard.next((event) =>
+      event.type === "turn_finished" && event.text === "Second answered."
+    );
+    heard.stop();
+    // The same events, with the same ids, as the server that drove them replays them.
+    const replayed = await readEvents(
+      await fetch(`${a.url}/v1/conversations/${id}/events`, { headers: { "last-event-id": "0" } }),
+      (event) =>
+        event.type === "turn_finished" && (event as { text?: string }).text === "Second answered.",
+    );
+    const byId = new Map(replayed.map((event) => [event.id, event.type]));
+    for (const event of heard.seen) {
+      assertEquals(byId.get(event.id), event.type, `event ${event.id}`);
+    }
+    assertEquals(
+      heard.seen.filter((event) => event.type === "turn_finished").map((event) => event.text),
+      ["Paid.", "Second answered."],
+    );
   },
 });
 

@@ -48,6 +48,8 @@ export interface LogWatcher {
   writing(): void;
   durable(entries: SeqRecord[], settled: boolean): void;
   loaded(state: ConversationState, seq: number): void;
+  /** Records another process wrote, read here after those it read before. */
+  foreign(entries: SeqRecord[]): void;
 }
 
 /** What a {@linkcode ConversationLog} tells and asks beyond the journal. */
@@ -173,8 +175,12 @@ export class ConversationLog {
   refresh(): Promise<void> {
     const caughtUp = this.#writes.then(async () => {
       const seq = this.#loaded.seq;
-      if (this.#stale) await this.#reload();
-      else await this.#journal.catchUp(this.#loaded.state.id, this.#loaded);
+      if (!this.#stale) {
+        const written = await this.#journal.catchUp(this.#loaded.state.id, this.#loaded);
+        if (written.length > 0) this.#edges.watcher?.foreign(written);
+        return;
+      }
+      await this.#reload();
       if (this.#loaded.seq !== seq) {
         this.#edges.watcher?.loaded(this.#loaded.state, this.#loaded.seq);
       }

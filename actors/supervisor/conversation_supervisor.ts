@@ -31,6 +31,7 @@ import { ConversationLog, LeaseLost } from "./conversation_log.ts";
 import { type CallInFlight, EventFeed } from "./event_feed.ts";
 import type { TurnResult } from "./turn.ts";
 import { TurnInterpreter } from "./turn_interpreter.ts";
+import { followTurn } from "./_followed_turn.ts";
 
 export { INTERRUPTED_CALL, type TurnResult } from "./turn.ts";
 
@@ -210,7 +211,7 @@ export class ConversationSupervisor {
       const atOnce = await this.#startAtOnce(item);
       if (atOnce) return { accepted: true, messageId, result: atOnce.result };
       const entry = await this.#log.enqueueHolding(item);
-      if ("holder" in entry) return { accepted: false, holder: entry.holder };
+      if ("holder" in entry) return await this.#forward(item, entry.holder);
       return { accepted: true, messageId, result: this.#post({ type: "inbox", entry }) };
     });
     this.#intake = submitted.catch(() => {});
@@ -221,6 +222,19 @@ export class ConversationSupervisor {
       this.#submitting.delete(messageId);
       this.#release();
     }
+  }
+
+  /**
+   * A message to a conversation that another server drives: where the
+   * journal tells every server of the others' writes, it waits in the
+   * inbox for that server (told at once), and its result is heard here
+   * as that server writes it. Elsewhere the sender is told who holds it.
+   */
+  async #forward(item: UserMessageItem, holder: string): Promise<Submission> {
+    if (!this.#deps.journal.watch) return { accepted: false, holder };
+    const result = followTurn((listener) => this.subscribe(listener), item.messageId);
+    await this.#deps.journal.enqueue(this.id, item);
+    return { accepted: true, messageId: item.messageId, result };
   }
 
   /**

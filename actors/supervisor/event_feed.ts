@@ -10,7 +10,7 @@
  */
 import type { ConversationEvent, ConversationEventInit } from "../../src/events.ts";
 import type { Journal } from "../../src/journal/journal.ts";
-import type { ConversationState } from "../../src/journal/records.ts";
+import type { ConversationState, JournalRecord } from "../../src/journal/records.ts";
 import {
   EVENT_ID_STRIDE,
   RecordReplay,
@@ -110,17 +110,30 @@ export class EventFeed implements LogWatcher {
   durable(entries: SeqRecord[], settled: boolean): void {
     for (const { seq, record } of entries) {
       this.#release((held) => held.at <= (record.at ?? 0));
-      const events = this.#replay?.next(seq, record) ?? [];
-      for (const event of events) {
-        if (STREAMED_LIVE.has(event.type)) continue;
-        this.#track(event, event.at);
-        this.#deliver(event);
-      }
-      [this.#idSeq, this.#idCount] = [seq, events.length];
+      this.#announce(seq, record, (event) => !STREAMED_LIVE.has(event.type));
     }
     if (!settled) return;
     this.#writing = false;
     this.#release(() => true);
+  }
+
+  /**
+   * Announces the events of records another process wrote (it drives the
+   * conversation, or drove it before a crash): all of them, the streamed
+   * ones too, for they never went out here; with the ids they had there.
+   */
+  foreign(entries: SeqRecord[]): void {
+    for (const { seq, record } of entries) this.#announce(seq, record, () => true);
+  }
+
+  /** Delivers the events of the record at `seq` that `sent` picks; each keeps its place in the ids. */
+  #announce(seq: number, record: JournalRecord, sent: (event: ConversationEvent) => boolean): void {
+    const events = this.#replay?.next(seq, record) ?? [];
+    for (const event of events.filter(sent)) {
+      this.#track(event, event.at);
+      this.#deliver(event);
+    }
+    [this.#idSeq, this.#idCount] = [seq, events.length];
   }
 
   /**

@@ -44,6 +44,12 @@ export interface InboxEntry<T> {
   readonly value: T;
 }
 
+/** Another process wrote to a conversation: records to its log, or an item to its inbox. */
+export interface JournalChange {
+  conversationId: string;
+  kind: "log" | "inbox";
+}
+
 /** A key of an index kept beside a value saved aside: its parts, ordered part by part. */
 export type IndexKey = readonly (string | number)[];
 
@@ -73,8 +79,11 @@ export interface Journal extends AsyncDisposable {
   records(id: string): Promise<{ seq: number; record: JournalRecord }[]>;
   /** The records one at a time, as they are read (a long conversation is never held whole). */
   eachRecord(id: string): AsyncGenerator<{ seq: number; record: JournalRecord }>;
-  /** Applies the records written after `loaded.seq` (by another process) to `loaded`. */
-  catchUp(id: string, loaded: LoadedConversation): Promise<void>;
+  /** Applies the records written after `loaded.seq` (by another process) to `loaded`; returns them. */
+  catchUp(
+    id: string,
+    loaded: LoadedConversation,
+  ): Promise<{ seq: number; record: JournalRecord }[]>;
   /**
    * Appends records after `seq`, consuming an inbox entry with them if
    * given. With `lease`, the write also checks that the lease is still the
@@ -160,6 +169,14 @@ export interface Journal extends AsyncDisposable {
    * time-ordered keys), at most `limit`, from below `before` when given.
    */
   indexKeys(prefix: IndexKey, options?: { limit?: number; before?: IndexKey }): Promise<IndexKey[]>;
+
+  /**
+   * Tells `listener` at once whenever another process writes to a
+   * conversation: `"log"` for its records, `"inbox"` for a message or a
+   * task result waiting for it. Absent where the store cannot tell (Deno
+   * KV): processes sharing it then find others' writes by looking again.
+   */
+  watch?(listener: (change: JournalChange) => void): Promise<AsyncDisposable>;
 
   /** Removes what interrupted writes left behind; how many it removed. */
   sweepChunks(): Promise<number>;

@@ -227,7 +227,10 @@ export class KvJournal implements Journal {
   }
 
   /** Applies the records written after `loaded.seq` (by another process) to `loaded`. */
-  async catchUp(id: string, loaded: LoadedConversation): Promise<void> {
+  async catchUp(
+    id: string,
+    loaded: LoadedConversation,
+  ): Promise<{ seq: number; record: JournalRecord }[]> {
     const records = await this.#op(() =>
       listValues<JournalRecord>(
         this.kv,
@@ -235,10 +238,11 @@ export class KvJournal implements Journal {
         3,
       )
     );
-    for (const { key, value } of records) {
+    return records.map(({ key, value }) => {
       applyRecord(loaded.state, value);
       loaded.seq = key[2] as number;
-    }
+      return { seq: loaded.seq, record: value };
+    });
   }
 
   /**

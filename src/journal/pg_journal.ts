@@ -14,6 +14,7 @@ import {
   type InboxEntry,
   type IndexKey,
   type Journal,
+  type JournalChange,
   type JournalHealth,
   type LeaseResult,
   type LoadedConversation,
@@ -46,6 +47,8 @@ export class PgJournal implements Journal {
   readonly address: string;
   readonly #sql: Sql;
   readonly #watch: HealthWatch;
+  /** Names this journal's writes in notifications, so that its own are not heard back. */
+  readonly #writer = crypto.randomUUID();
 
   private constructor(address: string, sql: Sql) {
     this.address = address;
@@ -157,11 +160,29 @@ export class PgJournal implements Journal {
     }
   }
 
-  async catchUp(id: string, loaded: LoadedConversation): Promise<void> {
-    for await (const { seq, record } of this.eachRecord(id, loaded.seq)) {
-      applyRecord(loaded.state, record);
-      loaded.seq = seq;
+  async catchUp(
+    id: string,
+    loaded: LoadedConversation,
+  ): Promise<{ seq: number; record: JournalRecord }[]> {
+    const applied = [];
+    for await (const entry of this.eachRecord(id, loaded.seq)) {
+      applyRecord(loaded.state, entry.record);
+      loaded.seq = entry.seq;
+      applied.push(entry);
     }
+    return applied;
+  }
+
+  /** Every server hears every write (`NOTIFY`, sent as its transaction commits), but its own. */
+  async watch(listener: (change: JournalChange) => void): Promise<AsyncDisposable> {
+    const { unlisten } = await this.#op(() =>
+      this.#sql.listen(CHANNEL, (payload) => {
+        const [writer, kind, conversationId] = payload.split(" ");
+        if (writer === this.#writer || (kind !== "log" && kind !== "inbox")) return;
+        listener({ conversationId, kind });
+      })
+    );
+    return { [Symbol.asyncDispose]: () => unlisten().catch(() => {}) };
   }
 
   append(
@@ -184,7 +205,7 @@ export class PgJournal implements Journal {
         const deleted = await tx`delete from agent_inbox where n = ${consume.id}`;
         if (deleted.count !== 1) throw new CheckFailed();
       }
-      await writeLog(tx, id, seq + 1, records);
+      await writeLog(tx, this.#writer, id, seq + 1, records);
       if (lease && releaseLease) {
         await tx`delete from agent_leases where conversation_id = ${id} and token = ${lease}`;
       }
@@ -200,13 +221,13 @@ export class PgJournal implements Journal {
   ): Promise<{ lease: string; seq: number } | undefined> {
     return this.#transaction(async (tx) => {
       const lease = await takeFreeLease(tx, id, node);
-      await writeLog(tx, id, seq + 1, [started]);
+      await writeLog(tx, this.#writer, id, seq + 1, [started]);
       return { lease, seq: seq + 1 };
     });
   }
 
   async enqueue(id: string, item: InboxItem): Promise<InboxEntry<InboxItem>> {
-    const entry = await this.#transaction((tx) => insertInbox(tx, id, item));
+    const entry = await this.#transaction((tx) => insertInbox(tx, this.#writer, id, item));
     if (!entry) throw new Error("The inbox refused a write that checks nothing.");
     return entry;
   }
@@ -218,7 +239,7 @@ export class PgJournal implements Journal {
   ): Promise<{ entry: InboxEntry<InboxItem>; lease: string } | undefined> {
     return this.#transaction(async (tx) => {
       const lease = await takeFreeLease(tx, id, node);
-      return { entry: await insertInbox(tx, id, item), lease };
+      return { entry: await insertInbox(tx, this.#writer, id, item), lease };
     });
   }
 
@@ -337,7 +358,7 @@ export class PgJournal implements Journal {
       const task = { ...running, state: outcome.state, finishedAt: Date.now() };
       await tx`update agent_tasks set task = ${JSON.stringify(task)}, result = ${outcome.content},
         running_node = null, expiry_ms = null where task_id = ${taskId}`;
-      await insertInbox(tx, task.conversationId, { type: "task_result", taskId });
+      await insertInbox(tx, this.#writer, task.conversationId, { type: "task_result", taskId });
       return task;
     });
   }
@@ -437,11 +458,13 @@ export class PgJournal implements Journal {
  */
 async function writeLog(
   tx: TransactionSql,
+  writer: string,
   id: string,
   first: number,
   records: JournalRecord[],
 ): Promise<void> {
   if (records.length === 0) return;
+  await notify(tx, writer, "log", id);
   const rows = records.map((record, i) => ({
     conversation_id: id,
     seq: first + i,
@@ -474,12 +497,31 @@ async function takeFreeLease(tx: TransactionSql, id: string, node: string): Prom
 
 async function insertInbox(
   tx: TransactionSql,
+  writer: string,
   id: string,
   item: InboxItem,
 ): Promise<InboxEntry<InboxItem>> {
+  await notify(tx, writer, "inbox", id);
   const [row] = await tx<{ n: string }[]>`insert into agent_inbox (conversation_id, item)
     values (${id}, ${JSON.stringify(item)}) returning n`;
   return { id: row.n, value: item };
+}
+
+/** The channel every server listens on for others' writes. */
+const CHANNEL = "agent_journal";
+
+/**
+ * Tells the other servers that the conversation `id` was written to, as the
+ * transaction commits (and not if it rolls back). Each journal names itself
+ * as the writer, so that it can skip its own.
+ */
+async function notify(
+  tx: TransactionSql,
+  writer: string,
+  kind: JournalChange["kind"],
+  id: string,
+): Promise<void> {
+  await tx`select pg_notify(${CHANNEL}, ${`${writer} ${kind} ${id}`})`;
 }
 
 function isUniqueViolation(error: unknown): boolean {
