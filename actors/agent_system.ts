@@ -287,7 +287,7 @@ export class AgentSystem implements AsyncDisposable {
    * Another server wrote to a conversation. One loaded here takes in its
    * records (its watchers see the events, its waiting senders the result)
    * or, for a new inbox item, takes it up if no one drives it (or, driving
-   * it, after the running turn).
+   * it, after the running turn); driving it, it cancels the turn if asked.
    */
   #heard({ conversationId, kind }: JournalChange): void {
     if (this.#draining) return;
@@ -295,7 +295,8 @@ export class AgentSystem implements AsyncDisposable {
     if (!loaded) return;
     loaded.supervisor.then(async (supervisor) => {
       if (kind === "log") await supervisor?.refresh();
-      else await supervisor?.wake();
+      else if (kind === "inbox") await supervisor?.wake();
+      else supervisor?.cancel();
     }).catch((error) => this.#report("Journal watch", error));
   }
 

@@ -28,6 +28,8 @@ import { ConfigError } from "./config_error.ts";
 import type { Journal } from "./journal/journal.ts";
 import { displayAddress, isPostgresAddress } from "./journal/journal_address.ts";
 import { KvJournal } from "./journal/kv_journal.ts";
+import { PgJournal } from "./journal/pg_journal.ts";
+import type { Sql } from "postgres";
 import { openJournal as openJournalAt } from "./journal/open_journal.ts";
 import { JournalUnavailable, storageProblem } from "./journal/storage_errors.ts";
 import { errorMessage } from "./_error_message.ts";
@@ -65,8 +67,12 @@ export interface AgentOptions {
   mcpServers?: McpServers;
   /** Also offer the built-in tools (`current_time`, `list_files`, `fetch_url`, `run_javascript`…). Default false. */
   builtinTools?: boolean;
-  /** The journal: a file path, `":memory:"` (the default), or an open `Deno.Kv` (which the system then closes). */
-  journal?: string | Deno.Kv;
+  /**
+   * The journal: a Deno KV file path, `":memory:"` (the default), a
+   * `postgres://` address, an open `Deno.Kv`, or an npm `postgres` client
+   * (the system closes either).
+   */
+  journal?: string | Deno.Kv | Sql;
   /** The system prompt of conversations created without one. */
   system?: string;
   /** A call of a tool that declares no `timeoutMs` is stopped after this long. Default 30 s. */
@@ -334,12 +340,14 @@ export class JournalOpenError extends ConfigError {
 }
 
 /**
- * Opens the journal at `journal`: a PostgreSQL URL, or a Deno KV file (its
- * folder created), ":memory:", or "" for the platform's own KV.
+ * Opens the journal at `journal`: a PostgreSQL URL or client, or a Deno KV
+ * file (its folder created), ":memory:", "" for the platform's own KV, or
+ * an open `Deno.Kv`.
  */
-async function openJournal(journal: string | Deno.Kv): Promise<Journal> {
-  if (typeof journal !== "string") return new KvJournal(journal);
+async function openJournal(journal: string | Deno.Kv | Sql): Promise<Journal> {
+  if (typeof journal === "object") return new KvJournal(journal);
   try {
+    if (typeof journal === "function") return await PgJournal.withClient(journal);
     const isFile = journal && journal !== ":memory:" && !isPostgresAddress(journal);
     if (isFile) await Deno.mkdir(dirname(journal), { recursive: true });
     return await openJournalAt(journal || undefined);
@@ -347,8 +355,9 @@ async function openJournal(journal: string | Deno.Kv): Promise<Journal> {
     const problem = error instanceof JournalUnavailable
       ? error.reason
       : storageProblem(error) ?? errorMessage(error);
-    throw new JournalOpenError(
-      `Cannot open the journal at ${displayAddress(journal) || "the platform's KV"}: ${problem}.`,
-    );
+    const where = typeof journal === "function"
+      ? "the PostgreSQL client given"
+      : displayAddress(journal) || "the platform's KV";
+    throw new JournalOpenError(`Cannot open the journal at ${where}: ${problem}.`);
   }
 }

@@ -17,6 +17,8 @@ import {
 } from "./support/server_process.ts";
 import { startTestPostgres } from "./support/postgres.ts";
 import { lastUserText } from "./support/test_system.ts";
+import postgres from "postgres";
+import { createAgentSystem } from "../mod.ts";
 import { readEvents } from "./support/test_server.ts";
 
 type Heard = { type: string; id: number; [key: string]: unknown };
@@ -256,6 +258,60 @@ Deno.test({
       heard.seen.filter((event) => event.type === "turn_finished").map((event) => event.text),
       ["Paid.", "Second answered."],
     );
+  },
+});
+
+Deno.test({
+  name: "two servers on one PostgreSQL: a cancel sent to either stops the turn where it runs",
+  sanitizeResources: false,
+  async fn() {
+    await using api = startFakeMessagesApi((request) =>
+      lastUserText(request).includes("tool_result") ? { text: "Slept." } : {
+        toolCalls: [{ id: "toolu_sleep", name: "sleep", input: { ms: 60_000, label: "long" } }],
+      }
+    );
+    const env = serverEnv(api.url, await pg.database());
+    await using a = await startServerProcess(env);
+    await using b = await startServerProcess(env);
+    const id = (await request(`${a.url}/v1/conversations`, "POST", {})).body.id;
+    const turn = request(`${a.url}/v1/conversations/${id}/messages`, "POST", { content: "sleep" });
+    await conversationWhen(b.url, id, (body) => body.status.callsInFlight.length === 1);
+    const cancelled = await request(`${b.url}/v1/conversations/${id}/cancel`, "POST");
+    assertEquals(cancelled.body, { cancelled: true });
+    const result = (await turn).body;
+    assertEquals([result.status, result.error.type], ["failed", "cancelled"]);
+    assertEquals((await request(`${b.url}/v1/conversations/${id}/cancel`, "POST")).body, {
+      cancelled: false,
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "the library takes a PostgreSQL address or a client of its own, and a conversation outlives the system",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using api = startFakeMessagesApi(() => ({ text: "Kept." }));
+    const address = await pg.database();
+    let id: string;
+    {
+      await using agents = await createAgentSystem({
+        apiKey: "sk-ant-test",
+        baseURL: api.url,
+        journal: postgres(address, { max: 2, onnotice: () => {} }),
+      });
+      const conversation = await agents.createConversation();
+      id = conversation.id;
+      assertEquals((await conversation.send("Keep this.")).status, "completed");
+    }
+    await using again = await createAgentSystem({
+      apiKey: "sk-ant-test",
+      baseURL: api.url,
+      journal: address,
+    });
+    const history = (await again.get(id))?.history;
+    assertEquals(history?.map((message) => message.role), ["user", "assistant"]);
   },
 });
 

@@ -315,6 +315,20 @@ export class ConversationSupervisor {
     return this.#running !== undefined;
   }
 
+  /**
+   * Stops the running turn wherever it runs: here, or (where the journal
+   * can ask) on the server that drives it. Whether a turn was running.
+   */
+  async cancelAnywhere(): Promise<boolean> {
+    if (this.cancel()) return true;
+    const { journal } = this.#deps;
+    if (!journal.requestCancel) return false;
+    await this.refresh();
+    if (!this.#state.openTurn) return false;
+    await journal.requestCancel(this.id);
+    return true;
+  }
+
   /** Whether this process is working on the conversation. */
   get busy(): boolean {
     return this.#holds > 0;

@@ -231,7 +231,7 @@ export function conversationRoutes(
         ...errors({ 404: "No such conversation" }),
       },
     }),
-    (c) => c.json({ cancelled: c.get("conversation").cancel() }, 200),
+    async (c) => c.json({ cancelled: await c.get("conversation").cancelAnywhere() }, 200),
   );
 
   routes.openapi(

@@ -44,10 +44,13 @@ export interface InboxEntry<T> {
   readonly value: T;
 }
 
-/** Another process wrote to a conversation: records to its log, or an item to its inbox. */
+/**
+ * Another process wrote to a conversation (records to its log, an item to
+ * its inbox), or asks whoever drives it to cancel its running turn.
+ */
 export interface JournalChange {
   conversationId: string;
-  kind: "log" | "inbox";
+  kind: "log" | "inbox" | "cancel";
 }
 
 /** A key of an index kept beside a value saved aside: its parts, ordered part by part. */
@@ -177,6 +180,8 @@ export interface Journal extends AsyncDisposable {
    * KV): processes sharing it then find others' writes by looking again.
    */
   watch?(listener: (change: JournalChange) => void): Promise<AsyncDisposable>;
+  /** Asks the process that drives the conversation to cancel its running turn (where `watch` is). */
+  requestCancel?(conversationId: string): Promise<void>;
 
   /** Removes what interrupted writes left behind; how many it removed. */
   sweepChunks(): Promise<number>;

@@ -44,13 +44,13 @@ class CheckFailed extends Error {}
 
 /** The journal in PostgreSQL. */
 export class PgJournal implements Journal {
-  readonly address: string;
+  readonly address: string | undefined;
   readonly #sql: Sql;
   readonly #watch: HealthWatch;
   /** Names this journal's writes in notifications, so that its own are not heard back. */
   readonly #writer = crypto.randomUUID();
 
-  private constructor(address: string, sql: Sql) {
+  private constructor(address: string | undefined, sql: Sql) {
     this.address = address;
     this.#sql = sql;
     this.#watch = new HealthWatch(pgProblem);
@@ -62,7 +62,7 @@ export class PgJournal implements Journal {
    * tables. An unreachable database, or one with a newer schema, is found
    * here, with a {@linkcode JournalUnavailable} saying so.
    */
-  static async open(address: string): Promise<PgJournal> {
+  static open(address: string): Promise<PgJournal> {
     const sql = postgres(address, {
       max: POOL_SIZE,
       connect_timeout: CONNECT_TIMEOUT_S,
@@ -73,11 +73,24 @@ export class PgJournal implements Journal {
         statement_timeout: STATEMENT_TIMEOUT_MS,
       },
     });
-    const journal = new PgJournal(address, sql);
+    return PgJournal.#start(new PgJournal(address, sql));
+  }
+
+  /**
+   * The journal in the database that `sql` (an npm `postgres` client the
+   * caller made, with its own pool and settings) connects to. Closing the
+   * journal ends the client. Nothing else can open it by address, so the
+   * heartbeat runs on the main thread.
+   */
+  static withClient(sql: Sql): Promise<PgJournal> {
+    return PgJournal.#start(new PgJournal(undefined, sql));
+  }
+
+  static async #start(journal: PgJournal): Promise<PgJournal> {
     try {
-      await journal.#op(() => migrate(sql));
+      await journal.#op(() => migrate(journal.#sql));
     } catch (error) {
-      await sql.end({ timeout: 1 });
+      await journal.#sql.end({ timeout: 1 });
       throw error;
     }
     return journal;
@@ -178,11 +191,17 @@ export class PgJournal implements Journal {
     const { unlisten } = await this.#op(() =>
       this.#sql.listen(CHANNEL, (payload) => {
         const [writer, kind, conversationId] = payload.split(" ");
-        if (writer === this.#writer || (kind !== "log" && kind !== "inbox")) return;
-        listener({ conversationId, kind });
+        if (writer === this.#writer || !CHANGES.has(kind)) return;
+        listener({ conversationId, kind: kind as JournalChange["kind"] });
       })
     );
     return { [Symbol.asyncDispose]: () => unlisten().catch(() => {}) };
+  }
+
+  async requestCancel(conversationId: string): Promise<void> {
+    await this.#op(() =>
+      this.#sql.begin((tx) => notify(tx, this.#writer, "cancel", conversationId))
+    );
   }
 
   append(
@@ -509,6 +528,7 @@ async function insertInbox(
 
 /** The channel every server listens on for others' writes. */
 const CHANNEL = "agent_journal";
+const CHANGES = new Set<string>(["log", "inbox", "cancel"] satisfies JournalChange["kind"][]);
 
 /**
  * Tells the other servers that the conversation `id` was written to, as the

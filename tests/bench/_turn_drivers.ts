@@ -15,6 +15,7 @@ import {
 } from "./_deps.ts";
 import { createRuntime } from "../../src/runtime.ts";
 import { request, startServerProcess } from "../support/server_process.ts";
+import type { FakeReply, RecordedRequest } from "../support/fake_messages_api.ts";
 import burn from "./tools/burn.ts";
 import wait from "./tools/wait.ts";
 
@@ -41,6 +42,21 @@ type Run = (input: { ms: number }) => unknown;
 /** Every column offers the model these tools, and only these. */
 const TOOL_NAMES = Object.keys(IN_PROCESS);
 
+/**
+ * The fake model of the turn benches: a message `<tool> <calls> <ms>` gets
+ * that many calls of that tool at once, and their results a short answer.
+ */
+export function benchReplies(request: RecordedRequest): FakeReply {
+  const content = request.body.messages.at(-1)!.content;
+  const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content;
+  if (blocks.some((block) => block.type === "tool_result")) return { text: "Done." };
+  const asked = blocks.map((block) => block.type === "text" ? block.text : "").join("");
+  const [name, count, ms] = asked.split(" ");
+  return {
+    toolCalls: Array.from({ length: Number(count) }, () => ({ name, input: { ms: Number(ms) } })),
+  };
+}
+
 /** The columns, by name. */
 export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
   "this runtime": runtimeDriver,
@@ -55,9 +71,10 @@ export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
 async function runtimeDriver(apiUrl: string): Promise<Driver> {
   Deno.env.set("ANTHROPIC_API_KEY", "bench");
   Deno.env.set("ANTHROPIC_BASE_URL", apiUrl);
+  // A fresh Deno KV file, unless the run names a journal (the PostgreSQL bench does).
   Deno.env.set(
     "AGENT_DATA",
-    `${await Deno.makeTempDir()}/journal.kv`,
+    Deno.env.get("BENCH_AGENT_DATA") ?? `${await Deno.makeTempDir()}/journal.kv`,
   );
   const runtime = await createRuntime({
     toolDirs: [TOOLS_DIR],

@@ -12,7 +12,7 @@
  * @module
  */
 import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
-import { type Driver, DRIVERS } from "./_turn_drivers.ts";
+import { benchReplies, type Driver, DRIVERS } from "./_turn_drivers.ts";
 import { peakMemory } from "../support/server_process.ts";
 import { delay } from "@std/async/delay";
 
@@ -20,7 +20,7 @@ import { delay } from "@std/async/delay";
 const W1 = "wait 10 200";
 const W1_REUSED = "wait_reused 10 200";
 const W2 = "wait 3 100";
-const W2_REUSED = "wait_reused 3 100";
+export const W2_REUSED = "wait_reused 3 100";
 const W3 = "burn 2 500";
 const CONVERSATIONS = 50;
 const SECONDS = 5;
@@ -80,16 +80,7 @@ if (Deno.args.length > 0) {
   Deno.exit(0);
 }
 
-await using api = startFakeMessagesApi((request) => {
-  const content = request.body.messages.at(-1)!.content;
-  const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content;
-  if (blocks.some((block) => block.type === "tool_result")) return { text: "Done." };
-  const asked = blocks.map((block) => block.type === "text" ? block.text : "").join("");
-  const [name, count, ms] = asked.split(" ");
-  return {
-    toolCalls: Array.from({ length: Number(count) }, () => ({ name, input: { ms: Number(ms) } })),
-  };
-});
+await using api = startFakeMessagesApi(benchReplies);
 const forget = setInterval(() => api.requests.length = 0, 500); // only the columns are measured
 // Where the traced column's spans go: received and dropped, as a collector on loopback would.
 await using collector = Deno.serve(

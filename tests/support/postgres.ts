@@ -61,8 +61,14 @@ function freePort(): number {
   return port;
 }
 
-/** Starts a cluster of its own; dispose of it to stop it and remove its files. */
-export async function startTestPostgres(): Promise<TestPostgres> {
+/**
+ * Starts a cluster of its own; dispose of it to stop it and remove its
+ * files. Tests run it without `fsync` (nothing in it must survive a power
+ * cut); `durable` keeps `fsync` on, as a bench measuring writes needs.
+ */
+export async function startTestPostgres(
+  { durable = false }: { durable?: boolean } = {},
+): Promise<TestPostgres> {
   const bin = binaries();
   const dir = await Deno.makeTempDir({ prefix: "agent-pg-" });
   if (asRoot) {
@@ -76,7 +82,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     `-p ${port}`,
     `-k ${dir}`,
     "-c listen_addresses=127.0.0.1",
-    "-c fsync=off", // a throw-away cluster: the tests measure behaviour, not the disk
+    ...(durable ? [] : ["-c fsync=off"]),
     "-c max_connections=200",
   ].join(" ");
   const start = () =>
