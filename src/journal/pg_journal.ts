@@ -111,9 +111,14 @@ export class PgJournal implements Journal {
 
   /** Runs `write` in a transaction; undefined if it threw {@linkcode CheckFailed} or hit a taken key. */
   #transaction<T>(write: (tx: TransactionSql) => Promise<T>): Promise<T | undefined> {
+    return this.#unlessRefused(async () => await this.#sql.begin(write) as T);
+  }
+
+  /** Runs `write`; undefined if it was refused (a check failed, or a key it writes was taken). */
+  #unlessRefused<T>(write: () => Promise<T>): Promise<T | undefined> {
     return this.#op(async () => {
       try {
-        return await this.#sql.begin(write) as T;
+        return await write();
       } catch (error) {
         if (error instanceof CheckFailed || isUniqueViolation(error)) return undefined;
         throw error;
@@ -122,10 +127,11 @@ export class PgJournal implements Journal {
   }
 
   async create(id: string, created: Extract<JournalRecord, { type: "created" }>): Promise<void> {
-    const done = await this.#transaction(async (tx) => {
-      await tx`insert into agent_conversations (id, created_at) values (${id}, ${created.at})`;
-      await tx`insert into agent_log (conversation_id, seq, record)
-        values (${id}, 0, ${JSON.stringify(created)})`;
+    const done = await this.#unlessRefused(async () => {
+      await this.#sql`with conversation as (
+          insert into agent_conversations (id, created_at) values (${id}, ${created.at}))
+        insert into agent_log (conversation_id, seq, record)
+          values (${id}, 0, ${JSON.stringify(created)})`;
       return true;
     });
     if (!done) throw new Error(`Conversation ${id} exists already.`);
@@ -204,7 +210,7 @@ export class PgJournal implements Journal {
     );
   }
 
-  append(
+  async append(
     id: string,
     seq: number,
     records: JournalRecord[],
@@ -214,41 +220,48 @@ export class PgJournal implements Journal {
       releaseLease?: boolean;
     } = {},
   ): Promise<number | undefined> {
-    return this.#transaction(async (tx) => {
-      if (lease) {
-        const [held] = await tx`select token from agent_leases
-          where conversation_id = ${id} for update`;
-        if (!held || String(held.token) !== lease) throw new CheckFailed();
-      }
-      if (consume) {
-        const deleted = await tx`delete from agent_inbox where n = ${consume.id}`;
-        if (deleted.count !== 1) throw new CheckFailed();
-      }
-      await writeLog(tx, this.#writer, id, seq + 1, records);
-      if (lease && releaseLease) {
-        await tx`delete from agent_leases where conversation_id = ${id} and token = ${lease}`;
-      }
-      return seq + records.length;
+    const token = await this.#appendAt(id, seq + 1, records, {
+      lease,
+      consume: consume?.id,
+      release: lease !== undefined && releaseLease,
     });
+    return token === undefined ? undefined : seq + records.length;
   }
 
-  startTurnTakingLease(
+  async startTurnTakingLease(
     id: string,
     node: string,
     seq: number,
     started: Extract<JournalRecord, { type: "turn_started" }>,
   ): Promise<{ lease: string; seq: number } | undefined> {
-    return this.#transaction(async (tx) => {
-      const lease = await takeFreeLease(tx, id, node);
-      await writeLog(tx, this.#writer, id, seq + 1, [started]);
-      return { lease, seq: seq + 1 };
+    const lease = await this.#appendAt(id, seq + 1, [started], { takeFor: node });
+    return lease === undefined ? undefined : { lease, seq: seq + 1 };
+  }
+
+  /**
+   * Appends `records` from `first` on in one statement (`agent_append`):
+   * with the lease taken for `takeFor` or checked to be `lease`, the inbox
+   * entry `consume` taken, the lease given back if `release`. The lease's
+   * token, or undefined (nothing written) if a check failed or a slot was taken.
+   */
+  #appendAt(
+    id: string,
+    first: number,
+    records: JournalRecord[],
+    options: { lease?: string; consume?: string; release?: boolean; takeFor?: string },
+  ): Promise<string | undefined> {
+    const { open, title } = listingOf(first, records);
+    return this.#unlessRefused(async () => {
+      const [row] = await this.#sql<{ token: string | null }[]>`select agent_append(
+        ${id}, ${first}, ${records.map((record) => JSON.stringify(record))}::text[],
+        ${open}, ${title}, ${options.lease ?? null}, ${options.consume ?? null},
+        ${options.release ?? false}, ${options.takeFor ?? null}, ${this.#writer}) as token`;
+      return row.token === null ? undefined : String(row.token);
     });
   }
 
   async enqueue(id: string, item: InboxItem): Promise<InboxEntry<InboxItem>> {
-    const entry = await this.#transaction((tx) => insertInbox(tx, this.#writer, id, item));
-    if (!entry) throw new Error("The inbox refused a write that checks nothing.");
-    return entry;
+    return await this.#op(() => insertInbox(this.#sql, this.#writer, id, item));
   }
 
   enqueueTakingLease(
@@ -471,36 +484,23 @@ export class PgJournal implements Journal {
 }
 
 /**
- * Writes `records` from `first` on, with the open-turn flag that a turn's
- * start sets and its end clears, and with the first turn's start the
- * conversation's title. A taken sequence number fails the transaction.
+ * What appending `records` from `first` on does to the conversation's
+ * listing: whether a turn is open after them (null: unchanged), and its
+ * title when the first turn starts among them.
  */
-async function writeLog(
-  tx: TransactionSql,
-  writer: string,
-  id: string,
+function listingOf(
   first: number,
   records: JournalRecord[],
-): Promise<void> {
-  if (records.length === 0) return;
-  await notify(tx, writer, "log", id);
-  const rows = records.map((record, i) => ({
-    conversation_id: id,
-    seq: first + i,
-    record: JSON.stringify(record),
-  }));
-  await tx`insert into agent_log ${tx(rows, "conversation_id", "seq", "record")}`;
+): { open: boolean | null; title: string | null } {
+  let open: boolean | null = null;
+  let title: string | null = null;
   for (const [i, record] of records.entries()) {
     if (record.type === "turn_started") {
-      const title = first + i === 1 ? titleOf(record) : undefined;
-      await (title === undefined
-        ? tx`update agent_conversations set open = true where id = ${id}`
-        : tx`update agent_conversations set open = true, title = ${title} where id = ${id}`);
-    }
-    if (record.type === "turn_ended") {
-      await tx`update agent_conversations set open = false where id = ${id}`;
-    }
+      open = true;
+      if (first + i === 1) title = titleOf(record);
+    } else if (record.type === "turn_ended") open = false;
   }
+  return { open, title };
 }
 
 /** Takes the conversation's lease if no one holds it; otherwise fails the transaction. */
@@ -514,15 +514,17 @@ async function takeFreeLease(tx: TransactionSql, id: string, node: string): Prom
   return String(row.token);
 }
 
+/** Puts `item` in the inbox and tells the other servers, in one statement. */
 async function insertInbox(
-  tx: TransactionSql,
+  sql: Sql | TransactionSql,
   writer: string,
   id: string,
   item: InboxItem,
 ): Promise<InboxEntry<InboxItem>> {
-  await notify(tx, writer, "inbox", id);
-  const [row] = await tx<{ n: string }[]>`insert into agent_inbox (conversation_id, item)
-    values (${id}, ${JSON.stringify(item)}) returning n`;
+  const [row] = await sql<{ n: string }[]>`with added as (
+      insert into agent_inbox (conversation_id, item) values (${id}, ${JSON.stringify(item)})
+      returning n)
+    select n, pg_notify(${CHANNEL}, ${`${writer} inbox ${id}`}) from added`;
   return { id: row.n, value: item };
 }
 

@@ -10,7 +10,7 @@
 import type { Sql } from "postgres";
 
 /** The schema this code writes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Each version's statements, run in order from the database's version to {@linkcode SCHEMA_VERSION}. */
 const MIGRATIONS: Record<number, string[]> = {
@@ -57,6 +57,43 @@ const MIGRATIONS: Record<number, string[]> = {
       value text not null,
       primary key (kind, id))`,
     `create table agent_aside_index (key jsonb primary key)`,
+  ],
+  // Appends in one round trip: the checks, the records, the listing, the lease and the
+  // notification, in the one statement's transaction (a taken slot rolls it all back).
+  2: [
+    `create function agent_append(
+      p_id text, p_first integer, p_records text[], p_open boolean, p_title text,
+      p_lease bigint, p_consume bigint, p_release boolean, p_take_for text, p_writer text)
+    returns bigint language plpgsql as $$
+    declare v_token bigint := p_lease;
+    begin
+      if p_take_for is not null then
+        insert into agent_leases (conversation_id, node, token)
+          values (p_id, p_take_for, nextval('agent_lease_tokens'))
+          on conflict do nothing returning token into v_token;
+        if v_token is null then return null; end if;
+      elsif p_lease is not null then
+        perform 1 from agent_leases where conversation_id = p_id and token = p_lease for update;
+        if not found then return null; end if;
+      end if;
+      if p_consume is not null then
+        delete from agent_inbox where n = p_consume;
+        if not found then return null; end if;
+      end if;
+      insert into agent_log (conversation_id, seq, record)
+        select p_id, p_first + i::integer - 1, r from unnest(p_records) with ordinality as t(r, i);
+      if p_open is not null then
+        update agent_conversations set open = p_open, title = coalesce(p_title, title)
+          where id = p_id;
+      end if;
+      if p_release then
+        delete from agent_leases where conversation_id = p_id and token = v_token;
+      end if;
+      if cardinality(p_records) > 0 then
+        perform pg_notify('agent_journal', p_writer || ' log ' || p_id);
+      end if;
+      return coalesce(v_token, 0);
+    end $$`,
   ],
 };
 
