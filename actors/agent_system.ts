@@ -288,14 +288,17 @@ export class AgentSystem implements AsyncDisposable {
    * records (its watchers see the events, its waiting senders the result)
    * or, for a new inbox item, takes it up if no one drives it (or, driving
    * it, after the running turn); driving it, it cancels the turn if asked.
+   * Its watchers see the driver's events that no record stands for too.
    */
-  #heard({ conversationId, kind }: JournalChange): void {
+  #heard(change: JournalChange): void {
     if (this.#draining) return;
-    const loaded = this.#conversations.get(conversationId);
+    const loaded = this.#conversations.get(change.conversationId);
     if (!loaded) return;
     loaded.supervisor.then(async (supervisor) => {
-      if (kind === "log") await supervisor?.refresh();
-      else if (kind === "inbox") await supervisor?.wake();
+      if (change.kind === "events") supervisor?.relayed(change.events);
+      else if (change.kind === "log") await supervisor?.refresh();
+      else if (change.kind === "inbox") await supervisor?.wake();
+      else if (change.kind === "watching") supervisor?.watchedElsewhere();
       else supervisor?.cancel();
     }).catch((error) => this.#report("Journal watch", error));
   }

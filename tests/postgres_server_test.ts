@@ -224,6 +224,7 @@ Deno.test({
     const id = (await request(`${a.url}/v1/conversations`, "POST", {})).body.id;
     // B watches; what it hears comes from A's writes, told at once (NOTIFY), not polled.
     const heard = followEvents(await fetch(`${b.url}/v1/conversations/${id}/events`));
+    const driven = followEvents(await fetch(`${a.url}/v1/conversations/${id}/events`));
     sendWithoutWaiting(a.url, id, "pay 500");
     const asked = await heard.next((event) => event.type === "tool_call_awaiting_approval");
     assertEquals(asked.callId, "toolu_pay");
@@ -240,24 +241,61 @@ Deno.test({
     const answer = await second;
     assertEquals(answer.status, 200, JSON.stringify(answer.body));
     assertEquals([answer.body.status, answer.body.text], ["completed", "Second answered."]);
-    await heard.next((event) =>
-      event.type === "turn_finished" && event.text === "Second answered."
-    );
+    const secondEnded = (event: Heard) =>
+      event.type === "turn_finished" && event.text === "Second answered.";
+    await heard.next(secondEnded);
+    await driven.next(secondEnded);
     heard.stop();
-    // The same events, with the same ids, as the server that drove them replays them.
-    const replayed = await readEvents(
-      await fetch(`${a.url}/v1/conversations/${id}/events`, { headers: { "last-event-id": "0" } }),
-      (event) =>
-        event.type === "turn_finished" && (event as { text?: string }).text === "Second answered.",
+    driven.stop();
+    // What B's watcher saw is what A's saw: the same events, with the same ids, in order.
+    const said = (events: Heard[]) => events.map((event) => `${event.id} ${event.type}`);
+    assertEquals(said(heard.seen), said(driven.seen));
+    // A client that reconnects to B with an id A gave it gets what came after it.
+    const cut = driven.seen.findIndex((event) => event.type === "tool_call_approved");
+    const resumed = await readEvents(
+      await fetch(`${b.url}/v1/conversations/${id}/events`, {
+        headers: { "last-event-id": String(driven.seen[cut].id) },
+      }),
+      (event) => secondEnded(event as Heard),
     );
-    const byId = new Map(replayed.map((event) => [event.id, event.type]));
-    for (const event of heard.seen) {
-      assertEquals(byId.get(event.id), event.type, `event ${event.id}`);
-    }
+    assertEquals(said(resumed as Heard[]), said(driven.seen.slice(cut + 1)));
     assertEquals(
       heard.seen.filter((event) => event.type === "turn_finished").map((event) => event.text),
       ["Paid.", "Second answered."],
     );
+  },
+});
+
+Deno.test({
+  name:
+    "two servers on one PostgreSQL: a stream on either carries the driver's progress and streamed text, ids rising",
+  sanitizeResources: false,
+  async fn() {
+    await using api = startFakeMessagesApi((request) =>
+      lastUserText(request).includes("tool_result")
+        ? { text: "All done, slept well." }
+        : { toolCalls: [{ id: "toolu_nap", name: "sleep", input: { ms: 300, label: "nap" } }] }
+    );
+    const env = serverEnv(api.url, await pg.database());
+    await using a = await startServerProcess(env);
+    await using b = await startServerProcess(env);
+    const id = (await request(`${a.url}/v1/conversations`, "POST", {})).body.id;
+    const heard = followEvents(await fetch(`${b.url}/v1/conversations/${id}/events`));
+    const turn = await request(`${a.url}/v1/conversations/${id}/messages`, "POST", {
+      content: "nap",
+    });
+    assertEquals(turn.body.status, "completed");
+    await heard.next((event) => event.type === "turn_finished");
+    heard.stop();
+    const progress = heard.seen.find((event) => event.type === "tool_call_progress");
+    assertEquals(progress?.text, "sleeping 300 ms", "progress no record stands for, relayed");
+    const ids = heard.seen.map((event) => event.id);
+    assertEquals(ids, ids.toSorted((x, y) => x - y), "ids rise");
+    assertEquals(new Set(ids).size, ids.length, "no id twice");
+    const text = heard.seen.filter((event) => event.type === "text_delta").map((e) => e.text).join(
+      "",
+    );
+    assertEquals(text, "All done, slept well.", "the reply's text, once");
   },
 });
 

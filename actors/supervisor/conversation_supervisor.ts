@@ -82,6 +82,9 @@ export type UserMessage = {
 /** A person's message, as the journal keeps it. */
 type UserMessageItem = Extract<InboxItem, { type: "user_message" }>;
 
+/** How long a server streams a conversation after hearing that another one watches it. */
+const WATCHING_TTL_MS = 15_000;
+
 /** The messages a supervisor's mailbox receives. */
 type SupervisorMessage =
   | { type: "inbox"; entry: InboxEntry<InboxItem> }
@@ -127,6 +130,8 @@ export class ConversationSupervisor {
   readonly #deps: SupervisorDeps;
   readonly #log: ConversationLog;
   readonly #events: EventFeed;
+  /** The timer telling the driving server that someone watches here. */
+  #telling: ReturnType<typeof setInterval> | undefined;
   readonly #mailbox = new Mailbox((message: SupervisorMessage) => this.#receive(message));
   /** Inbox entries posted to the mailbox and not yet received. */
   readonly #posted = new Set<string>();
@@ -291,7 +296,32 @@ export class ConversationSupervisor {
 
   /** Calls `listener` with every event from now on; returns the unsubscribe function. */
   subscribe(listener: (event: ConversationEvent) => void): () => void {
-    return this.#events.subscribe(listener);
+    const unsubscribe = this.#events.subscribe(listener);
+    this.#tellDriverWhileWatched();
+    return () => {
+      unsubscribe();
+      if (this.#events.watchedHere) return;
+      clearInterval(this.#telling);
+      this.#telling = undefined;
+    };
+  }
+
+  /**
+   * Where the journal can ask (PostgreSQL), tells the server that drives
+   * the conversation, now and then while anyone watches it here, so that it
+   * streams its model calls (the text then reaches the watchers as written).
+   */
+  #tellDriverWhileWatched(): void {
+    const { journal } = this.#deps;
+    if (!journal.askDriver || this.#telling !== undefined) return;
+    const tell = () => journal.askDriver?.(this.id, "watching").catch(() => {});
+    tell();
+    this.#telling = setInterval(tell, WATCHING_TTL_MS / 3);
+  }
+
+  /** Events that the server driving the conversation relayed (streamed text, progress). */
+  relayed(events: ConversationEvent[]): void {
+    this.#events.remote(events);
   }
 
   /**
@@ -322,11 +352,16 @@ export class ConversationSupervisor {
   async cancelAnywhere(): Promise<boolean> {
     if (this.cancel()) return true;
     const { journal } = this.#deps;
-    if (!journal.requestCancel) return false;
+    if (!journal.askDriver) return false;
     await this.refresh();
     if (!this.#state.openTurn) return false;
-    await journal.requestCancel(this.id);
+    await journal.askDriver(this.id, "cancel");
     return true;
+  }
+
+  /** Someone watches the conversation on another server: its model calls stream for a while. */
+  watchedElsewhere(): void {
+    this.#events.watchedElsewhere(this.#now() + WATCHING_TTL_MS);
   }
 
   /** Whether this process is working on the conversation. */

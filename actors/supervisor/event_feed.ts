@@ -74,15 +74,30 @@ export class EventFeed implements LogWatcher {
   /** Whether records are on their way to the journal, and the events that wait for them. */
   #writing = false;
   readonly #held: { event: ConversationEventInit; at: number }[] = [];
+  /** Events relayed by the server driving the conversation, waiting for the records before them. */
+  readonly #remote: ConversationEvent[] = [];
+  /** Whether a reply's streamed events were relayed since the last reply's record. */
+  #streamRelayed = false;
+  #watchedElsewhereUntil = 0;
 
   constructor(journal: Journal, conversationId: string) {
     this.#journal = journal;
     this.#conversationId = conversationId;
   }
 
-  /** Whether anyone listens. */
+  /** Whether anyone listens, here or (lately) on another server. */
   get watched(): boolean {
+    return this.watchedHere || Date.now() < this.#watchedElsewhereUntil;
+  }
+
+  /** Whether anyone listens here. */
+  get watchedHere(): boolean {
     return this.#listeners.size > 0;
+  }
+
+  /** Someone watches on another server, and will say so again before `until` (epoch ms). */
+  watchedElsewhere(until: number): void {
+    this.#watchedElsewhereUntil = until;
   }
 
   /** The calls started and not yet finished. */
@@ -93,6 +108,8 @@ export class EventFeed implements LogWatcher {
   /** The conversation as read from the journal at `seq`: the records after it make the events. */
   loaded(state: ConversationState, seq: number): void {
     this.#replay = RecordReplay.from(this.#conversationId, state, seq);
+    // Ids go on after the records read (never back: a reload may read what was announced).
+    if (seq > this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
   }
 
   /** Records are on their way to the journal: events that happen meanwhile wait for them. */
@@ -123,7 +140,34 @@ export class EventFeed implements LogWatcher {
    * ones too, for they never went out here; with the ids they had there.
    */
   foreign(entries: SeqRecord[]): void {
-    for (const { seq, record } of entries) this.#announce(seq, record, () => true);
+    for (const { seq, record } of entries) {
+      // A reply whose text was relayed as it streamed is not told again.
+      const streamed = record.type === "assistant" && this.#streamRelayed;
+      if (record.type === "assistant") this.#streamRelayed = false;
+      this.#announce(seq, record, (event) => !(streamed && STREAMED_LIVE.has(event.type)));
+    }
+    this.#releaseRemote();
+  }
+
+  /**
+   * Events that no record stands for, relayed by the server driving the
+   * conversation, with the ids they have there. Each goes out once the
+   * records before it have been read here, so that ids rise here as there.
+   */
+  remote(events: ConversationEvent[]): void {
+    this.#remote.push(...events);
+    this.#releaseRemote();
+  }
+
+  #releaseRemote(): void {
+    while (this.#remote.length > 0 && seqOfEventId(this.#remote[0].id) <= this.#idSeq) {
+      const event = this.#remote.shift()!;
+      // One that comes after later ones (it cannot, as the driver sends them) is left out.
+      if (event.id <= (this.#recent.at(-1)?.id ?? -1)) continue;
+      if (STREAMED_LIVE.has(event.type)) this.#streamRelayed = true;
+      this.#track(event, event.at);
+      this.#deliver(event);
+    }
   }
 
   /** Delivers the events of the record at `seq` that `sent` picks; each keeps its place in the ids. */
@@ -159,12 +203,15 @@ export class EventFeed implements LogWatcher {
   }
 
   #stamp(event: ConversationEventInit, at: number): void {
-    this.#deliver({
+    const stamped = {
       ...event,
       conversationId: this.#conversationId,
       id: this.#idSeq * EVENT_ID_STRIDE + this.#idCount++,
       at,
-    } as ConversationEvent);
+    } as ConversationEvent;
+    this.#deliver(stamped);
+    // No record stands for it: the other servers' watchers hear it from here.
+    this.#journal.publish?.(this.#conversationId, [stamped]);
   }
 
   #deliver(event: ConversationEvent): void {

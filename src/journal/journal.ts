@@ -11,6 +11,7 @@
 import { type JournalRecord, turnText } from "./records.ts";
 import type { ApprovalDecision, ConversationState } from "./records.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
+import type { ConversationEvent } from "../events.ts";
 
 /** A conversation's state and the sequence number of its last record. */
 export interface LoadedConversation {
@@ -45,13 +46,20 @@ export interface InboxEntry<T> {
 }
 
 /**
- * Another process wrote to a conversation (records to its log, an item to
- * its inbox), or asks whoever drives it to cancel its running turn.
+ * What a process may ask of the one that drives a conversation: to cancel
+ * its running turn, or to stream it, for someone watches it there.
  */
-export interface JournalChange {
-  conversationId: string;
-  kind: "log" | "inbox" | "cancel";
-}
+export type DriverRequest = "cancel" | "watching";
+
+/**
+ * Another process wrote to a conversation (records to its log, an item to
+ * its inbox), asks something of whoever drives it, or relays the events of
+ * its turn that no record stands for (streamed text, progress), in the
+ * order they happened there.
+ */
+export type JournalChange =
+  | { kind: "log" | "inbox" | DriverRequest; conversationId: string }
+  | { kind: "events"; conversationId: string; events: ConversationEvent[] };
 
 /** A key of an index kept beside a value saved aside: its parts, ordered part by part. */
 export type IndexKey = readonly (string | number)[];
@@ -180,8 +188,14 @@ export interface Journal extends AsyncDisposable {
    * KV): processes sharing it then find others' writes by looking again.
    */
   watch?(listener: (change: JournalChange) => void): Promise<AsyncDisposable>;
-  /** Asks the process that drives the conversation to cancel its running turn (where `watch` is). */
-  requestCancel?(conversationId: string): Promise<void>;
+  /** Asks the process that drives the conversation (where `watch` is): see {@linkcode DriverRequest}. */
+  askDriver?(conversationId: string, request: DriverRequest): Promise<void>;
+  /**
+   * Relays events that no record stands for to the other processes'
+   * `watch`, in order, at most once (lost if the store cannot be reached:
+   * what is durable comes again from the records).
+   */
+  publish?(conversationId: string, events: ConversationEvent[]): void;
 
   /** Removes what interrupted writes left behind; how many it removed. */
   sweepChunks(): Promise<number>;

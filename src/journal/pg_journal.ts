@@ -11,6 +11,7 @@
 import postgres, { type Sql, type TransactionSql } from "postgres";
 import {
   type ConversationSummary,
+  type DriverRequest,
   type InboxEntry,
   type IndexKey,
   type Journal,
@@ -28,6 +29,7 @@ import {
 } from "./records.ts";
 import { HealthWatch } from "./_health_watch.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
+import type { ConversationEvent } from "../events.ts";
 import { migrate, SchemaTooNew } from "./pg_schema.ts";
 
 /** Connections each server keeps at most (one more for its heartbeat, on its own thread). */
@@ -49,6 +51,9 @@ export class PgJournal implements Journal {
   readonly #watch: HealthWatch;
   /** Names this journal's writes in notifications, so that its own are not heard back. */
   readonly #writer = crypto.randomUUID();
+  /** Events to relay, in order, and the relay sending them. */
+  readonly #outbox: { conversationId: string; event: ConversationEvent }[] = [];
+  #relaying: Promise<void> | undefined;
 
   private constructor(address: string | undefined, sql: Sql) {
     this.address = address;
@@ -194,20 +199,64 @@ export class PgJournal implements Journal {
 
   /** Every server hears every write (`NOTIFY`, sent as its transaction commits), but its own. */
   async watch(listener: (change: JournalChange) => void): Promise<AsyncDisposable> {
-    const { unlisten } = await this.#op(() =>
+    const heard = (payload: string) => {
+      const space = payload.indexOf(" ");
+      return space < 0 || payload.slice(0, space) === this.#writer
+        ? undefined
+        : payload.slice(space + 1);
+    };
+    const writes = await this.#op(() =>
       this.#sql.listen(CHANNEL, (payload) => {
-        const [writer, kind, conversationId] = payload.split(" ");
-        if (writer === this.#writer || !CHANGES.has(kind)) return;
-        listener({ conversationId, kind: kind as JournalChange["kind"] });
+        const [kind, conversationId] = heard(payload)?.split(" ") ?? [];
+        if (CHANGES.has(kind)) {
+          listener({ conversationId, kind: kind as "log" | "inbox" | "cancel" });
+        }
       })
     );
-    return { [Symbol.asyncDispose]: () => unlisten().catch(() => {}) };
+    const relayed = await this.#op(() =>
+      this.#sql.listen(EVENTS_CHANNEL, (payload) => {
+        const json = heard(payload);
+        if (json) listener({ kind: "events", ...JSON.parse(json) });
+      })
+    );
+    return {
+      [Symbol.asyncDispose]: async () => {
+        await writes.unlisten().catch(() => {});
+        await relayed.unlisten().catch(() => {});
+      },
+    };
   }
 
-  async requestCancel(conversationId: string): Promise<void> {
-    await this.#op(() =>
-      this.#sql.begin((tx) => notify(tx, this.#writer, "cancel", conversationId))
-    );
+  publish(conversationId: string, events: ConversationEvent[]): void {
+    for (const event of events) {
+      const fitted = fitForNotify(event);
+      if (fitted) this.#outbox.push({ conversationId, event: fitted });
+    }
+    this.#relaying ??= this.#relay().finally(() => this.#relaying = undefined);
+  }
+
+  /**
+   * Sends the outbox one notification at a time (the events of one
+   * conversation that fit in one), so that they arrive in order.
+   */
+  async #relay(): Promise<void> {
+    while (this.#outbox.length > 0) {
+      const { conversationId } = this.#outbox[0];
+      const events: ConversationEvent[] = [];
+      let bytes = 0;
+      while (this.#outbox[0]?.conversationId === conversationId) {
+        const size = bytesOf(this.#outbox[0].event);
+        if (events.length > 0 && bytes + size > NOTIFY_BYTES) break;
+        events.push(this.#outbox.shift()!.event);
+        bytes += size;
+      }
+      const payload = `${this.#writer} ${JSON.stringify({ conversationId, events })}`;
+      await this.#sql`select pg_notify(${EVENTS_CHANNEL}, ${payload})`.catch(() => {});
+    }
+  }
+
+  async askDriver(conversationId: string, request: DriverRequest): Promise<void> {
+    await this.#op(() => notify(this.#sql, this.#writer, request, conversationId));
   }
 
   async append(
@@ -252,6 +301,9 @@ export class PgJournal implements Journal {
   ): Promise<string | undefined> {
     const { open, title } = listingOf(first, records);
     return this.#unlessRefused(async () => {
+      // Events relayed before these records are told before them: notifications arrive in
+      // the order their statements commit, so the other servers' ids rise as here.
+      await this.#relaying;
       const [row] = await this.#sql<{ token: string | null }[]>`select agent_append(
         ${id}, ${first}, ${records.map((record) => JSON.stringify(record))}::text[],
         ${open}, ${title}, ${options.lease ?? null}, ${options.consume ?? null},
@@ -530,7 +582,27 @@ async function insertInbox(
 
 /** The channel every server listens on for others' writes. */
 const CHANNEL = "agent_journal";
-const CHANGES = new Set<string>(["log", "inbox", "cancel"] satisfies JournalChange["kind"][]);
+/** The channel of the events no record stands for, relayed from the server that drives a turn. */
+const EVENTS_CHANNEL = "agent_events";
+/** What one notification carries at most (PostgreSQL's limit is 8000 bytes). */
+const NOTIFY_BYTES = 7_000;
+
+/** `event` as it fits in a notification: a long text cut, with a mark; undefined if it cannot fit. */
+function fitForNotify(event: ConversationEvent): ConversationEvent | undefined {
+  const size = bytesOf(event);
+  if (size <= NOTIFY_BYTES) return event;
+  if (!("text" in event) || typeof event.text !== "string") return undefined;
+  // A character is at most 3 bytes of UTF-8 here (and 4 for a pair of two characters).
+  const keep = Math.floor((NOTIFY_BYTES - (size - bytesOf(event.text)) - 100) / 3);
+  return keep > 0 ? { ...event, text: `${event.text.slice(0, keep)}…` } : undefined;
+}
+
+function bytesOf(value: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(value)).length;
+}
+const CHANGES = new Set<string>(
+  ["log", "inbox", "cancel", "watching"] satisfies JournalChange["kind"][],
+);
 
 /**
  * Tells the other servers that the conversation `id` was written to, as the
@@ -538,7 +610,7 @@ const CHANGES = new Set<string>(["log", "inbox", "cancel"] satisfies JournalChan
  * as the writer, so that it can skip its own.
  */
 async function notify(
-  tx: TransactionSql,
+  tx: Sql | TransactionSql,
   writer: string,
   kind: JournalChange["kind"],
   id: string,
