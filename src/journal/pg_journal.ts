@@ -1,8 +1,10 @@
 /**
  * The journal (see `journal.ts`) in PostgreSQL, through the npm `postgres`
  * client: what any number of servers on any number of machines share.
- * Every write that must be atomic is one transaction; a lease is a row
- * whose token (from a sequence) fences its holder's appends. Values are
+ * Every write that must be atomic is one statement (an append is the
+ * schema's `agent_append`) or one transaction; a lease is a row whose
+ * token (from a sequence) fences its holder's appends. Every write is told
+ * to the other servers (`_pg_notifications.ts`). Values are
  * stored as their JSON text, so a record reads back byte for byte as it
  * was written (what the prompt cache needs of a history).
  *
@@ -31,6 +33,7 @@ import { HealthWatch } from "./_health_watch.ts";
 import type { InboxItem, TaskRecord } from "./tasks.ts";
 import type { ConversationEvent } from "../events.ts";
 import { migrate, SchemaTooNew } from "./pg_schema.ts";
+import { CHANNEL, PgNotifications } from "./_pg_notifications.ts";
 
 /** Connections each server keeps at most (one more for its heartbeat, on its own thread). */
 export const POOL_SIZE = 10;
@@ -49,16 +52,13 @@ export class PgJournal implements Journal {
   readonly address: string | undefined;
   readonly #sql: Sql;
   readonly #watch: HealthWatch;
-  /** Names this journal's writes in notifications, so that its own are not heard back. */
-  readonly #writer = crypto.randomUUID();
-  /** Events to relay, in order, and the relay sending them. */
-  readonly #outbox: { conversationId: string; event: ConversationEvent }[] = [];
-  #relaying: Promise<void> | undefined;
+  readonly #notifications: PgNotifications;
 
   private constructor(address: string | undefined, sql: Sql) {
     this.address = address;
     this.#sql = sql;
     this.#watch = new HealthWatch(pgProblem);
+    this.#notifications = new PgNotifications(sql);
   }
 
   /**
@@ -198,65 +198,16 @@ export class PgJournal implements Journal {
   }
 
   /** Every server hears every write (`NOTIFY`, sent as its transaction commits), but its own. */
-  async watch(listener: (change: JournalChange) => void): Promise<AsyncDisposable> {
-    const heard = (payload: string) => {
-      const space = payload.indexOf(" ");
-      return space < 0 || payload.slice(0, space) === this.#writer
-        ? undefined
-        : payload.slice(space + 1);
-    };
-    const writes = await this.#op(() =>
-      this.#sql.listen(CHANNEL, (payload) => {
-        const [kind, conversationId] = heard(payload)?.split(" ") ?? [];
-        if (CHANGES.has(kind)) {
-          listener({ conversationId, kind: kind as "log" | "inbox" | "cancel" });
-        }
-      })
-    );
-    const relayed = await this.#op(() =>
-      this.#sql.listen(EVENTS_CHANNEL, (payload) => {
-        const json = heard(payload);
-        if (json) listener({ kind: "events", ...JSON.parse(json) });
-      })
-    );
-    return {
-      [Symbol.asyncDispose]: async () => {
-        await writes.unlisten().catch(() => {});
-        await relayed.unlisten().catch(() => {});
-      },
-    };
+  watch(listener: (change: JournalChange) => void): Promise<AsyncDisposable> {
+    return this.#op(() => this.#notifications.listen(listener));
   }
 
   publish(conversationId: string, events: ConversationEvent[]): void {
-    for (const event of events) {
-      const fitted = fitForNotify(event);
-      if (fitted) this.#outbox.push({ conversationId, event: fitted });
-    }
-    this.#relaying ??= this.#relay().finally(() => this.#relaying = undefined);
-  }
-
-  /**
-   * Sends the outbox one notification at a time (the events of one
-   * conversation that fit in one), so that they arrive in order.
-   */
-  async #relay(): Promise<void> {
-    while (this.#outbox.length > 0) {
-      const { conversationId } = this.#outbox[0];
-      const events: ConversationEvent[] = [];
-      let bytes = 0;
-      while (this.#outbox[0]?.conversationId === conversationId) {
-        const size = bytesOf(this.#outbox[0].event);
-        if (events.length > 0 && bytes + size > NOTIFY_BYTES) break;
-        events.push(this.#outbox.shift()!.event);
-        bytes += size;
-      }
-      const payload = `${this.#writer} ${JSON.stringify({ conversationId, events })}`;
-      await this.#sql`select pg_notify(${EVENTS_CHANNEL}, ${payload})`.catch(() => {});
-    }
+    this.#notifications.publish(conversationId, events);
   }
 
   async askDriver(conversationId: string, request: DriverRequest): Promise<void> {
-    await this.#op(() => notify(this.#sql, this.#writer, request, conversationId));
+    await this.#op(() => this.#notifications.tell(this.#sql, request, conversationId));
   }
 
   async append(
@@ -303,17 +254,19 @@ export class PgJournal implements Journal {
     return this.#unlessRefused(async () => {
       // Events relayed before these records are told before them: notifications arrive in
       // the order their statements commit, so the other servers' ids rise as here.
-      await this.#relaying;
+      await this.#notifications.sent();
       const [row] = await this.#sql<{ token: string | null }[]>`select agent_append(
         ${id}, ${first}, ${records.map((record) => JSON.stringify(record))}::text[],
         ${open}, ${title}, ${options.lease ?? null}, ${options.consume ?? null},
-        ${options.release ?? false}, ${options.takeFor ?? null}, ${this.#writer}) as token`;
+        ${options.release ?? false}, ${
+        options.takeFor ?? null
+      }, ${this.#notifications.writer}) as token`;
       return row.token === null ? undefined : String(row.token);
     });
   }
 
   async enqueue(id: string, item: InboxItem): Promise<InboxEntry<InboxItem>> {
-    return await this.#op(() => insertInbox(this.#sql, this.#writer, id, item));
+    return await this.#op(() => insertInbox(this.#sql, this.#notifications, id, item));
   }
 
   enqueueTakingLease(
@@ -323,7 +276,7 @@ export class PgJournal implements Journal {
   ): Promise<{ entry: InboxEntry<InboxItem>; lease: string } | undefined> {
     return this.#transaction(async (tx) => {
       const lease = await takeFreeLease(tx, id, node);
-      return { entry: await insertInbox(tx, this.#writer, id, item), lease };
+      return { entry: await insertInbox(tx, this.#notifications, id, item), lease };
     });
   }
 
@@ -442,7 +395,10 @@ export class PgJournal implements Journal {
       const task = { ...running, state: outcome.state, finishedAt: Date.now() };
       await tx`update agent_tasks set task = ${JSON.stringify(task)}, result = ${outcome.content},
         running_node = null, expiry_ms = null where task_id = ${taskId}`;
-      await insertInbox(tx, this.#writer, task.conversationId, { type: "task_result", taskId });
+      await insertInbox(tx, this.#notifications, task.conversationId, {
+        type: "task_result",
+        taskId,
+      });
       return task;
     });
   }
@@ -569,53 +525,15 @@ async function takeFreeLease(tx: TransactionSql, id: string, node: string): Prom
 /** Puts `item` in the inbox and tells the other servers, in one statement. */
 async function insertInbox(
   sql: Sql | TransactionSql,
-  writer: string,
+  notifications: PgNotifications,
   id: string,
   item: InboxItem,
 ): Promise<InboxEntry<InboxItem>> {
   const [row] = await sql<{ n: string }[]>`with added as (
       insert into agent_inbox (conversation_id, item) values (${id}, ${JSON.stringify(item)})
       returning n)
-    select n, pg_notify(${CHANNEL}, ${`${writer} inbox ${id}`}) from added`;
+    select n, pg_notify(${CHANNEL}, ${notifications.payload("inbox", id)}) from added`;
   return { id: row.n, value: item };
-}
-
-/** The channel every server listens on for others' writes. */
-const CHANNEL = "agent_journal";
-/** The channel of the events no record stands for, relayed from the server that drives a turn. */
-const EVENTS_CHANNEL = "agent_events";
-/** What one notification carries at most (PostgreSQL's limit is 8000 bytes). */
-const NOTIFY_BYTES = 7_000;
-
-/** `event` as it fits in a notification: a long text cut, with a mark; undefined if it cannot fit. */
-function fitForNotify(event: ConversationEvent): ConversationEvent | undefined {
-  const size = bytesOf(event);
-  if (size <= NOTIFY_BYTES) return event;
-  if (!("text" in event) || typeof event.text !== "string") return undefined;
-  // A character is at most 3 bytes of UTF-8 here (and 4 for a pair of two characters).
-  const keep = Math.floor((NOTIFY_BYTES - (size - bytesOf(event.text)) - 100) / 3);
-  return keep > 0 ? { ...event, text: `${event.text.slice(0, keep)}…` } : undefined;
-}
-
-function bytesOf(value: unknown): number {
-  return new TextEncoder().encode(JSON.stringify(value)).length;
-}
-const CHANGES = new Set<string>(
-  ["log", "inbox", "cancel", "watching"] satisfies JournalChange["kind"][],
-);
-
-/**
- * Tells the other servers that the conversation `id` was written to, as the
- * transaction commits (and not if it rolls back). Each journal names itself
- * as the writer, so that it can skip its own.
- */
-async function notify(
-  tx: Sql | TransactionSql,
-  writer: string,
-  kind: JournalChange["kind"],
-  id: string,
-): Promise<void> {
-  await tx`select pg_notify(${CHANNEL}, ${`${writer} ${kind} ${id}`})`;
 }
 
 function isUniqueViolation(error: unknown): boolean {
