@@ -81,6 +81,9 @@ export class AgentSystem implements AsyncDisposable {
   readonly #problems = new Map<string, string>();
   #draining = false;
   #heart: Worker | undefined;
+  /** Since when heartbeats fail (epoch ms), and whether running turns were given up for it. */
+  #beatFailingSince: number | undefined;
+  #gaveUp = false;
   /** What other servers write, heard at once where the journal tells (PostgreSQL). */
   #watching: AsyncDisposable | undefined;
 
@@ -144,8 +147,8 @@ export class AgentSystem implements AsyncDisposable {
       name: "heartbeat",
     });
     worker.onmessage = ({ data }: MessageEvent<HeartbeatReport>) => {
-      if (data.type === "failed") this.#report("Heartbeat", data.message);
-      if (data.type === "beat") this.#report("Heartbeat");
+      if (data.type === "failed") this.#beatFailed(data.message);
+      if (data.type === "beat") this.#beatRecovered();
     };
     const start: HeartbeatOrder = {
       type: "start",
@@ -249,6 +252,7 @@ export class AgentSystem implements AsyncDisposable {
    */
   async sweep(): Promise<void> {
     if (this.#draining) return;
+    await this.#giveUpIfTakenForDead();
     await this.tasks.sweep();
     const { journal, recoverAll } = this.#options;
     for (const id of await journal.unfinished()) {
@@ -310,12 +314,44 @@ export class AgentSystem implements AsyncDisposable {
   async #heartbeat(): Promise<void> {
     try {
       await this.#options.journal.heartbeat(this.#deps.node, this.#options.nodeTtlMs);
-      this.#report("Heartbeat");
+      this.#beatRecovered();
     } catch (error) {
-      this.#report("Heartbeat", error);
+      this.#beatFailed(error);
     } finally {
       this.#beating = undefined;
     }
+  }
+
+  #beatFailed(error: unknown): void {
+    this.#report("Heartbeat", error);
+    this.#beatFailingSince ??= Date.now();
+  }
+
+  #beatRecovered(): void {
+    this.#report("Heartbeat");
+    this.#beatFailingSince = undefined;
+    this.#gaveUp = false;
+  }
+
+  /**
+   * Once no heartbeat has reached the journal for longer than the TTL,
+   * other servers take this one for dead and take its conversations over:
+   * the calls of its running turns stop, once, so that nothing runs twice.
+   * (Its late writes would be refused anyway: every append checks its lease.)
+   */
+  async #giveUpIfTakenForDead(): Promise<void> {
+    const since = this.#beatFailingSince;
+    if (since === undefined || this.#gaveUp || Date.now() - since <= this.#options.nodeTtlMs) {
+      return;
+    }
+    this.#gaveUp = true;
+    let stopped = 0;
+    for (const { supervisor } of this.#conversations.values()) {
+      if ((await supervisor)?.giveUp()) stopped++;
+    }
+    console.error(
+      `No heartbeat has reached the journal for over ${this.#options.nodeTtlMs} ms: stopped the calls of ${stopped} running turn(s), which another server may take over.`,
+    );
   }
 
   /**

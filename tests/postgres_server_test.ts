@@ -354,6 +354,41 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a server cut off from PostgreSQL past the TTL stops its running calls; the turn ends when it is back",
+  sanitizeResources: false,
+  async fn() {
+    await using api = startFakeMessagesApi((request) =>
+      lastUserText(request).includes("tool_result")
+        ? { text: "Recovered." }
+        : { toolCalls: [{ id: "toolu_long", name: "sleep", input: { ms: 60_000, label: "long" } }] }
+    );
+    const env = serverEnv(api.url, await pg.database(), { AGENT_NODE_TTL_MS: "600" });
+    await using server = await startServerProcess(env);
+    const id = (await request(`${server.url}/v1/conversations`, "POST", {})).body.id;
+    sendWithoutWaiting(server.url, id, "nap");
+    await conversationWhen(server.url, id, (body) => body.status.callsInFlight.length === 1);
+    await pg.stop("immediate");
+    try {
+      await eventually(() =>
+        Promise.resolve(server.log().includes("stopped the calls of 1 running turn") || undefined)
+      );
+    } finally {
+      await pg.start();
+    }
+    const { history }: { history: Anthropic.MessageParam[] } = await conversationWhen(
+      server.url,
+      id,
+      (body) =>
+        body.status.state === "idle" && JSON.stringify(body.history.at(-1)).includes("Recovered."),
+    );
+    const [result] = history[2].content as Anthropic.ToolResultBlockParam[];
+    assertEquals([result.tool_use_id, result.is_error], ["toolu_long", true]);
+    assertStringIncludes(result.content as string, "Interrupted");
+  },
+});
+
+Deno.test({
   name: "the PostgreSQL cluster stops",
   sanitizeResources: false,
   sanitizeOps: false,

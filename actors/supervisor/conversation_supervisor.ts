@@ -359,6 +359,16 @@ export class ConversationSupervisor {
     return true;
   }
 
+  /**
+   * This process may have been taken for dead (its heartbeats have failed
+   * for longer than the TTL): the running turn's calls stop now, so that
+   * nothing runs here that another server may run again. Whether a turn ran.
+   */
+  giveUp(): boolean {
+    this.#running?.abort();
+    return this.#running !== undefined;
+  }
+
   /** Someone watches the conversation on another server: its model calls stream for a while. */
   watchedElsewhere(): void {
     this.#events.watchedElsewhere(this.#now() + WATCHING_TTL_MS);
