@@ -426,7 +426,8 @@ export class ConversationSupervisor {
   /** Whether a turn runs, its calls in flight, its queued messages and running tasks. */
   get status(): ConversationStatus {
     return {
-      state: this.#running ? "running" : "idle",
+      // Running here, or (as last read from the journal) on another server.
+      state: this.#running || this.#state.openTurn ? "running" : "idle",
       queued: this.#mailbox.waiting,
       callsInFlight: this.#events.callsInFlight,
       tasks: [...this.#state.calls.values()]

@@ -9,7 +9,12 @@
  *   in process, 50 conversations, 3 calls of 100 ms a turn) on each journal;
  * - three servers on one PostgreSQL, the 50 conversations spread over them,
  *   against one server alone: the turns a second of the three together,
- *   and the CPU each turn costs.
+ *   and the CPU each turn costs;
+ * - 1,000 conversations × 3 calls at once, spread over three servers: the
+ *   wall time, the results returned, and the model requests made (two a
+ *   turn: a turn run twice would make more);
+ * - a `kill -9` of the server driving a turn: how long until another server
+ *   has finished it, with the default TTL.
  *
  * `deno run -A --lock=tests/bench/deno.lock tests/bench/postgres_bench.ts`
  *
@@ -32,7 +37,11 @@ const TURNS_BENCH = new URL("./turns_bench.ts", import.meta.url).pathname;
 const LOCK = new URL("./deno.lock", import.meta.url).pathname;
 
 await using pg = await startTestPostgres({ durable: true });
-await using api = startFakeMessagesApi(benchReplies);
+let modelRequests = 0;
+await using api = startFakeMessagesApi((request) => {
+  modelRequests++;
+  return benchReplies(request);
+});
 const forget = setInterval(() => api.requests.length = 0, 500);
 
 const kvFile = () => Deno.makeTempDir().then((dir) => `${dir}/journal.kv`);
@@ -48,6 +57,8 @@ const cluster = {
   one: await spreadTurns(await pg.database(), 1),
   three: await spreadTurns(await pg.database(), 3),
 };
+const crowd = await crowdOverThree(await pg.database());
+const takeoverMs = await takeover(await pg.database());
 clearInterval(forget);
 
 const rows: string[][] = [
@@ -61,6 +72,17 @@ const rows: string[][] = [
     "CPU per turn (servers and their tool hosts)",
     `${cluster.one.cpuMsPerTurn.toFixed(1)} ms`,
     `${cluster.three.cpuMsPerTurn.toFixed(1)} ms`,
+    "",
+  ],
+  [],
+  ["1,000 conversations × 3 calls at once, over three servers", "", "", ""],
+  ["  wall", `${(crowd.ms / 1000).toFixed(1)} s`, "", ""],
+  ["  results returned (of 3,000)", String(crowd.results), "", ""],
+  ["  model requests (2 a turn: 2,000 if none ran twice)", String(crowd.requests), "", ""],
+  [
+    "kill -9 of the driving server → its turn finished elsewhere (TTL 10 s)",
+    `${(takeoverMs / 1000).toFixed(1)} s`,
+    "",
     "",
   ],
 ];
@@ -135,18 +157,7 @@ async function w2Reused(data: string): Promise<number> {
  * `count` servers on one database: turns a second, and CPU per turn.
  */
 async function spreadTurns(database: string, count: number) {
-  const env = {
-    ANTHROPIC_API_KEY: "bench",
-    ANTHROPIC_BASE_URL: api.url,
-    AGENT_DATA: database,
-    AGENT_MODEL: "claude-bench",
-  };
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () => startServerProcess(env, ["--tools", TOOLS_DIR], { fixtures: false }),
-    ),
-  );
+  const servers = await startCluster(database, count);
   try {
     const converse = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
       const { url } = servers[i % count];
@@ -171,6 +182,80 @@ async function spreadTurns(database: string, count: number) {
     return { rate: turns / seconds, cpuMsPerTurn: cpu / turns };
   } finally {
     for (const server of servers) await server[Symbol.asyncDispose]();
+  }
+}
+
+/** Three servers on one database, with room in their queues for every call of the crowd. */
+function startCluster(database: string, count: number, extra: Record<string, string> = {}) {
+  const env = {
+    ANTHROPIC_API_KEY: "bench",
+    ANTHROPIC_BASE_URL: api.url,
+    AGENT_DATA: database,
+    AGENT_MODEL: "claude-bench",
+    ...extra,
+  };
+  return Promise.all(
+    Array.from(
+      { length: count },
+      () => startServerProcess(env, ["--tools", TOOLS_DIR], { fixtures: false }),
+    ),
+  );
+}
+
+/** 1,000 conversations, one 3-call turn each, all at once, spread over three servers. */
+async function crowdOverThree(database: string) {
+  const servers = await startCluster(database, 3, { AGENT_MAX_QUEUED_CALLS: "100000" });
+  try {
+    const messages = await Promise.all(Array.from({ length: 1_000 }, async (_, i) => {
+      const { url } = servers[i % 3];
+      const { body } = await request(`${url}/v1/conversations`, "POST", { tools: ["wait_reused"] });
+      return `${url}/v1/conversations/${body.id}/messages`;
+    }));
+    const requestsBefore = modelRequests;
+    const started = performance.now();
+    const turns = await Promise.all(
+      messages.map((url) => request(url, "POST", { content: W2_REUSED })),
+    );
+    const ms = performance.now() - started;
+    const results = turns.reduce(
+      (sum, { body }) =>
+        sum +
+        (body.toolCalls ?? []).filter((c: { status: string }) => c.status === "succeeded").length,
+      0,
+    );
+    return { ms, results, requests: modelRequests - requestsBefore };
+  } finally {
+    for (const server of servers) await server[Symbol.asyncDispose]();
+  }
+}
+
+/**
+ * Two servers with the default TTL; the one driving a turn (a 30 s call)
+ * is killed: how long until the other has finished that turn.
+ */
+async function takeover(database: string): Promise<number> {
+  const [driver, other] = await startCluster(database, 2);
+  try {
+    const { body } = await request(`${driver.url}/v1/conversations`, "POST", {
+      tools: ["wait_reused"],
+    });
+    const conversation = `${other.url}/v1/conversations/${body.id}`;
+    const sent = request(`${driver.url}/v1/conversations/${body.id}/messages`, "POST", {
+      content: "wait_reused 1 30000",
+    }).catch(() => {});
+    while ((await request(conversation, "GET")).body.status.callsInFlight.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const killed = performance.now();
+    driver.child.kill("SIGKILL");
+    await sent;
+    while ((await request(conversation, "GET")).body.status.state !== "idle") {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return performance.now() - killed;
+  } finally {
+    await driver[Symbol.asyncDispose]();
+    await other[Symbol.asyncDispose]();
   }
 }
 
