@@ -3,8 +3,8 @@
  *
  * One key press can arrive as several SIGINTs: the terminal signals its
  * whole foreground process group, and `deno task`, in that group, passes
- * the signal on to the program once more, a moment later (5 ms here, more
- * on a busy machine, after the cancelled turn may already have ended). So
+ * the signal on to the program once more, a moment later (2 to 7 ms here,
+ * under load too; the cancelled turn may have ended in between). So
  * a SIGINT soon after the previous one is the same key press, whatever
  * happened in between.
  *

@@ -23,8 +23,12 @@ export class PseudoTerminal implements AsyncDisposable {
   constructor(command: string, env: Record<string, string> = {}) {
     const inherited = Deno.env.toObject();
     delete inherited.ANTHROPIC_API_KEY; // the offline model, as for a newcomer
+    // `exec`: the command is the terminal's foreground job itself, as from a
+    // person's interactive shell. Without it, `script` leaves a non-interactive
+    // shell in between (dash, where SHELL is unset, as under CI), which a
+    // Ctrl-C kills, and `script` reports that shell's 130.
     this.#child = new Deno.Command("script", {
-      args: ["--quiet", "--return", "--command", command, "/dev/null"],
+      args: ["--quiet", "--return", "--command", `exec ${command}`, "/dev/null"],
       cwd: ROOT,
       env: { ...inherited, COLUMNS: "120", LINES: "40", ...env },
       clearEnv: true,
