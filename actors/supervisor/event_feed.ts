@@ -110,6 +110,29 @@ export class EventFeed implements LogWatcher {
     this.#replay = RecordReplay.from(this.#conversationId, state, seq);
     // Ids go on after the records read (never back: a reload may read what was announced).
     if (seq > this.#idSeq) [this.#idSeq, this.#idCount] = [seq, 0];
+    this.#trackLoaded(state);
+  }
+
+  /**
+   * The calls of the open turn that the journal has running or awaiting a
+   * decision: read mid-turn (another server drives it, or a reload), they
+   * are in flight though no event here said so.
+   */
+  #trackLoaded(state: ConversationState): void {
+    if (!state.openTurn) return;
+    for (const call of state.calls.values()) {
+      if (call.state !== "running" && call.state !== "awaiting_approval") continue;
+      if (this.#inFlight.has(call.callId)) continue;
+      const { callId, name, attempts } = call;
+      const attempt = attempts > 1 ? { attempt: attempts } : {};
+      this.#inFlight.set(callId, {
+        callId,
+        name,
+        state: call.state,
+        since: call.since ?? Date.now(),
+        ...attempt,
+      });
+    }
   }
 
   /** Records are on their way to the journal: events that happen meanwhile wait for them. */
@@ -141,6 +164,8 @@ export class EventFeed implements LogWatcher {
    */
   foreign(entries: SeqRecord[]): void {
     for (const { seq, record } of entries) {
+      // Relayed events that came after the records before this one go out first.
+      this.#releaseRemote();
       // A reply whose text was relayed as it streamed is not told again.
       const streamed = record.type === "assistant" && this.#streamRelayed;
       if (record.type === "assistant") this.#streamRelayed = false;

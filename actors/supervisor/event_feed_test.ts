@@ -66,3 +66,52 @@ Deno.test("a replay from the journal sends its first events before it has read t
   assert(read < 1_000_000, `read ${read} bytes of 6 MB before the first event`);
   assertEquals((await Array.fromAsync(replay)).length, 19);
 });
+
+/** A conversation whose turn asked for `lookup` (call toolu_1), in a fresh journal, at seq 2. */
+async function turnWithCall(journal: KvJournal) {
+  await journal.create("c1", { type: "created", modelName: "claude-test", tools: [], at: 0 });
+  const cause = { type: "user_message" as const, messageId: "m1", text: "Look it up" };
+  const toolUse = { type: "tool_use", id: "toolu_1", name: "lookup", input: {} };
+  const usage = { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  await journal.append("c1", 0, [
+    { type: "turn_started", turn: 1, cause, at: 10 },
+    { type: "assistant", content: [toolUse] as never, stopReason: "tool_use", usage, at: 20 },
+  ]);
+}
+
+Deno.test("a feed that reads a conversation mid-turn (another server drives it) has its running call in flight", async () => {
+  await using journal = await KvJournal.open(":memory:");
+  await turnWithCall(journal);
+  await journal.append("c1", 2, [
+    { type: "call", callId: "toolu_1", state: "running", attempts: 2, at: 30 },
+  ]);
+  const feed = new EventFeed(journal, "c1");
+  const { state, seq } = (await journal.load("c1"))!;
+  feed.loaded(state, seq);
+  assertEquals(feed.callsInFlight, [
+    { callId: "toolu_1", name: "lookup", state: "running", since: 30, attempt: 2 },
+  ]);
+});
+
+Deno.test("a relayed event goes out between the records it came between, though they are read at once", async () => {
+  await using journal = await KvJournal.open(":memory:");
+  await turnWithCall(journal);
+  const feed = new EventFeed(journal, "c1");
+  const { state, seq } = (await journal.load("c1"))!;
+  feed.loaded(state, seq);
+  const heard: ConversationEvent[] = [];
+  feed.subscribe((event) => heard.push(event));
+  const call = { callId: "toolu_1", name: "lookup" };
+  const progress = { type: "tool_call_progress", ...call, text: "half way" } as const;
+  feed.remote([{ ...progress, conversationId: "c1", id: 3 * EVENT_ID_STRIDE + 1, at: 35 }]);
+  const reported = { content: "42", isError: false };
+  feed.foreign([
+    { seq: 3, record: { type: "call", callId: "toolu_1", state: "running", at: 30 } },
+    { seq: 4, record: { type: "call", ...call, state: "succeeded", reported, at: 40 } },
+  ]);
+  assertEquals(heard.map((event) => [event.id, event.type]), [
+    [3 * EVENT_ID_STRIDE, "tool_call_started"],
+    [3 * EVENT_ID_STRIDE + 1, "tool_call_progress"],
+    [4 * EVENT_ID_STRIDE, "tool_call_finished"],
+  ]);
+});

@@ -139,6 +139,8 @@ export interface CallRecord extends CallUpdate {
   name: string;
   input: unknown;
   attempts: number;
+  /** When it entered its state (epoch ms), for records that have a time. */
+  since?: number;
 }
 
 /** A conversation, as rebuilt from its journal. */
@@ -229,9 +231,11 @@ export function applyRecord(state: ConversationState, record: JournalRecord): Co
       }
       break;
     case "call": {
-      const { type: _, at: _at, ...update } = record;
+      const { type: _, at, ...update } = record;
       const call = state.calls.get(record.callId);
-      if (call) Object.assign(call, update, { reported: call.reported ?? update.reported });
+      if (!call) break;
+      if (update.state !== call.state) call.since = at;
+      Object.assign(call, update, { reported: call.reported ?? update.reported });
       break;
     }
     case "turn_ended":
