@@ -181,12 +181,19 @@ Deno.test({
 
 Deno.test({
   name:
-    "PostgreSQL restarting mid-run: requests answer 503 journal_unavailable, then the server heals by itself",
+    "PostgreSQL restarting mid-turn: requests answer 503 journal_unavailable, then the server heals by itself, nothing lost",
   sanitizeResources: false,
   async fn() {
-    await using api = startFakeMessagesApi(() => ({ text: "Hi." }));
+    await using api = startFakeMessagesApi((request) => {
+      const last = lastUserText(request);
+      if (last.includes("tool_result")) return { text: "Slept through it." };
+      if (last.includes("nap")) return { toolCalls: [{ name: "sleep", input: { ms: 5_000 } }] };
+      return { text: "Still here." };
+    });
     await using server = await startServerProcess(serverEnv(api.url, await pg.database()));
     const id = (await request(`${server.url}/v1/conversations`, "POST", {})).body.id;
+    sendWithoutWaiting(server.url, id, "nap");
+    await conversationWhen(server.url, id, (body) => body.status.callsInFlight.length === 1);
     await pg.stop("immediate");
     try {
       const refused = await request(`${server.url}/v1/conversations`, "POST", {});
@@ -197,13 +204,20 @@ Deno.test({
     } finally {
       await pg.start();
     }
-    const turn = await eventually(async () => {
-      const sent = await request(`${server.url}/v1/conversations/${id}/messages`, "POST", {
-        content: "Still there?",
-      });
-      return sent.status === 200 ? sent.body : undefined;
+    // The call ends after the database is back: its result is recorded, the turn goes on.
+    const { history }: { history: Anthropic.MessageParam[] } = await conversationWhen(
+      server.url,
+      id,
+      (body) =>
+        body.status.state === "idle" &&
+        JSON.stringify(body.history.at(-1)).includes("Slept through it."),
+    );
+    const [result] = history[2].content as Anthropic.ToolResultBlockParam[];
+    assertEquals(result.is_error ?? false, false);
+    const turn = await request(`${server.url}/v1/conversations/${id}/messages`, "POST", {
+      content: "Still there?",
     });
-    assertEquals(turn.status, "completed");
+    assertEquals([turn.body.status, turn.body.text], ["completed", "Still here."]);
     assertEquals((await request(`${server.url}/healthz`, "GET")).body.journal, { ok: true });
   },
 });

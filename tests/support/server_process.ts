@@ -10,6 +10,7 @@ import { KvJournal } from "../../src/journal/kv_journal.ts";
 import { processStats } from "../../actors/tool_host/_process_stats.ts";
 
 const SERVE = new URL("../../src/http/serve.ts", import.meta.url).pathname;
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 /** A running server process. */
 export interface ServerProcess extends AsyncDisposable {
@@ -26,13 +27,20 @@ export interface ServerProcess extends AsyncDisposable {
 export async function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
-  { openFiles, fixtures = true }: { openFiles?: number; fixtures?: boolean } = {},
+  { openFiles, fixtures = true, cwd }: {
+    openFiles?: number;
+    fixtures?: boolean;
+    /** Its working folder (default: the tests'), e.g. a folder of its own that no other shares. */
+    cwd?: string;
+  } = {},
 ): Promise<ServerProcess> {
   const serve = [
     Deno.execPath(),
     "run",
     "--allow-all",
     "--no-check",
+    // The runtime's own configuration, wherever the server's working folder is.
+    `--config=${CONFIG}`,
     SERVE,
     ...(fixtures ? ["--tools", FIXTURE_TOOLS.pathname] : []),
     ...args,
@@ -43,6 +51,7 @@ export async function startServerProcess(
     : serve;
   const child = new Deno.Command(command, {
     args: commandArgs,
+    cwd,
     env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", PORT: "0", ...env },
     clearEnv: true,
     stdout: "null",
