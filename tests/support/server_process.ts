@@ -231,27 +231,50 @@ export function processTreeStats(pid: number): { memoryBytes: number; cpuMs: num
 }
 
 /**
- * Samples {@linkcode processTreeStats} of `pid` every 100 ms until `done`
- * settles; resolves with the peak memory, or rejects as `done` does.
+ * Samples the memory (PSS) of `pid` and its children every 100 ms until
+ * `done` settles; resolves with the peak, or rejects as `done` does. The
+ * files are read asynchronously: the kernel's walk of a large process's
+ * pages takes milliseconds, and `pid` is often this very process, whose
+ * event loop must not stall for the measurement.
  */
 export async function peakMemory(pid: number, done: Promise<unknown>): Promise<number> {
-  let peak = processTreeStats(pid).memoryBytes;
+  let peak = await treeMemory(pid);
   let finished = false;
   const settled = () => finished = true;
   done.then(settled, settled);
   while (!finished) {
     await delay(100);
-    peak = Math.max(peak, processTreeStats(pid).memoryBytes);
+    peak = Math.max(peak, await treeMemory(pid));
   }
   await done;
   return peak;
 }
 
+/** The PSS of `pid` and its children (each thread's: the kernel lists them by the thread that started them). */
+async function treeMemory(pid: number): Promise<number> {
+  const threads = await Array.fromAsync(Deno.readDir(`/proc/${pid}/task`)).catch(() => []);
+  const children = await Promise.all(
+    threads.map((thread) =>
+      Deno.readTextFile(`/proc/${pid}/task/${thread.name}/children`).catch(() => "")
+    ),
+  );
+  const pids = [pid, ...children.join(" ").split(" ").filter(Boolean).map(Number)];
+  const sizes = await Promise.all(pids.map(async (each) => {
+    const rollup = await Deno.readTextFile(`/proc/${each}/smaps_rollup`).catch(() => "");
+    return pssOf(rollup);
+  }));
+  return sizes.reduce((sum, bytes) => sum + bytes, 0);
+}
+
 function proportionalBytes(pid: number): number {
   try {
-    const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
-    return Number(rollup.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? 0) * 1024;
+    return pssOf(Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`));
   } catch {
     return 0; // gone
   }
+}
+
+/** The PSS in bytes of a `/proc/PID/smaps_rollup`'s text; 0 for none (the process is gone). */
+function pssOf(rollup: string): number {
+  return Number(rollup.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? 0) * 1024;
 }
