@@ -296,6 +296,7 @@ export class AgentSystem implements AsyncDisposable {
    */
   #heard(change: JournalChange): void {
     if (this.#draining) return;
+    if (change.kind === "missed") return this.#lookAgain();
     const loaded = this.#conversations.get(change.conversationId);
     if (!loaded) return;
     loaded.supervisor.then(async (supervisor) => {
@@ -305,6 +306,16 @@ export class AgentSystem implements AsyncDisposable {
       else if (change.kind === "watching") supervisor?.watchedElsewhere();
       else supervisor?.cancel();
     }).catch((error) => this.#report("Journal watch", error));
+  }
+
+  /** What others wrote while this process could not hear them: every loaded conversation catches up. */
+  #lookAgain(): void {
+    for (const { supervisor } of this.#conversations.values()) {
+      supervisor.then(async (loaded) => {
+        await loaded?.refresh();
+        await loaded?.wake();
+      }).catch((error) => this.#report("Journal watch", error));
+    }
   }
 
   async #wake(id: string, resume: boolean): Promise<void> {

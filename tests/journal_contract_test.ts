@@ -4,6 +4,7 @@
  * supervisor, tasks, approvals and leases rely on must hold on either.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { deadline } from "@std/async/deadline";
 import pg from "postgres";
 import type { Journal, LeaseResult } from "../src/journal/journal.ts";
 import { KvJournal } from "../src/journal/kv_journal.ts";
@@ -255,6 +256,36 @@ Deno.test({
     } finally {
       await sql.end();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "PostgreSQL: a watch whose connection was cut says, once it is back, that it may have missed changes, and hears again",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    postgres ??= await startTestPostgres();
+    const address = await postgres.database();
+    await using listening = await PgJournal.open(address);
+    await using writing = await PgJournal.open(address);
+    const missed = Promise.withResolvers<void>();
+    const heard = Promise.withResolvers<string>();
+    await using _watch = await listening.watch((change) => {
+      if (change.kind === "missed") missed.resolve();
+      else if (change.kind === "log") heard.resolve(change.conversationId);
+    });
+    const sql = pg(address, { onnotice: () => {} });
+    try {
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+        where query ilike 'listen %' and pid <> pg_backend_pid()`;
+    } finally {
+      await sql.end();
+    }
+    await writing.create("c1", created());
+    await deadline(missed.promise, 20_000); // fails, rather than hangs, if it is never said
+    await writing.append("c1", 0, [started("Still there?")]);
+    assertEquals(await heard.promise, "c1");
   },
 });
 

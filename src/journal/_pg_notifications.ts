@@ -47,11 +47,19 @@ export class PgNotifications {
     await sql`select pg_notify(${CHANNEL}, ${this.payload(kind, id)})`;
   }
 
-  /** Calls `listener` with what the other journals tell, until disposed. */
+  /**
+   * Calls `listener` with what the other journals tell, until disposed,
+   * and with `missed` each time the listening connection is back after a
+   * break (PostgreSQL keeps no notification for a listener that is away).
+   */
   async listen(listener: (change: JournalChange) => void): Promise<AsyncDisposable> {
+    let listening = false;
     const writes = await this.#sql.listen(CHANNEL, (payload) => {
       const [kind, conversationId] = this.#fromOthers(payload)?.split(" ") ?? [];
       if (KINDS.has(kind)) listener({ conversationId, kind: kind as "log" });
+    }, () => {
+      if (listening) listener({ kind: "missed" });
+      listening = true;
     });
     const relayed = await this.#sql.listen(EVENTS_CHANNEL, (payload) => {
       const json = this.#fromOthers(payload);

@@ -55,11 +55,13 @@ export type DriverRequest = "cancel" | "watching";
  * Another process wrote to a conversation (records to its log, an item to
  * its inbox), asks something of whoever drives it, or relays the events of
  * its turn that no record stands for (streamed text, progress), in the
- * order they happened there.
+ * order they happened there. `missed`: the watch was cut off and is back,
+ * and what was told meanwhile is lost: look again at everything.
  */
 export type JournalChange =
   | { kind: "log" | "inbox" | DriverRequest; conversationId: string }
-  | { kind: "events"; conversationId: string; events: ConversationEvent[] };
+  | { kind: "events"; conversationId: string; events: ConversationEvent[] }
+  | { kind: "missed" };
 
 /** A key of an index kept beside a value saved aside: its parts, ordered part by part. */
 export type IndexKey = readonly (string | number)[];
