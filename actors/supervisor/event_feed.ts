@@ -122,16 +122,10 @@ export class EventFeed implements LogWatcher {
     if (!state.openTurn) return;
     for (const call of state.calls.values()) {
       if (call.state !== "running" && call.state !== "awaiting_approval") continue;
-      if (this.#inFlight.has(call.callId)) continue;
-      const { callId, name, attempts } = call;
-      const attempt = attempts > 1 ? { attempt: attempts } : {};
-      this.#inFlight.set(callId, {
-        callId,
-        name,
-        state: call.state,
-        since: call.since ?? Date.now(),
-        ...attempt,
-      });
+      const { callId, name, state, attempts, since = Date.now() } = call;
+      if (this.#inFlight.has(callId)) continue;
+      const retried = attempts > 1 ? { attempt: attempts } : {};
+      this.#inFlight.set(callId, { callId, name, state, since, ...retried });
     }
   }
 
