@@ -296,7 +296,14 @@ export class AgentSystem implements AsyncDisposable {
    */
   #heard(change: JournalChange): void {
     if (this.#draining) return;
-    if (change.kind === "missed") return this.#lookAgain();
+    if (change.kind === "missed") {
+      // What others wrote while this process could not hear them: all it holds looks again.
+      for (const conversationId of this.#conversations.keys()) {
+        this.#heard({ kind: "log", conversationId });
+        this.#heard({ kind: "inbox", conversationId });
+      }
+      return;
+    }
     const loaded = this.#conversations.get(change.conversationId);
     if (!loaded) return;
     loaded.supervisor.then(async (supervisor) => {
@@ -306,16 +313,6 @@ export class AgentSystem implements AsyncDisposable {
       else if (change.kind === "watching") supervisor?.watchedElsewhere();
       else supervisor?.cancel();
     }).catch((error) => this.#report("Journal watch", error));
-  }
-
-  /** What others wrote while this process could not hear them: every loaded conversation catches up. */
-  #lookAgain(): void {
-    for (const { supervisor } of this.#conversations.values()) {
-      supervisor.then(async (loaded) => {
-        await loaded?.refresh();
-        await loaded?.wake();
-      }).catch((error) => this.#report("Journal watch", error));
-    }
   }
 
   async #wake(id: string, resume: boolean): Promise<void> {

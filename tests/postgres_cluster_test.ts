@@ -13,7 +13,7 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "./support/server_process.ts";
-import { startTestPostgres } from "./support/postgres.ts";
+import { serverEnv, startTestPostgres } from "./support/postgres.ts";
 import { lastUserText } from "./support/test_system.ts";
 import { readEvents } from "./support/test_server.ts";
 
@@ -23,14 +23,8 @@ const pg = await startTestPostgres();
 async function startCluster(
   apiUrl: string,
   count: number,
-  extra: Record<string, string> = {},
 ): Promise<ServerProcess[] & AsyncDisposable> {
-  const env = {
-    ANTHROPIC_API_KEY: "sk-ant-test",
-    ANTHROPIC_BASE_URL: apiUrl,
-    AGENT_DATA: await pg.database(),
-    ...extra,
-  };
+  const env = serverEnv(apiUrl, await pg.database());
   const folders = await Promise.all(Array.from({ length: count }, () => Deno.makeTempDir()));
   const servers = await Promise.all(
     folders.map((cwd) => startServerProcess(env, [], { cwd })),

@@ -15,7 +15,7 @@ import {
   sendWithoutWaiting,
   startServerProcess,
 } from "./support/server_process.ts";
-import { startTestPostgres } from "./support/postgres.ts";
+import { serverEnv, startTestPostgres } from "./support/postgres.ts";
 import { lastUserText } from "./support/test_system.ts";
 import postgres from "postgres";
 import { createAgentSystem } from "../mod.ts";
@@ -59,15 +59,6 @@ function followEvents(response: Response) {
 
 const SERVE = new URL("../src/http/serve.ts", import.meta.url).pathname;
 const pg = await startTestPostgres();
-
-function serverEnv(apiUrl: string, database: string, extra: Record<string, string> = {}) {
-  return {
-    ANTHROPIC_API_KEY: "sk-ant-test",
-    ANTHROPIC_BASE_URL: apiUrl,
-    AGENT_DATA: database,
-    ...extra,
-  };
-}
 
 const lookups = (request: { body: { messages: { content: unknown }[] } }) =>
   lastUserText(request).includes("tool_result") ? { text: "Looked up." } : {

@@ -128,3 +128,13 @@ function postgresUser(): { uid: number; gid: number } {
   const [, , uid, gid] = line.split(":");
   return { uid: Number(uid), gid: Number(gid) };
 }
+
+/** A server's environment: the fake Messages API at `apiUrl`, the journal at `database`. */
+export function serverEnv(apiUrl: string, database: string, extra: Record<string, string> = {}) {
+  return {
+    ANTHROPIC_API_KEY: "sk-ant-test",
+    ANTHROPIC_BASE_URL: apiUrl,
+    AGENT_DATA: database,
+    ...extra,
+  };
+}

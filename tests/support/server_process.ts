@@ -217,11 +217,7 @@ export async function crashMidCall(env: Record<string, string>, count: number) {
  * the deno binary's, count once, as they do in the machine's memory.
  */
 export function processTreeStats(pid: number): { memoryBytes: number; cpuMs: number } {
-  const tree = [...Deno.readDirSync("/proc")]
-    .filter((entry) => /^\d+$/.test(entry.name))
-    .map((entry) => ({ pid: Number(entry.name), stats: processStats(Number(entry.name)) }))
-    .filter(({ pid: each, stats }) => each === pid || stats?.parentPid === pid);
-  return tree.reduce(
+  return processTree(pid).reduce(
     (sum, { pid, stats }) => ({
       memoryBytes: sum.memoryBytes + proportionalBytes(pid),
       cpuMs: sum.cpuMs + (stats?.cpuMs ?? 0),
@@ -250,19 +246,21 @@ export async function peakMemory(pid: number, done: Promise<unknown>): Promise<n
   return peak;
 }
 
-/** The PSS of `pid` and its children (each thread's: the kernel lists them by the thread that started them). */
+/** `pid` and its children, with their stats. */
+function processTree(pid: number) {
+  return [...Deno.readDirSync("/proc")]
+    .filter((entry) => /^\d+$/.test(entry.name))
+    .map((entry) => ({ pid: Number(entry.name), stats: processStats(Number(entry.name)) }))
+    .filter(({ pid: each, stats }) => each === pid || stats?.parentPid === pid);
+}
+
+/** The PSS of `pid` and its children. */
 async function treeMemory(pid: number): Promise<number> {
-  const threads = await Array.fromAsync(Deno.readDir(`/proc/${pid}/task`)).catch(() => []);
-  const children = await Promise.all(
-    threads.map((thread) =>
-      Deno.readTextFile(`/proc/${pid}/task/${thread.name}/children`).catch(() => "")
+  const sizes = await Promise.all(
+    processTree(pid).map(({ pid }) =>
+      Deno.readTextFile(`/proc/${pid}/smaps_rollup`).then(pssOf, () => 0)
     ),
   );
-  const pids = [pid, ...children.join(" ").split(" ").filter(Boolean).map(Number)];
-  const sizes = await Promise.all(pids.map(async (each) => {
-    const rollup = await Deno.readTextFile(`/proc/${each}/smaps_rollup`).catch(() => "");
-    return pssOf(rollup);
-  }));
   return sizes.reduce((sum, bytes) => sum + bytes, 0);
 }
 
