@@ -38,6 +38,10 @@ export class RoutingExecutor implements ToolExecutor {
     if (!isMcpTool(preview.moduleUrl)) this.modules.prepare(preview);
   }
 
+  offer(tools: CallPreview[]): void {
+    this.modules.offer(tools.filter((tool) => !isMcpTool(tool.moduleUrl)));
+  }
+
   describe(moduleUrl: string): Promise<unknown> {
     return this.modules.describe(moduleUrl);
   }

@@ -95,6 +95,11 @@ export interface ToolExecutor extends AsyncDisposable {
    */
   prepare(preview: CallPreview): void;
   /**
+   * The model is being offered these tools: what their first calls need
+   * besides a worker (a tool host process) may start now, while it answers.
+   */
+  offer(tools: CallPreview[]): void;
+  /**
    * What the module at `moduleUrl` says of its tool, not yet validated;
    * rejects with a message naming what went wrong.
    */

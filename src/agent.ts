@@ -18,7 +18,7 @@ import {
 } from "../actors/scheduler/call_policies.ts";
 import { type BreakerSettings, DEFAULT_BREAKER } from "../actors/scheduler/circuit_breakers.ts";
 import { defaultMaxWorkers } from "../actors/_default_caps.ts";
-import { isMcpTool, McpExecutor } from "../actors/mcp/mcp_executor.ts";
+import { McpExecutor } from "../actors/mcp/mcp_executor.ts";
 import { RoutingExecutor } from "../actors/routing_executor.ts";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
 import type { Isolation, ToolExecutor } from "../actors/tool_executor.ts";
@@ -38,7 +38,7 @@ import type { Model } from "./model/model.ts";
 import { detectPlatform } from "./platform.ts";
 import { checkMcpServers, type McpServers } from "./mcp_servers.ts";
 import { BUILTIN_TOOLS_DIR, type CatalogTool, ToolCatalog } from "./tool_catalog.ts";
-import { type CallLimits, DEFAULT_LIMITS, limitsSchema, resolveLimits } from "./tool_limits.ts";
+import { DEFAULT_LIMITS, limitsSchema, resolveLimits } from "./tool_limits.ts";
 import { wholeNumberSchema } from "./whole_number.ts";
 import type { ToolLimits } from "./tool.ts";
 
@@ -242,7 +242,6 @@ export async function createAgentSystem(options: AgentOptions): Promise<AgentSys
     ]);
     const catalog = moduleTools.with(mcpTools);
     const toolLimits = resolveLimits(options.limits, DEFAULT_LIMITS);
-    if (modules instanceof HostExecutor) warmHosts(modules, catalog, toolLimits);
     return await AgentSystem.start({
       model,
       modelName: options.modelName ?? DEFAULT_MODEL,
@@ -323,15 +322,6 @@ function modelOf(
     contextEditing,
     promptCache,
   });
-}
-
-/** Starts the hosts the tools need now, off the first call's path. */
-function warmHosts(executor: HostExecutor, catalog: ToolCatalog, limits: CallLimits): void {
-  executor.warm(
-    catalog.list()
-      .filter((tool) => !isMcpTool(tool.moduleUrl))
-      .map((tool) => ({ ...tool, limits: resolveLimits(tool.limits, limits) })),
-  );
 }
 
 /** The journal did not open: a {@linkcode ConfigError} its caller may add where the path came from to. */

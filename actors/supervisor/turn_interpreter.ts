@@ -76,6 +76,7 @@ export class TurnInterpreter {
 
   /** Starts the turn (`resume`: one a crash left open); resolves when it has ended. */
   run(first: "proceed" | "resume"): Promise<TurnResult> {
+    this.#offerTools();
     this.#post({ type: first });
     return this.#ended.promise;
   }
@@ -228,6 +229,15 @@ export class TurnInterpreter {
     const { settings: { model, catalog }, log } = this.#edges;
     const request = summaryRequest(log.state, keepFrom, catalog.forModel(log.state.tools));
     return model.createMessage(request, { signal: this.#stop.signal });
+  }
+
+  /** The hosts of the tools the model is offered start while it answers (none that runs already). */
+  #offerTools(): void {
+    const { settings: { catalog, executor, toolLimits }, toolNames, id } = this.#edges;
+    executor.offer(toolNames.flatMap((name) => {
+      const tool = catalog.get(name);
+      return tool ? [callPlacement(tool, id, toolLimits)] : [];
+    }));
   }
 
   /** The model named a tool it is about to call: its worker may start while the input streams. */

@@ -81,14 +81,23 @@ export class HostExecutor implements ToolExecutor {
     }
   }
 
-  /** Starts a host for each profile the requests need, so the first calls find one warm. */
-  warm(requests: Pick<ToolCallRequest, "moduleUrl" | "permissions" | "limits">[]): void {
-    for (const request of requests) this.#pool(profileOf(request)).warm();
+  /**
+   * Starts a host for each profile the offered tools need and has none, so
+   * their first calls find one warm. Only the profiles a conversation offers:
+   * an idle host is a process, kept for as long as the runtime runs. (A tool
+   * isolated per conversation gets its hosts on its first call.)
+   */
+  offer(tools: CallPreview[]): void {
+    for (const tool of tools) {
+      if (tool.isolationKey === undefined) this.#pool(profileOf(tool)).warm();
+    }
   }
 
-  /** How many host processes are running. */
+  /** How many host processes run calls (not counting the ones that load tools). */
   get hosts(): number {
-    return [...this.#pools.values()].reduce((sum, pool) => sum + pool.size, 0);
+    return [...this.#pools.values()]
+      .filter((pool) => pool.isolationKey !== LOADING)
+      .reduce((sum, pool) => sum + pool.size, 0);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -100,8 +109,7 @@ export class HostExecutor implements ToolExecutor {
     const key = JSON.stringify([profile, isolationKey]);
     let pool = this.#pools.get(key);
     if (!pool) {
-      // A pool of one conversation's own hosts keeps none warm once idle.
-      pool = new HostPool(profile, this.#options, isolationKey === undefined ? 1 : 0);
+      pool = new HostPool(profile, this.#options, isolationKey);
       this.#pools.set(key, pool);
     }
     return pool;
@@ -135,10 +143,15 @@ class HostPool {
   #starting: Promise<ToolHost> | undefined;
   #closed = false;
 
-  constructor(profile: HostProfile, options: Required<HostExecutorOptions>, keep: number) {
+  constructor(
+    profile: HostProfile,
+    options: Required<HostExecutorOptions>,
+    readonly isolationKey: string | undefined,
+  ) {
     this.#profile = profile;
     this.#options = options;
-    this.#keep = keep;
+    // A pool of one conversation's own hosts keeps none warm once idle.
+    this.#keep = isolationKey === undefined ? 1 : 0;
   }
 
   /** No host and none wanted: the pool may be forgotten. */

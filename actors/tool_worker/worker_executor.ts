@@ -37,6 +37,8 @@ export class WorkerExecutor implements ToolExecutor {
     this.#workers.prepare(preview, preview.reuse);
   }
 
+  offer(): void {} // the workers of this process need nothing started ahead
+
   describe(moduleUrl: string): Promise<unknown> {
     return describeTool(moduleUrl);
   }
