@@ -130,9 +130,15 @@ export class AnthropicModel implements Model {
   ): Promise<Anthropic.Message> {
     for (let attempt = 1;; attempt++) {
       // A timer of its own, cleared when the attempt ends (AbortSignal.timeout's would
-      // outlive every call by minutes).
+      // outlive every call by minutes); the caller's signal is followed by a listener
+      // removed then too. (AbortSignal.any's signal is held by a WeakRef, which only a
+      // full GC clears: the request hung on it survived to the old generation, tripling
+      // what the turns benchmark promoted.)
       const limit = new AbortController();
       const timer = setTimeout(() => limit.abort(), this.#callTimeoutMs);
+      const stop = () => limit.abort(options.signal?.reason);
+      if (options.signal?.aborted) stop();
+      options.signal?.addEventListener("abort", stop, { once: true });
       try {
         return await this.#createOnce(request, options, limit.signal);
       } catch (error) {
@@ -150,17 +156,20 @@ export class AnthropicModel implements Model {
         await delay(retryDelayMs(attempt), { signal: options.signal }).catch(() => {});
       } finally {
         clearTimeout(timer);
+        options.signal?.removeEventListener("abort", stop);
       }
     }
   }
 
-  /** One attempt, ended by `limit` too (a reply that pings forever ends as well). */
+  /**
+   * One attempt, ended by `signal`: the caller's stop or the attempt's
+   * limit (a reply that pings forever ends as well).
+   */
   #createOnce(
     request: ModelRequest,
     options: ModelCallOptions,
-    limit: AbortSignal,
+    signal: AbortSignal,
   ): Promise<Anthropic.Message> {
-    const signal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
     const params = withCacheBreakpoints({
       model: request.model,
       max_tokens: request.maxTokens,
