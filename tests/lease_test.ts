@@ -12,6 +12,7 @@ import {
 } from "./support/server_process.ts";
 import { lastUserText, nextEvent, testSystem } from "./support/test_system.ts";
 import { KvJournal } from "../src/journal/kv_journal.ts";
+import { deadline } from "@std/async/deadline";
 
 Deno.test("two processes on one journal: the one driving a conversation holds it, the other answers busy, then takes over", async () => {
   await using api = startFakeMessagesApi((request) => {
@@ -136,4 +137,46 @@ Deno.test("an answer whose commit is refused starts none of its calls, and the c
     "assistant",
   ]);
   assertEquals(started, []);
+});
+
+Deno.test("a message's first request goes while its turn's start commits; a start another process beat is never answered, and the message goes through the inbox", async () => {
+  const kv = await KvJournal.open(":memory:");
+  let requested = Promise.withResolvers<void>();
+  let beaten = false;
+  // The start commits only once the model has been asked; the second is refused, as when
+  // another process wrote to the conversation first.
+  const journal = new Proxy(kv, {
+    get(target, key) {
+      if (key === "startTurnTakingLease") {
+        return async (...args: Parameters<KvJournal["startTurnTakingLease"]>) => {
+          await requested.promise;
+          return beaten ? undefined : await target.startTurnTakingLease(...args);
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  await using api = startFakeMessagesApi((_, i) => {
+    requested.resolve();
+    return { text: `Answer ${i}.` };
+  });
+  await using system = await testSystem(api, {}, { journal });
+  const conversation = await system.createConversation();
+
+  const first = await deadline(conversation.send("Hi."), 10_000);
+  assertEquals([first.status, "text" in first && first.text], ["completed", "Answer 0."]);
+
+  requested = Promise.withResolvers<void>();
+  beaten = true;
+  const second = await conversation.send("Again.");
+  assertEquals([second.status, "text" in second && second.text], ["completed", "Answer 2."]);
+  assertEquals(conversation.history.map((message) => JSON.stringify(message.content)), [
+    JSON.stringify([{ type: "text", text: "Hi." }]),
+    JSON.stringify([{ type: "text", text: "Answer 0.", citations: null }]),
+    JSON.stringify([{ type: "text", text: "Again." }]),
+    JSON.stringify([{ type: "text", text: "Answer 2.", citations: null }]),
+  ], "the abandoned answer is nowhere");
+  const records = await kv.records(conversation.id);
+  assertEquals(records.filter(({ record }) => record.type === "turn_started").length, 2);
 });

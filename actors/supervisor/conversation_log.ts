@@ -208,34 +208,42 @@ export class ConversationLog {
 
   /**
    * Journals the start of a turn for `cause` and takes the free lease in one
-   * commit, after the writes under way; says whether it could (not while
-   * this process holds the lease or a turn is open, nor if another process
-   * wrote since).
+   * commit, after the writes under way. Resolves once the record is applied
+   * and its commit goes, so that the turn's first request can go meanwhile,
+   * with the commit to come: `durable` rejects with {@linkcode LeaseLost} if
+   * another process wrote since (or with the journal's failure), and the
+   * state is then read again before its next use. Resolves undefined, with
+   * nothing applied, while this process holds the lease or a turn is open.
    */
-  startTurnTakingLease(cause: TurnCause): Promise<boolean> {
-    return this.withLease(async () => {
+  startTurnTakingLease(cause: TurnCause): Promise<{ durable: Promise<void> } | undefined> {
+    const begun = Promise.withResolvers<{ durable: Promise<void> } | undefined>();
+    this.withLease(async () => {
       await this.#writes;
       const { id, openTurn, turns } = this.#loaded.state;
-      if (this.#held || openTurn) return false;
+      if (this.#held || openTurn) return begun.resolve(undefined);
       const record = { type: "turn_started", turn: turns + 1, cause, at: this.#now() } as const;
+      applyRecord(this.#loaded.state, record);
       this.#unwritten++;
       this.#edges.watcher?.writing();
-      const taken = await this.#journal.startTurnTakingLease(
-        id,
-        this.#node,
-        this.#loaded.seq,
-        record,
-      ).finally(() => this.#unwritten--);
-      if (!taken) {
-        this.#edges.watcher?.durable([], this.#unwritten === 0);
-        return false;
-      }
-      this.#hold(taken.lease);
-      applyRecord(this.#loaded.state, record);
-      this.#loaded.seq = taken.seq;
-      this.#edges.watcher?.durable([{ seq: taken.seq, record }], this.#unwritten === 0);
-      return true;
-    });
+      const durable = this.#journal.startTurnTakingLease(id, this.#node, this.#loaded.seq, record)
+        .finally(() => this.#unwritten--)
+        .then((taken) => {
+          if (!taken) throw new LeaseLost(`Conversation ${id} was written by another process.`);
+          this.#hold(taken.lease);
+          this.#loaded.seq = taken.seq;
+          this.#edges.watcher?.durable([{ seq: taken.seq, record }], this.#unwritten === 0);
+        })
+        .catch((error) => {
+          this.#stale = true; // the record applied is not in the journal
+          this.#edges.watcher?.durable([], this.#unwritten === 0);
+          throw error;
+        });
+      // What is written next goes after it; a refresh reads the state again if it failed.
+      this.#writes = durable.catch(() => {});
+      begun.resolve({ durable });
+      await this.#writes;
+    }).catch(begun.reject);
+    return begun.promise;
   }
 
   /**

@@ -111,14 +111,20 @@ Deno.test("ConversationLog: a turn starts with the lease taken in one commit, on
   const { journal, id } = fixture;
   const log = await logOf(journal, id);
   const cause = { type: "user_message", messageId: "m1", text: "Hi" } as const;
-  assertEquals(await log.startTurnTakingLease(cause), true);
-  assertEquals([log.leaseHeld, log.state.openTurn?.turn], [true, 1]);
-  assertEquals(await log.startTurnTakingLease(cause), false, "a turn is open");
+  const begun = await log.startTurnTakingLease(cause);
+  assertEquals(log.state.openTurn?.turn, 1, "applied as its commit goes");
+  await begun!.durable;
+  assertEquals([log.leaseHeld, await typesIn(journal, id)], [true, ["created", "turn_started"]]);
+  assertEquals(await log.startTurnTakingLease(cause), undefined, "a turn is open");
   await log.write([ended("ok")], { release: true });
   assertEquals(log.leaseHeld, false, "given back with the turn's end");
   const other = await logOf(journal, id, "n2");
-  assertEquals(await other.startTurnTakingLease(cause), true, "free again, for anyone");
-  assertEquals(await log.startTurnTakingLease(cause), false, "n2 wrote since");
+  await (await other.startTurnTakingLease(cause))!.durable; // free again, for anyone
+  const late = await log.startTurnTakingLease(cause);
+  await assertRejects(() => late!.durable, LeaseLost, "written by another process"); // n2, since
+  assertEquals([log.stale, log.leaseHeld], [true, false]);
+  await log.refresh();
+  assertEquals(log.state.turns, 2, "what n2 wrote, not what n1 applied");
 });
 
 Deno.test("ConversationLog: release gives the lease back unless it is still needed by then", async () => {

@@ -469,10 +469,7 @@ export class ConversationSupervisor {
     // Cleared whatever happens next, so that a later sweep can try again.
     if (message.type === "resume") this.#resumePosted = false;
     try {
-      if (message.type === "start") {
-        if (!(await this.#startTurnTakingLease(message))) return undefined;
-        return await this.#drive("proceed");
-      }
+      if (message.type === "start") return await this.#startTurnTakingLease(message);
       if (!(await this.#log.acquire()).ok) return undefined; // the holder's sweep takes it up
       await this.refresh();
       if (message.type === "resume") return this.#state.openTurn ? await this.#resume() : undefined;
@@ -497,17 +494,28 @@ export class ConversationSupervisor {
   }
 
   /**
-   * Journals the turn's start and takes the free lease in one commit; says
-   * whether it could. Never throws: a journal that fails here is met again
-   * on the inbox path.
+   * Journals the turn's start and takes the free lease in one commit, while
+   * the turn's first request goes (its answer is taken once the start is
+   * durable). Says through `started` whether it could; a turn that could not
+   * start never happened: its message goes through the inbox, which says
+   * what failed, and its request is abandoned.
    */
   async #startTurnTakingLease(
     { item, started }: Extract<SupervisorMessage, { type: "start" }>,
-  ): Promise<boolean> {
-    // On failure the message goes through the inbox, which says what failed.
-    const ok = await this.#log.startTurnTakingLease(item).catch(() => false);
-    started(ok);
-    return ok;
+  ): Promise<TurnResult | undefined> {
+    const begun = await this.#log.startTurnTakingLease(item).catch(() => undefined);
+    if (!begun) {
+      started(false);
+      return undefined;
+    }
+    const durable = begun.durable.then(() => true, () => false);
+    durable.then(started);
+    try {
+      return await this.#drive("proceed", begun.durable);
+    } catch (error) {
+      if (await durable) throw error;
+      return undefined;
+    }
   }
 
   async #causeOf(item: InboxItem): Promise<TurnCause> {
@@ -551,8 +559,8 @@ export class ConversationSupervisor {
     return this.#drive("resume");
   }
 
-  /** Runs the open turn until it ends. */
-  async #drive(first: "proceed" | "resume"): Promise<TurnResult> {
+  /** Runs the open turn until it ends (`begun`: its start, on its way to the journal). */
+  async #drive(first: "proceed" | "resume", begun?: Promise<void>): Promise<TurnResult> {
     const turn = this.#running = new TurnInterpreter({
       id: this.id,
       settings: this.#deps.settings,
@@ -565,7 +573,7 @@ export class ConversationSupervisor {
       recordCalls: (updates) => this.#recordCalls(updates),
     });
     try {
-      return await turn.run(first);
+      return await turn.run(first, begun);
     } finally {
       this.#running = undefined;
     }

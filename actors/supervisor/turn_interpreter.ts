@@ -64,8 +64,8 @@ export class TurnInterpreter {
   readonly #stop = new AbortController();
   readonly #ended = Promise.withResolvers<TurnResult>();
   readonly #toolCalls: ToolCallSummary[] = [];
-  /** The last batch's results, on their way to the journal: the next reply is taken after them. */
-  #results: Promise<void> = Promise.resolve();
+  /** What the model's next request carries, on its way to the journal: its answer is taken after. */
+  #journaling: Promise<void> = Promise.resolve();
   #turn: Turn;
 
   constructor(edges: TurnEdges) {
@@ -74,8 +74,13 @@ export class TurnInterpreter {
     this.#turn = newTurn(log.state.maxTokens ?? settings.maxTokens);
   }
 
-  /** Starts the turn (`resume`: one a crash left open); resolves when it has ended. */
-  run(first: "proceed" | "resume"): Promise<TurnResult> {
+  /**
+   * Starts the turn (`resume`: one a crash left open); resolves when it has
+   * ended. `begun`: the turn's start on its way to the journal; the first
+   * request goes meanwhile, and its answer is taken once the start is durable.
+   */
+  run(first: "proceed" | "resume", begun?: Promise<void>): Promise<TurnResult> {
+    if (begun) this.#journaling = begun;
     this.#offerTools();
     this.#post({ type: first });
     return this.#ended.promise;
@@ -181,7 +186,7 @@ export class TurnInterpreter {
       approvals,
     });
     this.#toolCalls.push(...batch.summaries);
-    this.#results = batch.durable;
+    this.#journaling = batch.durable;
     // Stopped calls report at once; the turn ends only once what they reported is journaled.
     if (this.#stop.signal.aborted) await batch.durable;
   }
@@ -196,7 +201,7 @@ export class TurnInterpreter {
     const { settings: { model }, events } = this.#edges;
     const signal = this.#stop.signal;
     if (events.watched) {
-      await this.#results; // what streams is announced as it comes, after the results it follows
+      await this.#journaling; // what streams is announced as it comes, after the records it follows
       this.#emitted({ type: "model_call_started", step });
       return await inModelCallSpan(
         this.#edges.id,
@@ -215,7 +220,7 @@ export class TurnInterpreter {
     // round trip off the turn's path); its answer is taken only once they are durable.
     const answer = model.createMessage(this.#request(maxTokens), { signal });
     answer.catch(() => {}); // a failed write aborts the call: its error is not the turn's
-    await this.#results;
+    await this.#journaling;
     this.#emitted({ type: "model_call_started", step });
     const reply = await answer;
     const thinking = thinkingOf(reply.content);
@@ -225,10 +230,13 @@ export class TurnInterpreter {
     return reply;
   }
 
-  #summarize(keepFrom: number): Promise<Anthropic.Message> {
+  async #summarize(keepFrom: number): Promise<Anthropic.Message> {
     const { settings: { model, catalog }, log } = this.#edges;
     const request = summaryRequest(log.state, keepFrom, catalog.forModel(log.state.tools));
-    return model.createMessage(request, { signal: this.#stop.signal });
+    const summary = model.createMessage(request, { signal: this.#stop.signal });
+    summary.catch(() => {}); // a failed write aborts the call: its error is not the turn's
+    await this.#journaling;
+    return await summary;
   }
 
   /** The hosts of the tools the model is offered start while it answers (none that runs already). */
