@@ -15,6 +15,7 @@ import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
 import { benchReplies, type Driver, DRIVERS } from "./_turn_drivers.ts";
 import { peakMemory } from "../support/server_process.ts";
 import { delay } from "@std/async/delay";
+import { hopFloor } from "./_hop_floor.ts";
 
 /** What a turn asks for: `<tool> <calls> <ms>`. */
 const W1 = "wait 10 200";
@@ -117,6 +118,18 @@ for (const workload of Object.keys(WORKLOADS)) {
 }
 clearInterval(forget);
 printTable([...figures]);
+if (chosen("w1Reused")) await printFloor();
+
+/** W1's shape without this runtime: where ten 200 ms timers run, and what each hop adds. */
+async function printFloor(): Promise<void> {
+  const floor = await hopFloor(9);
+  const over = (values: number[]) => `${median(values).toFixed(1)} ms`;
+  console.log(
+    `\nThe platform's floor under W1 (ten 200 ms timers after 1 s idle, median of 9, beyond 200 ms): ` +
+      `${over(floor.inProcess)} in process, ${over(floor.inWorker)} in a Web Worker, ` +
+      `${over(floor.inOtherProcess)} in a Web Worker of another process over a Unix socket.`,
+  );
+}
 
 /** Each figure's median over the runs of one workload. */
 function medianOf(runs: Partial<Figures>[]): Partial<Figures> {
