@@ -95,8 +95,8 @@ export interface ToolExecutor extends AsyncDisposable {
    */
   prepare(preview: CallPreview): void;
   /**
-   * The model is being offered these tools: what their first calls need
-   * besides a worker (a tool host process) may start now, while it answers.
+   * These tools will be offered to the model: what their first calls need
+   * besides a worker (a tool host process) may start now.
    */
   offer(tools: CallPreview[]): void;
   /**

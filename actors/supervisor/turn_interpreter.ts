@@ -81,7 +81,6 @@ export class TurnInterpreter {
    */
   run(first: "proceed" | "resume", begun?: Promise<void>): Promise<TurnResult> {
     if (begun) this.#journaling = begun;
-    this.#offerTools();
     this.#post({ type: first });
     return this.#ended.promise;
   }
@@ -237,15 +236,6 @@ export class TurnInterpreter {
     summary.catch(() => {}); // a failed write aborts the call: its error is not the turn's
     await this.#journaling;
     return await summary;
-  }
-
-  /** The hosts of the tools the model is offered start while it answers (none that runs already). */
-  #offerTools(): void {
-    const { settings: { catalog, executor, toolLimits }, toolNames, id } = this.#edges;
-    executor.offer(toolNames.flatMap((name) => {
-      const tool = catalog.get(name);
-      return tool ? [callPlacement(tool, id, toolLimits)] : [];
-    }));
   }
 
   /** The model named a tool it is about to call: its worker may start while the input streams. */

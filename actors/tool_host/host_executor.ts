@@ -81,16 +81,9 @@ export class HostExecutor implements ToolExecutor {
     }
   }
 
-  /**
-   * Starts a host for each profile the offered tools need and has none, so
-   * their first calls find one warm. Only the profiles a conversation offers:
-   * an idle host is a process, kept for as long as the runtime runs. (A tool
-   * isolated per conversation gets its hosts on its first call.)
-   */
+  /** Starts a host for each profile the offered tools need and has none, so their first calls find one warm. */
   offer(tools: CallPreview[]): void {
-    for (const tool of tools) {
-      if (tool.isolationKey === undefined) this.#pool(profileOf(tool)).warm();
-    }
+    for (const tool of tools) this.#pool(profileOf(tool), tool.isolationKey).warm();
   }
 
   /** How many host processes run calls (not counting the ones that load tools). */
