@@ -62,6 +62,19 @@ function contract(name: string, test: (journal: Journal) => Promise<void>) {
   }
 }
 
+/** A test of the PostgreSQL journal alone, on a database of its own in the shared cluster. */
+function postgresTest(name: string, test: (address: string) => Promise<void>) {
+  Deno.test({
+    name: `PostgreSQL: ${name}`,
+    sanitizeResources: false, // the PostgreSQL cluster outlives each test
+    sanitizeOps: false,
+    async fn() {
+      postgres ??= await startTestPostgres();
+      await test(await postgres.database());
+    },
+  });
+}
+
 contract("a conversation is its records, read back as written, each appended once", async (j) => {
   await j.create("c1", created());
   const behind = (await j.load("c1"))!;
@@ -232,14 +245,9 @@ contract("a process is alive while its heartbeat lasts", async (j) => {
   assert(!await j.isAlive("n1"));
 });
 
-Deno.test({
-  name:
-    "PostgreSQL: a database whose journal schema is newer than the code is refused, and left as it is",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    postgres ??= await startTestPostgres();
-    const address = await postgres.database();
+postgresTest(
+  "a database whose journal schema is newer than the code is refused, and left as it is",
+  async (address) => {
     await (await PgJournal.open(address)).close();
     const sql = pg(address, { onnotice: () => {} });
     try {
@@ -257,16 +265,11 @@ Deno.test({
       await sql.end();
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "PostgreSQL: a watch whose connection was cut says, once it is back, that it may have missed changes, and hears again",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    postgres ??= await startTestPostgres();
-    const address = await postgres.database();
+postgresTest(
+  "a watch whose connection was cut says, once it is back, that it may have missed changes, and hears again",
+  async (address) => {
     await using listening = await PgJournal.open(address);
     await using writing = await PgJournal.open(address);
     const missed = Promise.withResolvers<void>();
@@ -287,7 +290,7 @@ Deno.test({
     await writing.append("c1", 0, [started("Still there?")]);
     assertEquals(await heard.promise, "c1");
   },
-});
+);
 
 Deno.test({
   name: "the PostgreSQL cluster stops",
