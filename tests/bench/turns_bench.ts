@@ -137,10 +137,17 @@ function medianOf(runs: Partial<Figures>[]): Partial<Figures> {
   return Object.fromEntries(keys.map((key) => [key, median(runs.map((run) => run[key]!))]));
 }
 
+/**
+ * One workload in a fresh process. A process that Deno itself crashed (a
+ * signal, no error of ours: a fault in a thread of Deno's own, seen in
+ * about one run of the held workloads in two) is said on stderr and run
+ * once more, so that the rest of a 25-minute run still gets its figures.
+ */
 async function runWorkload(
   column: string,
   workload: string,
   env: Record<string, string>,
+  again = true,
 ): Promise<Partial<Figures>> {
   const child = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -155,6 +162,10 @@ async function runWorkload(
     stderr: "inherit",
   }).output();
   const lines = new TextDecoder().decode(child.stdout).trim().split("\n");
+  if (child.signal && again) {
+    console.error(`${column}, ${workload}: Deno was stopped by ${child.signal}; running it again.`);
+    return runWorkload(column, workload, env, false);
+  }
   if (!child.success) throw new Error(`${column}, ${workload} failed: ${lines.join("\n")}`);
   return JSON.parse(lines.at(-1)!);
 }
