@@ -18,6 +18,7 @@ import { request, startServerProcess } from "../support/server_process.ts";
 import type { FakeReply, RecordedRequest } from "../support/fake_messages_api.ts";
 import burn from "./tools/burn.ts";
 import wait from "./tools/wait.ts";
+import { durableSteps, type LoopSteps } from "./_durable_loop.ts";
 
 /** Sends one user message and resolves, once its turn has ended, with the tool results it got. */
 export type Converse = (text: string) => Promise<number>;
@@ -64,6 +65,8 @@ export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
   "this runtime (traced)": runtimeDriver,
   "this runtime (HTTP)": httpDriver,
   "SDK Promise.all loop": sdkLoopDriver,
+  // The loop with durable steps and its tools in another process: the platform's cost of both.
+  "loop + KV + host process": durableLoopDriver,
   "AI SDK generateText": aiSdkDriver,
 };
 
@@ -129,41 +132,63 @@ async function httpDriver(apiUrl: string): Promise<Driver> {
 
 /** What a careful developer writes by hand: the SDK, and `Promise.all` over the turn's tool uses. */
 function sdkLoopDriver(apiUrl: string): Promise<Driver> {
+  const run = (name: string, input: unknown) => IN_PROCESS[name].run(input as { ms: number });
+  return Promise.resolve(sdkLoop(apiUrl, { commit: () => {}, run }, async () => {}));
+}
+
+/** The same loop, each step durable and its tools in another process (`_durable_loop.ts`). */
+async function durableLoopDriver(apiUrl: string): Promise<Driver> {
+  const steps = await durableSteps(TOOLS_DIR);
+  return sdkLoop(apiUrl, steps, async () => await steps[Symbol.asyncDispose]());
+}
+
+/**
+ * The loop: each model call with the whole history, then the tool uses
+ * of its reply at once. `steps.commit` is awaited where a step must be
+ * durable before what follows (a reply before its calls run, a turn's end
+ * before it returns); the message and the results commit beside the
+ * request that carries them.
+ */
+function sdkLoop(apiUrl: string, steps: LoopSteps, dispose: () => Promise<void>): Driver {
   const client = new Anthropic({ apiKey: "bench", baseURL: apiUrl });
   const tools = Object.entries(IN_PROCESS).map(([name, { description, inputSchema }]) => ({
     name,
     description,
     input_schema: inputSchema as Anthropic.Tool.InputSchema,
   }));
-  return Promise.resolve({
+  let conversations = 0;
+  return {
     pid: Deno.pid,
     open() {
+      const conversation = conversations++;
       const messages: Anthropic.MessageParam[] = [];
+      const add = (message: Anthropic.MessageParam) => {
+        messages.push(message);
+        return steps.commit(conversation, message);
+      };
       return Promise.resolve(async (text: string) => {
-        messages.push({ role: "user", content: text });
+        let written = add({ role: "user", content: text });
         let results = 0;
         while (true) {
-          const response = await client.messages.create({
-            model: MODEL,
-            max_tokens: 1024,
-            messages,
-            tools,
-          });
-          messages.push({ role: "assistant", content: response.content });
+          const [response] = await Promise.all([
+            client.messages.create({ model: MODEL, max_tokens: 1024, messages, tools }),
+            written,
+          ]);
+          await add({ role: "assistant", content: response.content });
           const uses = response.content.filter((block) => block.type === "tool_use");
           if (uses.length === 0) return results;
           const content = await Promise.all(uses.map(async (use) => ({
             type: "tool_result" as const,
             tool_use_id: use.id,
-            content: JSON.stringify(await IN_PROCESS[use.name].run(use.input as { ms: number })),
+            content: JSON.stringify(await steps.run(use.name, use.input)),
           })));
           results += content.length;
-          messages.push({ role: "user", content });
+          written = add({ role: "user", content });
         }
       });
     },
-    [Symbol.asyncDispose]: () => Promise.resolve(),
-  });
+    [Symbol.asyncDispose]: dispose,
+  };
 }
 
 /** The Vercel AI SDK's multi-step `generateText`, which runs a step's tools at once. */
