@@ -64,6 +64,24 @@ Deno.test("calls about to join a shared worker with room get no warm workers spa
   }
 });
 
+Deno.test("busy workers that calls share keep one warm worker per reuse key beside them", async () => {
+  const pool = new WorkerPool();
+  const reuse = { key: "any", concurrency: 1 };
+  try {
+    // Three calls at once, each a worker of its own (one call each at a time).
+    const leases = [
+      pool.take(counter, reuse),
+      pool.take(counter, reuse),
+      pool.take(counter, reuse),
+    ];
+    await pool.refilled();
+    assertEquals(pool.idle, 1, "one warm worker, not one per busy worker");
+    leases.forEach((lease) => lease.end("succeeded"));
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("a module that cannot load is not warmed again and again", async () => {
   const pool = new WorkerPool();
   const missing = {
