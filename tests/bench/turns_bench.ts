@@ -62,10 +62,8 @@ const WORKLOADS: Record<string, (driver: Driver) => Promise<Partial<Figures>>> =
   },
 };
 
-/** What the traced column measures, and how its process is started. */
-const TRACED_WORKLOADS = ["w1Reused", "w2Reused"];
-/** The durable loop stands beside the held figures only. */
-const FLOOR_COLUMN = "loop + KV + host process";
+/** The held figures: all that the traced column and the floor beside them run. */
+const HELD_WORKLOADS = ["w1Reused", "w2Reused"];
 
 /**
  * Workloads run in rounds, each column once per round, reporting each
@@ -101,10 +99,10 @@ const TRACING_ENV = {
 const only = Deno.env.get("BENCH_ONLY")?.split(",");
 const chosen = (workload: string) => !only || only.includes(workload);
 const traced = (column: string) => column.endsWith("(traced)");
-// Tracing's cost shows in the turn figures; the rest would only repeat the column before.
+const heldOnly = (column: string) => traced(column) || column === "loop + KV + host process";
+// Tracing's cost and the floor show in the held figures; the rest would only repeat other columns.
 const runsWorkload = (column: string, workload: string) =>
-  chosen(workload) &&
-  (!(traced(column) || column === FLOOR_COLUMN) || TRACED_WORKLOADS.includes(workload));
+  chosen(workload) && (!heldOnly(column) || HELD_WORKLOADS.includes(workload));
 const figures = new Map(Object.keys(DRIVERS).map((column) => [column, {} as Partial<Figures>]));
 // Workload by workload, every column in turn, so that the machine's other load, which drifts
 // over minutes, weighs on the columns of one workload alike.
