@@ -21,6 +21,7 @@ import { defaultMaxWorkers } from "../actors/_default_caps.ts";
 import { McpExecutor } from "../actors/mcp/mcp_executor.ts";
 import { RoutingExecutor } from "../actors/routing_executor.ts";
 import { HostExecutor } from "../actors/tool_host/host_executor.ts";
+import { toolPlacement } from "../actors/supervisor/tool_batch.ts";
 import type { Isolation, ToolExecutor } from "../actors/tool_executor.ts";
 import { WorkerExecutor } from "../actors/tool_worker/worker_executor.ts";
 import { SAFE_WITHOUT_SANDBOX, ToolWorker } from "../actors/tool_worker/tool_worker.ts";
@@ -334,11 +335,7 @@ function warmHosts(executor: ToolExecutor, catalog: ToolCatalog, limits: CallLim
   executor.offer(
     catalog.list()
       .filter((tool) => tool.isolation !== "conversation") // its hosts start with its calls
-      .map(({ moduleUrl, permissions, ...tool }) => ({
-        moduleUrl,
-        permissions,
-        limits: resolveLimits(tool.limits, limits),
-      })),
+      .map((tool) => toolPlacement(tool, limits)),
   );
 }
 

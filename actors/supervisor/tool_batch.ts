@@ -103,13 +103,28 @@ export function callPlacement(
   limits: CallLimits,
 ): CallPreview {
   return {
-    moduleUrl: tool.moduleUrl,
-    permissions: tool.permissions,
-    limits: resolveLimits(tool.limits, limits),
+    ...toolPlacement(tool, limits),
     isolationKey: tool.isolation === "conversation" ? conversationId : undefined,
     reuse: tool.reuse && {
       key: tool.reuse === "any" ? "*" : conversationId,
       concurrency: tool.concurrency ?? 1,
     },
+  };
+}
+
+/**
+ * Where any call of `tool` runs, whichever conversation makes it: its
+ * worker's module, permissions and limits (the host profile it needs).
+ *
+ * @example
+ * ```ts ignore
+ * executor.offer(catalog.list().map((tool) => toolPlacement(tool, DEFAULT_LIMITS)));
+ * ```
+ */
+export function toolPlacement(tool: CatalogTool, limits: CallLimits): CallPreview {
+  return {
+    moduleUrl: tool.moduleUrl,
+    permissions: tool.permissions,
+    limits: resolveLimits(tool.limits, limits),
   };
 }

@@ -9,7 +9,7 @@
  *   over a Unix socket (one JSON line per call and per result), as in a
  *   tool host.
  *
- * `deno run -A tests/bench/_durable_loop.ts child SOCKET TOOLS_DIR` is the other process.
+ * `deno run -A tests/bench/_durable_loop.ts child SOCKET TOOL_URL...` is the other process.
  *
  * @module
  */
@@ -22,12 +22,13 @@ export interface LoopSteps {
   run(name: string, input: unknown): unknown;
 }
 
-const TOOL_FILES = ["wait", "wait_reused", "burn"];
-
-/** Steps committed to a fresh Deno KV file, and tools run in a Web Worker of another process. */
-export async function durableSteps(toolsDir: string): Promise<LoopSteps & AsyncDisposable> {
+/**
+ * Steps committed to a fresh Deno KV file, and the tools of `toolModules`
+ * (their URLs) run in a Web Worker of another process.
+ */
+export async function durableSteps(toolModules: string[]): Promise<LoopSteps & AsyncDisposable> {
   const kv = await Deno.openKv(`${await Deno.makeTempDir()}/journal.kv`);
-  const host = await toolProcess(toolsDir);
+  const host = await toolProcess(toolModules);
   const seqs: number[] = [];
   return {
     commit(conversation, message) {
@@ -43,7 +44,7 @@ export async function durableSteps(toolsDir: string): Promise<LoopSteps & AsyncD
 }
 
 /** This file as a child process, its calls answered by id. */
-async function toolProcess(toolsDir: string) {
+async function toolProcess(toolModules: string[]) {
   const path = `${await Deno.makeTempDir()}/tools.sock`;
   const listener = Deno.listen({ transport: "unix", path });
   const child = new Deno.Command(Deno.execPath(), {
@@ -54,7 +55,7 @@ async function toolProcess(toolsDir: string) {
       import.meta.filename!,
       "child",
       path,
-      toolsDir,
+      ...toolModules,
     ],
   }).spawn();
   const connection = await listener.accept();
@@ -97,17 +98,18 @@ function lineWriter(connection: Deno.Conn): (value: unknown) => void {
 }
 
 /** What the child's worker runs: each call's tool, its result posted back. */
-function workerSource(toolsDir: string): string {
-  const files = JSON.stringify(TOOL_FILES.map((file) => `file://${toolsDir}${file}.ts`));
+function workerSource(toolModules: string[]): string {
   return `const tools = {};
-for (const file of ${files}) { const tool = (await import(file)).default; tools[tool.name] = tool; }
+for (const url of ${
+    JSON.stringify(toolModules)
+  }) { const tool = (await import(url)).default; tools[tool.name] = tool; }
 onmessage = async ({ data: { id, name, input } }) => postMessage({ id, result: await tools[name].run(input) });`;
 }
 
 /** The child: each line read is a call for its worker, each result a line back. */
-async function serveChild(path: string, toolsDir: string): Promise<void> {
+async function serveChild(path: string, toolModules: string[]): Promise<void> {
   const connection = await Deno.connect({ transport: "unix", path });
-  const source = encodeURIComponent(workerSource(toolsDir));
+  const source = encodeURIComponent(workerSource(toolModules));
   const worker = new Worker(`data:application/javascript,${source}`, {
     type: "module",
   });
@@ -117,4 +119,6 @@ async function serveChild(path: string, toolsDir: string): Promise<void> {
   Deno.exit(0);
 }
 
-if (import.meta.main && Deno.args[0] === "child") await serveChild(Deno.args[1], Deno.args[2]);
+if (import.meta.main && Deno.args[0] === "child") {
+  await serveChild(Deno.args[1], Deno.args.slice(2));
+}

@@ -138,7 +138,8 @@ function sdkLoopDriver(apiUrl: string): Promise<Driver> {
 
 /** The same loop, each step durable and its tools in another process (`_durable_loop.ts`). */
 async function durableLoopDriver(apiUrl: string): Promise<Driver> {
-  const steps = await durableSteps(TOOLS_DIR);
+  const modules = TOOL_NAMES.map((name) => new URL(`./tools/${name}.ts`, import.meta.url).href);
+  const steps = await durableSteps(modules);
   return sdkLoop(apiUrl, steps, async () => await steps[Symbol.asyncDispose]());
 }
 
