@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { FollowingController } from "../../src/_following_controller.ts";
 import { ResultBudget } from "../../src/limit_result.ts";
 import type { ToolCallSummary } from "../../src/events.ts";
 import type { CallRecord, CallState, CallUpdate } from "../../src/journal/records.ts";
@@ -63,13 +64,9 @@ export async function runToolCalls(
   context: ToolBatchContext,
 ): Promise<ToolBatch> {
   const started = performance.now();
-  // A critical call that fails cancels the siblings still running.
-  const failFast = new AbortController();
-  const batch = {
-    ...context,
-    signal: AbortSignal.any([context.signal, failFast.signal]),
-    results: new ResultBudget(),
-  };
+  // The turn's stop, or a critical call that fails, cancels the siblings still running.
+  using failFast = new FollowingController(context.signal);
+  const batch = { ...context, signal: failFast.signal, results: new ResultBudget() };
   const admitted = calls.map((call) => admit(call, batch));
   // Journaled before any worker starts: from here on, a crash interrupts these calls.
   // A call whose tool decides by its input on approval is journaled once that is settled.

@@ -7,6 +7,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { type Model, type ModelCallOptions, ModelError, type ModelRequest } from "./model.ts";
 import { idleGuardedFetch, StreamStalled } from "./stream_guard.ts";
+import { FollowingController } from "../_following_controller.ts";
 import { delay } from "@std/async/delay";
 import { COMPACT_BETA, isTooLong, withoutSummaryPrompt } from "./compaction.ts";
 
@@ -130,15 +131,11 @@ export class AnthropicModel implements Model {
   ): Promise<Anthropic.Message> {
     for (let attempt = 1;; attempt++) {
       // A timer of its own, cleared when the attempt ends (AbortSignal.timeout's would
-      // outlive every call by minutes); the caller's signal is followed by a listener
-      // removed then too. (AbortSignal.any's signal is held by a WeakRef, which only a
-      // full GC clears: the request hung on it survived to the old generation, tripling
-      // what the turns benchmark promoted.)
-      const limit = new AbortController();
+      // outlive every call by minutes), and the caller's signal followed until then.
+      // (Through AbortSignal.any, the request hung on it survived to the old
+      // generation, tripling what the turns benchmark promoted.)
+      using limit = new FollowingController(options.signal);
       const timer = setTimeout(() => limit.abort(), this.#callTimeoutMs);
-      const stop = () => limit.abort(options.signal?.reason);
-      if (options.signal?.aborted) stop();
-      options.signal?.addEventListener("abort", stop, { once: true });
       try {
         return await this.#createOnce(request, options, limit.signal);
       } catch (error) {
@@ -156,7 +153,6 @@ export class AnthropicModel implements Model {
         await delay(retryDelayMs(attempt), { signal: options.signal }).catch(() => {});
       } finally {
         clearTimeout(timer);
-        options.signal?.removeEventListener("abort", stop);
       }
     }
   }
