@@ -58,6 +58,9 @@ export function benchReplies(request: RecordedRequest): FakeReply {
   };
 }
 
+/** The loop with durable steps and its tools in another process: the platform's cost of both. */
+export const FLOOR_COLUMN = "loop + KV + host process";
+
 /** The columns, by name. */
 export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
   "this runtime": runtimeDriver,
@@ -65,8 +68,7 @@ export const DRIVERS: Record<string, (apiUrl: string) => Promise<Driver>> = {
   "this runtime (traced)": runtimeDriver,
   "this runtime (HTTP)": httpDriver,
   "SDK Promise.all loop": sdkLoopDriver,
-  // The loop with durable steps and its tools in another process: the platform's cost of both.
-  "loop + KV + host process": durableLoopDriver,
+  [FLOOR_COLUMN]: durableLoopDriver,
   "AI SDK generateText": aiSdkDriver,
 };
 

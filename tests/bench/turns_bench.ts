@@ -12,7 +12,7 @@
  * @module
  */
 import { startFakeMessagesApi } from "../support/fake_messages_api.ts";
-import { benchReplies, type Driver, DRIVERS } from "./_turn_drivers.ts";
+import { benchReplies, type Driver, DRIVERS, FLOOR_COLUMN } from "./_turn_drivers.ts";
 import { peakMemory } from "../support/server_process.ts";
 import { delay } from "@std/async/delay";
 import { hopFloor } from "./_hop_floor.ts";
@@ -99,7 +99,7 @@ const TRACING_ENV = {
 const only = Deno.env.get("BENCH_ONLY")?.split(",");
 const chosen = (workload: string) => !only || only.includes(workload);
 const traced = (column: string) => column.endsWith("(traced)");
-const heldOnly = (column: string) => traced(column) || column === "loop + KV + host process";
+const heldOnly = (column: string) => traced(column) || column === FLOOR_COLUMN;
 // Tracing's cost and the floor show in the held figures; the rest would only repeat other columns.
 const runsWorkload = (column: string, workload: string) =>
   chosen(workload) && (!heldOnly(column) || HELD_WORKLOADS.includes(workload));
